@@ -1,0 +1,140 @@
+//! Human durations in config: `"500ms"`, `"5s"`, `"10m"`, `"2h"`, `"365d"`, or a bare number
+//! of seconds.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written the way people write them in a config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Span(pub Duration);
+
+impl Span {
+    /// A span of whole seconds.
+    pub const fn secs(s: u64) -> Span {
+        Span(Duration::from_secs(s))
+    }
+
+    /// A span of milliseconds.
+    pub const fn millis(ms: u64) -> Span {
+        Span(Duration::from_millis(ms))
+    }
+
+    /// Length in milliseconds (saturating).
+    pub fn as_millis_i64(self) -> i64 {
+        i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// True for a zero-length span.
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+}
+
+/// Parses `"500ms"`, `"5s"`, `"1.5s"`, `"10m"`, `"2h"`, `"365d"`, `"1w"`, or `"30"` (seconds).
+pub fn parse_span(text: &str) -> Result<Span, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| {
+        format!(
+            "`{text}` is not a duration: write e.g. \"500ms\", \"5s\", \"10m\", \"2h\" or \"365d\""
+        )
+    })?;
+    let factor_ms = match unit.trim() {
+        "ms" => 1.0,
+        "" | "s" | "sec" | "secs" => 1_000.0,
+        "m" | "min" | "mins" => 60_000.0,
+        "h" | "hour" | "hours" => 3_600_000.0,
+        "d" | "day" | "days" => 86_400_000.0,
+        "w" | "week" | "weeks" => 604_800_000.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{text}`: use ms, s, m, h, d or w"
+            ))
+        }
+    };
+    let ms = value * factor_ms;
+    if !ms.is_finite() || ms < 0.0 || ms > 1e15 {
+        return Err(format!("`{text}` is out of range for a duration"));
+    }
+    Ok(Span(Duration::from_millis(ms.round() as u64)))
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        const UNITS: [(u128, &str); 5] = [
+            (604_800_000, "w"),
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+        ];
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        for (size, unit) in UNITS {
+            if ms % size == 0 {
+                return write!(f, "{}{}", ms / size, unit);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"5s\", \"10m\" or \"365d\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Span, E> {
+                parse_span(v).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Span, E> {
+                u64::try_from(v)
+                    .map(Span::secs)
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Span, E> {
+                Ok(Span::secs(v))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Span, E> {
+                parse_span(&v.to_string()).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        assert_eq!(parse_span("500ms"), Ok(Span::millis(500)));
+        assert_eq!(parse_span("5s"), Ok(Span::secs(5)));
+        assert_eq!(parse_span("1.5s"), Ok(Span::millis(1500)));
+        assert_eq!(parse_span("10m"), Ok(Span::secs(600)));
+        assert_eq!(parse_span("365d"), Ok(Span::secs(365 * 86_400)));
+        assert_eq!(parse_span("30"), Ok(Span::secs(30)));
+        assert!(parse_span("5 parsecs").is_err());
+        assert!(parse_span("").is_err());
+        assert_eq!(Span::secs(600).to_string(), "10m");
+        assert_eq!(Span::millis(1500).to_string(), "1500ms");
+        assert_eq!(Span::secs(365 * 86_400).to_string(), "365d");
+    }
+}

@@ -1,0 +1,800 @@
+//! `anemone validate`: every problem of a config file in one run.
+//!
+//! The file is first parsed as a TOML document. Each section is then deserialized on its
+//! own; when serde refuses a key, that key is reported and set aside (its default takes
+//! over) and the section is tried again, so one typo does not hide the next problem.
+//! Finally the cross-section rules are checked (unique ids, known time zone, free pins…).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+use super::sensor::COMMON_KEYS;
+use super::{
+    Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, SensorKind,
+    StationConfig, StorageConfig,
+};
+use crate::reading::Quantity;
+
+/// One problem in a config file: the key it concerns and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `station.timezone` or `sensor #2 ("wind").interval`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+const SECTIONS: [&str; 7] = [
+    "station", "hal", "storage", "qc", "mqtt", "derived", "sensor",
+];
+
+/// Parses and checks config text. Returns the config when it could be built (possibly
+/// with defaults standing in for bad keys) and every problem found; the config is only
+/// valid when the list is empty.
+pub fn validate_text(text: &str) -> (Option<Config>, Vec<Problem>) {
+    let mut problems = Problems(Vec::new());
+    let doc: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            problems.add(
+                "(file)",
+                format!("not valid TOML: {}", e.to_string().trim_end()),
+            );
+            return (None, problems.0);
+        }
+    };
+    let mut doc = doc;
+    for key in doc.keys().cloned().collect::<Vec<_>>() {
+        if !SECTIONS.contains(&key.as_str()) {
+            let hint = did_you_mean(&key, &SECTIONS);
+            problems.add(
+                key.clone(),
+                format!(
+                    "unknown section.{hint} Known sections: [station], [hal], [storage], [qc], [mqtt], [derived], [[sensor]]"
+                ),
+            );
+            doc.remove(&key);
+        }
+    }
+    let station: StationConfig = section(&mut doc, "station", &mut problems);
+    let hal: HalConfig = section(&mut doc, "hal", &mut problems);
+    let storage: StorageConfig = section(&mut doc, "storage", &mut problems);
+    let qc: QcConfig = section(&mut doc, "qc", &mut problems);
+    let mqtt: MqttConfig = section(&mut doc, "mqtt", &mut problems);
+    let derived: DerivedConfig = section(&mut doc, "derived", &mut problems);
+    let sensors = sensors(doc.remove("sensor"), &mut problems);
+
+    let config = Config {
+        station,
+        hal,
+        storage,
+        qc,
+        mqtt,
+        derived,
+        sensors: sensors.iter().map(|(_, s)| s.clone()).collect(),
+    };
+    check_station(&config, &mut problems);
+    check_storage(&config, &mut problems);
+    check_qc(&config, &mut problems);
+    check_mqtt(&config, &mut problems);
+    check_sensors(&config, &sensors, &mut problems);
+    (Some(config), problems.0)
+}
+
+fn section<T: DeserializeOwned + Default>(
+    doc: &mut toml::Table,
+    name: &str,
+    problems: &mut Problems,
+) -> T {
+    match doc.remove(name) {
+        None => T::default(),
+        Some(toml::Value::Table(t)) => lenient(t, name, problems).unwrap_or_default(),
+        Some(other) => {
+            problems.add(
+                name,
+                format!(
+                    "must be a table `[{name}]`, not a {}; defaults are used",
+                    other.type_str()
+                ),
+            );
+            T::default()
+        }
+    }
+}
+
+/// Deserializes `table`, reporting and setting aside each key serde refuses.
+fn lenient<T: DeserializeOwned>(
+    mut table: toml::Table,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    for _ in 0..64 {
+        let err = match try_de::<T>(&table) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        if let Some(field) = backticked_after(&err, "unknown field `") {
+            let expected = expected_names(&err);
+            let names: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let hint = did_you_mean(&field, &names);
+            let known = if names.is_empty() {
+                String::new()
+            } else {
+                format!(" Known keys here: {}.", names.join(", "))
+            };
+            problems.add(join(path, &field), format!("unknown key.{hint}{known}"));
+            table.remove(&field);
+            continue;
+        }
+        // Find the key whose removal changes the error: that key is the culprit.
+        let culprit = table.keys().find(|k| {
+            let mut without = table.clone();
+            without.remove(*k);
+            match try_de::<T>(&without) {
+                Ok(_) => true,
+                Err(e2) => e2 != err,
+            }
+        });
+        match culprit.cloned() {
+            Some(key) => {
+                problems.add(join(path, &key), fix_message(&key, &err));
+                table.remove(&key);
+            }
+            None => {
+                let msg = if let Some(f) = backticked_after(&err, "missing field `") {
+                    format!("missing required key `{f}`: add it")
+                } else {
+                    err
+                };
+                problems.add(path, msg);
+                return None;
+            }
+        }
+    }
+    problems.add(path, "too many problems in this section to continue");
+    None
+}
+
+fn try_de<T: DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+    T::deserialize(toml::Value::Table(table.clone())).map_err(|e| e.message().trim().to_string())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else if path.ends_with(')') || path.ends_with(']') {
+        format!("{path}.{key}")
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn fix_message(key: &str, err: &str) -> String {
+    if let Some(variant) = backticked_after(err, "unknown variant `") {
+        let expected = expected_names(err);
+        let names: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let hint = did_you_mean(&variant, &names);
+        return format!(
+            "`{variant}` is not one of {}.{hint}",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if err.starts_with("invalid type") || err.starts_with("invalid value") {
+        return format!("{err}; fix the value of `{key}` or remove it to use the default");
+    }
+    format!("{err}; remove `{key}` to use the default")
+}
+
+fn backticked_after(text: &str, marker: &str) -> Option<String> {
+    let start = text.find(marker)? + marker.len();
+    let rest = &text[start..];
+    let end = rest.find('`')?;
+    Some(rest[..end].to_string())
+}
+
+fn expected_names(err: &str) -> Vec<String> {
+    let Some(pos) = err.find("expected") else {
+        return Vec::new();
+    };
+    err[pos..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min()
+        .map(|(_, c)| format!(" Did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn sensor_path(index: usize, id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!("sensor #{} (\"{id}\")", index + 1),
+        None => format!("sensor #{}", index + 1),
+    }
+}
+
+/// Parses each `[[sensor]]` entry on its own; returns the good ones with their index.
+fn sensors(value: Option<toml::Value>, problems: &mut Problems) -> Vec<(usize, SensorConfig)> {
+    let entries = match value {
+        None => return Vec::new(),
+        Some(toml::Value::Array(a)) => a,
+        Some(other) => {
+            problems.add(
+                "sensor",
+                format!(
+                    "must be written as `[[sensor]]` entries, not a {}",
+                    other.type_str()
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let toml::Value::Table(table) = entry else {
+            problems.add(sensor_path(i, None), "must be a `[[sensor]]` table");
+            continue;
+        };
+        let id = table.get("id").and_then(|v| v.as_str()).map(str::to_string);
+        let path = sensor_path(i, id.as_deref());
+        if !table.contains_key("type") {
+            problems.add(
+                &path,
+                "missing `type`: add type = \"bme280\", \"ds18b20\", \"anemometer\", \"wind_vane\", \"rain_gauge\", \"ph_ezo\" or \"ph_analog\"",
+            );
+            continue;
+        }
+        if id.is_none() {
+            problems.add(
+                &path,
+                "missing `id`: add id = \"…\", the name you give this sensor",
+            );
+            continue;
+        }
+        if let Some(s) = lenient_sensor(table, &path, problems) {
+            out.push((i, s));
+        }
+    }
+    out
+}
+
+/// Like [`lenient`], but for a sensor, whose common keys and `type` are required.
+fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Option<SensorConfig> {
+    let mut table = table;
+    // Check the common keys on their own so their errors name them.
+    for key in COMMON_KEYS {
+        if key == "id" {
+            continue;
+        }
+        if let Some(v) = table.get(key).cloned() {
+            let mut probe = toml::Table::new();
+            probe.insert("id".into(), "x".into());
+            probe.insert("type".into(), "ds18b20".into());
+            probe.insert(key.into(), v);
+            if let Err(e) = try_de::<SensorConfig>(&probe) {
+                let msg = e
+                    .strip_prefix(&format!("{key}: "))
+                    .unwrap_or(&e)
+                    .to_string();
+                problems.add(join(path, key), fix_message(key, &msg));
+                table.remove(key);
+            }
+        }
+    }
+    let ty = table.get("type").cloned();
+    if let Some(toml::Value::String(t)) = &ty {
+        const TYPES: [&str; 7] = [
+            "bme280",
+            "ds18b20",
+            "anemometer",
+            "wind_vane",
+            "rain_gauge",
+            "ph_ezo",
+            "ph_analog",
+        ];
+        if !TYPES.contains(&t.as_str()) {
+            let hint = did_you_mean(t, &TYPES);
+            problems.add(
+                join(path, "type"),
+                format!(
+                    "unknown sensor type \"{t}\".{hint} Known types: {}",
+                    TYPES.join(", ")
+                ),
+            );
+            return None;
+        }
+    }
+    lenient::<SensorConfig>(table, path, problems)
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn check_station(c: &Config, p: &mut Problems) {
+    let s = &c.station;
+    if !valid_id(&s.id) {
+        p.add(
+            "station.id",
+            format!(
+                "\"{}\" cannot be used in MQTT topics: use letters, digits, `_` and `-` only (e.g. id = \"school-mast\")",
+                s.id
+            ),
+        );
+    }
+    if s.timezone.parse::<chrono_tz::Tz>().is_err() {
+        p.add(
+            "station.timezone",
+            format!(
+                "unknown time zone \"{}\": use an IANA name such as \"Europe/London\", \"Australia/Brisbane\" or \"UTC\"",
+                s.timezone
+            ),
+        );
+    }
+    if !(-90.0..=90.0).contains(&s.latitude) {
+        p.add(
+            "station.latitude",
+            format!(
+                "{} is not a latitude: use degrees north, −90 to 90",
+                s.latitude
+            ),
+        );
+    }
+    if !(-180.0..=180.0).contains(&s.longitude) {
+        p.add(
+            "station.longitude",
+            format!(
+                "{} is not a longitude: use degrees east, −180 to 180",
+                s.longitude
+            ),
+        );
+    }
+    if !(-500.0..=9000.0).contains(&s.altitude_m) {
+        p.add(
+            "station.altitude_m",
+            format!(
+                "{} m is not an altitude on Earth: use metres above sea level",
+                s.altitude_m
+            ),
+        );
+    }
+}
+
+fn check_storage(c: &Config, p: &mut Problems) {
+    let s = &c.storage;
+    if s.commit_interval.is_zero() {
+        p.add(
+            "storage.commit_interval",
+            "must be more than 0: e.g. commit_interval = \"5s\"",
+        );
+    } else if s.commit_interval.0.as_secs() > 3600 {
+        p.add(
+            "storage.commit_interval",
+            "more than 1h would risk an hour of readings on a crash: use e.g. \"5s\" to \"5m\"",
+        );
+    }
+    if s.retention.0.as_secs() < 86_400 {
+        p.add(
+            "storage.retention",
+            "must be at least 1 day: e.g. retention = \"365d\"",
+        );
+    }
+    if s.path.as_os_str().is_empty() {
+        p.add(
+            "storage.path",
+            "must name the database file, e.g. path = \"/var/lib/anemone/anemone.db\"",
+        );
+    }
+}
+
+fn check_qc(c: &Config, p: &mut Problems) {
+    for (q, l) in &c.qc.limits {
+        if !(l.min < l.max) {
+            p.add(
+                format!("qc.{q}"),
+                format!("min ({}) must be below max ({})", l.min, l.max),
+            );
+        }
+    }
+}
+
+fn check_mqtt(c: &Config, p: &mut Problems) {
+    let m = &c.mqtt;
+    if !m.enabled {
+        return;
+    }
+    let scheme = if m.broker == "embedded" {
+        if m.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.add(
+                "mqtt.listen",
+                format!(
+                    "\"{}\" is not an address: use e.g. \"127.0.0.1:1883\" or \"0.0.0.0:1883\"",
+                    m.listen
+                ),
+            );
+        }
+        "embedded"
+    } else if let Some(rest) = m.broker.strip_prefix("mqtt://") {
+        check_host_port(rest, p);
+        "mqtt"
+    } else if let Some(rest) = m.broker.strip_prefix("mqtts://") {
+        check_host_port(rest, p);
+        "mqtts"
+    } else {
+        p.add("mqtt.broker", format!("\"{}\" is not a broker: use \"embedded\", \"mqtt://host:1883\" or \"mqtts://host:8883\"", m.broker));
+        ""
+    };
+    let has_password = m.password.is_some() || m.password_file.is_some();
+    if scheme == "mqtt" && has_password && !m.allow_insecure {
+        p.add("mqtt.password", "a password would travel unencrypted over mqtt://: use mqtts:// or set allow_insecure = true on a trusted network");
+    }
+    if m.password.is_some() && m.password_file.is_some() {
+        p.add(
+            "mqtt.password_file",
+            "give either password or password_file, not both",
+        );
+    }
+    if m.client_cert.is_some() != m.client_key.is_some() {
+        p.add(
+            "mqtt.client_cert",
+            "client_cert and client_key go together: give both or neither",
+        );
+    }
+    if m.keep_alive.0.as_secs() < 5 {
+        p.add("mqtt.keep_alive", "must be at least 5s");
+    }
+    if m.backfill_rate == 0 {
+        p.add(
+            "mqtt.backfill_rate",
+            "must be more than 0 messages per second",
+        );
+    }
+    if let Some(prefix) = &m.topic_prefix {
+        if prefix.is_empty() || prefix.contains(['#', '+']) || prefix.ends_with('/') {
+            p.add(
+                "mqtt.topic_prefix",
+                "must be a topic without wildcards or a trailing `/`, e.g. \"anemone/school\"",
+            );
+        }
+    }
+}
+
+fn check_host_port(rest: &str, p: &mut Problems) {
+    let hostport = rest.trim_end_matches('/');
+    let ok = match hostport.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => !hostport.is_empty(),
+    };
+    if !ok {
+        p.add(
+            "mqtt.broker",
+            format!("\"{rest}\" is not host:port: e.g. \"mqtt://192.168.1.10:1883\""),
+        );
+    }
+}
+
+fn check_sensors(c: &Config, sensors: &[(usize, SensorConfig)], p: &mut Problems) {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut resources: BTreeMap<String, String> = BTreeMap::new();
+    for (i, s) in sensors {
+        let path = sensor_path(*i, Some(&s.id));
+        if !valid_id(&s.id) {
+            p.add(
+                join(&path, "id"),
+                "use letters, digits, `_` and `-` only, e.g. id = \"mast-air\"",
+            );
+        }
+        if let Some(first) = ids.insert(&s.id, *i) {
+            p.add(
+                join(&path, "id"),
+                format!(
+                    "duplicate sensor id \"{}\" (also {}): give each sensor its own id",
+                    s.id,
+                    sensor_path(first, Some(&s.id))
+                ),
+            );
+        }
+        if s.interval.is_zero() {
+            p.add(
+                join(&path, "interval"),
+                format!(
+                    "must be more than 0: e.g. interval = \"{}\"",
+                    s.kind.default_interval()
+                ),
+            );
+        }
+        for r in s.kind.resources() {
+            if let Some(other) = resources.insert(r.clone(), s.id.clone()) {
+                p.add(&path, format!("{r} is already used by sensor \"{other}\": each sensor needs its own address or pin"));
+            }
+        }
+        check_kind(c, &path, &s.kind, p);
+    }
+}
+
+fn check_kind(c: &Config, path: &str, kind: &SensorKind, p: &mut Problems) {
+    let temp_ref = |p: &mut Problems, r: &Option<String>| {
+        if let Some(id) = r {
+            match c.sensor(id) {
+                None => p.add(
+                    join(path, "temperature_sensor"),
+                    format!("no sensor has id \"{id}\": name the DS18B20 in the water, or remove the key to compensate at 25 °C"),
+                ),
+                Some(t) if !t.kind.quantities().contains(&Quantity::WaterTemperature) => p.add(
+                    join(path, "temperature_sensor"),
+                    format!("sensor \"{id}\" does not measure water_temperature: give its quantity = \"water_temperature\""),
+                ),
+                Some(_) => {}
+            }
+        }
+    };
+    match kind {
+        SensorKind::Bme280 {
+            address,
+            oversampling,
+            iir_filter,
+            ..
+        } => {
+            if *address != 0x76 && *address != 0x77 {
+                p.add(
+                    join(path, "address"),
+                    format!("{address:#04x} is not a BME280 address: use 0x76 or 0x77"),
+                );
+            }
+            if ![1, 2, 4, 8, 16].contains(oversampling) {
+                p.add(join(path, "oversampling"), "must be 1, 2, 4, 8 or 16");
+            }
+            if ![0, 2, 4, 8, 16].contains(iir_filter) {
+                p.add(join(path, "iir_filter"), "must be 0 (off), 2, 4, 8 or 16");
+            }
+        }
+        SensorKind::Ds18b20 { rom, quantity } => {
+            let ok_rom = rom == "auto"
+                || (rom.len() == 15
+                    && rom.starts_with("28-")
+                    && rom[3..].chars().all(|c| c.is_ascii_hexdigit()));
+            if !ok_rom {
+                p.add(join(path, "rom"), format!("\"{rom}\" is not a DS18B20 ROM id: copy it from `anemone probe`, e.g. rom = \"28-0316a2791cff\""));
+            }
+            if ![
+                Quantity::GroundTemperature,
+                Quantity::WaterTemperature,
+                Quantity::AirTemperature,
+            ]
+            .contains(quantity)
+            {
+                p.add(
+                    join(path, "quantity"),
+                    "a DS18B20 measures ground_temperature, water_temperature or air_temperature",
+                );
+            }
+        }
+        SensorKind::Anemometer {
+            pulses_per_revolution,
+            kmh_per_hz,
+            ..
+        } => {
+            if !(*pulses_per_revolution > 0.0) {
+                p.add(
+                    join(path, "pulses_per_revolution"),
+                    "must be more than 0 (usually 1 or 2)",
+                );
+            }
+            if !(*kmh_per_hz > 0.0) {
+                p.add(
+                    join(path, "kmh_per_hz"),
+                    "must be more than 0 (datasheet: 2.4)",
+                );
+            }
+        }
+        SensorKind::WindVane {
+            adc,
+            channel,
+            vref,
+            divider_ohms,
+            resistors,
+            tolerance_volts,
+            ..
+        } => {
+            let max_ch = match adc {
+                super::AdcKind::Mcp3008 => 7,
+                super::AdcKind::Ads1115 => 3,
+            };
+            if *channel > max_ch {
+                p.add(
+                    join(path, "channel"),
+                    format!("this ADC has channels 0–{max_ch}"),
+                );
+            }
+            if !(*vref > 0.0 && *vref <= 5.5) {
+                p.add(
+                    join(path, "vref"),
+                    "must be the divider's supply voltage, e.g. 3.3",
+                );
+            }
+            if !(*divider_ohms > 0.0) {
+                p.add(
+                    join(path, "divider_ohms"),
+                    "must be the fixed resistor in ohms, e.g. 4700",
+                );
+            }
+            if resistors.len() != 16 || resistors.iter().any(|r| !(*r > 0.0)) {
+                p.add(
+                    join(path, "resistors"),
+                    "must list 16 positive resistances in ohms, from N clockwise",
+                );
+            }
+            if !(*tolerance_volts > 0.0) {
+                p.add(
+                    join(path, "tolerance_volts"),
+                    "must be more than 0, e.g. 0.1",
+                );
+            }
+        }
+        SensorKind::RainGauge { mm_per_tip, .. } => {
+            if !(*mm_per_tip > 0.0 && *mm_per_tip < 10.0) {
+                p.add(
+                    join(path, "mm_per_tip"),
+                    "must be the rain per tip in mm, e.g. 0.2794",
+                );
+            }
+        }
+        SensorKind::PhEzo {
+            temperature_sensor, ..
+        } => temp_ref(p, temperature_sensor),
+        SensorKind::PhAnalog {
+            channel,
+            temperature_sensor,
+            calibration,
+            ..
+        } => {
+            if *channel > 3 {
+                p.add(join(path, "channel"), "the ADS1115 has channels 0–3");
+            }
+            if calibration.slope_volts_per_ph == 0.0 {
+                p.add(
+                    join(path, "calibration.slope_volts_per_ph"),
+                    "must not be 0 (a bare electrode: −0.05916)",
+                );
+            }
+            temp_ref(p, temperature_sensor);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        validate_text(text).1
+    }
+
+    #[test]
+    fn four_problems_reported_at_once() {
+        let text = r#"
+[station]
+id = "mast"
+timzone = "Europe/London"
+timezone = "Europe/Lodnon"
+
+[[sensor]]
+type = "bme280"
+id = "air"
+interval = "0s"
+
+[[sensor]]
+type = "anemometer"
+id = "air"
+"#;
+        let ps = problems(text);
+        let keys: Vec<&str> = ps.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(ps.len(), 4, "{ps:#?}");
+        assert!(keys.contains(&"station.timzone"));
+        assert!(ps[0].message.contains("Did you mean `timezone`"));
+        assert!(keys.contains(&"station.timezone"));
+        assert!(keys.contains(&"sensor #1 (\"air\").interval"));
+        assert!(keys.contains(&"sensor #2 (\"air\").id"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let ps = problems("[storage]\ncommit_interval = \"5 parsecs\"\nretention = true\n");
+        assert_eq!(ps.len(), 2, "{ps:#?}");
+        assert!(ps.iter().any(|p| p.key == "storage.commit_interval"));
+        assert!(ps.iter().any(|p| p.key == "storage.retention"));
+    }
+
+    #[test]
+    fn unknown_sensor_key_and_type() {
+        let ps = problems(
+            "[[sensor]]\ntype = \"anemometer\"\nid = \"w\"\ngpoi = 5\n[[sensor]]\ntype = \"bme208\"\nid = \"b\"\n",
+        );
+        assert_eq!(ps.len(), 2, "{ps:#?}");
+        assert_eq!(ps[0].key, "sensor #1 (\"w\").gpoi");
+        assert!(ps[0].message.contains("Did you mean `gpio`"));
+        assert!(ps[1].message.contains("Did you mean `bme280`"));
+    }
+
+    #[test]
+    fn syntax_error_is_one_problem() {
+        let ps = problems("[station\nid = 1");
+        assert_eq!(ps.len(), 1);
+        assert!(ps[0].message.contains("not valid TOML"));
+    }
+
+    #[test]
+    fn shared_pin_is_refused() {
+        let ps = problems(
+            "[[sensor]]\ntype = \"anemometer\"\nid = \"a\"\ngpio = 6\n[[sensor]]\ntype = \"rain_gauge\"\nid = \"r\"\n",
+        );
+        assert_eq!(ps.len(), 1, "{ps:#?}");
+        assert!(ps[0].message.contains("already used by sensor \"a\""));
+    }
+
+    #[test]
+    fn dangling_temperature_sensor() {
+        let ps =
+            problems("[[sensor]]\ntype = \"ph_ezo\"\nid = \"ph\"\ntemperature_sensor = \"sea\"\n");
+        assert_eq!(ps.len(), 1);
+        assert_eq!(ps[0].key, "sensor #1 (\"ph\").temperature_sensor");
+    }
+
+    #[test]
+    fn password_over_plain_tcp_is_refused() {
+        let ps = problems(
+            "[mqtt]\nbroker = \"mqtt://10.0.0.2:1883\"\nusername = \"u\"\npassword = \"p\"\n",
+        );
+        assert_eq!(ps.len(), 1);
+        assert_eq!(ps[0].key, "mqtt.password");
+    }
+}
