@@ -248,6 +248,15 @@ impl Reading {
     }
 }
 
+/// A reading as stored, with the id the store gave it (also the MQTT reading id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    /// The store's id: increases with every stored reading, never reused.
+    pub id: i64,
+    /// The reading.
+    pub reading: Reading,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
