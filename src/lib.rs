@@ -1,10 +1,21 @@
 //! Anemone: weather and ocean sensor station firmware and logger for the Raspberry Pi.
 //!
 //! Data flows one way: HAL → source → pipeline → sinks (store, MQTT).
+//!
+//! * [`hal`]: the buses (real or simulated); the only module that touches `/dev`/`/sys`.
+//! * [`sources`]: one module per sensor kind, sampled on the station clock.
+//! * [`pipeline`]: QC and derived quantities.
+//! * [`store`]: SQLite, the source of truth and the MQTT outbox.
+//! * [`clock`]: the one source of station time.
 
 #![deny(unsafe_code)]
 
 pub mod clock;
 pub mod config;
 pub mod hal;
+pub mod pipeline;
 pub mod reading;
+pub mod report;
+pub mod sources;
+pub mod station;
+pub mod store;

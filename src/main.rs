@@ -1,1 +1,465 @@
-fn main() {}
+//! `anemone`: the command line. Thin: it parses, then calls the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use anemone::clock::{system_now, Clock};
+use anemone::config::{self, parse_span, Config};
+use anemone::reading::{parse_ts, Quantity, Timestamp};
+use anemone::report;
+use anemone::station::{self, RunOptions};
+use anemone::store::{Resolution, Store};
+
+/// Weather and ocean sensor station firmware and logger for the Raspberry Pi.
+#[derive(Parser)]
+#[command(name = "anemone", version, about, long_about = None)]
+struct Cli {
+    /// Config file [default: /etc/anemone/anemone.toml if it exists, else the built-in
+    /// simulated station].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Database file (overrides `[storage] path`).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for journald / log shippers).
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the station: read sensors on schedule, store and publish.
+    Run(RunArgs),
+    /// Read every configured sensor once and print the readings.
+    Read(ReadArgs),
+    /// Check a config file and print every problem with its key and the fix.
+    Validate,
+    /// Config helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Export stored readings or aggregates.
+    Export(ExportArgs),
+    /// Daily summary: min and max with their times, mean, rain total, max gust.
+    Stats(StatsArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Run every sensor on simulated buses with simulated weather.
+    #[arg(long)]
+    simulate: bool,
+    /// Clock speed for simulated runs: a factor (60 = a minute per second) or `max`.
+    #[arg(long, value_name = "N|max")]
+    speed: Option<String>,
+    /// Stop after this much station time, e.g. `24h`, then flush and exit.
+    #[arg(long, value_name = "DURATION")]
+    duration: Option<String>,
+    /// Seed of the simulated weather.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Station time to start an accelerated run at (RFC 3339 or YYYY-MM-DD)
+    /// [default: the start of the current UTC day].
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    /// Print one JSON array of readings.
+    #[arg(long)]
+    json: bool,
+    /// Read simulated sensors.
+    #[arg(long)]
+    simulate: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the commented example config (or write it with --output).
+    Init {
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResolutionArg {
+    Raw,
+    Minute,
+    Hour,
+    Day,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Start (RFC 3339 or YYYY-MM-DD, UTC), inclusive.
+    #[arg(long)]
+    from: Option<String>,
+    /// End (RFC 3339 or YYYY-MM-DD, UTC), exclusive.
+    #[arg(long)]
+    to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    format: Format,
+    /// Only this sensor id.
+    #[arg(long)]
+    sensor: Option<String>,
+    /// Only this quantity (e.g. air_temperature).
+    #[arg(long)]
+    quantity: Option<String>,
+    /// Raw readings or aggregates.
+    #[arg(long, value_enum, default_value_t = ResolutionArg::Raw)]
+    resolution: ResolutionArg,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// Local day (YYYY-MM-DD) [default: the latest day with data].
+    #[arg(long)]
+    day: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The config in force and where it came from.
+fn load_config(cli: &Cli) -> Result<(Config, String)> {
+    let path = match &cli.config {
+        Some(p) => Some(p.clone()),
+        None => {
+            let default = Path::new(config::DEFAULT_PATH);
+            default.exists().then(|| default.to_path_buf())
+        }
+    };
+    let mut config = match &path {
+        Some(p) => Config::load(p)?,
+        None => Config::builtin(),
+    };
+    if let Some(db) = &cli.db {
+        config.storage.path = db.clone();
+    }
+    let origin = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the built-in simulated station (no config file)".into());
+    Ok((config, origin))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
+    match &cli.command {
+        Command::Validate => validate(&cli),
+        Command::Config(ConfigCommand::Init { output, force }) => {
+            config_init(output.as_deref(), *force)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            run(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Read(args) => {
+            read(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Export(args) => {
+            export(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Stats(args) => {
+            stats(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(cli: &Cli) -> Result<std::process::ExitCode> {
+    let path = match &cli.config {
+        Some(p) => p.clone(),
+        None => PathBuf::from(config::DEFAULT_PATH),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}: pass the file with --config PATH", path.display()))?;
+    let (_, problems) = config::validate_text(&text);
+    if problems.is_empty() {
+        println!("{}: OK", path.display());
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    println!("{}: {} problem(s)", path.display(), problems.len());
+    for p in &problems {
+        println!("  - {p}");
+    }
+    Ok(std::process::ExitCode::FAILURE)
+}
+
+fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
+    match output {
+        None => {
+            std::io::stdout().write_all(config::EXAMPLE.as_bytes())?;
+        }
+        Some(path) => {
+            if path.exists() && !force {
+                bail!("{} exists already: pass --force to overwrite it", path.display());
+            }
+            std::fs::write(path, config::EXAMPLE)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("Wrote {}; edit it, then check it with `anemone validate --config {}`", path.display(), path.display());
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(text: &str, what: &str) -> Result<Timestamp> {
+    parse_ts(text).with_context(|| format!("{what} `{text}` is not a time: use RFC 3339 (2026-05-01T12:00:00Z) or a date (2026-05-01)"))
+}
+
+/// Start of the current UTC day.
+fn start_of_today() -> Timestamp {
+    let now = system_now();
+    now - now.rem_euclid(86_400_000)
+}
+
+fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
+    let (mut config, origin) = load_config(cli)?;
+    if args.simulate {
+        config.hal.simulate = true;
+    }
+    if let Some(seed) = args.seed {
+        config.hal.seed = seed;
+    }
+    let duration_ms = match &args.duration {
+        Some(d) => Some(
+            parse_span(d)
+                .map_err(anyhow::Error::msg)
+                .context("--duration")?
+                .as_millis_i64(),
+        ),
+        None => None,
+    };
+    let speed = args.speed.as_deref().unwrap_or("1");
+    let accelerated = speed != "1";
+    if accelerated && !config.hal.simulate {
+        bail!("--speed only makes sense for a simulated station: add --simulate");
+    }
+    let start = match &args.start {
+        Some(s) => parse_time(s, "--start")?,
+        None if accelerated => start_of_today(),
+        None => system_now(),
+    };
+    let clock = match speed {
+        "max" => Clock::virtual_at(start),
+        "1" if args.start.is_none() => Clock::real(),
+        factor => {
+            let f: f64 = factor
+                .parse()
+                .ok()
+                .filter(|f: &f64| *f > 0.0)
+                .with_context(|| format!("--speed `{factor}` must be a positive number or `max`"))?;
+            Clock::scaled(start, f)
+        }
+    };
+    if clock.is_virtual() && duration_ms.is_none() {
+        bail!("--speed max needs --duration (e.g. --duration 24h): a virtual clock would otherwise run forever");
+    }
+    tracing::info!(config = %origin, "Using {origin}");
+    let db_path = config.storage.path.clone();
+    let config = Arc::new(config);
+    let rt = runtime()?;
+    let summary = rt.block_on(async move {
+        let opts = RunOptions {
+            clock,
+            duration_ms,
+            db_path,
+            live: None,
+            writer_handle: None,
+        };
+        station::run(config, opts, shutdown_signal()).await
+    })?;
+    eprintln!(
+        "Stored {} readings in {} commits ({} simulated h).",
+        summary.committed,
+        summary.commits,
+        (summary.ended - summary.started) as f64 / 3_600_000.0
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut t), Ok(mut i)) => {
+                tokio::select! {
+                    _ = t.recv() => {}
+                    _ = i.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
+    let (mut config, _) = load_config(cli)?;
+    if args.simulate {
+        config.hal.simulate = true;
+    }
+    let clock = if config.hal.simulate {
+        Clock::virtual_at(system_now())
+    } else {
+        Clock::real()
+    };
+    let config = Arc::new(config);
+    let rt = runtime()?;
+    let readings = rt.block_on(station::read_once(config, clock, 1_000));
+    if args.json {
+        let arr: Vec<serde_json::Value> = readings.iter().map(|r| r.to_json()).collect();
+        println!("{}", serde_json::to_string_pretty(&arr)?);
+    } else {
+        println!("{:<12} {:<20} {:>10} {:<6} flags", "sensor", "quantity", "value", "unit");
+        for r in &readings {
+            let value = r.value.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into());
+            println!("{:<12} {:<20} {:>10} {:<6} {}", &*r.sensor, r.quantity.as_str(), value, r.unit(), r.flags);
+        }
+    }
+    Ok(())
+}
+
+fn open_for_reading(cli: &Cli) -> Result<(Store, Config)> {
+    let (config, _) = load_config(cli)?;
+    let path = config.storage.path.clone();
+    let store = Store::open_read_only(&path, config.station.tz())?;
+    Ok((store, config))
+}
+
+fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
+    let (store, _) = open_for_reading(cli)?;
+    let quantity = match &args.quantity {
+        Some(q) => Some(q.parse::<Quantity>()?),
+        None => None,
+    };
+    let opts = report::ExportOptions {
+        from: args.from.as_deref().map(|t| parse_time(t, "--from")).transpose()?,
+        to: args.to.as_deref().map(|t| parse_time(t, "--to")).transpose()?,
+        sensor: args.sensor.clone(),
+        quantity,
+        format: match args.format {
+            Format::Csv => report::ExportFormat::Csv,
+            Format::Json => report::ExportFormat::Json,
+            Format::Ndjson => report::ExportFormat::Ndjson,
+        },
+        resolution: match args.resolution {
+            ResolutionArg::Raw => Resolution::Raw,
+            ResolutionArg::Minute => Resolution::Minute,
+            ResolutionArg::Hour => Resolution::Hour,
+            ResolutionArg::Day => Resolution::Day,
+        },
+    };
+    let progress = std::io::stderr().is_terminal();
+    let count = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let n = report::export(&store, &opts, &mut out, progress)?;
+            out.flush()?;
+            n
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = report::export(&store, &opts, &mut out, progress)?;
+            out.flush()?;
+            n
+        }
+    };
+    if args.output.is_some() {
+        eprintln!("Exported {count} rows.");
+    }
+    Ok(())
+}
+
+fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
+    let (store, config) = open_for_reading(cli)?;
+    let day = match &args.day {
+        Some(d) => Some(
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .with_context(|| format!("--day `{d}` is not a date: use YYYY-MM-DD"))?,
+        ),
+        None => None,
+    };
+    if args.json {
+        let v = report::stats_json(&store, day, config.station.tz())?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", report::stats(&store, day, config.station.tz())?);
+    }
+    Ok(())
+}

@@ -2,4 +2,139 @@
 //! kernel GPIO character device, 1-Wire through `w1_root`, and the simulated buses.
 //! Nothing else in `src/` touches `/dev` or `/sys`.
 
+pub mod bus;
+pub mod gpio;
 pub mod paths;
+pub mod sim;
+pub mod w1;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::reading::Timestamp;
+pub use bus::{BusError, HalDelay, I2cBus, OpenError, SpiBus};
+pub use gpio::{EdgeSource, GpioError};
+pub use sim::{SimWorld, Switch};
+pub use w1::{W1Bus, W1Error};
+
+/// Access to the station's buses: real ones on a Pi, simulated ones with `--simulate`.
+#[derive(Clone)]
+pub struct Hal {
+    sim: Option<Arc<SimWorld>>,
+    w1_root: PathBuf,
+    start: Timestamp,
+}
+
+impl Hal {
+    /// The buses `config` describes; simulated when `config.hal.simulate` is set.
+    /// `start` is the station time the simulated switches start from.
+    pub fn new(config: &Config, clock: &Clock, start: Timestamp) -> Hal {
+        let sim = config
+            .hal
+            .simulate
+            .then(|| SimWorld::new(config, clock.clone()));
+        Hal {
+            sim,
+            w1_root: config.hal.w1_root.clone(),
+            start,
+        }
+    }
+
+    /// True when the buses are simulated.
+    pub fn is_simulated(&self) -> bool {
+        self.sim.is_some()
+    }
+
+    /// The simulated world, when simulating.
+    pub fn sim(&self) -> Option<&Arc<SimWorld>> {
+        self.sim.as_ref()
+    }
+
+    /// I2C bus `bus`.
+    pub fn i2c(&self, bus: u8) -> Result<I2cBus, OpenError> {
+        match &self.sim {
+            Some(w) => Ok(I2cBus::Sim(w.i2c(bus))),
+            None => open_i2c(bus),
+        }
+    }
+
+    /// SPI device `bus`.`cs`.
+    pub fn spi(&self, bus: u8, cs: u8) -> Result<SpiBus, OpenError> {
+        match &self.sim {
+            Some(w) => Ok(SpiBus::Sim(w.spi(bus, cs))),
+            None => open_spi(bus, cs),
+        }
+    }
+
+    /// The 1-Wire bus.
+    pub fn w1(&self) -> W1Bus {
+        match &self.sim {
+            Some(w) => W1Bus::Sim(w.clone()),
+            None => W1Bus::Files(self.w1_root.clone()),
+        }
+    }
+
+    /// Edges of the reed switch on `line` of GPIO chip `chip` (`switch` says what the
+    /// simulator should drive it with).
+    pub fn edges(
+        &self,
+        chip: u8,
+        line: u32,
+        debounce_us: u64,
+        switch: Switch,
+    ) -> Result<EdgeSource, GpioError> {
+        match &self.sim {
+            Some(w) => Ok(EdgeSource::Sim(Box::new(w.edges(switch, self.start)))),
+            None => open_edges(chip, line, debounce_us),
+        }
+    }
+
+    /// A delay for drivers: real on hardware, none in simulation.
+    pub fn delay(&self) -> HalDelay {
+        HalDelay {
+            real: self.sim.is_none(),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_i2c(bus: u8) -> Result<I2cBus, OpenError> {
+    I2cBus::open_linux(bus)
+}
+
+#[cfg(target_os = "linux")]
+fn open_spi(bus: u8, cs: u8) -> Result<SpiBus, OpenError> {
+    SpiBus::open_linux(bus, cs)
+}
+
+#[cfg(target_os = "linux")]
+fn open_edges(chip: u8, line: u32, debounce_us: u64) -> Result<EdgeSource, GpioError> {
+    gpio::LinuxEdges::open(chip, line, debounce_us).map(EdgeSource::Linux)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_i2c(bus: u8) -> Result<I2cBus, OpenError> {
+    Err(OpenError::Other {
+        path: paths::i2c_device(bus),
+        detail: "real buses need Linux; use --simulate".into(),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_spi(bus: u8, cs: u8) -> Result<SpiBus, OpenError> {
+    Err(OpenError::Other {
+        path: paths::spi_device(bus, cs),
+        detail: "real buses need Linux; use --simulate".into(),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_edges(chip: u8, line: u32, _debounce_us: u64) -> Result<EdgeSource, GpioError> {
+    Err(GpioError::Request {
+        chip: paths::gpio_chip(chip).display().to_string(),
+        line,
+        detail: "real GPIO needs Linux; use --simulate".into(),
+    })
+}

@@ -1,0 +1,284 @@
+//! The simulated station: simulated buses under the real drivers.
+//!
+//! There is one simulation mechanism. A [`SimWorld`] holds the seeded [`Weather`] and
+//! the simulated chips the config describes: a BME280 register map and an EZO-pH that
+//! answer on a simulated I2C bus, an MCP3008 / ADS1115 that return the vane's and the
+//! probe's voltages, DS18B20 `w1_slave` text, and timestamped reed-switch edges for the
+//! anemometer and rain gauge. The real drivers read them exactly as they read hardware,
+//! so the simulated station exercises the same conversion code as a real one.
+
+mod chips;
+mod edges;
+pub mod weather;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use embedded_hal::i2c::Operation;
+use embedded_hal::spi;
+
+pub use edges::{SimEdges, Switch};
+pub use weather::Weather;
+
+use super::bus::{BusError, SpiBusError};
+use crate::clock::Clock;
+use crate::config::{AdcKind, Config, SensorKind};
+use crate::reading::Quantity;
+use chips::{AdsChannel, SimAds1115, SimBme280, SimEzo, SimMcp3008};
+
+/// A simulated I2C chip.
+trait I2cChip: Send {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BusError>;
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), BusError>;
+}
+
+/// The simulated station: weather, clock and chips.
+pub struct SimWorld {
+    weather: Weather,
+    clock: Clock,
+    i2c: Mutex<HashMap<(u8, u8), Box<dyn I2cChip>>>,
+    spi: Mutex<HashMap<(u8, u8), SimMcp3008>>,
+    w1: HashMap<String, Quantity>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// ROM id the simulator gives a DS18B20 configured with `rom = "auto"`.
+pub const AUTO_ROM: &str = "28-000000000a0e";
+
+impl SimWorld {
+    /// Builds the simulated chips for every sensor of `config`.
+    pub fn new(config: &Config, clock: Clock) -> Arc<SimWorld> {
+        let weather = Weather::new(
+            config.hal.seed,
+            config.station.longitude,
+            config.station.altitude_m,
+        );
+        let mut i2c: HashMap<(u8, u8), Box<dyn I2cChip>> = HashMap::new();
+        let mut spi: HashMap<(u8, u8), SimMcp3008> = HashMap::new();
+        let mut ads: HashMap<(u8, u8), SimAds1115> = HashMap::new();
+        let mut w1 = HashMap::new();
+        for s in &config.sensors {
+            match &s.kind {
+                SensorKind::Bme280 { bus, address, .. } => {
+                    i2c.insert(
+                        (*bus, *address),
+                        Box::new(SimBme280::new(weather.clone(), clock.clone())),
+                    );
+                }
+                SensorKind::PhEzo { bus, address, .. } => {
+                    i2c.insert(
+                        (*bus, *address),
+                        Box::new(SimEzo::new(weather.clone(), clock.clone())),
+                    );
+                }
+                SensorKind::Ds18b20 { rom, quantity } => {
+                    let rom = if rom == "auto" { AUTO_ROM } else { rom };
+                    w1.insert(rom.to_string(), *quantity);
+                }
+                SensorKind::WindVane {
+                    adc,
+                    channel,
+                    spi_bus,
+                    spi_cs,
+                    bus,
+                    address,
+                    vref,
+                    divider_ohms,
+                    resistors,
+                    offset_deg,
+                    ..
+                } => {
+                    let mut ohms = [0.0; 16];
+                    for (o, r) in ohms.iter_mut().zip(resistors.iter()) {
+                        *o = *r;
+                    }
+                    let table =
+                        anemone_drivers::wind_vane::VaneTable::new(&ohms, *divider_ohms, *vref);
+                    let source = AdsChannel::Vane {
+                        table,
+                        offset_deg: *offset_deg,
+                    };
+                    match adc {
+                        AdcKind::Mcp3008 => {
+                            spi.entry((*spi_bus, *spi_cs))
+                                .or_insert_with(|| {
+                                    SimMcp3008::new(weather.clone(), clock.clone(), *vref)
+                                })
+                                .attach(*channel, source);
+                        }
+                        AdcKind::Ads1115 => {
+                            ads.entry((*bus, *address))
+                                .or_insert_with(|| SimAds1115::new(weather.clone(), clock.clone()))
+                                .attach(*channel, source);
+                        }
+                    }
+                }
+                SensorKind::PhAnalog {
+                    bus,
+                    address,
+                    channel,
+                    calibration,
+                    ..
+                } => {
+                    let cal = anemone_drivers::analog_ph::PhCalibration {
+                        neutral_volts: calibration.neutral_volts,
+                        slope_volts_per_ph: calibration.slope_volts_per_ph,
+                    };
+                    ads.entry((*bus, *address))
+                        .or_insert_with(|| SimAds1115::new(weather.clone(), clock.clone()))
+                        .attach(*channel, AdsChannel::Ph(cal));
+                }
+                SensorKind::Anemometer { .. } | SensorKind::RainGauge { .. } => {}
+            }
+        }
+        for (key, chip) in ads {
+            i2c.insert(key, Box::new(chip));
+        }
+        Arc::new(SimWorld {
+            weather,
+            clock,
+            i2c: Mutex::new(i2c),
+            spi: Mutex::new(spi),
+            w1,
+        })
+    }
+
+    /// The simulated weather.
+    pub fn weather(&self) -> &Weather {
+        &self.weather
+    }
+
+    /// The simulated I2C bus `bus`.
+    pub fn i2c(self: &Arc<Self>, bus: u8) -> SimI2c {
+        SimI2c {
+            world: self.clone(),
+            bus,
+        }
+    }
+
+    /// The simulated SPI device `bus`.`cs`.
+    pub fn spi(self: &Arc<Self>, bus: u8, cs: u8) -> SimSpi {
+        SimSpi {
+            world: self.clone(),
+            bus,
+            cs,
+        }
+    }
+
+    /// The `w1_slave` text of a simulated DS18B20, or `None` if no such probe exists.
+    pub fn w1_slave(&self, rom: &str) -> Option<String> {
+        let quantity = self.w1.get(rom)?;
+        let t = self.clock.now();
+        let celsius = match quantity {
+            Quantity::WaterTemperature => self.weather.water_temperature(t),
+            Quantity::AirTemperature => self.weather.air_temperature(t),
+            _ => self.weather.ground_temperature(t),
+        };
+        let sp = anemone_drivers::ds18b20::scratchpad_for(celsius);
+        Some(
+            anemone_drivers::ds18b20::W1Text::from_scratchpad(&sp)
+                .as_str()
+                .to_string(),
+        )
+    }
+
+    /// ROM ids of the simulated 1-Wire probes.
+    pub fn w1_roms(&self) -> Vec<String> {
+        let mut roms: Vec<String> = self.w1.keys().cloned().collect();
+        roms.sort();
+        roms
+    }
+
+    /// Addresses answering on simulated I2C bus `bus`.
+    pub fn i2c_addresses(&self, bus: u8) -> Vec<u8> {
+        let mut a: Vec<u8> = lock(&self.i2c)
+            .keys()
+            .filter(|(b, _)| *b == bus)
+            .map(|(_, a)| *a)
+            .collect();
+        a.sort_unstable();
+        a
+    }
+
+    /// Reed-switch edges of the simulated anemometer or rain gauge.
+    pub fn edges(self: &Arc<Self>, switch: Switch, start: crate::reading::Timestamp) -> SimEdges {
+        SimEdges::new(self.weather.clone(), switch, start)
+    }
+}
+
+/// A handle on one simulated I2C bus.
+pub struct SimI2c {
+    world: Arc<SimWorld>,
+    bus: u8,
+}
+
+impl SimI2c {
+    /// `sim-i2c-N` for messages.
+    pub fn describe(&self) -> String {
+        format!("simulated I2C bus {}", self.bus)
+    }
+
+    /// Runs an I2C transaction against the simulated chip at `address`.
+    pub fn transaction(&mut self, address: u8, ops: &mut [Operation<'_>]) -> Result<(), BusError> {
+        let mut chips = lock(&self.world.i2c);
+        let Some(chip) = chips.get_mut(&(self.bus, address)) else {
+            return Err(BusError::no_ack(format!(
+                "no device answered at {address:#04x} on simulated I2C bus {}",
+                self.bus
+            )));
+        };
+        for op in ops.iter_mut() {
+            match op {
+                Operation::Write(bytes) => chip.write(bytes)?,
+                Operation::Read(buf) => chip.read(buf)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A handle on one simulated SPI device.
+pub struct SimSpi {
+    world: Arc<SimWorld>,
+    bus: u8,
+    cs: u8,
+}
+
+impl SimSpi {
+    /// Runs an SPI transaction against the simulated MCP3008.
+    pub fn transaction(&mut self, ops: &mut [spi::Operation<'_, u8>]) -> Result<(), SpiBusError> {
+        let mut devs = lock(&self.world.spi);
+        let Some(dev) = devs.get_mut(&(self.bus, self.cs)) else {
+            // Nothing on the bus: MISO floats high or low; a real MCP3008 read returns
+            // garbage rather than an error. Return zeros, as a pulled-down MISO would.
+            for op in ops.iter_mut() {
+                if let spi::Operation::Read(b) | spi::Operation::TransferInPlace(b) = op {
+                    b.fill(0);
+                }
+                if let spi::Operation::Transfer(r, _) = op {
+                    r.fill(0);
+                }
+            }
+            return Ok(());
+        };
+        for op in ops.iter_mut() {
+            match op {
+                spi::Operation::Transfer(read, write) => dev.transfer(read, write),
+                spi::Operation::TransferInPlace(buf) => {
+                    let write = buf.to_vec();
+                    dev.transfer(buf, &write);
+                }
+                spi::Operation::Write(w) => {
+                    let mut sink = vec![0u8; w.len()];
+                    dev.transfer(&mut sink, w);
+                }
+                spi::Operation::Read(r) => r.fill(0),
+                spi::Operation::DelayNs(_) => {}
+            }
+        }
+        Ok(())
+    }
+}

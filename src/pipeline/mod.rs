@@ -1,0 +1,52 @@
+//! Reading → QC (flag, never drop) → derived quantities → sinks.
+//!
+//! The pipeline is a plain synchronous state machine ([`Pipeline::process`]); the station
+//! runs it in one task between the sensor tasks and the store writer.
+
+pub mod derived;
+pub mod qc;
+
+use crate::config::Config;
+use crate::reading::{Flags, Reading};
+use crate::sources::Latest;
+
+/// The processing stages, in order.
+pub struct Pipeline {
+    qc: qc::Qc,
+    derived: derived::Derived,
+    latest: Latest,
+}
+
+impl Pipeline {
+    /// A pipeline for `config`, publishing good values into `latest`.
+    pub fn new(config: &Config, latest: Latest) -> Pipeline {
+        Pipeline {
+            qc: qc::Qc::new(&config.qc),
+            derived: derived::Derived::new(config),
+            latest,
+        }
+    }
+
+    /// Processes one reading; appends it (flagged as QC says) and any derived readings
+    /// to `out`.
+    pub fn process(&mut self, mut reading: Reading, out: &mut Vec<Reading>) {
+        self.qc.check(&mut reading);
+        if let (true, Some(v)) = (reading.flags.is_ok(), reading.value) {
+            self.latest.set(&reading.sensor, reading.quantity, reading.ts, v);
+        }
+        let start = out.len();
+        self.derived.feed(&reading, out);
+        for d in &mut out[start..] {
+            self.qc.check(d);
+        }
+        out.insert(start, reading);
+    }
+}
+
+/// True when a reading can feed statistics and derived quantities.
+pub fn usable(r: &Reading) -> Option<f64> {
+    match r.value {
+        Some(v) if r.flags == Flags::OK && v.is_finite() => Some(v),
+        _ => None,
+    }
+}

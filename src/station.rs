@@ -1,0 +1,296 @@
+//! The running station: sensors → pipeline → store writer (→ MQTT), on one clock.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::hal::Hal;
+use crate::pipeline::Pipeline;
+use crate::reading::{Reading, StoredReading, Timestamp};
+use crate::sources::scheduler::{run_sensor, SensorTask, StartupFailed};
+use crate::sources::SourceContext;
+use crate::store::{run_writer, Store, StoreError, StoreOptions, WriterConfig, WriterMsg};
+
+/// Readings in flight between stages before senders wait (back-pressure).
+const CHANNEL_DEPTH: usize = 4096;
+
+/// How to run.
+pub struct RunOptions {
+    /// The station clock (real, scaled or virtual).
+    pub clock: Clock,
+    /// Stop after this much station time (a finite, e.g. simulated, run).
+    pub duration_ms: Option<i64>,
+    /// The database file.
+    pub db_path: PathBuf,
+    /// Receives each committed batch (the MQTT publisher's live feed).
+    pub live: Option<mpsc::Sender<Vec<StoredReading>>>,
+    /// Receives the writer's command channel, e.g. for the MQTT publish cursor.
+    pub writer_handle: Option<tokio::sync::oneshot::Sender<mpsc::Sender<WriterMsg>>>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Readings committed.
+    pub committed: u64,
+    /// Commits made.
+    pub commits: u64,
+    /// Readings lost because the disk refused them beyond the in-memory bound.
+    pub dropped: u64,
+    /// Station time at start.
+    pub started: Timestamp,
+    /// Station time at the end.
+    pub ended: Timestamp,
+}
+
+/// Why the station stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sensor with `on_startup_error = "fail"` did not start.
+    #[error(transparent)]
+    Startup(#[from] StartupFailed),
+    /// A task ended abnormally.
+    #[error("internal task failure: {0}")]
+    Task(String),
+}
+
+/// Runs the station until `shutdown` resolves or `opts.duration_ms` of station time has
+/// passed, then flushes everything to the store.
+pub async fn run(
+    config: Arc<Config>,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<RunSummary, StationError> {
+    let clock = opts.clock.clone();
+    let started = clock.now();
+    let end = opts.duration_ms.map(|d| started + d);
+
+    let store_opts = StoreOptions {
+        synchronous: config.storage.synchronous,
+        tz: config.station.tz(),
+    };
+    let path = opts.db_path.clone();
+    let sensors: Vec<(String, &'static str)> = config
+        .sensors
+        .iter()
+        .map(|s| (s.id.clone(), s.kind.type_name()))
+        .collect();
+    let store = tokio::task::spawn_blocking(move || -> Result<Store, StoreError> {
+        let mut store = Store::open(&path, &store_opts)?;
+        for (id, kind) in &sensors {
+            store.register_sensor(id, kind, None)?;
+        }
+        Ok(store)
+    })
+    .await
+    .map_err(|e| StationError::Task(e.to_string()))??;
+    tracing::info!(
+        db = %opts.db_path.display(),
+        sensors = config.sensors.len(),
+        simulated = config.hal.simulate,
+        "Station started"
+    );
+
+    let hal = Hal::new(&config, &clock, started);
+    let ctx = SourceContext::default();
+
+    let (sensor_tx, mut sensor_rx) = mpsc::channel::<Reading>(CHANNEL_DEPTH);
+    let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(CHANNEL_DEPTH);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (hw_tx, mut hw_rx) = mpsc::unbounded_channel::<(String, String)>();
+    if let Some(h) = opts.writer_handle {
+        let _ = h.send(writer_tx.clone());
+    }
+
+    // Participants are registered before any task starts, so the virtual clock cannot
+    // move before everyone is asleep.
+    let writer_participant = clock.participant();
+    let main_participant = end.map(|_| clock.participant());
+    let sensor_participants: Vec<_> = config.sensors.iter().map(|_| clock.participant()).collect();
+
+    let writer_cfg = WriterConfig {
+        commit_interval_ms: config.storage.commit_interval.as_millis_i64(),
+        retention_ms: config.storage.retention.as_millis_i64(),
+        max_buffered: config.storage.max_buffered,
+    };
+    let writer = tokio::spawn(run_writer(
+        store,
+        writer_rx,
+        writer_participant,
+        writer_cfg,
+        opts.live,
+    ));
+
+    let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
+    let pipe_writer = writer_tx.clone();
+    let pipe = tokio::spawn(async move {
+        let mut out = Vec::with_capacity(8);
+        loop {
+            tokio::select! {
+                biased;
+                hw = hw_rx.recv() => {
+                    if let Some((sensor, hardware_id)) = hw {
+                        if pipe_writer.send(WriterMsg::RegisterSensor { sensor, hardware_id }).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                r = sensor_rx.recv() => {
+                    let Some(r) = r else { break };
+                    pipeline.process(r, &mut out);
+                    for r in out.drain(..) {
+                        if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    drop(writer_tx);
+
+    let mut sensors = JoinSet::new();
+    for (sensor, participant) in config.sensors.iter().zip(sensor_participants) {
+        let task = SensorTask {
+            config: config.clone(),
+            sensor: sensor.clone(),
+            hal: hal.clone(),
+            ctx: ctx.clone(),
+            tx: sensor_tx.clone(),
+            stop: stop_rx.clone(),
+            end,
+            hardware_id: Some(hw_tx.clone()),
+        };
+        sensors.spawn(run_sensor(task, participant));
+    }
+    drop(sensor_tx);
+    drop(hw_tx);
+
+    // Wait for the end of the run, a shutdown request, or a sensor that must stop us.
+    let mut failure: Option<StationError> = None;
+    {
+        let until_end = async {
+            match (&main_participant, end) {
+                (Some(p), Some(end)) => p.sleep_until(end).await,
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        tokio::pin!(until_end);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut until_end => break,
+                _ = &mut shutdown => {
+                    tracing::info!("Shutdown requested; flushing buffered readings");
+                    break;
+                }
+                joined = sensors.join_next(), if !sensors.is_empty() => {
+                    match joined {
+                        Some(Ok(Err(e))) => { failure = Some(e.into()); break; }
+                        Some(Err(e)) => { failure = Some(StationError::Task(e.to_string())); break; }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    drop(main_participant);
+    while let Some(joined) = sensors.join_next().await {
+        if let (Some(Err(e)), None) = (joined.ok(), &failure) {
+            failure = Some(e.into());
+        }
+    }
+    pipe.await.map_err(|e| StationError::Task(e.to_string()))?;
+    let (_store, stats) = writer
+        .await
+        .map_err(|e| StationError::Task(e.to_string()))??;
+    let summary = RunSummary {
+        committed: stats.committed,
+        commits: stats.commits,
+        dropped: stats.dropped,
+        started,
+        ended: clock.now(),
+    };
+    tracing::info!(
+        committed = summary.committed,
+        commits = summary.commits,
+        "Station stopped; every accepted reading is stored"
+    );
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// `anemone read`: builds every sensor, takes one sample of each, runs it through QC,
+/// and returns the readings (failed sensors as `sensor_error` readings). Pulse-counting
+/// sensors need a window, so they are sampled twice, `window_ms` apart.
+pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec<Reading> {
+    let start = clock.now();
+    let hal = Hal::new(&config, &clock, start);
+    let ctx = SourceContext::default();
+    let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
+    let participant = clock.participant();
+    let mut out = Vec::new();
+    let mut sources = Vec::new();
+    for sensor in &config.sensors {
+        let id: crate::reading::SensorId = Arc::from(sensor.id.as_str());
+        let (cfg, s, h, c) = (config.clone(), sensor.clone(), hal.clone(), ctx.clone());
+        let built = tokio::task::spawn_blocking(move || crate::sources::build(&cfg, &s, &h, &c))
+            .await
+            .map_err(|e| crate::sources::SourceError::Device(e.to_string()))
+            .and_then(|r| r);
+        match built {
+            Ok(mut source) => {
+                let now = clock.now();
+                let first = tokio::task::spawn_blocking(move || {
+                    let r = source.sample(now);
+                    (source, r)
+                })
+                .await;
+                match first {
+                    Ok((source, Ok(readings))) if readings.is_empty() => sources.push((sensor.clone(), source)),
+                    Ok((_, Ok(readings))) => out.extend(readings),
+                    Ok((_, Err(e))) => {
+                        tracing::warn!(sensor = %id, "Sensor failed: {e}");
+                        out.extend(sensor.kind.quantities().iter().map(|q| Reading::sensor_error(now, &id, *q)));
+                    }
+                    Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(sensor = %id, "Sensor failed to start: {e}");
+                out.extend(sensor.kind.quantities().iter().map(|q| Reading::sensor_error(start, &id, *q)));
+            }
+        }
+    }
+    if !sources.is_empty() {
+        participant.sleep_until(start + window_ms).await;
+        for (sensor, mut source) in sources {
+            let id: crate::reading::SensorId = Arc::from(sensor.id.as_str());
+            let now = clock.now();
+            match tokio::task::spawn_blocking(move || source.sample(now)).await {
+                Ok(Ok(readings)) => out.extend(readings),
+                Ok(Err(e)) => {
+                    tracing::warn!(sensor = %id, "Sensor failed: {e}");
+                    out.extend(sensor.kind.quantities().iter().map(|q| Reading::sensor_error(now, &id, *q)));
+                }
+                Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
+            }
+        }
+    }
+    let mut result = Vec::new();
+    for r in out {
+        pipeline.process(r, &mut result);
+    }
+    result
+}
