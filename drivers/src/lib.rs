@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod anemometer;
+pub mod ds18b20;
 pub mod pulse;
 pub mod rain_gauge;
 pub mod wind_vane;
