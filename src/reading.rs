@@ -77,12 +77,18 @@ quantities! {
     WindSpeed => "wind_speed", "m/s", "Wind speed (instantaneous sample).";
     WindGust => "wind_gust", "m/s", "Wind gust: highest 3-second mean speed.";
     WindDirection => "wind_direction", "°", "Wind direction the wind blows from, 0 = N, clockwise.";
+    WindSpeedAvg2m => "wind_speed_avg_2min", "m/s", "Mean wind speed over the last 2 minutes.";
+    WindSpeedAvg10m => "wind_speed_avg_10min", "m/s", "Mean wind speed over the last 10 minutes.";
+    WindDirectionAvg10m => "wind_direction_avg_10min", "°", "Speed-weighted vector-mean wind direction over the last 10 minutes.";
+    WindGustDirection => "wind_gust_direction", "°", "Direction of the wind gust.";
     Rain => "rain", "mm", "Rain fallen during the reading's interval.";
     RainRate => "rain_rate", "mm/h", "Rain rate.";
     RainToday => "rain_today", "mm", "Rain since local midnight.";
+    RainLast24h => "rain_last_24h", "mm", "Rain over the last 24 hours.";
     WaterTemperature => "water_temperature", "°C", "Water temperature.";
     GroundTemperature => "ground_temperature", "°C", "Ground (soil) temperature.";
     Ph => "ph", "pH", "Acidity of the water.";
+    PhTemperature => "ph_temperature", "°C", "Water temperature a pH reading was compensated for.";
     Conductivity => "conductivity", "µS/cm", "Electrical conductivity of the water.";
     DissolvedOxygen => "dissolved_oxygen", "mg/L", "Dissolved oxygen.";
 }

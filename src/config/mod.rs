@@ -184,12 +184,17 @@ impl QcConfig {
             Quantity::RelativeHumidity => (0.0, 100.0),
             Quantity::AirPressure => (300.0, 1100.0),
             Quantity::SeaLevelPressure => (850.0, 1090.0),
-            Quantity::WindSpeed | Quantity::WindGust => (0.0, 115.0),
-            Quantity::WindDirection => (0.0, 360.0),
+            Quantity::WindSpeed
+            | Quantity::WindGust
+            | Quantity::WindSpeedAvg2m
+            | Quantity::WindSpeedAvg10m => (0.0, 115.0),
+            Quantity::WindDirection
+            | Quantity::WindDirectionAvg10m
+            | Quantity::WindGustDirection => (0.0, 360.0),
             Quantity::Rain => (0.0, 500.0),
             Quantity::RainRate => (0.0, 2000.0),
-            Quantity::RainToday => (0.0, 2000.0),
-            Quantity::WaterTemperature => (-3.0, 45.0),
+            Quantity::RainToday | Quantity::RainLast24h => (0.0, 2000.0),
+            Quantity::WaterTemperature | Quantity::PhTemperature => (-3.0, 45.0),
             Quantity::GroundTemperature => (-60.0, 80.0),
             Quantity::Ph => (0.0, 14.0),
             Quantity::Conductivity => (0.0, 200_000.0),

@@ -1,16 +1,33 @@
-//! Derived quantities: computed from the station's own readings and then stored and
-//! published like any other quantity. Each can be switched off in `[derived]`.
+//! Derived quantities: computed from the station's own readings, then stored and
+//! published like any other quantity. Each family can be switched off in `[derived]`.
 //!
-//! A derived reading carries the id of the sensor it was derived from (the BME280's id
-//! for dew point, the anemometer's for gusts), so two instruments never collide.
+//! This stage owns every statistic over time (DESIGN: "build it once, in one place"):
+//!
+//! * **Air** (per air sensor, per sample): dew point (Magnus, a = 17.27, b = 237.7 °C),
+//!   sea-level pressure, wind chill (NWS/Environment Canada, only for T ≤ 10 °C and wind
+//!   > 4.8 km/h, otherwise equal to the air temperature), heat index (NWS Rothfusz with
+//!   its adjustments, only from 26.7 °C / 80 °F), feels-like.
+//! * **Wind** (WMO practice), once a minute: gust = highest 3-s mean of the last 10 min
+//!   and its direction, 2-min and 10-min mean speed, speed-weighted vector-mean direction
+//!   of the last 10 min (none when calm).
+//! * **Rain** (per gauge, per reading): rain rate over a sliding 15 min, rain today
+//!   (reset at local midnight in the station's zone, so 23-h and 25-h days are right),
+//!   rain over the last 24 h. Never negative.
+//!
+//! A derived reading carries the id of the sensor it was derived from. Minute statistics
+//! for the minute ending at `M` use readings with `ts ≤ M` and are emitted when the first
+//! wind reading after `M` arrives, so every reading of that minute has been seen whatever
+//! the order in which sensors delivered them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::TimeZone;
 
 use super::usable;
 use crate::config::{Config, DerivedConfig};
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
 
-/// Magnus coefficients (Alduchov & Eskridge style, as used by most station software).
+/// Magnus coefficients.
 const MAGNUS_A: f64 = 17.27;
 const MAGNUS_B: f64 = 237.7;
 
@@ -25,48 +42,206 @@ pub fn dew_point(t_c: f64, rh_pct: f64) -> Option<f64> {
 }
 
 /// Sea-level pressure in hPa from station pressure (hPa), altitude (m) and air
-/// temperature (°C), by the hypsometric reduction with the standard lapse rate
-/// (0.0065 K/m) used by the WMO and most station software.
+/// temperature (°C): the hypsometric reduction with the standard lapse rate
+/// (0.0065 K/m), as most station software does it.
 pub fn sea_level_pressure(p_hpa: f64, altitude_m: f64, t_c: f64) -> f64 {
     let lapse = 0.0065 * altitude_m;
     p_hpa * (1.0 - lapse / (t_c + lapse + 273.15)).powf(-5.257)
 }
 
-/// Values of one sample (one timestamp) of one multi-quantity sensor.
+/// Wind chill in °C (NWS / Environment Canada 2001) from air temperature (°C) and wind
+/// speed (km/h at 10 m). Defined for T ≤ 10 °C and V > 4.8 km/h; elsewhere it equals the
+/// air temperature.
+pub fn wind_chill(t_c: f64, v_kmh: f64) -> f64 {
+    if t_c > 10.0 || v_kmh <= 4.8 {
+        return t_c;
+    }
+    let v = v_kmh.powf(0.16);
+    13.12 + 0.6215 * t_c - 11.37 * v + 0.3965 * t_c * v
+}
+
+/// Heat index in °C (NWS: Rothfusz regression with its low- and high-humidity
+/// adjustments, and Steadman's simple formula below 80 °F). `None` below 26.7 °C
+/// (80 °F), where the heat index is not defined.
+pub fn heat_index(t_c: f64, rh: f64) -> Option<f64> {
+    let t = t_c * 9.0 / 5.0 + 32.0;
+    if t < 80.0 {
+        return None;
+    }
+    let rh = rh.clamp(0.0, 100.0);
+    let simple = 0.5 * (t + 61.0 + (t - 68.0) * 1.2 + rh * 0.094);
+    let hi_f = if (simple + t) / 2.0 < 80.0 {
+        simple
+    } else {
+        let mut hi = -42.379 + 2.049_015_23 * t + 10.143_331_27 * rh
+            - 0.224_755_41 * t * rh
+            - 0.006_837_83 * t * t
+            - 0.054_817_17 * rh * rh
+            + 0.001_228_74 * t * t * rh
+            + 0.000_852_82 * t * rh * rh
+            - 0.000_001_99 * t * t * rh * rh;
+        if rh < 13.0 && (80.0..=112.0).contains(&t) {
+            hi -= (13.0 - rh) / 4.0 * ((17.0 - (t - 95.0).abs()) / 17.0).sqrt();
+        } else if rh > 85.0 && (80.0..=87.0).contains(&t) {
+            hi += (rh - 85.0) / 10.0 * ((87.0 - t) / 5.0);
+        }
+        hi
+    };
+    Some((hi_f - 32.0) * 5.0 / 9.0)
+}
+
+/// Feels-like temperature in °C: wind chill where it is defined, heat index where it is
+/// defined, the air temperature otherwise.
+pub fn feels_like(t_c: f64, rh: f64, v_kmh: Option<f64>) -> f64 {
+    if let Some(v) = v_kmh {
+        if t_c <= 10.0 && v > 4.8 {
+            return wind_chill(t_c, v);
+        }
+    }
+    heat_index(t_c, rh).unwrap_or(t_c)
+}
+
+/// Speed-weighted vector mean of `(speed, direction°)` pairs; `None` when calm (every
+/// weight zero) — a direction is never invented for still air.
+pub fn vector_mean_direction(pairs: impl IntoIterator<Item = (f64, f64)>) -> Option<f64> {
+    let (mut x, mut y, mut w) = (0.0, 0.0, 0.0);
+    for (speed, dir) in pairs {
+        let r = dir.to_radians();
+        x += speed * r.sin();
+        y += speed * r.cos();
+        w += speed;
+    }
+    if w <= 0.0 || (x.abs() < 1e-12 && y.abs() < 1e-12) {
+        return None;
+    }
+    Some(x.atan2(y).to_degrees().rem_euclid(360.0))
+}
+
+/// Values of one sample (one timestamp) of one air sensor.
 #[derive(Default)]
-struct Sample {
+struct AirSample {
     ts: Timestamp,
     t: Option<f64>,
     rh: Option<f64>,
     p: Option<f64>,
-    dew_done: bool,
-    slp_done: bool,
+    done_rh: bool,
+    done_p: bool,
 }
 
-/// Rolling wind state of one anemometer.
+const SECOND: i64 = 1_000;
+const MINUTE: i64 = 60_000;
+const GUST_MS: i64 = 3 * SECOND;
+const TEN_MIN: i64 = 10 * MINUTE;
+const TWO_MIN: i64 = 2 * MINUTE;
+const RAIN_RATE_MS: i64 = 15 * MINUTE;
+const DAY: i64 = 86_400_000;
+/// Wind speed older than this is not used for wind chill / feels-like.
+const WIND_MAX_AGE: i64 = 10 * MINUTE;
+
+/// Station-level wind: the anemometer's samples paired with the vane's by timestamp.
 #[derive(Default)]
 struct Wind {
-    /// Speed samples of the last 3 s: (ts, m/s).
-    recent: VecDeque<(Timestamp, f64)>,
-    /// 3-s means of the last 10 min: (ts, m/s).
-    means: VecDeque<(Timestamp, f64)>,
-    /// Minute of the last gust emitted.
-    last_minute: Option<i64>,
+    speed_sensor: Option<SensorId>,
+    vane_sensor: Option<SensorId>,
+    /// Speed samples of the last 10 min.
+    speeds: BTreeMap<Timestamp, f64>,
+    /// Direction samples of the last 10 min.
+    dirs: BTreeMap<Timestamp, f64>,
+    /// Last minute boundary whose statistics were emitted.
+    emitted: Option<Timestamp>,
+    /// Latest 2-min mean (ts, m/s) for wind chill.
+    recent_mean: Option<(Timestamp, f64)>,
 }
 
-/// WMO gust averaging time.
-const GUST_WINDOW_MS: i64 = 3_000;
-/// Gusts are reported as the highest 3-s mean of the last 10 minutes.
-const GUST_REPORT_MS: i64 = 600_000;
-/// A gust reading is emitted once a minute.
-const GUST_EVERY_MS: i64 = 60_000;
+impl Wind {
+    fn prune(&mut self, now: Timestamp) {
+        let keep_from = now - TEN_MIN - MINUTE;
+        self.speeds = self.speeds.split_off(&keep_from);
+        self.dirs = self.dirs.split_off(&keep_from);
+    }
+
+    /// Statistics of the 10 minutes ending at `m`.
+    fn minute_stats(&mut self, m: Timestamp, out: &mut Vec<Reading>) {
+        let Some(speed_id) = self.speed_sensor.clone() else {
+            return;
+        };
+        let window: Vec<(Timestamp, f64)> = self
+            .speeds
+            .range(m - TEN_MIN + 1..=m)
+            .map(|(t, v)| (*t, *v))
+            .collect();
+        if window.is_empty() {
+            return;
+        }
+        let mean = |from: Timestamp| -> Option<f64> {
+            let v: Vec<f64> = window.iter().filter(|(t, _)| *t > from).map(|(_, s)| *s).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        // Highest 3-s running mean, and the direction over those 3 s.
+        let mut best: Option<(f64, Timestamp)> = None;
+        let mut queue: VecDeque<(Timestamp, f64)> = VecDeque::new();
+        let mut sum = 0.0;
+        for (t, s) in &window {
+            queue.push_back((*t, *s));
+            sum += s;
+            while queue.front().is_some_and(|(t0, _)| *t0 <= t - GUST_MS) {
+                if let Some((_, s0)) = queue.pop_front() {
+                    sum -= s0;
+                }
+            }
+            let m3 = sum / queue.len() as f64;
+            if best.is_none_or(|(b, _)| m3 > b + 1e-12) {
+                best = Some((m3, *t));
+            }
+        }
+        if let Some((gust, at)) = best {
+            out.push(Reading::new(m, &speed_id, Quantity::WindGust, gust.max(0.0)));
+            let pairs = self.pairs(at - GUST_MS + 1, at);
+            if let (Some(vane), Some(dir)) = (&self.vane_sensor, vector_mean_direction(pairs)) {
+                out.push(Reading::new(m, vane, Quantity::WindGustDirection, dir));
+            }
+        }
+        if let Some(m2) = mean(m - TWO_MIN) {
+            out.push(Reading::new(m, &speed_id, Quantity::WindSpeedAvg2m, m2));
+            self.recent_mean = Some((m, m2));
+        }
+        if let Some(m10) = mean(m - TEN_MIN) {
+            out.push(Reading::new(m, &speed_id, Quantity::WindSpeedAvg10m, m10));
+        }
+        if let (Some(vane), Some(dir)) = (
+            &self.vane_sensor,
+            vector_mean_direction(self.pairs(m - TEN_MIN + 1, m)),
+        ) {
+            out.push(Reading::new(m, vane, Quantity::WindDirectionAvg10m, dir));
+        }
+    }
+
+    /// (speed, direction) pairs with both samples at the same timestamp in `[from, to]`.
+    fn pairs(&self, from: Timestamp, to: Timestamp) -> Vec<(f64, f64)> {
+        self.speeds
+            .range(from..=to)
+            .filter_map(|(t, s)| self.dirs.get(t).map(|d| (*s, *d)))
+            .collect()
+    }
+}
+
+/// Rain accounting of one gauge.
+struct Rain {
+    /// (ts, mm) of the last 24 h.
+    window: VecDeque<(Timestamp, f64)>,
+    /// Local day being summed and its total.
+    day: Option<chrono::NaiveDate>,
+    today: f64,
+}
 
 /// The derived-quantities stage.
 pub struct Derived {
     enabled: DerivedConfig,
     altitude_m: f64,
-    air: HashMap<SensorId, Sample>,
-    wind: HashMap<SensorId, Wind>,
+    tz: chrono_tz::Tz,
+    air: HashMap<SensorId, AirSample>,
+    wind: Wind,
+    rain: HashMap<SensorId, Rain>,
 }
 
 impl Derived {
@@ -75,8 +250,20 @@ impl Derived {
         Derived {
             enabled: config.derived.clone(),
             altitude_m: config.station.altitude_m,
+            tz: config.station.tz(),
             air: HashMap::new(),
-            wind: HashMap::new(),
+            wind: Wind::default(),
+            rain: HashMap::new(),
+        }
+    }
+
+    /// Feeds history (e.g. the last 24 h from the store after a restart) without
+    /// emitting anything, so rain today and the wind windows continue where they were.
+    pub fn prime(&mut self, history: &[Reading]) {
+        let mut sink = Vec::new();
+        for r in history {
+            self.feed(r, &mut sink);
+            sink.clear();
         }
     }
 
@@ -86,17 +273,26 @@ impl Derived {
             Quantity::AirTemperature | Quantity::RelativeHumidity | Quantity::AirPressure => {
                 self.feed_air(r, out)
             }
-            Quantity::WindSpeed => self.feed_wind(r, out),
+            Quantity::WindSpeed | Quantity::WindDirection => self.feed_wind(r, out),
+            Quantity::Rain => self.feed_rain(r, out),
             _ => {}
         }
     }
 
+    fn wind_kmh(&self, now: Timestamp) -> Option<f64> {
+        self.wind
+            .recent_mean
+            .filter(|(ts, _)| now - ts <= WIND_MAX_AGE)
+            .map(|(_, v)| v * 3.6)
+    }
+
     fn feed_air(&mut self, r: &Reading, out: &mut Vec<Reading>) {
+        let wind_kmh = self.wind_kmh(r.ts);
         let s = self.air.entry(r.sensor.clone()).or_default();
         if s.ts != r.ts {
-            *s = Sample {
+            *s = AirSample {
                 ts: r.ts,
-                ..Sample::default()
+                ..AirSample::default()
             };
         }
         let v = usable(r);
@@ -106,20 +302,34 @@ impl Derived {
             Quantity::AirPressure => s.p = v,
             _ => {}
         }
-        if self.enabled.dew_point && !s.dew_done {
-            if let (Some(t), Some(rh)) = (s.t, s.rh) {
-                s.dew_done = true;
+        let id = &r.sensor;
+        if let (Some(t), Some(rh), false) = (s.t, s.rh, s.done_rh) {
+            s.done_rh = true;
+            if self.enabled.dew_point {
                 if let Some(td) = dew_point(t, rh) {
-                    out.push(Reading::new(r.ts, &r.sensor, Quantity::DewPoint, td));
+                    out.push(Reading::new(r.ts, id, Quantity::DewPoint, td));
                 }
             }
+            if self.enabled.wind_chill {
+                if let Some(v) = wind_kmh {
+                    out.push(Reading::new(r.ts, id, Quantity::WindChill, wind_chill(t, v)));
+                }
+            }
+            if self.enabled.heat_index {
+                if let Some(hi) = heat_index(t, rh) {
+                    out.push(Reading::new(r.ts, id, Quantity::HeatIndex, hi));
+                }
+            }
+            if self.enabled.feels_like {
+                out.push(Reading::new(r.ts, id, Quantity::FeelsLike, feels_like(t, rh, wind_kmh)));
+            }
         }
-        if self.enabled.sea_level_pressure && !s.slp_done {
-            if let (Some(t), Some(p)) = (s.t, s.p) {
-                s.slp_done = true;
+        if let (Some(t), Some(p), false) = (s.t, s.p, s.done_p) {
+            s.done_p = true;
+            if self.enabled.sea_level_pressure {
                 out.push(Reading::new(
                     r.ts,
-                    &r.sensor,
+                    id,
                     Quantity::SeaLevelPressure,
                     sea_level_pressure(p, self.altitude_m, t),
                 ));
@@ -131,32 +341,85 @@ impl Derived {
         if !self.enabled.wind_gust {
             return;
         }
+        // Emit the statistics of every minute boundary this reading has passed.
+        let boundary = (r.ts - 1).div_euclid(MINUTE) * MINUTE;
+        match self.wind.emitted {
+            None => self.wind.emitted = Some(boundary),
+            Some(last) if boundary > last => {
+                let mut m = last + MINUTE;
+                // After a long gap only the latest boundary matters.
+                if boundary - m > TEN_MIN {
+                    m = boundary;
+                }
+                while m <= boundary {
+                    self.wind.minute_stats(m, out);
+                    m += MINUTE;
+                }
+                self.wind.emitted = Some(boundary);
+            }
+            _ => {}
+        }
         let Some(v) = usable(r) else {
             return;
         };
-        let w = self.wind.entry(r.sensor.clone()).or_default();
-        w.recent.push_back((r.ts, v));
-        while w.recent.front().is_some_and(|(ts, _)| *ts <= r.ts - GUST_WINDOW_MS) {
-            w.recent.pop_front();
+        match r.quantity {
+            Quantity::WindSpeed => {
+                self.wind.speed_sensor.get_or_insert_with(|| r.sensor.clone());
+                if self.wind.speed_sensor.as_ref() == Some(&r.sensor) {
+                    self.wind.speeds.insert(r.ts, v.max(0.0));
+                }
+            }
+            _ => {
+                self.wind.vane_sensor.get_or_insert_with(|| r.sensor.clone());
+                if self.wind.vane_sensor.as_ref() == Some(&r.sensor) {
+                    self.wind.dirs.insert(r.ts, v);
+                }
+            }
         }
-        let mean = w.recent.iter().map(|(_, s)| s).sum::<f64>() / w.recent.len() as f64;
-        w.means.push_back((r.ts, mean));
-        while w.means.front().is_some_and(|(ts, _)| *ts <= r.ts - GUST_REPORT_MS) {
-            w.means.pop_front();
+        self.wind.prune(r.ts);
+    }
+
+    fn local_day(&self, ts: Timestamp) -> Option<chrono::NaiveDate> {
+        self.tz
+            .timestamp_millis_opt(ts)
+            .single()
+            .map(|t| t.date_naive())
+    }
+
+    fn feed_rain(&mut self, r: &Reading, out: &mut Vec<Reading>) {
+        if !self.enabled.rain {
+            return;
         }
-        let minute = r.ts.div_euclid(GUST_EVERY_MS);
-        let due = match w.last_minute {
-            None => r.ts.rem_euclid(GUST_EVERY_MS) == 0,
-            Some(m) => minute > m,
+        let Some(mm) = usable(r) else {
+            return;
         };
-        if w.last_minute.is_none() {
-            w.last_minute = Some(minute);
+        let mm = mm.max(0.0);
+        let day = self.local_day(r.ts);
+        let g = self.rain.entry(r.sensor.clone()).or_insert(Rain {
+            window: VecDeque::new(),
+            day,
+            today: 0.0,
+        });
+        if g.day != day {
+            g.day = day;
+            g.today = 0.0;
         }
-        if due {
-            w.last_minute = Some(minute);
-            let gust = w.means.iter().map(|(_, m)| *m).fold(0.0, f64::max);
-            out.push(Reading::new(r.ts, &r.sensor, Quantity::WindGust, gust));
+        g.today += mm;
+        g.window.push_back((r.ts, mm));
+        while g.window.front().is_some_and(|(t, _)| *t <= r.ts - DAY) {
+            g.window.pop_front();
         }
+        let last_15: f64 = g
+            .window
+            .iter()
+            .filter(|(t, _)| *t > r.ts - RAIN_RATE_MS)
+            .map(|(_, v)| v)
+            .sum();
+        let last_24: f64 = g.window.iter().map(|(_, v)| v).sum();
+        let id = &r.sensor;
+        out.push(Reading::new(r.ts, id, Quantity::RainRate, last_15 * (3_600_000.0 / RAIN_RATE_MS as f64)));
+        out.push(Reading::new(r.ts, id, Quantity::RainToday, g.today));
+        out.push(Reading::new(r.ts, id, Quantity::RainLast24h, last_24));
     }
 }
 
@@ -165,41 +428,173 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
     #[test]
     fn dew_point_worked_values() {
-        // Magnus (a = 17.27, b = 237.7): 25 °C at 60 % → 16.69 °C; 0 °C at 100 % → 0 °C.
-        assert!((dew_point(25.0, 60.0).unwrap() - 16.69).abs() < 0.01);
+        // Magnus (a = 17.27, b = 237.7): 25 °C at 60 % → 16.69 °C; 0 °C at 100 % → 0 °C;
+        // 10 °C at 50 % → 0.06 °C.
+        assert!(close(dew_point(25.0, 60.0).unwrap(), 16.69, 0.01));
         assert!(dew_point(0.0, 100.0).unwrap().abs() < 1e-9);
-        assert!((dew_point(10.0, 50.0).unwrap() - 0.06).abs() < 0.02);
+        assert!(close(dew_point(10.0, 50.0).unwrap(), 0.06, 0.02));
         assert_eq!(dew_point(20.0, 0.0), None);
     }
 
     #[test]
     fn sea_level_pressure_worked_values() {
         // 1000 hPa at 100 m and 15 °C → 1011.9 hPa; at sea level nothing changes.
-        assert!((sea_level_pressure(1000.0, 100.0, 15.0) - 1011.92).abs() < 0.05);
-        assert!((sea_level_pressure(1013.25, 0.0, 15.0) - 1013.25).abs() < 1e-9);
+        assert!(close(sea_level_pressure(1000.0, 100.0, 15.0), 1011.92, 0.05));
+        assert!(close(sea_level_pressure(1013.25, 0.0, 15.0), 1013.25, 1e-9));
     }
 
     #[test]
-    fn gust_is_highest_three_second_mean() {
+    fn wind_chill_matches_environment_canada_table() {
+        // Environment Canada wind chill table (rounded to whole °C):
+        // −10 °C at 30 km/h → −20; −20 °C at 50 km/h → −35; 0 °C at 10 km/h → −3.
+        assert_eq!(wind_chill(-10.0, 30.0).round(), -20.0);
+        assert_eq!(wind_chill(-20.0, 50.0).round(), -35.0);
+        assert_eq!(wind_chill(0.0, 10.0).round(), -3.0);
+        // Undefined: equals the air temperature.
+        assert_eq!(wind_chill(15.0, 40.0), 15.0);
+        assert_eq!(wind_chill(-5.0, 4.0), -5.0);
+    }
+
+    #[test]
+    fn heat_index_matches_nws_table() {
+        // NWS heat index chart (°F): 90 °F at 70 % → 106; 96 °F at 50 % → 108;
+        // 80 °F at 40 % → 80; 86 °F at 90 % → 105.
+        let f = |t_f: f64, rh: f64| heat_index((t_f - 32.0) * 5.0 / 9.0, rh).map(|c| c * 9.0 / 5.0 + 32.0);
+        assert_eq!(f(90.0, 70.0).unwrap().round(), 106.0);
+        assert_eq!(f(96.0, 50.0).unwrap().round(), 108.0);
+        assert_eq!(f(80.0, 40.0).unwrap().round(), 80.0);
+        assert_eq!(f(86.0, 90.0).unwrap().round(), 105.0);
+        // Low-humidity adjustment: 100 °F at 10 % (NWS worked example: 95.7 °F − adj).
+        assert!(f(100.0, 10.0).unwrap() < 100.0);
+        assert_eq!(heat_index(20.0, 50.0), None);
+    }
+
+    #[test]
+    fn feels_like_picks_the_defined_index() {
+        assert_eq!(feels_like(-10.0, 50.0, Some(30.0)), wind_chill(-10.0, 30.0));
+        assert_eq!(feels_like(32.0, 70.0, Some(10.0)), heat_index(32.0, 70.0).unwrap());
+        assert_eq!(feels_like(18.0, 50.0, Some(20.0)), 18.0);
+    }
+
+    #[test]
+    fn vector_mean_wraps_through_north() {
+        let d = vector_mean_direction([(1.0, 350.0), (1.0, 10.0)]).unwrap();
+        assert!(close(d, 0.0, 1e-9) || close(d, 360.0, 1e-9), "{d}");
+        // Weighted: a strong east wind dominates a weak west one.
+        let d = vector_mean_direction([(5.0, 90.0), (1.0, 270.0)]).unwrap();
+        assert!(close(d, 90.0, 1e-9));
+        assert_eq!(vector_mean_direction([(0.0, 90.0), (0.0, 180.0)]), None);
+    }
+
+    fn feed_all(d: &mut Derived, rs: &[Reading]) -> Vec<Reading> {
+        let mut out = Vec::new();
+        for r in rs {
+            d.feed(r, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn gust_is_highest_three_second_mean_of_the_minute() {
         let c = Config::from_toml("", "t").unwrap();
         let mut d = Derived::new(&c);
-        let s: SensorId = Arc::from("wind");
+        let w: SensorId = Arc::from("wind");
+        let v: SensorId = Arc::from("vane");
         let speeds = [2.0, 2.0, 9.0, 3.0, 3.0, 1.0];
-        let mut out = Vec::new();
-        for (i, v) in speeds.iter().enumerate() {
-            let ts = 60_000 * 5 + (i as i64 + 1) * 1000 - 6000;
-            d.feed(&Reading::new(ts, &s, Quantity::WindSpeed, *v), &mut out);
+        let mut rs = Vec::new();
+        for (i, s) in speeds.iter().enumerate() {
+            let ts = 54_000 + (i as i64 + 1) * 1000; // 55 s .. 60 s
+            rs.push(Reading::new(ts, &w, Quantity::WindSpeed, *s));
+            rs.push(Reading::new(ts, &v, Quantity::WindDirection, 90.0));
         }
-        // Next minute: a gust is emitted.
-        d.feed(&Reading::new(360_000, &s, Quantity::WindSpeed, 1.0), &mut out);
-        let gust: Vec<f64> = out
+        rs.push(Reading::new(61_000, &w, Quantity::WindSpeed, 1.0));
+        let out = feed_all(&mut d, &rs);
+        let get = |q: Quantity| out.iter().find(|r| r.quantity == q).and_then(|r| r.value);
+        // 3-s means: 2, 2, 4.33, 4.67, 5.0 ← highest, 2.33.
+        assert_eq!(get(Quantity::WindGust), Some(5.0));
+        assert!(close(get(Quantity::WindGustDirection).unwrap(), 90.0, 1e-9));
+        assert!(close(get(Quantity::WindSpeedAvg10m).unwrap(), 20.0 / 6.0, 1e-9));
+        assert!(out.iter().all(|r| r.ts == 60_000));
+    }
+
+    #[test]
+    fn calm_has_no_mean_direction() {
+        let c = Config::from_toml("", "t").unwrap();
+        let mut d = Derived::new(&c);
+        let w: SensorId = Arc::from("wind");
+        let v: SensorId = Arc::from("vane");
+        let mut rs = Vec::new();
+        for i in 1..=61 {
+            rs.push(Reading::new(i * 1000, &w, Quantity::WindSpeed, 0.0));
+            rs.push(Reading::new(i * 1000, &v, Quantity::WindDirection, 45.0));
+        }
+        let out = feed_all(&mut d, &rs);
+        assert!(out.iter().any(|r| r.quantity == Quantity::WindGust && r.value == Some(0.0)));
+        assert!(!out.iter().any(|r| r.quantity == Quantity::WindDirectionAvg10m));
+        assert!(!out.iter().any(|r| r.quantity == Quantity::WindGustDirection));
+    }
+
+    #[test]
+    fn rain_today_resets_at_local_midnight_on_dst_days() {
+        let mut c = Config::from_toml("", "t").unwrap();
+        c.station.timezone = "Europe/London".into();
+        let mut d = Derived::new(&c);
+        let g: SensorId = Arc::from("rain");
+        // 2026-03-29 is the spring-forward day (23 h); local midnight 2026-03-30 = 23:00Z.
+        let day_start = 1_774_742_400_000; // 2026-03-29T00:00Z = local midnight (GMT)
+        let next_local_midnight = day_start + 23 * 3_600_000;
+        let mut rs = Vec::new();
+        let mut t = day_start + 60_000;
+        while t < next_local_midnight + 2 * 3_600_000 {
+            rs.push(Reading::new(t, &g, Quantity::Rain, 0.2794));
+            t += 3_600_000;
+        }
+        let out = feed_all(&mut d, &rs);
+        let today: Vec<(Timestamp, f64)> = out
             .iter()
-            .filter(|r| r.quantity == Quantity::WindGust)
-            .filter_map(|r| r.value)
+            .filter(|r| r.quantity == Quantity::RainToday)
+            .map(|r| (r.ts, r.value.unwrap()))
             .collect();
-        // 3-s means: (2+2+9)/3 = 4.33, (2+9+3)/3 = 4.67, (9+3+3)/3 = 5.0 ← highest.
-        assert_eq!(gust.last().copied(), Some(5.0));
+        let resets = today.windows(2).filter(|w| w[1].1 < w[0].1).count();
+        assert_eq!(resets, 1);
+        let before = today.iter().filter(|(ts, _)| *ts < next_local_midnight).last().unwrap();
+        assert!(close(before.1, 23.0 * 0.2794, 1e-9), "23 tips on a 23-h day: {}", before.1);
+        let after = today.iter().find(|(ts, _)| *ts >= next_local_midnight).unwrap();
+        assert!(close(after.1, 0.2794, 1e-12));
+    }
+
+    #[test]
+    fn rain_rate_and_last_24h() {
+        let c = Config::from_toml("", "t").unwrap();
+        let mut d = Derived::new(&c);
+        let g: SensorId = Arc::from("rain");
+        let rs: Vec<Reading> = (1..=20)
+            .map(|i| Reading::new(i * 60_000, &g, Quantity::Rain, 0.2794))
+            .collect();
+        let out = feed_all(&mut d, &rs);
+        let last = |q: Quantity| out.iter().rev().find(|r| r.quantity == q).and_then(|r| r.value);
+        // 15 tips in the last 15 min → 15 × 0.2794 × 4 mm/h.
+        assert!(close(last(Quantity::RainRate).unwrap(), 15.0 * 0.2794 * 4.0, 1e-9));
+        assert!(close(last(Quantity::RainLast24h).unwrap(), 20.0 * 0.2794, 1e-9));
+    }
+
+    #[test]
+    fn priming_continues_rain_today_after_restart() {
+        let c = Config::from_toml("", "t").unwrap();
+        let g: SensorId = Arc::from("rain");
+        let history: Vec<Reading> = (1..=5)
+            .map(|i| Reading::new(i * 60_000, &g, Quantity::Rain, 1.0))
+            .collect();
+        let mut d = Derived::new(&c);
+        d.prime(&history);
+        let out = feed_all(&mut d, &[Reading::new(360_000, &g, Quantity::Rain, 1.0)]);
+        let today = out.iter().find(|r| r.quantity == Quantity::RainToday).unwrap();
+        assert_eq!(today.value, Some(6.0));
     }
 }

@@ -209,20 +209,28 @@ impl Source for RainSource {
                 None => {}
             }
         }
-        let mut r = Reading::new(
-            now,
-            &self.id,
-            Quantity::Rain,
-            tips_to_mm(plausible, self.gauge.mm_per_tip()),
-        );
+        let mut readings = Vec::with_capacity(2);
         if implausible > 0 {
             tracing::warn!(
                 sensor = %self.id,
                 implausible,
-                "Rain gauge tipped faster than a bucket can; those tips are flagged, not added"
+                "Rain gauge tipped faster than a bucket can; those tips are stored flagged `spike` and not added to rain totals"
+            );
+            let mut r = Reading::new(
+                now,
+                &self.id,
+                Quantity::Rain,
+                tips_to_mm(implausible, self.gauge.mm_per_tip()),
             );
             r.flags.insert(Flags::SPIKE);
+            readings.push(r);
         }
-        Ok(vec![r])
+        readings.push(Reading::new(
+            now,
+            &self.id,
+            Quantity::Rain,
+            tips_to_mm(plausible, self.gauge.mm_per_tip()),
+        ));
+        Ok(readings)
     }
 }

@@ -1,0 +1,5 @@
+//! The one integration-test binary of `anemone-drivers`: bus behaviour with scripted
+//! `embedded-hal-mock` transactions, and property tests.
+
+mod ds18b20;
+mod pulse;
