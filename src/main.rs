@@ -55,6 +55,57 @@ enum Command {
     Export(ExportArgs),
     /// Daily summary: min and max with their times, mean, rain total, max gust.
     Stats(StatsArgs),
+    /// Find the sensors wired to this Pi and print a config snippet for them.
+    Probe(ProbeArgs),
+    /// Calibrate a probe and record the calibration in the database.
+    #[command(subcommand)]
+    Calibrate(CalibrateCommand),
+}
+
+#[derive(Subcommand)]
+enum CalibrateCommand {
+    /// pH probe (EZO-pH or analog): put it in a buffer, wait for the reading to settle,
+    /// then record the point. Always start with `--point mid`.
+    Ph(PhCalArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PointArg {
+    /// pH 7.00 buffer (first: clears the other points).
+    Mid,
+    /// pH 4.00 buffer.
+    Low,
+    /// pH 10.00 buffer.
+    High,
+}
+
+#[derive(Args)]
+struct PhCalArgs {
+    /// The pH sensor's id.
+    #[arg(long)]
+    sensor: String,
+    /// Which buffer the probe is in.
+    #[arg(long, value_enum, required_unless_present_any = ["clear", "status"])]
+    point: Option<PointArg>,
+    /// The buffer's pH [default: 7.00, 4.00 or 10.00 by point].
+    #[arg(long)]
+    value: Option<f64>,
+    /// Clear the calibration.
+    #[arg(long, conflicts_with_all = ["point", "status"])]
+    clear: bool,
+    /// Show the calibration state and history.
+    #[arg(long, conflicts_with = "point")]
+    status: bool,
+    /// Talk to the simulated probe.
+    #[arg(long)]
+    simulate: bool,
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// Probe the simulated buses instead.
+    #[arg(long)]
+    simulate: bool,
 }
 
 #[derive(Args)]
@@ -227,6 +278,21 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             stats(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Calibrate(CalibrateCommand::Ph(args)) => {
+            calibrate_ph(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Probe(args) => {
+            let (mut config, _) = load_config(&cli)?;
+            if args.simulate {
+                config.hal.simulate = true;
+            }
+            let clock = Clock::real();
+            let hal = anemone::hal::Hal::new(&config, &clock, clock.now());
+            let report = anemone::probe::probe(&config, &hal);
+            print!("{}", anemone::probe::render(&report));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -329,6 +395,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             db_path,
             live: None,
             writer_handle: None,
+            progress: None,
         };
         station::run(config, opts, shutdown_signal()).await
     })?;
@@ -461,5 +528,41 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
     } else {
         print!("{}", report::stats(&store, day, config.station.tz())?);
     }
+    Ok(())
+}
+
+fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
+    use anemone::calibrate::{calibrate, Action, Point};
+    let (mut config, _) = load_config(cli)?;
+    if args.simulate {
+        config.hal.simulate = true;
+    }
+    let action = if args.clear {
+        Action::Clear
+    } else if args.status {
+        Action::Status
+    } else {
+        let (point, default) = match args.point {
+            Some(PointArg::Mid) | None => (Point::Mid, 7.0),
+            Some(PointArg::Low) => (Point::Low, 4.0),
+            Some(PointArg::High) => (Point::High, 10.0),
+        };
+        let value = args.value.unwrap_or(default);
+        if !(0.0..=14.0).contains(&value) {
+            bail!("--value {value} is not a pH: use the buffer's pH, e.g. 7.00");
+        }
+        Action::Point(point, value)
+    };
+    let clock = Clock::real();
+    let hal = anemone::hal::Hal::new(&config, &clock, clock.now());
+    let mut store = Store::open(
+        &config.storage.path,
+        &anemone::store::StoreOptions {
+            synchronous: config.storage.synchronous,
+            tz: config.station.tz(),
+        },
+    )?;
+    let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
+    println!("{report}");
     Ok(())
 }

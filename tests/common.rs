@@ -31,6 +31,7 @@ pub async fn run_virtual(config: Config, start: Timestamp, duration_ms: i64) -> 
         db_path,
         live: None,
         writer_handle: None,
+        progress: None,
     };
     match station::run(Arc::new(config), opts, std::future::pending()).await {
         Ok(s) => s,

@@ -25,6 +25,7 @@ async fn simulated_day_end_to_end() {
     assert_eq!(n("ground", Quantity::GroundTemperature), 1_440);
     assert_eq!(n("water", Quantity::WaterTemperature), 2_880);
     assert_eq!(n("ph", Quantity::Ph), 1_440);
+    assert_eq!(n("ph", Quantity::PhTemperature), 1_440);
     assert_eq!(n("vane", Quantity::WindDirection), 86_400);
     // The anemometer's first tick opens its first window.
     assert_eq!(n("wind", Quantity::WindSpeed), 86_399);
