@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod anemometer;
+pub mod bme280;
 pub mod ds18b20;
 pub mod pulse;
 pub mod rain_gauge;

@@ -1,5 +1,6 @@
 //! The one integration-test binary of `anemone-drivers`: bus behaviour with scripted
 //! `embedded-hal-mock` transactions, and property tests.
 
+mod bme280;
 mod ds18b20;
 mod pulse;
