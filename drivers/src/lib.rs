@@ -14,8 +14,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ads1115;
 pub mod anemometer;
+pub mod bme280;
 pub mod ds18b20;
+pub mod mcp3008;
 pub mod pulse;
 pub mod rain_gauge;
 pub mod wind_vane;
