@@ -15,9 +15,11 @@
 #![warn(missing_docs)]
 
 pub mod ads1115;
+pub mod analog_ph;
 pub mod anemometer;
 pub mod bme280;
 pub mod ds18b20;
+pub mod ezo_ph;
 pub mod mcp3008;
 pub mod pulse;
 pub mod rain_gauge;
