@@ -4,5 +4,7 @@
 mod ads1115;
 mod bme280;
 mod ds18b20;
+mod ezo_ph;
 mod mcp3008;
 mod pulse;
+mod wind_vane;
