@@ -301,8 +301,12 @@ fn validate(cli: &Cli) -> Result<std::process::ExitCode> {
         Some(p) => p.clone(),
         None => PathBuf::from(config::DEFAULT_PATH),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}: pass the file with --config PATH", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}: pass the file with --config PATH",
+            path.display()
+        )
+    })?;
     let (_, problems) = config::validate_text(&text);
     if problems.is_empty() {
         println!("{}: OK", path.display());
@@ -322,11 +326,18 @@ fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
         }
         Some(path) => {
             if path.exists() && !force {
-                bail!("{} exists already: pass --force to overwrite it", path.display());
+                bail!(
+                    "{} exists already: pass --force to overwrite it",
+                    path.display()
+                );
             }
             std::fs::write(path, config::EXAMPLE)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("Wrote {}; edit it, then check it with `anemone validate --config {}`", path.display(), path.display());
+            eprintln!(
+                "Wrote {}; edit it, then check it with `anemone validate --config {}`",
+                path.display(),
+                path.display()
+            );
         }
     }
     Ok(())
@@ -377,7 +388,9 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
                 .parse()
                 .ok()
                 .filter(|f: &f64| *f > 0.0)
-                .with_context(|| format!("--speed `{factor}` must be a positive number or `max`"))?;
+                .with_context(|| {
+                    format!("--speed `{factor}` must be a positive number or `max`")
+                })?;
             Clock::scaled(start, f)
         }
     };
@@ -450,10 +463,23 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
         let arr: Vec<serde_json::Value> = readings.iter().map(|r| r.to_json()).collect();
         println!("{}", serde_json::to_string_pretty(&arr)?);
     } else {
-        println!("{:<12} {:<20} {:>10} {:<6} flags", "sensor", "quantity", "value", "unit");
+        println!(
+            "{:<12} {:<20} {:>10} {:<6} flags",
+            "sensor", "quantity", "value", "unit"
+        );
         for r in &readings {
-            let value = r.value.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into());
-            println!("{:<12} {:<20} {:>10} {:<6} {}", &*r.sensor, r.quantity.as_str(), value, r.unit(), r.flags);
+            let value = r
+                .value
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "—".into());
+            println!(
+                "{:<12} {:<20} {:>10} {:<6} {}",
+                &*r.sensor,
+                r.quantity.as_str(),
+                value,
+                r.unit(),
+                r.flags
+            );
         }
     }
     Ok(())
@@ -473,8 +499,16 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
         None => None,
     };
     let opts = report::ExportOptions {
-        from: args.from.as_deref().map(|t| parse_time(t, "--from")).transpose()?,
-        to: args.to.as_deref().map(|t| parse_time(t, "--to")).transpose()?,
+        from: args
+            .from
+            .as_deref()
+            .map(|t| parse_time(t, "--from"))
+            .transpose()?,
+        to: args
+            .to
+            .as_deref()
+            .map(|t| parse_time(t, "--to"))
+            .transpose()?,
         sensor: args.sensor.clone(),
         quantity,
         format: match args.format {

@@ -39,6 +39,9 @@ pub struct I2cFinding {
     pub found: Found,
 }
 
+/// DS18B20 probes with their reading (or why it failed), or why there is no bus.
+pub type W1Findings = Result<Vec<(String, Result<f64, String>)>, String>;
+
 /// Everything `probe` found.
 #[derive(Debug)]
 pub struct ProbeReport {
@@ -47,7 +50,7 @@ pub struct ProbeReport {
     /// Chips found.
     pub i2c: Vec<I2cFinding>,
     /// DS18B20 probes and their reading (or why it failed); `Err` for no 1-Wire bus.
-    pub w1: Result<Vec<(String, Result<f64, String>)>, String>,
+    pub w1: W1Findings,
     /// Configured GPIO lines and whether they could be watched.
     pub gpio: Vec<(String, u8, u32, Result<(), String>)>,
 }

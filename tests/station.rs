@@ -69,7 +69,11 @@ async fn same_seed_gives_identical_readings() {
     let strip = |v: Vec<anemone::reading::StoredReading>| -> Vec<_> {
         v.into_iter().map(|s| s.reading).collect()
     };
-    let (ra, rb, rc) = (strip(all_readings(&a)), strip(all_readings(&b)), strip(all_readings(&c)));
+    let (ra, rb, rc) = (
+        strip(all_readings(&a)),
+        strip(all_readings(&b)),
+        strip(all_readings(&c)),
+    );
     assert!(!ra.is_empty());
     assert_eq!(ra, rb, "same seed, same day: same readings");
     assert_ne!(ra, rc, "another seed: other weather");
@@ -83,7 +87,10 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
     // Nothing is "plausible" above −50 °C: every air temperature is flagged.
     config.qc.limits.insert(
         Quantity::AirTemperature,
-        anemone::config::Limits { min: -90.0, max: -50.0 },
+        anemone::config::Limits {
+            min: -90.0,
+            max: -50.0,
+        },
     );
     run_virtual(config, JUNE_1, 600_000).await;
     let readings = all_readings(&db);
@@ -95,5 +102,7 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
     assert!(temps.iter().all(|r| r.reading.flags == Flags::OUT_OF_RANGE));
     assert!(temps.iter().all(|r| r.reading.value.is_some()));
     // Derived quantities are not computed from flagged inputs.
-    assert!(!readings.iter().any(|r| r.reading.quantity == Quantity::DewPoint));
+    assert!(!readings
+        .iter()
+        .any(|r| r.reading.quantity == Quantity::DewPoint));
 }
