@@ -17,7 +17,8 @@ use crate::pipeline::Pipeline;
 use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sources::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sources::SourceContext;
-use crate::store::{run_writer, Store, StoreError, StoreOptions, WriterConfig, WriterMsg};
+use crate::store::writer::{run_writer, StoreJob, WriterConfig, WriterMsg};
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// Readings in flight between stages before senders wait (back-pressure).
 const CHANNEL_DEPTH: usize = 4096;
@@ -157,6 +158,11 @@ pub async fn run(
         ClockGuard::trusted()
     };
     let pipe_writer = writer_tx.clone();
+    let kinds: std::collections::HashMap<String, &'static str> = config
+        .sensors
+        .iter()
+        .map(|s| (s.id.clone(), s.kind.type_name()))
+        .collect();
     let pipe_progress = progress.clone();
     let pipe_clock = clock.clone();
     let pipe = tokio::spawn(async move {
@@ -168,7 +174,12 @@ pub async fn run(
                 biased;
                 hw = hw_rx.recv() => {
                     if let Some((sensor, hardware_id)) = hw {
-                        if pipe_writer.send(WriterMsg::RegisterSensor { sensor, hardware_id }).await.is_err() {
+                        let kind = kinds.get(&sensor).copied().unwrap_or("unknown");
+                        let (tx, _rx) = tokio::sync::oneshot::channel();
+                        let job: StoreJob = Box::new(move |s: &mut Store| {
+                            s.register_sensor(&sensor, kind, Some(&hardware_id))
+                        });
+                        if pipe_writer.send(WriterMsg::Run(job, tx)).await.is_err() {
                             break;
                         }
                     }
