@@ -8,3 +8,5 @@ pub mod clock;
 pub mod config;
 pub mod hal;
 pub mod reading;
+pub mod report;
+pub mod store;

@@ -1,0 +1,1 @@
+//! The report side of the CLI: `anemone export` and `anemone stats`.
