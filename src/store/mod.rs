@@ -318,19 +318,51 @@ fn inspect(path: &Path) -> Result<Found, StoreError> {
             detail: format!("application_id {header_app_id:#010x}"),
         });
     }
+    // A read-only open of a WAL-mode file may create its `-wal` and `-shm` companions;
+    // when the file is refused, the ones this probe created (and left empty) go again.
+    let companions = [companion(path, "-wal"), companion(path, "-shm")];
+    let existed = companions.clone().map(|p| p.exists());
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| classify(path, e))?;
-    let probe = || -> rusqlite::Result<(i32, i64, i64)> {
+    match check_identity(path, &conn) {
+        Ok(version) => Ok(Found::Ours(conn, version)),
+        Err(e) => {
+            drop(conn);
+            let wal_empty = std::fs::metadata(&companions[0]).map_or(true, |m| m.len() == 0);
+            if wal_empty {
+                for (p, existed) in companions.iter().zip(existed) {
+                    if !existed {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's companion files).
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Reads the identity of an opened file: ours (with its schema version) or an error.
+fn check_identity(path: &Path, conn: &Connection) -> Result<i64, StoreError> {
+    let probe = || -> rusqlite::Result<(i32, i64, Vec<String>)> {
         let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let objects: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        Ok((app, version, objects))
+        let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+        let tables = stmt.query_map([], |r| r.get(0))?;
+        let tables = tables.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok((app, version, tables))
     };
-    let (app, version, objects) = probe().map_err(|e| classify(path, e))?;
+    let (app, version, tables) = probe().map_err(|e| classify(path, e))?;
+    let objects = tables.len();
     if app != schema::APPLICATION_ID && (app != 0 || version != 0 || objects != 0) {
         return Err(StoreError::Foreign {
             path: path.to_path_buf(),
@@ -348,7 +380,19 @@ fn inspect(path: &Path) -> Result<Found, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    Ok(Found::Ours(conn, version))
+    if version >= 1 {
+        let missing: Vec<&str> = ["sensors", "readings", "aggregates", "meta"]
+            .into_iter()
+            .filter(|t| !tables.iter().any(|n| n == t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("tables missing: {}", missing.join(", ")),
+            });
+        }
+    }
+    Ok(version)
 }
 
 impl Store {
@@ -1184,6 +1228,33 @@ impl Store {
             [],
             |r| r.get(0),
         ))
+    }
+
+    /// Caps the database file at `pages` pages (`PRAGMA max_page_count`, never below its
+    /// current size) for this connection; returns the cap in force. Writes beyond it fail
+    /// as [`StoreError::DiskFull`], which is also how tests simulate a full disk.
+    pub fn set_max_pages(&self, pages: u64) -> Result<u64, StoreError> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        let cap: i64 =
+            self.db(self
+                .conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                }))?;
+        Ok(cap.max(0) as u64)
+    }
+
+    /// Runs a passive WAL checkpoint; returns how many frames (pages of
+    /// `page_size`, 4 KiB by default) the WAL held, i.e. were written since the last
+    /// completed checkpoint.
+    pub fn wal_checkpoint(&self) -> Result<u64, StoreError> {
+        let (_busy, log, _done): (i64, i64, i64) =
+            self.db(self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                }))?;
+        Ok(log.max(0) as u64)
     }
 
     /// SQLite's `PRAGMA integrity_check`: `"ok"` or the problems found, one per line.

@@ -30,8 +30,11 @@ pub const RETENTION_EVERY_MS: i64 = 3_600_000;
 /// Most raw rows deleted by retention per commit cycle (the rest waits for the next).
 pub const EXPIRE_PER_CYCLE: u64 = 20_000;
 
+/// Work to run on the writer's store between commits (register a sensor with its
+/// hardware id, record a calibration): the writer owns the only read-write connection.
+pub type StoreJob = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
+
 /// What the writer is told.
-#[derive(Debug)]
 pub enum WriterMsg {
     /// Store this reading at the next commit.
     Reading(Reading),
@@ -41,6 +44,19 @@ pub enum WriterMsg {
     /// Commit and persist everything now; answer when done (also when it failed: the
     /// data stays buffered).
     Flush(oneshot::Sender<()>),
+    /// Run this on the store (on the blocking pool) and answer with its result.
+    Run(StoreJob, oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl std::fmt::Debug for WriterMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriterMsg::Reading(r) => f.debug_tuple("Reading").field(r).finish(),
+            WriterMsg::SetCursor(id) => f.debug_tuple("SetCursor").field(id).finish(),
+            WriterMsg::Flush(_) => f.write_str("Flush"),
+            WriterMsg::Run(..) => f.write_str("Run"),
+        }
+    }
 }
 
 /// Writer settings (from `[storage]`).
@@ -233,6 +249,20 @@ impl Writer {
         Ok(())
     }
 
+    async fn run_job(&mut self, job: StoreJob) -> Result<Result<(), StoreError>, StoreError> {
+        let Some(mut store) = self.store.take() else {
+            return Err(StoreError::Task("the store was lost".into()));
+        };
+        let (store, result) = tokio::task::spawn_blocking(move || {
+            let r = job(&mut store);
+            (store, r)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        self.store = Some(store);
+        Ok(result)
+    }
+
     fn send_committed(&mut self, rows: Vec<StoredReading>) {
         let Some(tx) = &self.committed else { return };
         match tx.try_send(rows) {
@@ -294,6 +324,10 @@ pub async fn run_writer(
                 Some(WriterMsg::Flush(done)) => {
                     w.cycle(participant.now(), true).await?;
                     let _ = done.send(());
+                }
+                Some(WriterMsg::Run(job, done)) => {
+                    let r = w.run_job(job).await?;
+                    let _ = done.send(r);
                 }
                 None => break,
             },
