@@ -10,10 +10,13 @@
 
 #![deny(unsafe_code)]
 
+pub mod calibrate;
 pub mod clock;
 pub mod config;
 pub mod hal;
+pub mod notify;
 pub mod pipeline;
+pub mod probe;
 pub mod reading;
 pub mod report;
 pub mod sources;

@@ -55,6 +55,57 @@ enum Command {
     Export(ExportArgs),
     /// Daily summary: min and max with their times, mean, rain total, max gust.
     Stats(StatsArgs),
+    /// Find the sensors wired to this Pi and print a config snippet for them.
+    Probe(ProbeArgs),
+    /// Calibrate a probe and record the calibration in the database.
+    #[command(subcommand)]
+    Calibrate(CalibrateCommand),
+}
+
+#[derive(Subcommand)]
+enum CalibrateCommand {
+    /// pH probe (EZO-pH or analog): put it in a buffer, wait for the reading to settle,
+    /// then record the point. Always start with `--point mid`.
+    Ph(PhCalArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PointArg {
+    /// pH 7.00 buffer (first: clears the other points).
+    Mid,
+    /// pH 4.00 buffer.
+    Low,
+    /// pH 10.00 buffer.
+    High,
+}
+
+#[derive(Args)]
+struct PhCalArgs {
+    /// The pH sensor's id.
+    #[arg(long)]
+    sensor: String,
+    /// Which buffer the probe is in.
+    #[arg(long, value_enum, required_unless_present_any = ["clear", "status"])]
+    point: Option<PointArg>,
+    /// The buffer's pH [default: 7.00, 4.00 or 10.00 by point].
+    #[arg(long)]
+    value: Option<f64>,
+    /// Clear the calibration.
+    #[arg(long, conflicts_with_all = ["point", "status"])]
+    clear: bool,
+    /// Show the calibration state and history.
+    #[arg(long, conflicts_with = "point")]
+    status: bool,
+    /// Talk to the simulated probe.
+    #[arg(long)]
+    simulate: bool,
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// Probe the simulated buses instead.
+    #[arg(long)]
+    simulate: bool,
 }
 
 #[derive(Args)]
@@ -227,6 +278,21 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             stats(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Calibrate(CalibrateCommand::Ph(args)) => {
+            calibrate_ph(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Probe(args) => {
+            let (mut config, _) = load_config(&cli)?;
+            if args.simulate {
+                config.hal.simulate = true;
+            }
+            let clock = Clock::real();
+            let hal = anemone::hal::Hal::new(&config, &clock, clock.now());
+            let report = anemone::probe::probe(&config, &hal);
+            print!("{}", anemone::probe::render(&report));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -235,8 +301,12 @@ fn validate(cli: &Cli) -> Result<std::process::ExitCode> {
         Some(p) => p.clone(),
         None => PathBuf::from(config::DEFAULT_PATH),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}: pass the file with --config PATH", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}: pass the file with --config PATH",
+            path.display()
+        )
+    })?;
     let (_, problems) = config::validate_text(&text);
     if problems.is_empty() {
         println!("{}: OK", path.display());
@@ -256,11 +326,18 @@ fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
         }
         Some(path) => {
             if path.exists() && !force {
-                bail!("{} exists already: pass --force to overwrite it", path.display());
+                bail!(
+                    "{} exists already: pass --force to overwrite it",
+                    path.display()
+                );
             }
             std::fs::write(path, config::EXAMPLE)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("Wrote {}; edit it, then check it with `anemone validate --config {}`", path.display(), path.display());
+            eprintln!(
+                "Wrote {}; edit it, then check it with `anemone validate --config {}`",
+                path.display(),
+                path.display()
+            );
         }
     }
     Ok(())
@@ -311,7 +388,9 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
                 .parse()
                 .ok()
                 .filter(|f: &f64| *f > 0.0)
-                .with_context(|| format!("--speed `{factor}` must be a positive number or `max`"))?;
+                .with_context(|| {
+                    format!("--speed `{factor}` must be a positive number or `max`")
+                })?;
             Clock::scaled(start, f)
         }
     };
@@ -329,6 +408,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             db_path,
             live: None,
             writer_handle: None,
+            progress: None,
         };
         station::run(config, opts, shutdown_signal()).await
     })?;
@@ -383,10 +463,23 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
         let arr: Vec<serde_json::Value> = readings.iter().map(|r| r.to_json()).collect();
         println!("{}", serde_json::to_string_pretty(&arr)?);
     } else {
-        println!("{:<12} {:<20} {:>10} {:<6} flags", "sensor", "quantity", "value", "unit");
+        println!(
+            "{:<12} {:<20} {:>10} {:<6} flags",
+            "sensor", "quantity", "value", "unit"
+        );
         for r in &readings {
-            let value = r.value.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into());
-            println!("{:<12} {:<20} {:>10} {:<6} {}", &*r.sensor, r.quantity.as_str(), value, r.unit(), r.flags);
+            let value = r
+                .value
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "—".into());
+            println!(
+                "{:<12} {:<20} {:>10} {:<6} {}",
+                &*r.sensor,
+                r.quantity.as_str(),
+                value,
+                r.unit(),
+                r.flags
+            );
         }
     }
     Ok(())
@@ -406,8 +499,16 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
         None => None,
     };
     let opts = report::ExportOptions {
-        from: args.from.as_deref().map(|t| parse_time(t, "--from")).transpose()?,
-        to: args.to.as_deref().map(|t| parse_time(t, "--to")).transpose()?,
+        from: args
+            .from
+            .as_deref()
+            .map(|t| parse_time(t, "--from"))
+            .transpose()?,
+        to: args
+            .to
+            .as_deref()
+            .map(|t| parse_time(t, "--to"))
+            .transpose()?,
         sensor: args.sensor.clone(),
         quantity,
         format: match args.format {
@@ -461,5 +562,41 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
     } else {
         print!("{}", report::stats(&store, day, config.station.tz())?);
     }
+    Ok(())
+}
+
+fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
+    use anemone::calibrate::{calibrate, Action, Point};
+    let (mut config, _) = load_config(cli)?;
+    if args.simulate {
+        config.hal.simulate = true;
+    }
+    let action = if args.clear {
+        Action::Clear
+    } else if args.status {
+        Action::Status
+    } else {
+        let (point, default) = match args.point {
+            Some(PointArg::Mid) | None => (Point::Mid, 7.0),
+            Some(PointArg::Low) => (Point::Low, 4.0),
+            Some(PointArg::High) => (Point::High, 10.0),
+        };
+        let value = args.value.unwrap_or(default);
+        if !(0.0..=14.0).contains(&value) {
+            bail!("--value {value} is not a pH: use the buffer's pH, e.g. 7.00");
+        }
+        Action::Point(point, value)
+    };
+    let clock = Clock::real();
+    let hal = anemone::hal::Hal::new(&config, &clock, clock.now());
+    let mut store = Store::open(
+        &config.storage.path,
+        &anemone::store::StoreOptions {
+            synchronous: config.storage.synchronous,
+            tz: config.station.tz(),
+        },
+    )?;
+    let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
+    println!("{report}");
     Ok(())
 }

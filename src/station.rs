@@ -3,18 +3,22 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::hal::Hal;
+use crate::hal::{timesync, Hal};
+use crate::notify::{self, Judge, Notifier, Progress};
+use crate::pipeline::clock_guard::{ClockGuard, GuardState};
 use crate::pipeline::Pipeline;
 use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sources::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sources::SourceContext;
-use crate::store::{run_writer, Store, StoreError, StoreOptions, WriterConfig, WriterMsg};
+use crate::store::writer::{run_writer, StoreJob, WriterConfig, WriterMsg};
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// Readings in flight between stages before senders wait (back-pressure).
 const CHANNEL_DEPTH: usize = 4096;
@@ -31,6 +35,8 @@ pub struct RunOptions {
     pub live: Option<mpsc::Sender<Vec<StoredReading>>>,
     /// Receives the writer's command channel, e.g. for the MQTT publish cursor.
     pub writer_handle: Option<tokio::sync::oneshot::Sender<mpsc::Sender<WriterMsg>>>,
+    /// Progress counters shared with the systemd watchdog (created if absent).
+    pub progress: Option<Arc<Progress>>,
 }
 
 /// What a run did.
@@ -83,12 +89,22 @@ pub async fn run(
         .iter()
         .map(|s| (s.id.clone(), s.kind.type_name()))
         .collect();
-    let store = tokio::task::spawn_blocking(move || -> Result<Store, StoreError> {
+    type Opened = (Store, Vec<Reading>, std::collections::HashMap<String, crate::sources::PhCalibrationInForce>);
+    let (store, history, ph_calibrations) = tokio::task::spawn_blocking(move || -> Result<Opened, StoreError> {
         let mut store = Store::open(&path, &store_opts)?;
         for (id, kind) in &sensors {
             store.register_sensor(id, kind, None)?;
         }
-        Ok(store)
+        let history = recent_history(&store, started)?;
+        let mut cals = std::collections::HashMap::new();
+        for (id, kind) in &sensors {
+            if *kind == "ph_analog" {
+                if let Some(c) = crate::calibrate::in_force(&store, id)? {
+                    cals.insert(id.clone(), c);
+                }
+            }
+        }
+        Ok((store, history, cals))
     })
     .await
     .map_err(|e| StationError::Task(e.to_string()))??;
@@ -100,7 +116,11 @@ pub async fn run(
     );
 
     let hal = Hal::new(&config, &clock, started);
-    let ctx = SourceContext::default();
+    let ctx = SourceContext {
+        ph_calibrations,
+        ..SourceContext::default()
+    };
+    let progress = opts.progress.clone().unwrap_or_default();
 
     let (sensor_tx, mut sensor_rx) = mpsc::channel::<Reading>(CHANNEL_DEPTH);
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(CHANNEL_DEPTH);
@@ -130,28 +150,67 @@ pub async fn run(
     ));
 
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
+    pipeline.prime(&history);
+    drop(history);
+    let mut guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
+        ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
+    } else {
+        ClockGuard::trusted()
+    };
     let pipe_writer = writer_tx.clone();
+    let kinds: std::collections::HashMap<String, &'static str> = config
+        .sensors
+        .iter()
+        .map(|s| (s.id.clone(), s.kind.type_name()))
+        .collect();
+    let pipe_progress = progress.clone();
+    let pipe_clock = clock.clone();
     let pipe = tokio::spawn(async move {
-        let mut out = Vec::with_capacity(8);
+        let mut admitted = Vec::with_capacity(8);
+        let mut out = Vec::with_capacity(16);
+        let mut sync_check = tokio::time::interval(Duration::from_secs(10));
         loop {
             tokio::select! {
                 biased;
                 hw = hw_rx.recv() => {
                     if let Some((sensor, hardware_id)) = hw {
-                        if pipe_writer.send(WriterMsg::RegisterSensor { sensor, hardware_id }).await.is_err() {
+                        let kind = kinds.get(&sensor).copied().unwrap_or("unknown");
+                        let (tx, _rx) = tokio::sync::oneshot::channel();
+                        let job: StoreJob = Box::new(move |s: &mut Store| {
+                            s.register_sensor(&sensor, kind, Some(&hardware_id))
+                        });
+                        if pipe_writer.send(WriterMsg::Run(job, tx)).await.is_err() {
                             break;
                         }
                     }
                 }
                 r = sensor_rx.recv() => {
                     let Some(r) = r else { break };
-                    pipeline.process(r, &mut out);
-                    for r in out.drain(..) {
-                        if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
-                            return;
-                        }
-                    }
+                    pipe_progress.reading();
+                    guard.admit(r, Instant::now(), &mut admitted);
                 }
+                _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
+                    guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
+                }
+            }
+            for r in admitted.drain(..) {
+                pipeline.process(r, &mut out);
+            }
+            for r in out.drain(..) {
+                if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        // Stopping before the clock was ever synchronised: store what was held rather
+        // than lose it.
+        guard.release(&mut admitted);
+        for r in admitted.drain(..) {
+            pipeline.process(r, &mut out);
+        }
+        for r in out.drain(..) {
+            if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
+                return;
             }
         }
     });
@@ -173,6 +232,16 @@ pub async fn run(
     }
     drop(sensor_tx);
     drop(hw_tx);
+
+    let notifier = Notifier::from_env();
+    let _ = notifier.send("READY=1");
+    let watchdog = notify::watchdog_interval().map(|interval| {
+        tokio::spawn(notify::run_watchdog(
+            notifier.clone(),
+            interval,
+            Judge::new(progress.clone(), !config.sensors.is_empty()),
+        ))
+    });
 
     // Wait for the end of the run, a shutdown request, or a sensor that must stop us.
     let mut failure: Option<StationError> = None;
@@ -202,6 +271,10 @@ pub async fn run(
             }
         }
     }
+    let _ = notifier.send("STOPPING=1");
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     let _ = stop_tx.send(true);
     drop(main_participant);
     while let Some(joined) = sensors.join_next().await {
@@ -229,6 +302,27 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(summary),
     }
+}
+
+/// Readings the stateful pipeline stages need after a restart: the last 24 h of rain
+/// (rain today, last 24 h) and the last 11 min of wind (gusts, means).
+fn recent_history(store: &Store, now: Timestamp) -> Result<Vec<Reading>, StoreError> {
+    let mut history = Vec::new();
+    for (q, span) in [
+        (crate::reading::Quantity::Rain, 86_400_000),
+        (crate::reading::Quantity::WindSpeed, 660_000),
+        (crate::reading::Quantity::WindDirection, 660_000),
+    ] {
+        let query = crate::store::Query {
+            from: Some(now - span),
+            to: Some(now),
+            sensor: None,
+            quantity: Some(q),
+        };
+        history.extend(store.readings(&query)?.into_iter().map(|s| s.reading));
+    }
+    history.sort_by_key(|r| r.ts);
+    Ok(history)
 }
 
 /// `anemone read`: builds every sensor, takes one sample of each, runs it through QC,

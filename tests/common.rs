@@ -31,6 +31,7 @@ pub async fn run_virtual(config: Config, start: Timestamp, duration_ms: i64) -> 
         db_path,
         live: None,
         writer_handle: None,
+        progress: None,
     };
     match station::run(Arc::new(config), opts, std::future::pending()).await {
         Ok(s) => s,
@@ -41,12 +42,13 @@ pub async fn run_virtual(config: Config, start: Timestamp, duration_ms: i64) -> 
 /// Every stored reading, sorted by (ts, sensor, quantity).
 pub fn all_readings(db: &Path) -> Vec<StoredReading> {
     let store = Store::open_read_only(db, chrono_tz::UTC).expect("open db");
-    let mut v = store
-        .readings(&Query::default())
-        .expect("query readings");
+    let mut v = store.readings(&Query::default()).expect("query readings");
     v.sort_by(|a, b| {
-        (a.reading.ts, &a.reading.sensor, a.reading.quantity)
-            .cmp(&(b.reading.ts, &b.reading.sensor, b.reading.quantity))
+        (a.reading.ts, &a.reading.sensor, a.reading.quantity).cmp(&(
+            b.reading.ts,
+            &b.reading.sensor,
+            b.reading.quantity,
+        ))
     });
     v
 }

@@ -25,6 +25,7 @@ async fn simulated_day_end_to_end() {
     assert_eq!(n("ground", Quantity::GroundTemperature), 1_440);
     assert_eq!(n("water", Quantity::WaterTemperature), 2_880);
     assert_eq!(n("ph", Quantity::Ph), 1_440);
+    assert_eq!(n("ph", Quantity::PhTemperature), 1_440);
     assert_eq!(n("vane", Quantity::WindDirection), 86_400);
     // The anemometer's first tick opens its first window.
     assert_eq!(n("wind", Quantity::WindSpeed), 86_399);
@@ -68,7 +69,11 @@ async fn same_seed_gives_identical_readings() {
     let strip = |v: Vec<anemone::reading::StoredReading>| -> Vec<_> {
         v.into_iter().map(|s| s.reading).collect()
     };
-    let (ra, rb, rc) = (strip(all_readings(&a)), strip(all_readings(&b)), strip(all_readings(&c)));
+    let (ra, rb, rc) = (
+        strip(all_readings(&a)),
+        strip(all_readings(&b)),
+        strip(all_readings(&c)),
+    );
     assert!(!ra.is_empty());
     assert_eq!(ra, rb, "same seed, same day: same readings");
     assert_ne!(ra, rc, "another seed: other weather");
@@ -82,7 +87,10 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
     // Nothing is "plausible" above −50 °C: every air temperature is flagged.
     config.qc.limits.insert(
         Quantity::AirTemperature,
-        anemone::config::Limits { min: -90.0, max: -50.0 },
+        anemone::config::Limits {
+            min: -90.0,
+            max: -50.0,
+        },
     );
     run_virtual(config, JUNE_1, 600_000).await;
     let readings = all_readings(&db);
@@ -94,5 +102,7 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
     assert!(temps.iter().all(|r| r.reading.flags == Flags::OUT_OF_RANGE));
     assert!(temps.iter().all(|r| r.reading.value.is_some()));
     // Derived quantities are not computed from flagged inputs.
-    assert!(!readings.iter().any(|r| r.reading.quantity == Quantity::DewPoint));
+    assert!(!readings
+        .iter()
+        .any(|r| r.reading.quantity == Quantity::DewPoint));
 }

@@ -1,21 +1,68 @@
 //! # anemone-drivers
 //!
 //! `no_std` drivers and instrument logic for the Anemone weather and ocean station, on
-//! [embedded-hal 1.0](https://docs.rs/embedded-hal/1) only.
+//! [embedded-hal 1.0](https://docs.rs/embedded-hal/1) only: no allocation, no `unsafe`, and
+//! it builds for bare-metal targets (`thumbv7em-none-eabihf`) as well as the Raspberry Pi.
 //!
-//! | Module | Chip / instrument | Bus | Datasheet |
+//! | Module | Chip / instrument | Interface | Datasheet |
 //! |---|---|---|---|
-//! | [`pulse`], [`anemometer`], [`wind_vane`], [`rain_gauge`] | SparkFun/Argent 80422 weather meters | GPIO edges, ADC | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
+//! | [`bme280`] | Bosch BME280 (T, P, RH); BMP280 detected and refused | I2C `0x76`/`0x77` | [BST-BME280-DS002](https://www.bosch-sensortec.com/media/boschsensortec/downloads/datasheets/bst-bme280-ds002.pdf) |
+//! | [`ds18b20`] | Maxim/Analog Devices DS18B20 water/ground temperature probe | 1-Wire via the kernel's `w1_slave` | [DS18B20](https://www.analog.com/media/en/technical-documentation/data-sheets/DS18B20.pdf) |
+//! | [`mcp3008`] | Microchip MCP3008 10-bit 8-channel ADC | SPI | [MCP3004/3008](https://ww1.microchip.com/downloads/en/DeviceDoc/21295d.pdf) |
+//! | [`ads1115`] | Texas Instruments ADS1115 16-bit 4-channel ADC | I2C `0x48`–`0x4B` | [ADS111x](https://www.ti.com/lit/ds/symlink/ads1115.pdf) |
+//! | [`ezo_ph`] | Atlas Scientific EZO-pH circuit | I2C `0x63` | [EZO-pH](https://files.atlas-scientific.com/pH_EZO_Datasheet.pdf) |
+//! | [`analog_ph`] | Analog pH probe + amplifier board (through an ADC) | ADC volts | no single datasheet: the [Nernst equation](https://en.wikipedia.org/wiki/Nernst_equation) |
+//! | [`anemometer`], [`pulse`] | SparkFun/Argent 80422 cup anemometer (reed switch) | GPIO edges | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
+//! | [`wind_vane`] | SparkFun/Argent 80422 wind vane (resistor network) | ADC volts | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
+//! | [`rain_gauge`], [`pulse`] | SparkFun/Argent 80422 tipping-bucket rain gauge | GPIO edges | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
 //!
-//! Instruments with no embedded-hal trait (reed switches fed by timestamped GPIO edges,
-//! 1-Wire read through the kernel's `w1_slave` files) are pure functions and state machines
-//! here; the daemon does the Linux I/O.
+//! Every bus driver owns its bus (`new(bus, address)`, `destroy()` hands it back; share a bus
+//! with `embedded-hal-bus`), and its errors are generic over the bus error, with
+//! `is_no_device()` for "nothing acknowledged at that address". Instruments with no
+//! embedded-hal trait — reed switches fed by timestamped GPIO edges, 1-Wire read through the
+//! kernel's files — are pure functions and state machines here; the daemon does the Linux I/O.
+//! Every conversion has an inverse (`…_for_…`, `…_counts`, `scratchpad_for`,
+//! `Calibration::to_registers`) for the simulated station.
+//!
+//! # Example: a BME280 on the Pi's `/dev/i2c-1`
+//!
+//! ```no_run
+//! # #[cfg(target_os = "linux")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use anemone_drivers::bme280::{Bme280, Mode, Settings, DEFAULT_ADDRESS};
+//! use linux_embedded_hal::{Delay, I2cdev};
+//!
+//! let i2c = I2cdev::new("/dev/i2c-1")?;
+//! let mut delay = Delay;
+//! let mut bme = Bme280::new(i2c, DEFAULT_ADDRESS);
+//! match bme.init(&mut delay, Settings { mode: Mode::Forced, oversampling: 1, iir_filter: 0 }) {
+//!     Err(e) if e.is_no_device() => eprintln!("No BME280 at 0x76; try 0x77 (i2cdetect -y 1)"),
+//!     Err(e) => return Err(e.into()),
+//!     Ok(()) => {
+//!         let m = bme.measure(&mut delay)?;
+//!         println!(
+//!             "{:.2} °C, {:.2} hPa, {:.1} %",
+//!             m.temperature_c, m.pressure_hpa, m.humidity_pct
+//!         );
+//!     }
+//! }
+//! let _i2c = bme.destroy();
+//! # Ok(())
+//! # }
+//! # #[cfg(not(target_os = "linux"))]
+//! # fn main() {}
+//! ```
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ads1115;
+pub mod analog_ph;
 pub mod anemometer;
+pub mod bme280;
 pub mod ds18b20;
+pub mod ezo_ph;
+pub mod mcp3008;
 pub mod pulse;
 pub mod rain_gauge;
 pub mod wind_vane;

@@ -58,7 +58,7 @@ pub fn parse_span(text: &str) -> Result<Span, String> {
         }
     };
     let ms = value * factor_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > 1e15 {
+    if !(0.0..=1e15).contains(&ms) {
         return Err(format!("`{text}` is out of range for a duration"));
     }
     Ok(Span(Duration::from_millis(ms.round() as u64)))

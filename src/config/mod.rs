@@ -69,6 +69,9 @@ pub struct StationConfig {
     pub altitude_m: f64,
     /// IANA time zone (e.g. `Europe/London`): "today" and daily summaries follow it.
     pub timezone: String,
+    /// How long to hold readings while a time service has not yet synchronised the
+    /// clock (a Pi has no RTC); they are re-stamped once it has. `"0s"` trusts the clock.
+    pub clock_sync_wait: Span,
 }
 
 impl Default for StationConfig {
@@ -80,6 +83,7 @@ impl Default for StationConfig {
             longitude: 0.0,
             altitude_m: 0.0,
             timezone: "UTC".into(),
+            clock_sync_wait: Span::secs(15 * 60),
         }
     }
 }

@@ -351,7 +351,9 @@ impl SensorKind {
             SensorKind::Anemometer { .. } => vec![Quantity::WindSpeed],
             SensorKind::WindVane { .. } => vec![Quantity::WindDirection],
             SensorKind::RainGauge { .. } => vec![Quantity::Rain],
-            SensorKind::PhEzo { .. } | SensorKind::PhAnalog { .. } => vec![Quantity::Ph],
+            SensorKind::PhEzo { .. } | SensorKind::PhAnalog { .. } => {
+                vec![Quantity::Ph, Quantity::PhTemperature]
+            }
         }
     }
 

@@ -181,8 +181,6 @@ fn try_de<T: DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
-    } else if path.ends_with(')') || path.ends_with(']') {
-        format!("{path}.{key}")
     } else {
         format!("{path}.{key}")
     }
@@ -352,6 +350,16 @@ fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Op
     lenient::<SensorConfig>(table, path, problems)
 }
 
+/// True for a number above zero (false for NaN).
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
+/// True when `a < b` (false for NaN).
+fn less(a: f64, b: f64) -> bool {
+    a < b
+}
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -438,7 +446,7 @@ fn check_storage(c: &Config, p: &mut Problems) {
 
 fn check_qc(c: &Config, p: &mut Problems) {
     for (q, l) in &c.qc.limits {
-        if !(l.min < l.max) {
+        if !less(l.min, l.max) {
             p.add(
                 format!("qc.{q}"),
                 format!("min ({}) must be below max ({})", l.min, l.max),
@@ -623,13 +631,13 @@ fn check_kind(c: &Config, path: &str, kind: &SensorKind, p: &mut Problems) {
             kmh_per_hz,
             ..
         } => {
-            if !(*pulses_per_revolution > 0.0) {
+            if !positive(*pulses_per_revolution) {
                 p.add(
                     join(path, "pulses_per_revolution"),
                     "must be more than 0 (usually 1 or 2)",
                 );
             }
-            if !(*kmh_per_hz > 0.0) {
+            if !positive(*kmh_per_hz) {
                 p.add(
                     join(path, "kmh_per_hz"),
                     "must be more than 0 (datasheet: 2.4)",
@@ -661,19 +669,19 @@ fn check_kind(c: &Config, path: &str, kind: &SensorKind, p: &mut Problems) {
                     "must be the divider's supply voltage, e.g. 3.3",
                 );
             }
-            if !(*divider_ohms > 0.0) {
+            if !positive(*divider_ohms) {
                 p.add(
                     join(path, "divider_ohms"),
                     "must be the fixed resistor in ohms, e.g. 4700",
                 );
             }
-            if resistors.len() != 16 || resistors.iter().any(|r| !(*r > 0.0)) {
+            if resistors.len() != 16 || resistors.iter().any(|r| !positive(*r)) {
                 p.add(
                     join(path, "resistors"),
                     "must list 16 positive resistances in ohms, from N clockwise",
                 );
             }
-            if !(*tolerance_volts > 0.0) {
+            if !positive(*tolerance_volts) {
                 p.add(
                     join(path, "tolerance_volts"),
                     "must be more than 0, e.g. 0.1",

@@ -162,7 +162,18 @@ impl i2c::I2c for I2cBus {
         match self {
             #[cfg(target_os = "linux")]
             I2cBus::Linux(dev, path) => dev.transaction(address, operations).map_err(|e| {
-                let kind = i2c::Error::kind(&e);
+                // The Pi's i2c-bcm2835 reports a NACK as EREMOTEIO (121), which
+                // linux-embedded-hal maps to `Other`: it means nobody answered.
+                const EREMOTEIO: i32 = 121;
+                let errno = match e.inner() {
+                    linux_embedded_hal::i2cdev::linux::LinuxI2CError::Errno(n) => Some(*n),
+                    linux_embedded_hal::i2cdev::linux::LinuxI2CError::Io(io) => io.raw_os_error(),
+                };
+                let kind = if errno == Some(EREMOTEIO) {
+                    ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address)
+                } else {
+                    i2c::Error::kind(&e)
+                };
                 BusError {
                     kind,
                     detail: format!("{} address {address:#04x}: {e}", path.display()),

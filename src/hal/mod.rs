@@ -6,6 +6,7 @@ pub mod bus;
 pub mod gpio;
 pub mod paths;
 pub mod sim;
+pub mod timesync;
 pub mod w1;
 
 use std::path::PathBuf;
@@ -88,6 +89,14 @@ impl Hal {
         match &self.sim {
             Some(w) => Ok(EdgeSource::Sim(Box::new(w.edges(switch, self.start)))),
             None => open_edges(chip, line, debounce_us),
+        }
+    }
+
+    /// The I2C bus numbers present (`/dev/i2c-N`; the configured ones when simulating).
+    pub fn i2c_buses(&self) -> Vec<u8> {
+        match &self.sim {
+            Some(w) => w.i2c_buses(),
+            None => paths::list_i2c_buses(),
         }
     }
 

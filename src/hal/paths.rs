@@ -20,3 +20,17 @@ pub fn spi_device(bus: u8, cs: u8) -> PathBuf {
 pub fn gpio_chip(chip: u8) -> PathBuf {
     PathBuf::from(format!("/dev/gpiochip{chip}"))
 }
+
+/// Numbers of the I2C buses the kernel exposes, sorted.
+pub fn list_i2c_buses() -> Vec<u8> {
+    let Ok(entries) = std::fs::read_dir("/dev") else {
+        return Vec::new();
+    };
+    let mut buses: Vec<u8> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix("i2c-").and_then(|b| b.parse().ok()))
+        .collect();
+    buses.sort_unstable();
+    buses
+}

@@ -5,8 +5,8 @@
 //!
 //! * **Air** (per air sensor, per sample): dew point (Magnus, a = 17.27, b = 237.7 °C),
 //!   sea-level pressure, wind chill (NWS/Environment Canada, only for T ≤ 10 °C and wind
-//!   > 4.8 km/h, otherwise equal to the air temperature), heat index (NWS Rothfusz with
-//!   its adjustments, only from 26.7 °C / 80 °F), feels-like.
+//!   above 4.8 km/h, otherwise equal to the air temperature), heat index (NWS Rothfusz
+//!   with its adjustments, only from 26.7 °C / 80 °F), feels-like.
 //! * **Wind** (WMO practice), once a minute: gust = highest 3-s mean of the last 10 min
 //!   and its direction, 2-min and 10-min mean speed, speed-weighted vector-mean direction
 //!   of the last 10 min (none when calm).
@@ -563,7 +563,7 @@ mod tests {
             .collect();
         let resets = today.windows(2).filter(|w| w[1].1 < w[0].1).count();
         assert_eq!(resets, 1);
-        let before = today.iter().filter(|(ts, _)| *ts < next_local_midnight).last().unwrap();
+        let before = today.iter().rfind(|(ts, _)| *ts < next_local_midnight).unwrap();
         assert!(close(before.1, 23.0 * 0.2794, 1e-9), "23 tips on a 23-h day: {}", before.1);
         let after = today.iter().find(|(ts, _)| *ts >= next_local_midnight).unwrap();
         assert!(close(after.1, 0.2794, 1e-12));

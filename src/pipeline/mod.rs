@@ -3,6 +3,7 @@
 //! The pipeline is a plain synchronous state machine ([`Pipeline::process`]); the station
 //! runs it in one task between the sensor tasks and the store writer.
 
+pub mod clock_guard;
 pub mod derived;
 pub mod qc;
 
@@ -25,6 +26,12 @@ impl Pipeline {
             derived: derived::Derived::new(config),
             latest,
         }
+    }
+
+    /// Feeds history (readings already stored) to the stateful stages without emitting,
+    /// so rain today and the wind windows continue across a restart.
+    pub fn prime(&mut self, history: &[Reading]) {
+        self.derived.prime(history);
     }
 
     /// Processes one reading; appends it (flagged as QC says) and any derived readings

@@ -59,11 +59,13 @@ pub trait Source: Send {
     }
 }
 
+type LatestMap = HashMap<(String, Quantity), (Timestamp, f64)>;
+
 /// Latest good value of every (sensor, quantity), shared between the pipeline (which
 /// writes) and sources that need another sensor's value (pH temperature compensation).
 #[derive(Clone, Default)]
 pub struct Latest {
-    inner: Arc<Mutex<HashMap<(String, Quantity), (Timestamp, f64)>>>,
+    inner: Arc<Mutex<LatestMap>>,
 }
 
 impl Latest {

@@ -145,6 +145,15 @@ impl Source for PhSource {
                 ph_from_volts(volts, temp.unwrap_or(DEFAULT_TEMPERATURE_C), calibration)
             }
         };
-        Ok(vec![Reading::new(now, &self.id, Quantity::Ph, ph)])
+        // The temperature the reading was compensated for travels with it.
+        Ok(vec![
+            Reading::new(now, &self.id, Quantity::Ph, ph),
+            Reading::new(
+                now,
+                &self.id,
+                Quantity::PhTemperature,
+                temp.unwrap_or(DEFAULT_TEMPERATURE_C),
+            ),
+        ])
     }
 }

@@ -203,6 +203,14 @@ impl SimWorld {
         a
     }
 
+    /// The simulated I2C bus numbers.
+    pub fn i2c_buses(&self) -> Vec<u8> {
+        let mut b: Vec<u8> = lock(&self.i2c).keys().map(|(b, _)| *b).collect();
+        b.sort_unstable();
+        b.dedup();
+        b
+    }
+
     /// Reed-switch edges of the simulated anemometer or rain gauge.
     pub fn edges(self: &Arc<Self>, switch: Switch, start: crate::reading::Timestamp) -> SimEdges {
         SimEdges::new(self.weather.clone(), switch, start)

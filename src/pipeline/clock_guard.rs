@@ -1,0 +1,181 @@
+//! Clock safety: no reading is stored with the stale time a Pi boots with.
+//!
+//! Policy (documented in the README): while a time service runs but has not yet
+//! synchronised the clock, readings are **held in memory** together with the monotonic
+//! instant they were taken. When synchronisation arrives they are **re-stamped** —
+//! `ts = now − (monotonic now − monotonic at reading)` — and released in order, so their
+//! times are right even though the wall clock jumped. If no synchronisation comes within
+//! `wait` (default 15 min), the held readings are released with the system clock's time
+//! and an ERROR says so (add network or an RTC): storing is never stopped. Where no time
+//! service exists at all, the clock is trusted from the start and a warning is logged
+//! once. Simulated clocks are always trusted.
+
+use std::time::{Duration, Instant};
+
+use crate::hal::timesync::SyncState;
+use crate::reading::{Reading, Timestamp};
+
+/// Where the guard stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardState {
+    /// Waiting for synchronisation; readings are held.
+    Holding,
+    /// The clock is trusted; readings pass through.
+    Trusted,
+}
+
+/// Holds readings until the clock can be trusted.
+pub struct ClockGuard {
+    state: GuardState,
+    held: Vec<(Reading, Instant)>,
+    since: Instant,
+    wait: Duration,
+}
+
+impl ClockGuard {
+    /// A guard that starts from the machine's `initial` sync state.
+    pub fn new(initial: SyncState, wait: Duration) -> ClockGuard {
+        let state = match initial {
+            SyncState::Waiting => {
+                tracing::warn!(
+                    "The system clock is not synchronised yet; readings are held and re-stamped once it is (at most {} min)",
+                    wait.as_secs() / 60
+                );
+                GuardState::Holding
+            }
+            SyncState::NoService => {
+                tracing::warn!("No time synchronisation service found; trusting the system clock as it is");
+                GuardState::Trusted
+            }
+            SyncState::Synchronized => GuardState::Trusted,
+        };
+        ClockGuard {
+            state,
+            held: Vec::new(),
+            since: Instant::now(),
+            wait,
+        }
+    }
+
+    /// A guard that trusts the clock (simulated and accelerated clocks).
+    pub fn trusted() -> ClockGuard {
+        ClockGuard {
+            state: GuardState::Trusted,
+            held: Vec::new(),
+            since: Instant::now(),
+            wait: Duration::ZERO,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> GuardState {
+        self.state
+    }
+
+    /// Readings held so far.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Passes `r` through, or holds it (taken at monotonic instant `at`).
+    pub fn admit(&mut self, r: Reading, at: Instant, out: &mut Vec<Reading>) {
+        match self.state {
+            GuardState::Trusted => out.push(r),
+            GuardState::Holding => self.held.push((r, at)),
+        }
+    }
+
+    /// Releases everything held as it is stamped (shutdown before synchronisation:
+    /// storing with the system clock's time beats losing the readings).
+    pub fn release(&mut self, out: &mut Vec<Reading>) {
+        if !self.held.is_empty() {
+            tracing::warn!(
+                released = self.held.len(),
+                "Stopping before the clock was synchronised: held readings are stored with the system clock's time"
+            );
+        }
+        out.extend(self.held.drain(..).map(|(r, _)| r));
+    }
+
+    /// Checks the sync state at wall time `now` (monotonic `mono_now`); releases the
+    /// held readings, re-stamped, once the clock is synchronised, or as they are after
+    /// the wait is over.
+    pub fn poll(&mut self, sync: SyncState, now: Timestamp, mono_now: Instant, out: &mut Vec<Reading>) {
+        if self.state == GuardState::Trusted {
+            return;
+        }
+        match sync {
+            SyncState::Synchronized => {
+                let n = self.held.len();
+                for (mut r, at) in self.held.drain(..) {
+                    let age = mono_now.saturating_duration_since(at).as_millis() as i64;
+                    r.ts = now - age;
+                    out.push(r);
+                }
+                self.state = GuardState::Trusted;
+                tracing::info!(restamped = n, "The system clock is synchronised; held readings re-stamped and stored");
+            }
+            _ if mono_now.saturating_duration_since(self.since) >= self.wait => {
+                let n = self.held.len();
+                out.extend(self.held.drain(..).map(|(r, _)| r));
+                self.state = GuardState::Trusted;
+                tracing::error!(
+                    released = n,
+                    "The system clock is still not synchronised after {} min: storing readings with the system clock's time; give the station network access or an RTC",
+                    self.wait.as_secs() / 60
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reading::{Quantity, SensorId};
+    use std::sync::Arc;
+
+    #[test]
+    fn holds_then_restamps_on_sync() {
+        let s: SensorId = Arc::from("air");
+        let t0 = Instant::now();
+        let mut g = ClockGuard::new(SyncState::Waiting, Duration::from_secs(900));
+        let mut out = Vec::new();
+        // The Pi believes it is 1970 + a bit: stale stamps.
+        g.admit(Reading::new(5_000, &s, Quantity::AirTemperature, 10.0), t0, &mut out);
+        g.admit(Reading::new(15_000, &s, Quantity::AirTemperature, 11.0), t0 + Duration::from_secs(10), &mut out);
+        assert!(out.is_empty());
+        g.poll(SyncState::Waiting, 20_000, t0 + Duration::from_secs(15), &mut out);
+        assert!(out.is_empty(), "still waiting");
+        // Sync: the real time is 2026-06-01T12:00:00Z, 20 s after the first reading.
+        let real_now = 1_780_315_200_000;
+        g.poll(SyncState::Synchronized, real_now, t0 + Duration::from_secs(20), &mut out);
+        assert_eq!(g.state(), GuardState::Trusted);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].ts, real_now - 20_000);
+        assert_eq!(out[1].ts, real_now - 10_000);
+        // Trusted from now on.
+        g.admit(Reading::new(real_now + 1, &s, Quantity::AirTemperature, 12.0), t0, &mut out);
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn gives_up_waiting_without_losing_readings() {
+        let s: SensorId = Arc::from("air");
+        let t0 = Instant::now();
+        let mut g = ClockGuard::new(SyncState::Waiting, Duration::from_secs(60));
+        let mut out = Vec::new();
+        g.admit(Reading::new(1_000, &s, Quantity::AirTemperature, 10.0), t0, &mut out);
+        g.poll(SyncState::Waiting, 61_000, t0 + Duration::from_secs(61), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ts, 1_000, "released as stamped");
+        assert_eq!(g.state(), GuardState::Trusted);
+    }
+
+    #[test]
+    fn no_service_means_trust() {
+        let g = ClockGuard::new(SyncState::NoService, Duration::from_secs(60));
+        assert_eq!(g.state(), GuardState::Trusted);
+    }
+}

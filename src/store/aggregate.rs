@@ -1,0 +1,442 @@
+//! Per-minute, per-hour and per-local-day aggregates, kept in memory and persisted at a
+//! coarser interval.
+//!
+//! A bucket holds count, sum, min and max (each with its time) of the *unflagged* readings
+//! that have a finite value, and counts the others (`flagged`: QC flags or no value). It
+//! also keeps the lowest and highest reading id it contains, so hour buckets double as a
+//! sparse time index into the raw table.
+//!
+//! Persistence is incremental and exact: the `meta` key
+//! [`META_AGG_THROUGH`](super::schema::META_AGG_THROUGH) records the highest reading id
+//! folded into the persisted buckets, written in the same transaction as the buckets. On
+//! open, every reading with a higher id is folded again into the persisted buckets it
+//! touches, so a crash between two persists loses nothing from any summary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::reading::{Flags, Timestamp};
+
+/// One minute in ms.
+pub const MINUTE_MS: i64 = 60_000;
+/// One hour in ms.
+pub const HOUR_MS: i64 = 3_600_000;
+/// Longest possible local day (25 h on a DST fall-back day), plus slack for zones that
+/// once shifted by more than an hour.
+pub const MAX_DAY_MS: i64 = 27 * HOUR_MS;
+
+/// Clean buckets whose end is this far behind the newest reading are dropped from memory.
+const EVICT_AFTER_MS: i64 = 10 * MINUTE_MS;
+
+/// Time resolution of a query or export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resolution {
+    /// Every reading.
+    Raw,
+    /// UTC minutes.
+    Minute,
+    /// UTC hours.
+    Hour,
+    /// Station-local days (IANA zone from the config, DST-safe).
+    Day,
+}
+
+impl Resolution {
+    /// The aggregate resolutions, finest first.
+    pub const AGGREGATES: [Resolution; 3] = [Resolution::Minute, Resolution::Hour, Resolution::Day];
+
+    /// The stored code (`None` for [`Resolution::Raw`], which has no buckets).
+    pub fn code(self) -> Option<i64> {
+        match self {
+            Resolution::Raw => None,
+            Resolution::Minute => Some(1),
+            Resolution::Hour => Some(2),
+            Resolution::Day => Some(3),
+        }
+    }
+
+    /// The public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Raw => "raw",
+            Resolution::Minute => "minute",
+            Resolution::Hour => "hour",
+            Resolution::Day => "day",
+        }
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resolution name other than `raw`, `minute`, `hour` or `day`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown resolution `{0}`: use raw, minute, hour or day")]
+pub struct UnknownResolution(pub String);
+
+impl FromStr for Resolution {
+    type Err = UnknownResolution;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "raw" => Ok(Resolution::Raw),
+            "minute" => Ok(Resolution::Minute),
+            "hour" => Ok(Resolution::Hour),
+            "day" => Ok(Resolution::Day),
+            other => Err(UnknownResolution(other.to_string())),
+        }
+    }
+}
+
+/// The first instant of local day `date` in `tz`: local midnight, or the first local time
+/// that exists when a DST gap swallows midnight.
+pub fn local_day_start(tz: Tz, date: NaiveDate) -> Timestamp {
+    let mut t = date.and_time(chrono::NaiveTime::MIN);
+    for _ in 0..(24 * 4) {
+        if let Some(x) = tz.from_local_datetime(&t).earliest() {
+            return x.timestamp_millis();
+        }
+        t += chrono::Duration::minutes(15);
+    }
+    date.and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp_millis()
+}
+
+/// `[start, end)` of local day `date`: 24 h, or 23 h / 25 h on DST change days.
+pub fn local_day_bounds(tz: Tz, date: NaiveDate) -> (Timestamp, Timestamp) {
+    let next = date.succ_opt().unwrap_or(date);
+    (local_day_start(tz, date), local_day_start(tz, next))
+}
+
+/// The local date of instant `ts` in `tz`.
+pub fn local_date(tz: Tz, ts: Timestamp) -> NaiveDate {
+    match chrono::Utc.timestamp_millis_opt(ts).single() {
+        Some(t) => t.with_timezone(&tz).date_naive(),
+        None => NaiveDate::MIN,
+    }
+}
+
+/// Bucket key: (resolution code, start, sensor id, quantity code). Time first, so the
+/// persisted rows append at the end of each resolution's key range.
+pub type Key = (i64, Timestamp, i64, i64);
+
+/// One bucket's running summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    /// End of the bucket (exclusive).
+    pub end: Timestamp,
+    /// Unflagged readings with a finite value.
+    pub count: u64,
+    /// Readings left out: flagged by QC or without a value.
+    pub flagged: u64,
+    /// Lowest value and when it was first seen.
+    pub min: Option<(f64, Timestamp)>,
+    /// Highest value and when it was first seen.
+    pub max: Option<(f64, Timestamp)>,
+    /// Sum of the counted values.
+    pub sum: f64,
+    /// Lowest reading id in the bucket (counted or not).
+    pub first_id: i64,
+    /// Highest reading id in the bucket (counted or not).
+    pub last_id: i64,
+    /// Changed since it was last persisted.
+    pub dirty: bool,
+}
+
+impl Bucket {
+    fn empty(end: Timestamp) -> Bucket {
+        Bucket {
+            end,
+            count: 0,
+            flagged: 0,
+            min: None,
+            max: None,
+            sum: 0.0,
+            first_id: i64::MAX,
+            last_id: i64::MIN,
+            dirty: true,
+        }
+    }
+
+    fn add(&mut self, id: i64, ts: Timestamp, value: Option<f64>, flags: Flags) {
+        self.first_id = self.first_id.min(id);
+        self.last_id = self.last_id.max(id);
+        self.dirty = true;
+        match value {
+            Some(v) if flags.is_ok() && v.is_finite() => {
+                self.count += 1;
+                self.sum += v;
+                if self.min.is_none_or(|(m, _)| v < m) {
+                    self.min = Some((v, ts));
+                }
+                if self.max.is_none_or(|(m, _)| v > m) {
+                    self.max = Some((v, ts));
+                }
+            }
+            _ => self.flagged += 1,
+        }
+    }
+
+    /// Reads a bucket from an `aggregates` row whose columns start at `end`.
+    pub fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Bucket> {
+        let min: Option<f64> = row.get(first + 3)?;
+        let min_ts: Option<i64> = row.get(first + 4)?;
+        let max: Option<f64> = row.get(first + 5)?;
+        let max_ts: Option<i64> = row.get(first + 6)?;
+        Ok(Bucket {
+            end: row.get(first)?,
+            count: row.get::<_, i64>(first + 1)?.max(0) as u64,
+            flagged: row.get::<_, i64>(first + 2)?.max(0) as u64,
+            min: min.zip(min_ts),
+            max: max.zip(max_ts),
+            sum: row.get(first + 7)?,
+            first_id: row.get(first + 8)?,
+            last_id: row.get(first + 9)?,
+            dirty: false,
+        })
+    }
+}
+
+/// The columns [`Bucket::from_row`] reads, in order.
+pub const BUCKET_COLUMNS: &str =
+    "end, count, flagged, min, min_ts, max, max_ts, sum, first_id, last_id";
+
+/// The in-memory aggregates.
+#[derive(Debug, Clone)]
+pub struct AggState {
+    tz: Tz,
+    /// Every bucket touched since it was last persisted and evicted.
+    pub buckets: BTreeMap<Key, Bucket>,
+    /// Highest reading id folded in.
+    pub through_id: i64,
+    /// Highest reading id folded into the persisted buckets.
+    pub persisted_through: i64,
+    latest_ts: Timestamp,
+    day: Option<(Timestamp, Timestamp)>,
+}
+
+impl AggState {
+    /// Empty state for a database whose persisted buckets cover ids up to `persisted`.
+    pub fn new(tz: Tz, persisted: i64) -> AggState {
+        AggState {
+            tz,
+            buckets: BTreeMap::new(),
+            through_id: persisted,
+            persisted_through: persisted,
+            latest_ts: Timestamp::MIN,
+            day: None,
+        }
+    }
+
+    /// `[start, end)` of the bucket of `res` that holds `ts`.
+    pub fn bounds(&mut self, res: Resolution, ts: Timestamp) -> (Timestamp, Timestamp) {
+        match res {
+            Resolution::Raw => (ts, ts + 1),
+            Resolution::Minute => {
+                let s = ts.div_euclid(MINUTE_MS) * MINUTE_MS;
+                (s, s + MINUTE_MS)
+            }
+            Resolution::Hour => {
+                let s = ts.div_euclid(HOUR_MS) * HOUR_MS;
+                (s, s + HOUR_MS)
+            }
+            Resolution::Day => {
+                if let Some((s, e)) = self.day {
+                    if ts >= s && ts < e {
+                        return (s, e);
+                    }
+                }
+                let b = local_day_bounds(self.tz, local_date(self.tz, ts));
+                self.day = Some(b);
+                b
+            }
+        }
+    }
+
+    /// Adds one stored reading to its minute, hour and day buckets, loading a bucket that
+    /// is not in memory from the database first (a late reading for an evicted bucket).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fold(
+        &mut self,
+        conn: &Connection,
+        id: i64,
+        ts: Timestamp,
+        sensor: i64,
+        quantity: i64,
+        value: Option<f64>,
+        flags: Flags,
+    ) -> rusqlite::Result<()> {
+        for res in Resolution::AGGREGATES {
+            let code = res.code().unwrap_or(0);
+            let (start, end) = self.bounds(res, ts);
+            let key = (code, start, sensor, quantity);
+            if !self.buckets.contains_key(&key) {
+                let loaded = load_bucket(conn, key)?.unwrap_or_else(|| Bucket::empty(end));
+                self.buckets.insert(key, loaded);
+            }
+            if let Some(b) = self.buckets.get_mut(&key) {
+                b.add(id, ts, value, flags);
+            }
+        }
+        self.through_id = self.through_id.max(id);
+        self.latest_ts = self.latest_ts.max(ts);
+        Ok(())
+    }
+
+    /// Folds every reading with an id above [`AggState::through_id`]; returns how many.
+    pub fn catch_up(&mut self, conn: &Connection) -> rusqlite::Result<u64> {
+        let mut stmt = conn.prepare(
+            "SELECT id, ts, sensor, quantity, value, flags FROM readings WHERE id > ?1 ORDER BY id",
+        )?;
+        let mut rows = stmt.query([self.through_id])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            let flags: i64 = row.get(5)?;
+            self.fold(
+                conn,
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                Flags::from_bits(flags as u8),
+            )?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Keys of the buckets changed since they were last persisted.
+    pub fn dirty_keys(&self) -> Vec<Key> {
+        self.buckets
+            .iter()
+            .filter(|(_, b)| b.dirty)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// After a successful persist of `keys` through id `through`: marks them clean and
+    /// drops clean buckets that closed a while ago.
+    pub fn persisted(&mut self, keys: &[Key], through: i64) {
+        for k in keys {
+            if let Some(b) = self.buckets.get_mut(k) {
+                b.dirty = false;
+            }
+        }
+        self.persisted_through = through;
+        let horizon = self.latest_ts.saturating_sub(EVICT_AFTER_MS);
+        self.buckets.retain(|_, b| b.dirty || b.end > horizon);
+    }
+
+    /// True when something is not yet persisted.
+    pub fn has_unpersisted(&self) -> bool {
+        self.through_id > self.persisted_through || self.buckets.values().any(|b| b.dirty)
+    }
+}
+
+/// Loads one persisted bucket.
+pub fn load_bucket(conn: &Connection, key: Key) -> rusqlite::Result<Option<Bucket>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {BUCKET_COLUMNS} FROM aggregates \
+         WHERE resolution = ?1 AND start = ?2 AND sensor = ?3 AND quantity = ?4"
+    ))?;
+    stmt.query_row(params![key.0, key.1, key.2, key.3], |r| {
+        Bucket::from_row(r, 0)
+    })
+    .optional()
+}
+
+/// Writes one bucket (insert or replace).
+pub fn save_bucket(conn: &Connection, key: Key, b: &Bucket) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO aggregates (resolution, start, sensor, quantity, end, count, \
+         flagged, min, min_ts, max, max_ts, sum, first_id, last_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    stmt.execute(params![
+        key.0,
+        key.1,
+        key.2,
+        key.3,
+        b.end,
+        b.count as i64,
+        b.flagged as i64,
+        b.min.map(|m| m.0),
+        b.min.map(|m| m.1),
+        b.max.map(|m| m.0),
+        b.max.map(|m| m.1),
+        b.sum,
+        b.first_id,
+        b.last_id,
+    ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn london_dst_days_are_23_and_25_hours() {
+        let tz: Tz = chrono_tz::Europe::London;
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let (s, e) = local_day_bounds(tz, d("2026-03-29"));
+        assert_eq!(s, ts("2026-03-29T00:00:00Z"));
+        assert_eq!(e - s, 23 * HOUR_MS);
+        let (s, e) = local_day_bounds(tz, d("2026-10-25"));
+        assert_eq!(s, ts("2026-10-24T23:00:00Z"));
+        assert_eq!(e - s, 25 * HOUR_MS);
+        let (s, e) = local_day_bounds(tz, d("2026-07-01"));
+        assert_eq!(s, ts("2026-06-30T23:00:00Z"));
+        assert_eq!(e - s, 24 * HOUR_MS);
+    }
+
+    #[test]
+    fn midnight_in_a_dst_gap_starts_the_day_at_the_first_valid_time() {
+        // Chile moves clocks forward at local midnight in September.
+        let tz: Tz = chrono_tz::America::Santiago;
+        let day = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
+        let (s, e) = local_day_bounds(tz, day);
+        assert_eq!(local_date(tz, s), day);
+        assert_eq!(local_date(tz, s - 1), day.pred_opt().unwrap());
+        assert_eq!(e - s, 23 * HOUR_MS);
+    }
+
+    #[test]
+    fn bucket_keeps_extremes_with_times_and_skips_flagged() {
+        let mut b = Bucket::empty(0);
+        b.add(1, 10, Some(5.0), Flags::OK);
+        b.add(2, 20, Some(-3.0), Flags::OK);
+        b.add(3, 30, Some(-99.0), Flags::OUT_OF_RANGE);
+        b.add(4, 40, None, Flags::SENSOR_ERROR);
+        b.add(5, 50, Some(5.0), Flags::OK);
+        assert_eq!(b.count, 3);
+        assert_eq!(b.flagged, 2);
+        assert_eq!(b.min, Some((-3.0, 20)));
+        assert_eq!(b.max, Some((5.0, 10)));
+        assert_eq!(b.sum, 7.0);
+        assert_eq!((b.first_id, b.last_id), (1, 5));
+    }
+
+    #[test]
+    fn resolution_names() {
+        for r in ["raw", "minute", "hour", "day"] {
+            assert_eq!(r.parse::<Resolution>().map(|x| x.as_str()), Ok(r));
+        }
+        assert!("week".parse::<Resolution>().is_err());
+    }
+}

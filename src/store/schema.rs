@@ -1,0 +1,143 @@
+//! The on-disk schema, its forward migrations, and the stable numeric codes stored in it.
+//!
+//! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`]`[n - 1]` takes a
+//! database from version `n - 1` to `n`. Migrations only ever move forward and each runs in
+//! the same transaction as the `user_version` bump, so a crash mid-migration leaves the
+//! previous version intact. A database whose version is newer than [`SCHEMA_VERSION`] was
+//! written by a newer Anemone and is refused rather than guessed at.
+//!
+//! To change the schema: append a migration (never edit a published one), bump nothing
+//! else — [`SCHEMA_VERSION`] is the length of [`MIGRATIONS`] — and add a test that opens a
+//! database of the previous version.
+
+use crate::reading::Quantity;
+
+/// `PRAGMA application_id` of every Anemone database: ASCII `"AnEm"`.
+///
+/// A SQLite file with another non-zero id belongs to another program and is refused
+/// without being opened for writing.
+pub const APPLICATION_ID: i32 = 0x416E_456D;
+
+/// Forward migrations; index `i` upgrades version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE sensors (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        hardware_id TEXT
+    );
+    -- Append-only, clustered by append order (the rowid), which is time order up to a few
+    -- seconds of skew between sensors. No secondary index: see the module docs of `store`.
+    CREATE TABLE readings (
+        id       INTEGER PRIMARY KEY,
+        ts       INTEGER NOT NULL,
+        sensor   INTEGER NOT NULL,
+        quantity INTEGER NOT NULL,
+        value    REAL,
+        flags    INTEGER NOT NULL
+    );
+    -- Keyed by time first, so new buckets append at the end of each resolution's range.
+    -- first_id/last_id bound the reading ids inside the bucket: hour buckets double as a
+    -- sparse time index into `readings`.
+    CREATE TABLE aggregates (
+        resolution INTEGER NOT NULL,
+        start      INTEGER NOT NULL,
+        sensor     INTEGER NOT NULL,
+        quantity   INTEGER NOT NULL,
+        end        INTEGER NOT NULL,
+        count      INTEGER NOT NULL,
+        flagged    INTEGER NOT NULL,
+        min        REAL,
+        min_ts     INTEGER,
+        max        REAL,
+        max_ts     INTEGER,
+        sum        REAL NOT NULL,
+        first_id   INTEGER NOT NULL,
+        last_id    INTEGER NOT NULL,
+        PRIMARY KEY (resolution, start, sensor, quantity)
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value
+    ) WITHOUT ROWID;
+    "#,
+    // 2: calibrations recorded by `anemone calibrate` (a later issue), newest per sensor
+    // found by (sensor, ts).
+    r#"
+    CREATE TABLE calibrations (
+        id      INTEGER PRIMARY KEY,
+        sensor  INTEGER NOT NULL,
+        ts      INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX calibrations_by_sensor ON calibrations (sensor, ts);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `meta` key: highest reading id acknowledged by the MQTT broker.
+pub const META_PUBLISH_CURSOR: &str = "publish_cursor";
+/// `meta` key: highest reading id folded into the persisted aggregates.
+pub const META_AGG_THROUGH: &str = "aggregates_through_id";
+/// `meta` key: the IANA zone the persisted day buckets were cut in.
+pub const META_DAY_TZ: &str = "day_timezone";
+
+/// The stored code of a quantity. These numbers are on disk: never change or reuse one;
+/// a new quantity takes the next free number.
+pub fn quantity_code(q: Quantity) -> i64 {
+    match q {
+        Quantity::AirTemperature => 1,
+        Quantity::RelativeHumidity => 2,
+        Quantity::AirPressure => 3,
+        Quantity::SeaLevelPressure => 4,
+        Quantity::DewPoint => 5,
+        Quantity::WindChill => 6,
+        Quantity::HeatIndex => 7,
+        Quantity::FeelsLike => 8,
+        Quantity::WindSpeed => 9,
+        Quantity::WindGust => 10,
+        Quantity::WindDirection => 11,
+        Quantity::Rain => 12,
+        Quantity::RainRate => 13,
+        Quantity::RainToday => 14,
+        Quantity::WaterTemperature => 15,
+        Quantity::GroundTemperature => 16,
+        Quantity::Ph => 17,
+        Quantity::Conductivity => 18,
+        Quantity::DissolvedOxygen => 19,
+    }
+}
+
+/// The quantity stored as `code`, if this build knows it.
+pub fn quantity_from_code(code: i64) -> Option<Quantity> {
+    Quantity::ALL
+        .iter()
+        .copied()
+        .find(|q| quantity_code(*q) == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantity_codes_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for q in Quantity::ALL {
+            let c = quantity_code(*q);
+            assert!(seen.insert(c), "code {c} reused");
+            assert_eq!(quantity_from_code(c), Some(*q));
+        }
+        assert_eq!(quantity_from_code(0), None);
+    }
+
+    #[test]
+    fn application_id_spells_anem() {
+        assert_eq!(&APPLICATION_ID.to_be_bytes(), b"AnEm");
+    }
+}

@@ -1,0 +1,360 @@
+//! The one writer task: batches readings into few commits on the station clock.
+//!
+//! * Readings arrive on a channel and wait in memory until the next commit, every
+//!   `commit_interval` of **station** time (so an accelerated simulated day writes in the
+//!   same pattern as a real day). One commit = one transaction with the readings and the
+//!   publish cursor acknowledged since the last one.
+//! * Aggregates are persisted every [`AGGREGATE_PERSIST_MS`] of station time (aligned to
+//!   that grid), on [`WriterMsg::Flush`] and at shutdown.
+//! * Retention runs at the first commit and then every [`RETENTION_EVERY_MS`], deleting at
+//!   most [`EXPIRE_PER_CYCLE`] rows per commit cycle in small transactions.
+//! * When a commit fails (disk full, I/O error) the batch stays in memory and is retried
+//!   at each interval; one ERROR names the file and the fix, one INFO says when writing
+//!   resumed. Beyond `max_buffered` readings the oldest are dropped, counted and logged.
+//! * SQLite work runs on tokio's blocking pool, never on a runtime thread. While it runs
+//!   the writer is awake, so a virtual clock waits for it.
+
+use std::collections::VecDeque;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreError, StoredReading};
+use crate::clock::Participant;
+use crate::config::StorageConfig;
+use crate::reading::{Reading, Timestamp};
+
+/// Aggregates are persisted on this grid of station time (and at flush/shutdown).
+pub const AGGREGATE_PERSIST_MS: i64 = 5 * 60_000;
+/// Retention runs this often (station time).
+pub const RETENTION_EVERY_MS: i64 = 3_600_000;
+/// Most raw rows deleted by retention per commit cycle (the rest waits for the next).
+pub const EXPIRE_PER_CYCLE: u64 = 20_000;
+
+/// Work to run on the writer's store between commits (register a sensor with its
+/// hardware id, record a calibration): the writer owns the only read-write connection.
+pub type StoreJob = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
+
+/// What the writer is told.
+pub enum WriterMsg {
+    /// Store this reading at the next commit.
+    Reading(Reading),
+    /// The broker acknowledged readings up to this id: advance the publish cursor at the
+    /// next commit.
+    SetCursor(i64),
+    /// Commit and persist everything now; answer when done (also when it failed: the
+    /// data stays buffered).
+    Flush(oneshot::Sender<()>),
+    /// Run this on the store (on the blocking pool) and answer with its result.
+    Run(StoreJob, oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl std::fmt::Debug for WriterMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriterMsg::Reading(r) => f.debug_tuple("Reading").field(r).finish(),
+            WriterMsg::SetCursor(id) => f.debug_tuple("SetCursor").field(id).finish(),
+            WriterMsg::Flush(_) => f.write_str("Flush"),
+            WriterMsg::Run(..) => f.write_str("Run"),
+        }
+    }
+}
+
+/// Writer settings (from `[storage]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// Station time between commits.
+    pub commit_interval_ms: i64,
+    /// Raw readings older than this are deleted; 0 keeps them forever.
+    pub retention_ms: i64,
+    /// Readings held in memory while commits fail, before the oldest are dropped.
+    pub max_buffered: usize,
+}
+
+impl WriterConfig {
+    /// The settings of a `[storage]` section.
+    pub fn from_storage(s: &StorageConfig) -> WriterConfig {
+        WriterConfig {
+            commit_interval_ms: s.commit_interval.as_millis_i64(),
+            retention_ms: s.retention.as_millis_i64(),
+            max_buffered: s.max_buffered,
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig::from_storage(&StorageConfig::default())
+    }
+}
+
+/// What the writer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Readings committed.
+    pub committed: u64,
+    /// Successful commits that stored readings.
+    pub commits: u64,
+    /// Readings lost: dropped beyond `max_buffered`, or still unwritable at shutdown.
+    pub dropped: u64,
+}
+
+struct Writer {
+    store: Option<Store>,
+    cfg: WriterConfig,
+    buf: VecDeque<Reading>,
+    cursor: Option<i64>,
+    stats: WriterStats,
+    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+    /// An error was logged and writing has not succeeded since.
+    failing: bool,
+    dropped_logged: u64,
+    next_aggregates: Timestamp,
+    next_retention: Timestamp,
+}
+
+/// Result of one blocking cycle.
+struct Cycle {
+    result: Result<Vec<StoredReading>, StoreError>,
+    batch: VecDeque<Reading>,
+    cursor: Option<i64>,
+    aggregates: Option<Result<(), StoreError>>,
+    expired: Option<Result<(u64, bool), StoreError>>,
+}
+
+fn align_up(t: Timestamp, grid: i64) -> Timestamp {
+    (t.div_euclid(grid) + 1) * grid
+}
+
+impl Writer {
+    fn push(&mut self, r: Reading) {
+        self.buf.push_back(r);
+        let bound = self.cfg.max_buffered.max(1);
+        while self.buf.len() > bound {
+            self.buf.pop_front();
+            self.stats.dropped += 1;
+        }
+        if self.stats.dropped > self.dropped_logged && self.dropped_logged == 0 {
+            self.log_dropped();
+        }
+    }
+
+    fn log_dropped(&mut self) {
+        let path = self.store.as_ref().map(|s| s.path().display().to_string());
+        tracing::error!(
+            path = path.unwrap_or_default(),
+            dropped = self.stats.dropped,
+            max_buffered = self.cfg.max_buffered,
+            "Readings are being lost: the database cannot be written and the memory buffer is full. Free space on the disk or fix the error logged before; raise [storage] max_buffered to hold more."
+        );
+        self.dropped_logged = self.stats.dropped;
+    }
+
+    /// Commits what is buffered; persists aggregates and runs retention when asked or due.
+    async fn cycle(&mut self, now: Timestamp, force_aggregates: bool) -> Result<(), StoreError> {
+        let Some(store) = self.store.take() else {
+            return Err(StoreError::Task("the store was lost".into()));
+        };
+        let aggregates = force_aggregates || now >= self.next_aggregates;
+        let retention = (self.cfg.retention_ms > 0 && now >= self.next_retention)
+            .then(|| now.saturating_sub(self.cfg.retention_ms));
+        let mut batch = std::mem::take(&mut self.buf);
+        let cursor = self.cursor.take();
+        let job = tokio::task::spawn_blocking(move || {
+            let mut store = store;
+            let result = if batch.is_empty() && cursor.is_none() {
+                Ok(Vec::new())
+            } else {
+                store.commit(batch.make_contiguous(), cursor)
+            };
+            let ok = result.is_ok();
+            let aggregates = (ok && aggregates).then(|| store.flush_aggregates());
+            let expired = retention
+                .filter(|_| ok)
+                .map(|cutoff| store.expire_some(cutoff, EXPIRE_PER_CYCLE));
+            (
+                store,
+                Cycle {
+                    result,
+                    batch,
+                    cursor,
+                    aggregates,
+                    expired,
+                },
+            )
+        });
+        let (store, c) = job.await.map_err(|e| StoreError::Task(e.to_string()))?;
+        let path = store.path().display().to_string();
+        self.store = Some(store);
+        match c.result {
+            Ok(rows) => {
+                if self.failing {
+                    tracing::info!(path, "Writing to the database works again.");
+                    self.failing = false;
+                }
+                if !rows.is_empty() {
+                    self.stats.commits += 1;
+                    self.stats.committed += rows.len() as u64;
+                    self.send_committed(rows);
+                }
+            }
+            Err(e) => {
+                // Put the batch back in front of what arrived meanwhile, keeping order.
+                let mut batch = c.batch;
+                batch.extend(self.buf.drain(..));
+                self.buf = batch;
+                let bound = self.cfg.max_buffered.max(1);
+                while self.buf.len() > bound {
+                    self.buf.pop_front();
+                    self.stats.dropped += 1;
+                }
+                self.cursor = match (c.cursor, self.cursor) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                if self.failing {
+                    tracing::debug!(path, error = %e, buffered = self.buf.len(), "Commit failed again; will retry.");
+                } else {
+                    tracing::error!(path, error = %e, buffered = self.buf.len(),
+                        "Cannot write readings to the database; keeping them in memory and retrying every commit interval.");
+                    self.failing = true;
+                }
+                if self.stats.dropped > self.dropped_logged {
+                    self.log_dropped();
+                }
+                return Ok(());
+            }
+        }
+        match c.aggregates {
+            Some(Ok(())) => self.next_aggregates = align_up(now, AGGREGATE_PERSIST_MS),
+            Some(Err(e)) => {
+                tracing::warn!(path, error = %e, "Could not persist the aggregates; they stay in memory and are retried.")
+            }
+            None => {}
+        }
+        match c.expired {
+            Some(Ok((n, more))) => {
+                if n > 0 {
+                    tracing::debug!(path, deleted = n, "Retention deleted old raw readings.");
+                }
+                if !more {
+                    self.next_retention = now + RETENTION_EVERY_MS;
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(path, error = %e, "Retention failed; it is retried next hour.");
+                self.next_retention = now + RETENTION_EVERY_MS;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn run_job(&mut self, job: StoreJob) -> Result<Result<(), StoreError>, StoreError> {
+        let Some(mut store) = self.store.take() else {
+            return Err(StoreError::Task("the store was lost".into()));
+        };
+        let (store, result) = tokio::task::spawn_blocking(move || {
+            let r = job(&mut store);
+            (store, r)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        self.store = Some(store);
+        Ok(result)
+    }
+
+    fn send_committed(&mut self, rows: Vec<StoredReading>) {
+        let Some(tx) = &self.committed else { return };
+        match tx.try_send(rows) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!(
+                    "The live feed is full; the publisher re-reads those readings from the store."
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.committed = None,
+        }
+    }
+}
+
+/// Runs until `rx` closes (all senders dropped), then commits everything buffered,
+/// persists the aggregates and returns the store.
+///
+/// Commits every `commit_interval_ms` of station time (sleeping on `participant`).
+/// After each commit the stored rows (with ids) go to `committed` when given, without
+/// ever waiting: a full channel drops the message, since the store is the outbox.
+///
+/// At shutdown, readings that still cannot be written after a few attempts are counted
+/// in [`WriterStats::dropped`] and logged as an ERROR.
+pub async fn run_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<WriterMsg>,
+    participant: Participant,
+    cfg: WriterConfig,
+    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+) -> Result<(Store, WriterStats), StoreError> {
+    let interval = cfg.commit_interval_ms.max(1);
+    let start = participant.now();
+    let mut w = Writer {
+        store: Some(store),
+        cfg,
+        buf: VecDeque::new(),
+        cursor: None,
+        stats: WriterStats::default(),
+        committed,
+        failing: false,
+        dropped_logged: 0,
+        next_aggregates: align_up(start, AGGREGATE_PERSIST_MS),
+        next_retention: start,
+    };
+    let mut next_commit = start + interval;
+    loop {
+        if participant.now() >= next_commit {
+            let now = participant.now();
+            w.cycle(now, false).await?;
+            next_commit = participant.now().max(now) + interval;
+        }
+        tokio::select! {
+            biased;
+            msg = rx.recv() => match msg {
+                Some(WriterMsg::Reading(r)) => w.push(r),
+                Some(WriterMsg::SetCursor(id)) => {
+                    w.cursor = Some(w.cursor.map_or(id, |c| c.max(id)));
+                }
+                Some(WriterMsg::Flush(done)) => {
+                    w.cycle(participant.now(), true).await?;
+                    let _ = done.send(());
+                }
+                Some(WriterMsg::Run(job, done)) => {
+                    let r = w.run_job(job).await?;
+                    let _ = done.send(r);
+                }
+                None => break,
+            },
+            _ = participant.sleep_until(next_commit) => {}
+        }
+    }
+    // Shutdown: everything buffered goes to disk, with a few quick retries.
+    for attempt in 0..3 {
+        w.cycle(participant.now(), true).await?;
+        if !w.failing {
+            break;
+        }
+        if attempt < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    if w.failing && (!w.buf.is_empty() || w.cursor.is_some()) {
+        w.stats.dropped += w.buf.len() as u64;
+        let path = w.store.as_ref().map(|s| s.path().display().to_string());
+        tracing::error!(
+            path = path.unwrap_or_default(),
+            lost = w.buf.len(),
+            "Shutting down with readings that could not be written: they are lost. Free space on the disk."
+        );
+    }
+    match w.store.take() {
+        Some(s) => Ok((s, w.stats)),
+        None => Err(StoreError::Task("the store was lost".into())),
+    }
+}

@@ -1,0 +1,669 @@
+//! The SQLite store: round trips, the batched writer on a virtual clock, restarts,
+//! aggregates (incl. DST days), retention, migration, refusals and a full disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anemone::clock::Clock;
+use anemone::config::Synchronous;
+use anemone::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
+use anemone::store::writer::{run_writer, WriterConfig, WriterMsg, WriterStats};
+use anemone::store::{Query, Resolution, Store, StoreError, StoreOptions, StoredReading};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use tokio::sync::{mpsc, oneshot};
+
+pub fn ts(s: &str) -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("test timestamp")
+        .timestamp_millis()
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date")
+}
+
+pub fn opts(tz: Tz) -> StoreOptions {
+    StoreOptions {
+        synchronous: Synchronous::Normal,
+        tz,
+    }
+}
+
+fn sensor(name: &str) -> SensorId {
+    Arc::from(name)
+}
+
+fn db(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("anemone.db")
+}
+
+#[test]
+fn insert_and_read_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    s.register_sensor("water", "ds18b20", Some("28-0000075d3b2a"))
+        .unwrap();
+    let mast = sensor("mast");
+    let water = sensor("water");
+    let t0 = ts("2026-06-01T12:00:00Z");
+    let mut bad = Reading::new(t0 + 2_000, &mast, Quantity::AirTemperature, 99.0);
+    bad.flags = Flags::OUT_OF_RANGE;
+    let batch = vec![
+        Reading::new(t0, &mast, Quantity::AirTemperature, 21.5),
+        Reading::new(t0 + 1_000, &water, Quantity::WaterTemperature, 14.25),
+        bad,
+        Reading::sensor_error(t0 + 3_000, &mast, Quantity::RelativeHumidity),
+    ];
+    let stored = s.insert_batch(&batch).unwrap();
+    assert_eq!(stored.len(), 4);
+    assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
+    let back = s.readings(&Query::default()).unwrap();
+    assert_eq!(back, stored);
+    assert_eq!(
+        back.iter().map(|r| r.reading.clone()).collect::<Vec<_>>(),
+        batch
+    );
+
+    let only_mast = Query {
+        sensor: Some("mast".into()),
+        ..Query::default()
+    };
+    assert_eq!(s.count_readings(&only_mast).unwrap(), 3);
+    let window = Query {
+        from: Some(t0 + 1_000),
+        to: Some(t0 + 3_000),
+        ..Query::default()
+    };
+    let got: Vec<i64> = s.readings(&window).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(got, vec![stored[1].id, stored[2].id]);
+    let nobody = Query {
+        sensor: Some("nobody".into()),
+        ..Query::default()
+    };
+    assert!(s.readings(&nobody).unwrap().is_empty());
+
+    assert_eq!(
+        s.unpublished(stored[1].id, 10).unwrap(),
+        stored[2..].to_vec()
+    );
+    assert_eq!(s.last_reading_ts().unwrap(), Some(t0 + 3_000));
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+    let sensors = s.sensors().unwrap();
+    assert!(sensors.contains(&(
+        "water".into(),
+        "ds18b20".into(),
+        Some("28-0000075d3b2a".into())
+    )));
+    assert!(sensors.contains(&("mast".into(), "unknown".into(), None)));
+}
+
+#[test]
+fn aggregates_keep_extremes_with_times_and_skip_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T12:00:00Z");
+    let mut spike = Reading::new(t0 + 20_000, &m, Quantity::AirTemperature, 80.0);
+    spike.flags = Flags::SPIKE;
+    s.insert_batch(&[
+        Reading::new(t0, &m, Quantity::AirTemperature, 20.0),
+        Reading::new(t0 + 10_000, &m, Quantity::AirTemperature, 18.0),
+        spike,
+        Reading::sensor_error(t0 + 30_000, &m, Quantity::AirTemperature),
+        Reading::new(t0 + 70_000, &m, Quantity::AirTemperature, 25.0),
+    ])
+    .unwrap();
+    let check = |s: &Store| {
+        let minutes = s.aggregates(Resolution::Minute, &Query::default()).unwrap();
+        assert_eq!(minutes.len(), 2);
+        let a = &minutes[0];
+        assert_eq!((a.start, a.end), (t0, t0 + 60_000));
+        assert_eq!((a.count, a.flagged), (2, 2));
+        assert_eq!(a.min, Some((18.0, t0 + 10_000)));
+        assert_eq!(a.max, Some((20.0, t0)));
+        assert_eq!(a.mean(), Some(19.0));
+        let hours = s.aggregates(Resolution::Hour, &Query::default()).unwrap();
+        assert_eq!(hours.len(), 1);
+        assert_eq!(hours[0].max, Some((25.0, t0 + 70_000)));
+        assert_eq!(hours[0].count, 3);
+        let day = s.day_summary(date("2026-06-01")).unwrap();
+        assert_eq!(day.len(), 1);
+        assert_eq!(day[0].flagged, 2);
+        assert_eq!(day[0].sum, 63.0);
+        assert_eq!(s.days().unwrap(), vec![date("2026-06-01")]);
+        // A range that starts inside the second minute sees only it.
+        let late = Query {
+            from: Some(t0 + 65_000),
+            ..Query::default()
+        };
+        assert_eq!(s.aggregates(Resolution::Minute, &late).unwrap().len(), 1);
+    };
+    check(&s); // from memory
+    s.flush_aggregates().unwrap();
+    check(&s); // persisted
+    let ro = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+    check(&ro);
+    assert!(matches!(
+        s.aggregates(Resolution::Raw, &Query::default()),
+        Err(StoreError::InvalidQuery(_))
+    ));
+}
+
+#[test]
+fn restart_loses_nothing_and_rebuilds_todays_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let tz = chrono_tz::Europe::London;
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T06:00:00Z");
+    {
+        let mut s = Store::open(&db(&dir), &opts(tz)).unwrap();
+        let first: Vec<Reading> = (0..100)
+            .map(|i| Reading::new(t0 + i * 60_000, &m, Quantity::AirTemperature, i as f64))
+            .collect();
+        s.insert_batch(&first).unwrap();
+        // Persist part of the day, then store more and "crash" (no flush).
+        s.flush_aggregates().unwrap();
+        let second: Vec<Reading> = (100..200)
+            .map(|i| Reading::new(t0 + i * 60_000, &m, Quantity::AirTemperature, i as f64))
+            .collect();
+        s.insert_batch(&second).unwrap();
+    }
+    let s = Store::open(&db(&dir), &opts(tz)).unwrap();
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 200);
+    let day = s.day_summary(date("2026-06-01")).unwrap();
+    assert_eq!(day.len(), 1);
+    assert_eq!(day[0].count, 200, "no reading lost or counted twice");
+    assert_eq!(day[0].max, Some((199.0, t0 + 199 * 60_000)));
+    assert_eq!(day[0].min, Some((0.0, t0)));
+    // The same from a read-only store (export/stats while the daemon runs).
+    let ro = Store::open_read_only(&db(&dir), tz).unwrap();
+    assert_eq!(ro.day_summary(date("2026-06-01")).unwrap(), day);
+    let hours = ro.aggregates(Resolution::Hour, &Query::default()).unwrap();
+    assert_eq!(hours.iter().map(|h| h.count).sum::<u64>(), 200);
+}
+
+#[test]
+fn london_dst_days_have_23_and_25_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let tz = chrono_tz::Europe::London;
+    let mut s = Store::open(&db(&dir), &opts(tz)).unwrap();
+    let m = sensor("mast");
+    // One reading at the top of every UTC hour from 27 March to 27 October.
+    let start = ts("2026-03-27T00:00:00Z");
+    let end = ts("2026-10-27T00:00:00Z");
+    let mut batch = Vec::new();
+    let mut t = start;
+    while t < end {
+        batch.push(Reading::new(t, &m, Quantity::Rain, 1.0));
+        t += 3_600_000;
+    }
+    s.insert_batch(&batch).unwrap();
+    s.flush_aggregates().unwrap();
+    for (day, hours, start) in [
+        ("2026-03-28", 24, "2026-03-28T00:00:00Z"),
+        ("2026-03-29", 23, "2026-03-29T00:00:00Z"),
+        ("2026-03-30", 24, "2026-03-29T23:00:00Z"),
+        ("2026-10-25", 25, "2026-10-24T23:00:00Z"),
+        ("2026-10-26", 24, "2026-10-26T00:00:00Z"),
+    ] {
+        let sum = s.day_summary(date(day)).unwrap();
+        assert_eq!(sum.len(), 1, "{day}");
+        assert_eq!(sum[0].count, hours, "{day}");
+        assert_eq!(sum[0].sum, hours as f64, "{day}: rain total");
+        assert_eq!(sum[0].start, ts(start), "{day}");
+        assert_eq!(sum[0].end - sum[0].start, hours as i64 * 3_600_000, "{day}");
+    }
+    let days = s.days().unwrap();
+    assert_eq!(days.first(), Some(&date("2026-03-27")));
+    assert_eq!(days.last(), Some(&date("2026-10-26")));
+}
+
+#[test]
+fn retention_deletes_old_raw_rows_and_keeps_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let m = sensor("mast");
+    let old = ts("2025-01-10T00:00:00Z");
+    let now = ts("2026-03-01T00:00:00Z");
+    let old_rows: Vec<Reading> = (0..5_000)
+        .map(|i| {
+            Reading::new(
+                old + i * 10_000,
+                &m,
+                Quantity::AirPressure,
+                1000.0 + i as f64,
+            )
+        })
+        .collect();
+    let new_rows: Vec<Reading> = (0..100)
+        .map(|i| Reading::new(now + i * 10_000, &m, Quantity::AirPressure, 990.0))
+        .collect();
+    s.insert_batch(&old_rows).unwrap();
+    s.insert_batch(&new_rows).unwrap();
+    let before = s.day_summary(date("2025-01-10")).unwrap();
+    let deleted = s.expire(now - 365 * 86_400_000).unwrap();
+    assert_eq!(deleted, 5_000);
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 100);
+    assert_eq!(s.day_summary(date("2025-01-10")).unwrap(), before);
+    assert_eq!(before[0].count, 5_000);
+    assert_eq!(s.expire(now - 365 * 86_400_000).unwrap(), 0);
+    drop(s);
+    let s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    assert_eq!(s.day_summary(date("2025-01-10")).unwrap(), before);
+}
+
+/// The first schema, written by hand as version 1 of Anemone created it.
+const SCHEMA_V1: &str = r#"
+    CREATE TABLE sensors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL, hardware_id TEXT);
+    CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
+        sensor INTEGER NOT NULL, quantity INTEGER NOT NULL, value REAL, flags INTEGER NOT NULL);
+    CREATE TABLE aggregates (resolution INTEGER NOT NULL, start INTEGER NOT NULL,
+        sensor INTEGER NOT NULL, quantity INTEGER NOT NULL, end INTEGER NOT NULL,
+        count INTEGER NOT NULL, flagged INTEGER NOT NULL, min REAL, min_ts INTEGER,
+        max REAL, max_ts INTEGER, sum REAL NOT NULL, first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL, PRIMARY KEY (resolution, start, sensor, quantity)) WITHOUT ROWID;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+    PRAGMA application_id = 1097745773;
+    PRAGMA user_version = 1;
+"#;
+
+#[test]
+fn migrates_a_version_1_database_keeping_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA_V1).unwrap();
+        c.execute_batch(
+            "INSERT INTO sensors VALUES (1, 'probe', 'ds18b20', '28-00000abc');
+             INSERT INTO readings VALUES (1, 1780000000000, 1, 15, 12.5, 0);
+             INSERT INTO readings VALUES (2, 1780000060000, 1, 15, 13.5, 0);
+             INSERT INTO meta VALUES ('publish_cursor', 1);",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let rows = s.readings(&Query::default()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].reading.value, Some(13.5));
+    assert_eq!(rows[1].reading.quantity, Quantity::WaterTemperature);
+    assert_eq!(&*rows[0].reading.sensor, "probe");
+    assert_eq!(s.publish_cursor().unwrap(), 1);
+    let day = s.day_summary(anemone::store::local_date(chrono_tz::UTC, 1780000000000));
+    assert_eq!(
+        day.unwrap()[0].count,
+        2,
+        "aggregates rebuilt from the raw rows"
+    );
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, anemone::store::SCHEMA_VERSION);
+    assert_eq!(v, 2);
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'calibrations'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+fn fingerprint(path: &Path) -> (u64, std::time::SystemTime, bool, bool) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(path).unwrap().hash(&mut h);
+    let bytes = h.finish();
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let wal = path.with_extension("db-wal").exists();
+    let shm = path.with_extension("db-shm").exists();
+    (bytes, mtime, wal, shm)
+}
+
+fn assert_refused(path: &Path, check: impl Fn(&StoreError) -> bool) {
+    let before = fingerprint(path);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let e = Store::open(path, &opts(chrono_tz::UTC))
+        .err()
+        .expect("must be refused");
+    assert!(check(&e), "unexpected error {e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    let e2 = Store::open_read_only(path, chrono_tz::UTC)
+        .err()
+        .expect("must be refused read-only too");
+    assert!(check(&e2), "unexpected error {e2:?}");
+    assert_eq!(fingerprint(path), before, "the file must not change");
+}
+
+#[test]
+fn refuses_a_foreign_sqlite_database_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "PRAGMA application_id = 305419896;
+             CREATE TABLE photos (id INTEGER PRIMARY KEY, file TEXT);
+             INSERT INTO photos (file) VALUES ('cat.jpg');",
+        )
+        .unwrap();
+    }
+    assert_refused(&path, |e| matches!(e, StoreError::Foreign { .. }));
+}
+
+#[test]
+fn refuses_a_foreign_database_without_application_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE readings (x); INSERT INTO readings VALUES (1);")
+            .unwrap();
+    }
+    assert_refused(&path, |e| matches!(e, StoreError::Foreign { .. }));
+}
+
+#[test]
+fn refuses_text_corrupt_and_newer_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.db");
+    std::fs::write(&text, "[station]\nid = \"oops, a config file\"\n").unwrap();
+    assert_refused(&text, |e| matches!(e, StoreError::NotADatabase { .. }));
+
+    // An Anemone database whose schema page was overwritten.
+    let corrupt = dir.path().join("corrupt.db");
+    drop(Store::open(&corrupt, &opts(chrono_tz::UTC)).unwrap());
+    let mut bytes = std::fs::read(&corrupt).unwrap();
+    for (i, b) in bytes.iter_mut().enumerate().take(4096).skip(100) {
+        *b = (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[1];
+    }
+    std::fs::write(&corrupt, &bytes).unwrap();
+    assert_refused(&corrupt, |e| matches!(e, StoreError::Corrupt { .. }));
+
+    let newer = dir.path().join("newer.db");
+    {
+        let c = rusqlite::Connection::open(&newer).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 99; CREATE TABLE future (x);",
+            anemone::store::APPLICATION_ID
+        ))
+        .unwrap();
+    }
+    assert_refused(&newer, |e| {
+        matches!(
+            e,
+            StoreError::TooNew {
+                found: 99,
+                supported: 2,
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn creates_a_missing_or_empty_file_and_read_only_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let e = Store::open_read_only(&path, chrono_tz::UTC).err();
+    assert!(matches!(e, Some(StoreError::Missing { .. })));
+    assert!(!path.exists());
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        Store::open_read_only(&path, chrono_tz::UTC).err(),
+        Some(StoreError::Missing { .. })
+    ));
+    drop(Store::open(&path, &opts(chrono_tz::UTC)).unwrap());
+    drop(Store::open(&path, &opts(chrono_tz::UTC)).unwrap());
+    let ro = Store::open_read_only(&path, chrono_tz::UTC).unwrap();
+    assert_eq!(ro.count_readings(&Query::default()).unwrap(), 0);
+}
+
+#[test]
+fn full_disk_is_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    s.set_max_pages(1).unwrap();
+    let m = sensor("mast");
+    let batch: Vec<Reading> = (0..2_000)
+        .map(|i| Reading::new(i, &m, Quantity::WindSpeed, 3.0))
+        .collect();
+    let e = s.insert_batch(&batch).err().expect("disk full");
+    assert!(matches!(e, StoreError::DiskFull { .. }), "{e:?}");
+    assert!(e.is_transient());
+    assert!(e.to_string().contains("free space"));
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 0);
+    s.set_max_pages(1_000_000).unwrap();
+    s.insert_batch(&batch).unwrap();
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 2_000);
+    let day = s.day_summary(date("1970-01-01")).unwrap();
+    assert_eq!(
+        day[0].count, 2_000,
+        "the failed batch left no trace in the aggregates"
+    );
+}
+
+/// Runs a writer on a virtual clock; `produce` feeds it through its own participant.
+async fn with_writer<F, Fut>(
+    store: Store,
+    clock: &Clock,
+    cfg: WriterConfig,
+    produce: F,
+) -> (Store, WriterStats, Vec<(Timestamp, Vec<StoredReading>)>)
+where
+    F: FnOnce(mpsc::Sender<WriterMsg>, anemone::clock::Participant) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(1024);
+    let (ctx, mut crx) = mpsc::channel(1024);
+    // Both participants exist before either task runs, or time could jump early.
+    let (wp, pp) = (clock.participant(), clock.participant());
+    let writer = tokio::spawn(run_writer(store, rx, wp, cfg, Some(ctx)));
+    let producer = tokio::spawn(produce(tx, pp));
+    let c2 = clock.clone();
+    let feed = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(rows) = crx.recv().await {
+            seen.push((c2.now(), rows));
+        }
+        seen
+    });
+    producer.await.unwrap();
+    let (store, stats) = writer.await.unwrap().unwrap();
+    (store, stats, feed.await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_commits_on_the_station_clock_and_flushes_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 365 * 86_400_000,
+        max_buffered: 1_000,
+    };
+    let path = db(&dir);
+    let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for i in 1..=12 {
+            p.sleep_until(t0 + i * 1_000 + 500).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirTemperature, i as f64);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        // Interval commits happened without any flush: another connection sees them.
+        let ro = Store::open_read_only(&path, chrono_tz::UTC).unwrap();
+        let seen = ro.count_readings(&Query::default()).unwrap();
+        assert!((4..12).contains(&seen), "{seen} committed before the flush");
+        tx.send(WriterMsg::SetCursor(3)).await.unwrap();
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        drop(p); // a flush must not wait for station time
+        flushed.await.unwrap();
+    })
+    .await;
+    assert_eq!(stats.committed, 12);
+    assert_eq!(stats.dropped, 0);
+    // Commits at about 5 s and 10 s of station time, then the flush. (A message to a
+    // sleeping participant does not stop the virtual clock, so a reading can land one
+    // batch later than in real time; none is lost or reordered.)
+    assert!((3..=4).contains(&stats.commits), "{stats:?}");
+    assert_eq!(feed.len() as u64, stats.commits);
+    let ids: Vec<i64> = feed
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|x| x.id))
+        .collect();
+    assert_eq!(ids, (1..=12).collect::<Vec<_>>());
+    assert_eq!(store.publish_cursor().unwrap(), 3);
+    // Aggregates were persisted by the flush: a read-only view sees them.
+    let ro = Store::open_read_only(store.path(), chrono_tz::UTC).unwrap();
+    assert_eq!(ro.day_summary(date("2026-06-01")).unwrap()[0].count, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_flushes_everything_when_the_channel_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 60_000,
+        ..WriterConfig::default()
+    };
+    let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for i in 0..7 {
+            let r = Reading::new(t0 + i, &m, Quantity::Ph, 7.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        drop(p);
+    })
+    .await;
+    assert_eq!(stats.committed, 7);
+    assert!((1..=2).contains(&stats.commits));
+    assert_eq!(store.count_readings(&Query::default()).unwrap(), 7);
+    drop(store);
+    let s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    assert_eq!(s.day_summary(date("2026-06-01")).unwrap()[0].count, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_keeps_readings_through_a_full_disk_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    store.set_max_pages(1).unwrap();
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 0,
+        max_buffered: 100_000,
+    };
+    let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("anemometer");
+        for s in 0..30 {
+            p.sleep_until(t0 + s * 1_000).await;
+            for k in 0..200 {
+                let r = Reading::new(p.now() + k, &m, Quantity::WindSpeed, 2.0);
+                tx.send(WriterMsg::Reading(r)).await.unwrap();
+            }
+            if s == 17 {
+                // An operator frees space: the cap goes.
+                let (done, ok) = oneshot::channel();
+                let job = Box::new(|s: &mut Store| s.set_max_pages(1_000_000).map(|_| ()));
+                tx.send(WriterMsg::Run(job, done)).await.unwrap();
+                ok.await.unwrap().unwrap();
+            }
+        }
+    })
+    .await;
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(stats.committed, 6_000);
+    assert_eq!(store.count_readings(&Query::default()).unwrap(), 6_000);
+    let ids: Vec<i64> = store
+        .readings(&Query::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.reading.ts)
+        .collect();
+    let bad: Vec<_> = ids.windows(2).filter(|w| w[0] >= w[1]).take(3).collect();
+    assert!(bad.is_empty(), "order kept: {bad:?} {:?}", &ids[..3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_counts_readings_dropped_beyond_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    store.set_max_pages(1).unwrap();
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 0,
+        max_buffered: 1_000,
+    };
+    let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("anemometer");
+        for s in 0..10 {
+            p.sleep_until(t0 + s * 1_000).await;
+            for k in 0..500 {
+                let r = Reading::new(p.now() + k, &m, Quantity::WindSpeed, 2.0);
+                tx.send(WriterMsg::Reading(r)).await.unwrap();
+            }
+        }
+    })
+    .await;
+    assert_eq!(stats.committed, 0);
+    assert_eq!(stats.dropped, 5_000, "every reading is accounted for");
+    assert_eq!(store.count_readings(&Query::default()).unwrap(), 0);
+}
+
+/// SD-card wear: WAL bytes written per reading for an hour of a typical station
+/// (15 series sampled every 10 s, 5-s commits, aggregates persisted every 5 min).
+#[test]
+fn bytes_per_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let sensors: Vec<SensorId> = (0..5).map(|i| sensor(&format!("s{i}"))).collect();
+    let qs = [
+        Quantity::AirTemperature,
+        Quantity::RelativeHumidity,
+        Quantity::AirPressure,
+    ];
+    let t0 = ts("2026-06-01T00:00:00Z");
+    s.wal_checkpoint().unwrap();
+    let mut frames = 0;
+    let mut readings = 0;
+    let mut batch = Vec::new();
+    for step in 0..720 {
+        let now = t0 + step * 5_000;
+        for (i, sn) in sensors.iter().enumerate() {
+            for q in qs {
+                // Each series every 10 s, staggered.
+                if (step + i as i64) % 2 == 0 {
+                    batch.push(Reading::new(now, sn, q, 20.0 + (step % 7) as f64));
+                }
+            }
+        }
+        readings += batch.len();
+        s.insert_batch(&batch).unwrap();
+        batch.clear();
+        if (step + 1) % 60 == 0 {
+            s.flush_aggregates().unwrap();
+        }
+        frames += s.wal_checkpoint().unwrap();
+    }
+    let bytes = frames as f64 * (4096.0 + 24.0);
+    let per = bytes / readings as f64;
+    eprintln!(
+        "bytes_per_reading: {readings} readings, {frames} WAL frames, {per:.0} WAL bytes per reading"
+    );
+    assert!(per < 1_000.0, "{per} bytes per reading");
+}
