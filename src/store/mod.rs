@@ -202,12 +202,19 @@ pub struct StoreOptions {
 }
 
 /// A reading with its id (the `readings` rowid, also the MQTT reading id).
+pub use crate::reading::StoredReading;
+
+/// One recorded calibration (`anemone calibrate`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredReading {
-    /// Reading id, increasing in commit order.
+pub struct CalibrationRecord {
+    /// Row id, increasing.
     pub id: i64,
-    /// The reading.
-    pub reading: Reading,
+    /// When it was recorded (UTC ms).
+    pub ts: Timestamp,
+    /// What was recorded (e.g. `ph_ezo`, `ph_analog_fit`).
+    pub kind: String,
+    /// Its details.
+    pub payload: serde_json::Value,
 }
 
 /// What to read. `from` is inclusive, `to` exclusive; `None` means unbounded.
@@ -613,6 +620,48 @@ impl Store {
         ))?;
         self.sensors.borrow_mut().add(id, sensor);
         Ok(())
+    }
+
+    /// Records a calibration of `sensor` at `ts` (registering the sensor if needed).
+    pub fn record_calibration(
+        &mut self,
+        sensor: &str,
+        ts: Timestamp,
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let sensor_id: i64 = self.db(self.conn.query_row(
+            "INSERT INTO sensors (name, kind) VALUES (?1, 'unknown') \
+             ON CONFLICT (name) DO UPDATE SET name = name RETURNING id",
+            params![sensor],
+            |r| r.get(0),
+        ))?;
+        self.sensors.borrow_mut().add(sensor_id, sensor);
+        self.db(self.conn.query_row(
+            "INSERT INTO calibrations (sensor, ts, kind, payload) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            params![sensor_id, ts, kind, payload.to_string()],
+            |r| r.get(0),
+        ))
+    }
+
+    /// Every calibration recorded for `sensor`, oldest first.
+    pub fn calibrations(&self, sensor: &str) -> Result<Vec<CalibrationRecord>, StoreError> {
+        let Some(sensor_id) = self.sensor_id(sensor)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.db(self.conn.prepare(
+            "SELECT id, ts, kind, payload FROM calibrations WHERE sensor = ?1 ORDER BY ts, id",
+        ))?;
+        let rows = self.db(stmt.query_map([sensor_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        }))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, ts, kind, payload) = self.db(row)?;
+            let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
+            out.push(CalibrationRecord { id, ts, kind, payload });
+        }
+        Ok(out)
     }
 
     /// The sensors: (name, kind, hardware id).
