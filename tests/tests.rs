@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod report;
 mod station;
 mod store;
