@@ -7,4 +7,5 @@
 pub mod clock;
 pub mod config;
 pub mod hal;
+pub mod mqtt;
 pub mod reading;
