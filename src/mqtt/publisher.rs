@@ -300,6 +300,18 @@ impl Ctx {
         }
     }
 
+    /// Live readings to send first; past `live_queue_max` they are left to the backlog.
+    fn queue_live(&mut self, s: &mut Session, batch: Vec<StoredReading>) {
+        self.observe(&batch);
+        if s.live_queue.len() + batch.len() > self.tuning.live_queue_max {
+            tracing::debug!("Live readings arrive faster than the broker acknowledges; the rest will come from the store.");
+            s.live_queue.clear();
+            s.scan_done = false;
+        } else {
+            s.live_queue.extend(batch);
+        }
+    }
+
     async fn load_cursor(&mut self) -> Result<(), String> {
         if self.cursor_loaded {
             return Ok(());
@@ -399,7 +411,7 @@ impl Ctx {
                     return End::Lost;
                 }
                 batch = self.live.recv(), if !self.live_closed => match batch {
-                    Some(b) => self.observe(&b),
+                    Some(b) => self.queue_live(&mut s, b),
                     None => self.live_closed = true,
                 },
             }
@@ -440,16 +452,7 @@ impl Ctx {
                     None => return End::Lost,
                 },
                 batch = self.live.recv(), if !self.live_closed => match batch {
-                    Some(b) => {
-                        self.observe(&b);
-                        if s.live_queue.len() + b.len() > self.tuning.live_queue_max {
-                            tracing::debug!("Live readings arrive faster than the broker acknowledges; the rest will come from the store.");
-                            s.live_queue.clear();
-                            s.scan_done = false;
-                        } else {
-                            s.live_queue.extend(b);
-                        }
-                    }
+                    Some(b) => self.queue_live(&mut s, b),
                     None => self.live_closed = true,
                 },
                 fetched = next_page(&mut s.fetch), if s.fetch.is_some() => {
@@ -611,12 +614,13 @@ impl Ctx {
                     s.last_ack = Instant::now();
                 }
             }
-            Event::Incoming(Incoming::Publish(p)) => {
-                if p.topic == self.topics.ha_status() && p.payload.as_ref() == ONLINE.as_bytes() {
-                    tracing::info!("Home Assistant came online; publishing discovery again.");
-                    self.publish_discovery(s)?;
-                    self.publish_state(s, true)?;
-                }
+            Event::Incoming(Incoming::Publish(p))
+                if p.topic == self.topics.ha_status()
+                    && p.payload.as_ref() == ONLINE.as_bytes() =>
+            {
+                tracing::info!("Home Assistant came online; publishing discovery again.");
+                self.publish_discovery(s)?;
+                self.publish_state(s, true)?;
             }
             _ => {}
         }
