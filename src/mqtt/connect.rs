@@ -330,7 +330,7 @@ pub fn explain_connack(code: ConnectReturnCode) -> String {
             "the broker rejected the username or password (check mqtt.username and mqtt.password / password_file)".into()
         }
         ConnectReturnCode::NotAuthorized => {
-            "the broker refused the connection: not authorised (anonymous access off, or this user may not connect)".into()
+            "the broker refused the connection: not authorised (a wrong username or password, anonymous access off, or this user may not connect)".into()
         }
         ConnectReturnCode::BadClientId => {
             "the broker rejected the client id (set mqtt.client_id)".into()

@@ -728,6 +728,7 @@ async fn mqtt_check_reports_each_step() {
                 .map(Into::into);
             if cfg.mqtt.ca_file.is_some() {
                 let report = check(&cfg).await;
+                eprintln!("{}", anemone::mqtt::render(&report));
                 assert_eq!(
                     report.failed_step().map(|s| s.name),
                     Some("tls"),
