@@ -26,14 +26,19 @@ pub fn ha_class(q: Quantity) -> HaClass {
     use Quantity::*;
     let (device_class, state_class, precision) = match q {
         AirTemperature | DewPoint | WindChill | HeatIndex | FeelsLike | WaterTemperature
-        | GroundTemperature => (Some("temperature"), "measurement", 1),
+        | GroundTemperature | PhTemperature => (Some("temperature"), "measurement", 1),
         RelativeHumidity => (Some("humidity"), "measurement", 0),
         AirPressure | SeaLevelPressure => (Some("atmospheric_pressure"), "measurement", 1),
-        WindSpeed | WindGust => (Some("wind_speed"), "measurement", 1),
-        WindDirection => (Some("wind_direction"), "measurement_angle", 0),
+        WindSpeed | WindGust | WindSpeedAvg2m | WindSpeedAvg10m => {
+            (Some("wind_speed"), "measurement", 1)
+        }
+        WindDirection | WindDirectionAvg10m | WindGustDirection => {
+            (Some("wind_direction"), "measurement_angle", 0)
+        }
         Rain => (Some("precipitation"), "measurement", 1),
         RainToday => (Some("precipitation"), "total_increasing", 1),
         RainRate => (Some("precipitation_intensity"), "measurement", 1),
+        RainLast24h => (Some("precipitation"), "measurement", 1),
         Ph => (Some("ph"), "measurement", 2),
         Conductivity => (Some("conductivity"), "measurement", 0),
         DissolvedOxygen => (None, "measurement", 1),
