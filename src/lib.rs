@@ -14,6 +14,7 @@ pub mod calibrate;
 pub mod clock;
 pub mod config;
 pub mod hal;
+pub mod mqtt;
 pub mod notify;
 pub mod pipeline;
 pub mod probe;

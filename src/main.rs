@@ -499,22 +499,16 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
         None => None,
     };
     let opts = report::ExportOptions {
-        from: args
-            .from
-            .as_deref()
-            .map(|t| parse_time(t, "--from"))
-            .transpose()?,
-        to: args
-            .to
-            .as_deref()
-            .map(|t| parse_time(t, "--to"))
-            .transpose()?,
-        sensor: args.sensor.clone(),
-        quantity,
+        query: anemone::store::Query {
+            from: args.from.as_deref().map(|t| parse_time(t, "--from")).transpose()?,
+            to: args.to.as_deref().map(|t| parse_time(t, "--to")).transpose()?,
+            sensor: args.sensor.clone(),
+            quantity,
+        },
         format: match args.format {
-            Format::Csv => report::ExportFormat::Csv,
-            Format::Json => report::ExportFormat::Json,
-            Format::Ndjson => report::ExportFormat::Ndjson,
+            Format::Csv => report::Format::Csv,
+            Format::Json => report::Format::Json,
+            Format::Ndjson => report::Format::Ndjson,
         },
         resolution: match args.resolution {
             ResolutionArg::Raw => Resolution::Raw,

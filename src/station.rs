@@ -169,10 +169,14 @@ pub async fn run(
         let mut admitted = Vec::with_capacity(8);
         let mut out = Vec::with_capacity(16);
         let mut sync_check = tokio::time::interval(Duration::from_secs(10));
+        let mut hw_open = true;
         loop {
             tokio::select! {
                 biased;
-                hw = hw_rx.recv() => {
+                hw = hw_rx.recv(), if hw_open => {
+                    if hw.is_none() {
+                        hw_open = false;
+                    }
                     if let Some((sensor, hardware_id)) = hw {
                         let kind = kinds.get(&sensor).copied().unwrap_or("unknown");
                         let (tx, _rx) = tokio::sync::oneshot::channel();

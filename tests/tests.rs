@@ -2,5 +2,7 @@
 
 mod cli;
 mod common;
+mod mqtt;
+mod report;
 mod station;
 mod store;

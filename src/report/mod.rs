@@ -1,9 +1,26 @@
-//! The report side of the CLI: `anemone export` and `anemone stats` (being written).
-#![allow(missing_docs, unused)]
-use crate::store::*; use crate::reading::*;
-#[derive(Debug, thiserror::Error)] pub enum ReportError { #[error("x")] X }
-pub enum ExportFormat { Csv, Json, Ndjson }
-pub struct ExportOptions { pub from: Option<Timestamp>, pub to: Option<Timestamp>, pub sensor: Option<String>, pub quantity: Option<Quantity>, pub format: ExportFormat, pub resolution: Resolution }
-pub fn export(store: &Store, opts: &ExportOptions, out: &mut dyn std::io::Write, progress: bool) -> Result<u64, ReportError> { todo!() }
-pub fn stats(store: &Store, day: Option<chrono::NaiveDate>, tz: chrono_tz::Tz) -> Result<String, ReportError> { todo!() }
-pub fn stats_json(store: &Store, day: Option<chrono::NaiveDate>, tz: chrono_tz::Tz) -> Result<serde_json::Value, ReportError> { todo!() }
+//! The report side of the CLI: `anemone export` and `anemone stats`.
+//!
+//! Both read the database through [`Store::open_read_only`](crate::store::Store::open_read_only),
+//! so they run beside the daemon and never change the file.
+
+pub mod export;
+pub mod stats;
+
+pub use export::{export, ExportOptions, Format, UnknownFormat};
+pub use stats::{stats, stats_json};
+
+use crate::store::StoreError;
+
+/// Why a report could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The database refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The output could not be written.
+    #[error("cannot write the report: {0}")]
+    Write(#[from] std::io::Error),
+    /// Nothing to report.
+    #[error("no data: {0}")]
+    NoData(String),
+}

@@ -278,13 +278,13 @@ impl AggState {
             let code = res.code().unwrap_or(0);
             let (start, end) = self.bounds(res, ts);
             let key = (code, start, sensor, quantity);
-            if !self.buckets.contains_key(&key) {
-                let loaded = load_bucket(conn, key)?.unwrap_or_else(|| Bucket::empty(end));
-                self.buckets.insert(key, loaded);
-            }
-            if let Some(b) = self.buckets.get_mut(&key) {
-                b.add(id, ts, value, flags);
-            }
+            let bucket = match self.buckets.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(load_bucket(conn, key)?.unwrap_or_else(|| Bucket::empty(end)))
+                }
+            };
+            bucket.add(id, ts, value, flags);
         }
         self.through_id = self.through_id.max(id);
         self.latest_ts = self.latest_ts.max(ts);

@@ -110,6 +110,12 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::Ph => 17,
         Quantity::Conductivity => 18,
         Quantity::DissolvedOxygen => 19,
+        Quantity::WindSpeedAvg2m => 20,
+        Quantity::WindSpeedAvg10m => 21,
+        Quantity::WindDirectionAvg10m => 22,
+        Quantity::WindGustDirection => 23,
+        Quantity::RainLast24h => 24,
+        Quantity::PhTemperature => 25,
     }
 }
 

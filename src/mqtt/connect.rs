@@ -1,0 +1,439 @@
+//! How to reach the broker: address, TLS (rustls on `ring`, server certificate verified),
+//! credentials and client certificates, and what a failed connection means in words.
+//!
+//! * `mqtts://host:8883` verifies the broker's certificate against `ca_file` when given,
+//!   else against the system's roots (`/etc/ssl/certs`, via `rustls-native-certs`; on a Pi
+//!   that is the `ca-certificates` package). The host name in the URL must match the
+//!   certificate (an IP address needs an IP SAN).
+//! * `username` with `password` or `password_file` (first line). A password is never sent
+//!   over plain `mqtt://` unless `allow_insecure = true`, and is never logged.
+//! * `client_cert` + `client_key` (PEM) for brokers that require client certificates.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::Config;
+
+/// A setting that keeps the broker from being reached, found before connecting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `[mqtt] broker` is not `mqtt://host:port` or `mqtts://host:port`.
+    #[error("mqtt.broker \"{0}\" is not a broker URL: use \"mqtt://host:1883\" or \"mqtts://host:8883\"")]
+    BadBroker(String),
+    /// A password over plain TCP without `allow_insecure`.
+    #[error("refusing to send the MQTT password unencrypted over mqtt://: use mqtts:// or set mqtt.allow_insecure = true on a trusted network")]
+    InsecurePassword,
+    /// The password file could not be read.
+    #[error("cannot read mqtt.password_file {path}: {source}")]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A PEM file (CA, client certificate or key) could not be read or holds nothing usable.
+    #[error("cannot use {key} {path}: {reason}")]
+    Pem {
+        /// The config key.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No CA certificates on this system and no `ca_file`.
+    #[error("no system CA certificates found for mqtts:// ({0}): install the ca-certificates package or set mqtt.ca_file")]
+    NoRoots(String),
+    /// rustls refused the TLS settings (e.g. a key that does not match the certificate).
+    #[error("TLS settings rejected: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A password that never shows up in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Everything needed to open a connection, checked and loaded once.
+#[derive(Clone)]
+pub struct ConnectSettings {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// TLS (`mqtts://`).
+    pub tls: bool,
+    /// MQTT client id.
+    pub client_id: String,
+    /// Username, if any.
+    pub username: Option<String>,
+    password: Option<Secret>,
+    /// MQTT keep-alive (rumqttc needs whole seconds, at least 1).
+    pub keep_alive: Duration,
+    /// How long a TCP + TLS + CONNECT may take.
+    pub connect_timeout: Duration,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for ConnectSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectSettings")
+            .field("url", &self.url())
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl ConnectSettings {
+    /// Settings for the configured broker; `target` overrides the address (the embedded
+    /// broker, or the broker found on its port).
+    pub fn from_config(cfg: &Config, target: Option<SocketAddr>) -> Result<Self, ConnectError> {
+        let m = &cfg.mqtt;
+        let (host, port, tls) = match target {
+            Some(addr) => (addr.ip().to_string(), addr.port(), false),
+            None => parse_broker(&m.broker)?,
+        };
+        let password = match (&m.password, &m.password_file) {
+            (Some(p), _) => Some(Secret(p.clone())),
+            (None, Some(path)) => Some(read_password(path)?),
+            (None, None) => None,
+        };
+        if password.is_some() && !tls && !m.allow_insecure {
+            return Err(ConnectError::InsecurePassword);
+        }
+        let tls_config = if tls {
+            Some(Arc::new(tls_client_config(
+                m.ca_file.as_deref(),
+                m.client_cert.as_deref().zip(m.client_key.as_deref()),
+            )?))
+        } else {
+            None
+        };
+        let keep_alive = Duration::from_secs(m.keep_alive.0.as_secs().max(1));
+        Ok(ConnectSettings {
+            host,
+            port,
+            tls,
+            client_id: m
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("anemone-{}", cfg.station.id)),
+            username: m.username.clone(),
+            password,
+            keep_alive,
+            connect_timeout: Duration::from_secs(10),
+            tls_config,
+        })
+    }
+
+    /// `mqtt://host:port` or `mqtts://host:port`, for logs (no credentials).
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `host:port`, for DNS and TCP checks.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The rustls client config (mqtts only).
+    pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls_config.clone()
+    }
+
+    /// rumqttc options with a clean session; the caller adds the last will.
+    pub fn mqtt_options(&self, client_id: &str) -> MqttOptions {
+        let mut o = MqttOptions::new(client_id, self.host.clone(), self.port);
+        o.set_keep_alive(self.keep_alive);
+        o.set_clean_session(true);
+        if let Some(user) = &self.username {
+            let pass = self
+                .password
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_default();
+            o.set_credentials(user.clone(), pass);
+        }
+        if let Some(tls) = &self.tls_config {
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                tls.clone(),
+            )));
+        }
+        o
+    }
+}
+
+fn parse_broker(broker: &str) -> Result<(String, u16, bool), ConnectError> {
+    let bad = || ConnectError::BadBroker(broker.to_string());
+    let (rest, tls, default_port) = if let Some(r) = broker.strip_prefix("mqtt://") {
+        (r, false, 1883)
+    } else if let Some(r) = broker.strip_prefix("mqtts://") {
+        (r, true, 8883)
+    } else {
+        return Err(bad());
+    };
+    let hostport = rest.trim_end_matches('/');
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None => default_port,
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
+            None => (hostport.to_string(), default_port),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host, port, tls))
+}
+
+fn read_password(path: &Path) -> Result<Secret, ConnectError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConnectError::PasswordFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    Ok(Secret(line.to_string()))
+}
+
+fn pem_err(key: &'static str, path: &Path, reason: impl fmt::Display) -> ConnectError {
+    ConnectError::Pem {
+        key,
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_certs(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_err(key, path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(key, path, e))?;
+    if certs.is_empty() {
+        return Err(pem_err(key, path, "no PEM certificate in it"));
+    }
+    Ok(certs)
+}
+
+/// The rustls client config: `ring`, TLS 1.2/1.3, the broker verified against `ca_file` or
+/// the system's roots, and the client certificate if given.
+pub fn tls_client_config(
+    ca_file: Option<&Path>,
+    client: Option<(&Path, &Path)>,
+) -> Result<rustls::ClientConfig, ConnectError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            for cert in read_certs("mqtt.ca_file", path)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| pem_err("mqtt.ca_file", path, e))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                let why = found
+                    .errors
+                    .first()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "the system store is empty".into());
+                return Err(ConnectError::NoRoots(why));
+            }
+        }
+    }
+    let builder = builder.with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => {
+            let certs = read_certs("mqtt.client_cert", cert)?;
+            let key_der = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| pem_err("mqtt.client_key", key, e))?;
+            builder.with_client_auth_cert(certs, key_der)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+/// Where a connection attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Name resolution, TCP connect, or the connection dropped.
+    Network,
+    /// The TLS handshake (certificates, versions).
+    Tls,
+    /// The broker refused the CONNECT (credentials, authorisation, client id).
+    Auth,
+    /// Anything else in the MQTT exchange.
+    Protocol,
+}
+
+/// Puts a rumqttc connection error into words an operator can act on.
+pub fn explain(e: &ConnectionError, url: &str) -> (Stage, String) {
+    match e {
+        ConnectionError::ConnectionRefused(code) => (Stage::Auth, explain_connack(*code)),
+        ConnectionError::NetworkTimeout => (
+            Stage::Network,
+            format!("no answer from {url} in time (is the host reachable and the port right?)"),
+        ),
+        ConnectionError::Tls(t) => explain_tls(t, url),
+        ConnectionError::Io(io) => explain_io(io, url),
+        ConnectionError::MqttState(rumqttc::StateError::Io(io)) => explain_io(io, url),
+        ConnectionError::MqttState(s) => (Stage::Protocol, format!("MQTT error: {s}")),
+        ConnectionError::NotConnAck(p) => (
+            Stage::Protocol,
+            format!("{url} did not answer CONNECT with CONNACK (got {p:?}): is it an MQTT broker?"),
+        ),
+        other => (Stage::Protocol, other.to_string()),
+    }
+}
+
+/// The meaning of a CONNACK refusal.
+pub fn explain_connack(code: ConnectReturnCode) -> String {
+    match code {
+        ConnectReturnCode::BadUserNamePassword => {
+            "the broker rejected the username or password (check mqtt.username and mqtt.password / password_file)".into()
+        }
+        ConnectReturnCode::NotAuthorized => {
+            "the broker refused the connection: not authorised (a wrong username or password, anonymous access off, or this user may not connect)".into()
+        }
+        ConnectReturnCode::BadClientId => {
+            "the broker rejected the client id (set mqtt.client_id)".into()
+        }
+        ConnectReturnCode::ServiceUnavailable => "the broker says it is unavailable".into(),
+        ConnectReturnCode::RefusedProtocolVersion => {
+            "the broker does not speak MQTT 3.1.1".into()
+        }
+        ConnectReturnCode::Success => "connected".into(),
+    }
+}
+
+fn explain_io(io: &std::io::Error, url: &str) -> (Stage, String) {
+    if let Some(r) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        return explain_rustls(r, url);
+    }
+    use std::io::ErrorKind::*;
+    let msg = match io.kind() {
+        ConnectionRefused => format!("{url} refused the TCP connection: no broker listens there"),
+        TimedOut => format!("connecting to {url} timed out"),
+        ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe => {
+            format!("{url} closed the connection ({io}); with TLS, a wrong port or a client certificate the broker did not accept look like this")
+        }
+        _ => format!("cannot reach {url}: {io}"),
+    };
+    (Stage::Network, msg)
+}
+
+fn explain_tls(t: &rumqttc::TlsError, url: &str) -> (Stage, String) {
+    match t {
+        rumqttc::TlsError::TLS(r) => explain_rustls(r, url),
+        rumqttc::TlsError::Io(io) => match explain_io(io, url) {
+            (Stage::Network, msg) if io.kind() != std::io::ErrorKind::ConnectionRefused => (
+                Stage::Tls,
+                format!("TLS handshake with {url} failed: {msg}"),
+            ),
+            other => other,
+        },
+        rumqttc::TlsError::DNSName(_) => (
+            Stage::Tls,
+            format!("the host in {url} is not a valid TLS server name"),
+        ),
+        other => (Stage::Tls, format!("TLS with {url} failed: {other}")),
+    }
+}
+
+fn explain_rustls(r: &rustls::Error, url: &str) -> (Stage, String) {
+    let msg = match r {
+        rustls::Error::InvalidCertificate(c) => format!(
+            "the certificate of {url} is not trusted: {c:?} (set mqtt.ca_file to the broker's CA, and connect with the host name the certificate names)"
+        ),
+        rustls::Error::AlertReceived(a) => format!(
+            "{url} ended the TLS handshake with alert {a:?} (a client certificate it requires or rejects?)"
+        ),
+        other => format!("TLS with {url} failed: {other}"),
+    };
+    (Stage::Tls, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            parse_broker("mqtt://10.0.0.2:1884").ok(),
+            Some(("10.0.0.2".into(), 1884, false))
+        );
+        assert_eq!(
+            parse_broker("mqtts://broker.example").ok(),
+            Some(("broker.example".into(), 8883, true))
+        );
+        assert_eq!(
+            parse_broker("mqtt://[::1]:1883").ok(),
+            Some(("::1".into(), 1883, false))
+        );
+        assert!(parse_broker("http://x").is_err());
+        assert!(parse_broker("mqtt://:1883").is_err());
+    }
+
+    #[test]
+    fn password_needs_tls_or_consent() {
+        let mut cfg = Config::builtin();
+        cfg.mqtt.broker = "mqtt://127.0.0.1:1883".into();
+        cfg.mqtt.username = Some("u".into());
+        cfg.mqtt.password = Some("hunter2".into());
+        assert!(matches!(
+            ConnectSettings::from_config(&cfg, None),
+            Err(ConnectError::InsecurePassword)
+        ));
+        cfg.mqtt.allow_insecure = true;
+        let s = ConnectSettings::from_config(&cfg, None).map_err(|e| e.to_string());
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+    }
+
+    #[test]
+    fn missing_ca_file_is_named() {
+        let e = tls_client_config(Some(Path::new("/nonexistent/ca.pem")), None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("mqtt.ca_file"), "{e}");
+    }
+}

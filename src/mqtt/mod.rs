@@ -1,0 +1,171 @@
+//! MQTT out: the dashboard contract, availability, Home Assistant discovery, TLS/auth,
+//! store-and-forward, the embedded broker and `anemone mqtt check`.
+//!
+//! # Topics (prefix `anemone/<station id>`, `[mqtt] topic_prefix` to change it)
+//!
+//! | topic | retained | QoS | payload |
+//! |---|---|---|---|
+//! | `…/status` | yes | 1 | `online`, or `offline` (last will, and on a clean shutdown) |
+//! | `…/state` | yes | 0 | latest value of every quantity, see [`payload::StateSnapshot`] |
+//! | `…/reading/<sensor>` | no | 1 | one reading, see [`payload::reading_payload`] |
+//! | `…/meta` | yes | 1 | station description, see [`payload::meta_payload`] |
+//! | `homeassistant/sensor/<station>_<sensor>_<quantity>/config` | yes | 1 | discovery |
+//!
+//! # Store-and-forward
+//!
+//! The SQLite store is the outbox. The store's writer sends every committed batch on the
+//! *live feed*; the publisher sends those readings at once while connected. What the broker
+//! has acknowledged (PUBACK) moves the *publish cursor*: the highest reading id such that it
+//! and every lower stored id were acknowledged. The publisher sends cursor advances to the
+//! writer, which persists them. After a connection (the first, or any reconnect: rumqttc
+//! forgets unacknowledged QoS 1 messages on a clean session) everything above the cursor is
+//! read back from the store through [`Backlog`] and replayed in id order with
+//! `"backfill": true`, at most `[mqtt] backfill_rate` messages per second, live readings first.
+//! Duplicates are possible (QoS 1), and carry the same reading `id`.
+//!
+//! # Wiring (daemon)
+//!
+//! ```no_run
+//! # async fn wire(cfg: anemone::config::Config, backlog: Box<dyn anemone::mqtt::Backlog>) {
+//! use std::time::Duration;
+//! let (live_tx, live_rx) = tokio::sync::mpsc::channel(64); // writer → publisher
+//! let (cursor_tx, mut cursor_rx) = tokio::sync::mpsc::channel(64); // publisher → writer
+//! let mqtt = anemone::mqtt::start(&cfg, anemone::mqtt::Feeds { live: live_rx, backlog, cursor: cursor_tx }).await;
+//! // … the writer sends `Vec<StoredReading>` on live_tx after each commit and persists every
+//! // `i64` it receives on cursor_rx as the publish cursor …
+//! # drop((live_tx, &mut cursor_rx));
+//! let summary = mqtt.shutdown(Duration::from_secs(10)).await;
+//! # let _ = summary;
+//! # }
+//! ```
+
+pub mod backoff;
+pub mod broker;
+pub mod check;
+pub mod connect;
+pub mod discovery;
+pub mod outbox;
+pub mod payload;
+pub mod publisher;
+pub mod topics;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::reading::StoredReading;
+
+pub use broker::{choose_broker, BrokerChoice, EmbeddedBroker};
+pub use check::{check, render, CheckReport, CheckStep, StepStatus};
+pub use connect::{ConnectError, ConnectSettings};
+pub use publisher::{Publisher, PublisherSummary, Tuning};
+
+/// Any error a [`Backlog`] implementation returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Read access to the outbox (the store): the persisted cursor and the readings above it.
+///
+/// Calls block (SQLite); the publisher makes them on a blocking thread.
+pub trait Backlog: Send + 'static {
+    /// The persisted publish cursor (0 when nothing was ever acknowledged).
+    fn cursor(&mut self) -> Result<i64, BoxError>;
+    /// Up to `limit` stored readings with `id > after`, in id order.
+    fn after(&mut self, after: i64, limit: usize) -> Result<Vec<StoredReading>, BoxError>;
+}
+
+/// The channels between the store and the publisher.
+pub struct Feeds {
+    /// Every committed batch, in commit order, from the store's writer (the live feed).
+    pub live: mpsc::Receiver<Vec<StoredReading>>,
+    /// The store, read-only: the cursor and the backlog above it.
+    pub backlog: Box<dyn Backlog>,
+    /// Cursor advances for the writer to persist (`WriterMsg::SetCursor`). Monotonic.
+    pub cursor: mpsc::Sender<i64>,
+}
+
+/// The running MQTT side of the daemon: which broker was chosen, and the publisher.
+pub struct Mqtt {
+    /// The broker that was chosen (or why none runs).
+    pub choice: BrokerChoice,
+    inner: Inner,
+}
+
+enum Inner {
+    Publishing(Publisher),
+    /// No publisher: the live feed is read and discarded (the store keeps every reading
+    /// unpublished, so a later run with a broker replays them).
+    Idle(tokio::task::JoinHandle<()>),
+}
+
+/// Starts MQTT for the daemon: chooses the broker (starting the embedded one where
+/// configured and free), then the publisher. Never fails: when no broker can be used it
+/// logs why and keeps reading the live feed, so storing is never held up.
+pub async fn start(cfg: &Config, feeds: Feeds) -> Mqtt {
+    let choice = if cfg.mqtt.enabled {
+        choose_broker(&cfg.mqtt).await
+    } else {
+        BrokerChoice::Disabled
+    };
+    let target = match &choice {
+        BrokerChoice::Embedded(b) => Some(loopback(b.addr)),
+        BrokerChoice::Existing(addr) => Some(loopback(*addr)),
+        BrokerChoice::External => None,
+        BrokerChoice::Disabled | BrokerChoice::Unavailable(_) => {
+            return Mqtt {
+                choice,
+                inner: Inner::Idle(tokio::spawn(discard(feeds.live))),
+            }
+        }
+    };
+    match ConnectSettings::from_config(cfg, target) {
+        Ok(settings) => {
+            let publisher = Publisher::spawn(cfg, settings, feeds, Tuning::default());
+            Mqtt {
+                choice,
+                inner: Inner::Publishing(publisher),
+            }
+        }
+        Err(e) => {
+            tracing::error!("MQTT publishing is off: {e}. Readings are still stored and will be published once this is fixed.");
+            Mqtt {
+                choice: BrokerChoice::Unavailable(e.to_string()),
+                inner: Inner::Idle(tokio::spawn(discard(feeds.live))),
+            }
+        }
+    }
+}
+
+impl Mqtt {
+    /// Drains what is owed to the broker (at most `drain_timeout`, and not at all when the
+    /// broker is unreachable), publishes `offline`, disconnects. Call it after the store's
+    /// writer has sent its last batch, and keep the writer reading cursor messages until
+    /// this returns.
+    pub async fn shutdown(self, drain_timeout: Duration) -> PublisherSummary {
+        match self.inner {
+            Inner::Publishing(p) => p.shutdown(drain_timeout).await,
+            Inner::Idle(task) => {
+                task.abort();
+                PublisherSummary::default()
+            }
+        }
+    }
+}
+
+/// Where to connect for a broker listening on `addr` (`0.0.0.0` means this machine).
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr {
+            SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+async fn discard(mut live: mpsc::Receiver<Vec<StoredReading>>) {
+    while live.recv().await.is_some() {}
+}

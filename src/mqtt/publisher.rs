@@ -1,0 +1,880 @@
+//! The publisher task: one connection at a time, its rumqttc event loop polled in a task of
+//! its own, readings sent live and from the store, acknowledgements turned into cursor
+//! advances, reconnects with backoff, a stall watchdog, and a bounded drain at shutdown.
+//!
+//! Every connection is a fresh rumqttc client with a clean session: what the previous one
+//! had in flight is forgotten by rumqttc and sent again from the store (QoS 1 allows the
+//! duplicates; they carry the same reading `id`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectionError, Event, Incoming, LastWill, Outgoing, QoS};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::backoff::Backoff;
+use super::connect::{explain, ConnectSettings, Stage};
+use super::discovery;
+use super::outbox::{Outbox, Tag};
+use super::payload::{meta_payload, reading_payload, StateSnapshot};
+use super::topics::{Topics, OFFLINE, ONLINE};
+use super::{Backlog, Feeds};
+use crate::config::Config;
+use crate::reading::{format_ts, Quantity, StoredReading};
+
+/// Knobs of the publisher that are not user configuration (tests shrink them).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Readings sent and not yet acknowledged, at most.
+    pub window: usize,
+    /// Readings read from the store per backlog query.
+    pub page: usize,
+    /// Reconnect when readings wait this long for an acknowledgement; `None`: three
+    /// keep-alives, at least 15 s.
+    pub stall_timeout: Option<Duration>,
+    /// `state` is published at most this often.
+    pub state_interval: Duration,
+    /// Live readings queued in memory before the rest is left to the backlog.
+    pub live_queue_max: usize,
+    /// How long the final `offline` and DISCONNECT may take.
+    pub disconnect_timeout: Duration,
+    /// How often backfill progress is logged.
+    pub progress_interval: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            window: 100,
+            page: 500,
+            stall_timeout: None,
+            state_interval: Duration::from_secs(1),
+            live_queue_max: 10_000,
+            disconnect_timeout: Duration::from_secs(3),
+            progress_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a publisher did, returned by [`Publisher::shutdown`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublisherSummary {
+    /// Live readings sent.
+    pub published: u64,
+    /// Backlog readings sent (`"backfill": true`).
+    pub backfilled: u64,
+    /// Reading acknowledgements received.
+    pub acknowledged: u64,
+    /// The publish cursor at the end.
+    pub cursor: i64,
+    /// Connections made.
+    pub connections: u64,
+    /// True when nothing was owed to the broker at exit.
+    pub drained: bool,
+}
+
+/// A running publisher.
+pub struct Publisher {
+    shutdown: watch::Sender<Option<Instant>>,
+    task: JoinHandle<PublisherSummary>,
+}
+
+impl Publisher {
+    /// Starts the publisher task on the current tokio runtime.
+    pub fn spawn(
+        cfg: &Config,
+        settings: ConnectSettings,
+        feeds: Feeds,
+        tuning: Tuning,
+    ) -> Publisher {
+        let (shutdown, shutdown_rx) = watch::channel(None);
+        let ctx = Ctx::new(cfg, settings, feeds, tuning, shutdown_rx);
+        Publisher {
+            shutdown,
+            task: tokio::spawn(ctx.run()),
+        }
+    }
+
+    /// Sends what is owed for at most `drain_timeout` (not at all while disconnected),
+    /// then publishes `offline` and disconnects.
+    pub async fn shutdown(self, drain_timeout: Duration) -> PublisherSummary {
+        let _ = self.shutdown.send(Some(Instant::now() + drain_timeout));
+        self.task.await.unwrap_or_default()
+    }
+
+    /// Stops the publisher without a DISCONNECT, as if the process had been killed: the
+    /// broker publishes the last will. For tests and emergencies.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+type Fetch = JoinHandle<(
+    Box<dyn Backlog>,
+    Result<Vec<StoredReading>, super::BoxError>,
+)>;
+
+/// The result of the backlog query in progress (never resolves when there is none).
+async fn next_page(
+    fetch: &mut Option<Fetch>,
+) -> Result<
+    (
+        Box<dyn Backlog>,
+        Result<Vec<StoredReading>, super::BoxError>,
+    ),
+    tokio::task::JoinError,
+> {
+    match fetch {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Aborts the event-loop task when the session ends (or the publisher is aborted).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+enum End {
+    /// Shutdown requested and handled.
+    Shutdown,
+    /// The connection failed or was lost; reconnect.
+    Lost,
+}
+
+struct Ctx {
+    cfg: Config,
+    settings: ConnectSettings,
+    topics: Topics,
+    tuning: Tuning,
+    live: mpsc::Receiver<Vec<StoredReading>>,
+    live_closed: bool,
+    backlog: Option<Box<dyn Backlog>>,
+    cursor_tx: mpsc::Sender<i64>,
+    cursor_unsent: Option<i64>,
+    cursor_loaded: bool,
+    outbox: Outbox,
+    state: StateSnapshot,
+    state_dirty: bool,
+    seen: BTreeMap<String, Vec<Quantity>>,
+    announced: BTreeSet<(String, Quantity)>,
+    shutdown_rx: watch::Receiver<Option<Instant>>,
+    deadline: Option<Instant>,
+    summary: PublisherSummary,
+    backoff: Backoff,
+    last_failure: Option<String>,
+}
+
+/// The per-connection part.
+struct Session {
+    client: AsyncClient,
+    events: mpsc::UnboundedReceiver<Result<Event, ConnectionError>>,
+    _poll: AbortOnDrop,
+    live_queue: VecDeque<StoredReading>,
+    scan_pos: i64,
+    scan_buf: VecDeque<StoredReading>,
+    scan_done: bool,
+    fetch: Option<Fetch>,
+    tokens: f64,
+    last_refill: Instant,
+    last_ack: Instant,
+    last_state: Option<Instant>,
+    backfilled_here: u64,
+    last_progress: Instant,
+    next_marker: u32,
+}
+
+impl Ctx {
+    fn new(
+        cfg: &Config,
+        settings: ConnectSettings,
+        feeds: Feeds,
+        tuning: Tuning,
+        shutdown_rx: watch::Receiver<Option<Instant>>,
+    ) -> Ctx {
+        let announced = discovery::configured_pairs(cfg).into_iter().collect();
+        Ctx {
+            topics: Topics::new(cfg),
+            state: StateSnapshot::new(cfg),
+            cfg: cfg.clone(),
+            settings,
+            backoff: Backoff::new(tuning.backoff_initial, tuning.backoff_max),
+            tuning,
+            live: feeds.live,
+            live_closed: false,
+            backlog: Some(feeds.backlog),
+            cursor_tx: feeds.cursor,
+            cursor_unsent: None,
+            cursor_loaded: false,
+            outbox: Outbox::new(0),
+            state_dirty: false,
+            seen: BTreeMap::new(),
+            announced,
+            shutdown_rx,
+            deadline: None,
+            summary: PublisherSummary::default(),
+            last_failure: None,
+        }
+    }
+
+    fn stall_timeout(&self) -> Duration {
+        self.tuning
+            .stall_timeout
+            .unwrap_or_else(|| (self.settings.keep_alive * 3).max(Duration::from_secs(15)))
+    }
+
+    async fn run(mut self) -> PublisherSummary {
+        tracing::info!(
+            "Publishing to the MQTT broker at {} under {}.",
+            self.settings.url(),
+            self.topics.prefix
+        );
+        loop {
+            if self.deadline.is_some() {
+                break;
+            }
+            match self.session().await {
+                End::Shutdown => break,
+                End::Lost => {}
+            }
+            if self.deadline.is_some() {
+                tracing::info!("Not connected to the broker at shutdown; unpublished readings stay in the store for the next run.");
+                break;
+            }
+            let delay = self.backoff.next_delay();
+            tracing::debug!("Reconnecting in {:.1} s.", delay.as_secs_f64());
+            let until = Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => break,
+                    changed = self.shutdown_rx.changed() => {
+                        self.note_shutdown(changed.is_err());
+                        break;
+                    }
+                    batch = self.live.recv(), if !self.live_closed => {
+                        // Not connected: the readings wait in the store.
+                        match batch {
+                            Some(b) => self.observe(&b),
+                            None => self.live_closed = true,
+                        }
+                    }
+                }
+            }
+        }
+        self.flush_cursor().await;
+        self.summary.cursor = self.outbox.cursor();
+        self.summary.clone()
+    }
+
+    fn note_shutdown(&mut self, sender_gone: bool) {
+        let requested = *self.shutdown_rx.borrow();
+        self.deadline = match requested {
+            Some(d) => Some(d),
+            None if sender_gone => Some(Instant::now()),
+            None => self.deadline,
+        };
+    }
+
+    /// Takes note of live readings that are not sent now (state, new sensors).
+    fn observe(&mut self, batch: &[StoredReading]) {
+        for r in batch {
+            if self.state.update(&r.reading) {
+                self.state_dirty = true;
+            }
+            let qs = self.seen.entry(r.reading.sensor.to_string()).or_default();
+            if !qs.contains(&r.reading.quantity) {
+                qs.push(r.reading.quantity);
+            }
+        }
+    }
+
+    /// Live readings to send first; past `live_queue_max` they are left to the backlog.
+    fn queue_live(&mut self, s: &mut Session, batch: Vec<StoredReading>) {
+        self.observe(&batch);
+        if s.live_queue.len() + batch.len() > self.tuning.live_queue_max {
+            tracing::debug!("Live readings arrive faster than the broker acknowledges; the rest will come from the store.");
+            s.live_queue.clear();
+            s.scan_done = false;
+        } else {
+            s.live_queue.extend(batch);
+        }
+    }
+
+    async fn load_cursor(&mut self) -> Result<(), String> {
+        if self.cursor_loaded {
+            return Ok(());
+        }
+        let Some(mut backlog) = self.backlog.take() else {
+            return Err("the store is busy".into());
+        };
+        let (backlog, result) = match tokio::task::spawn_blocking(move || {
+            let r = backlog.cursor();
+            (backlog, r)
+        })
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => return Err(format!("reading the publish cursor failed: {e}")),
+        };
+        self.backlog = Some(backlog);
+        match result {
+            Ok(c) => {
+                self.outbox = Outbox::new(c);
+                self.cursor_loaded = true;
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "cannot read the publish cursor from the store: {e}"
+            )),
+        }
+    }
+
+    async fn session(&mut self) -> End {
+        if let Err(msg) = self.load_cursor().await {
+            tracing::warn!("{msg}; retrying.");
+            return End::Lost;
+        }
+        let mut options = self.settings.mqtt_options(&self.settings.client_id);
+        options.set_last_will(LastWill::new(
+            self.topics.status.clone(),
+            OFFLINE,
+            QoS::AtLeastOnce,
+            true,
+        ));
+        options.set_inflight(u16::try_from(self.tuning.window + 200).unwrap_or(u16::MAX));
+        options.set_max_packet_size(256 * 1024, 256 * 1024);
+        let (client, mut eventloop) = AsyncClient::new(options, 4096);
+        let mut net = rumqttc::NetworkOptions::new();
+        net.set_connection_timeout(self.settings.connect_timeout.as_secs().max(1));
+        eventloop.set_network_options(net);
+        let (tx, events) = mpsc::unbounded_channel();
+        let poll = tokio::spawn(async move {
+            loop {
+                let ev = eventloop.poll().await;
+                let failed = ev.is_err();
+                if tx.send(ev).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let now = Instant::now();
+        let mut s = Session {
+            client,
+            events,
+            _poll: AbortOnDrop(poll),
+            live_queue: VecDeque::new(),
+            scan_pos: self.outbox.cursor(),
+            scan_buf: VecDeque::new(),
+            scan_done: false,
+            fetch: None,
+            tokens: 0.0,
+            last_refill: now,
+            last_ack: now,
+            last_state: None,
+            backfilled_here: 0,
+            last_progress: now,
+            next_marker: 1,
+        };
+        self.outbox.new_session();
+
+        // Wait for CONNACK (the live feed keeps being read meanwhile).
+        let connect_limit = Instant::now() + self.settings.connect_timeout + Duration::from_secs(2);
+        loop {
+            tokio::select! {
+                ev = s.events.recv() => match ev {
+                    Some(Ok(Event::Incoming(Incoming::ConnAck(_)))) => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        self.report_failure(&e);
+                        return End::Lost;
+                    }
+                    None => return End::Lost,
+                },
+                _ = tokio::time::sleep_until(connect_limit) => {
+                    self.report_text(format!("no CONNACK from {} in time", self.settings.url()));
+                    return End::Lost;
+                }
+                changed = self.shutdown_rx.changed() => {
+                    self.note_shutdown(changed.is_err());
+                    return End::Lost;
+                }
+                batch = self.live.recv(), if !self.live_closed => match batch {
+                    Some(b) => self.queue_live(&mut s, b),
+                    None => self.live_closed = true,
+                },
+            }
+        }
+        self.summary.connections += 1;
+        self.backoff.reset();
+        if self.last_failure.take().is_some() || self.summary.connections > 1 {
+            tracing::info!("Reconnected to the MQTT broker at {}.", self.settings.url());
+        } else {
+            tracing::info!("Connected to the MQTT broker at {}.", self.settings.url());
+        }
+        if s.scan_pos > 0 {
+            tracing::debug!(
+                "Replaying stored readings above id {} (the publish cursor).",
+                s.scan_pos
+            );
+        }
+
+        if self.announce(&mut s).is_err() {
+            return End::Lost;
+        }
+
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stall = self.stall_timeout();
+        loop {
+            tokio::select! {
+                ev = s.events.recv() => match ev {
+                    Some(Ok(ev)) => {
+                        if self.on_event(&mut s, ev).is_err() {
+                            return End::Lost;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        self.report_failure(&e);
+                        return End::Lost;
+                    }
+                    None => return End::Lost,
+                },
+                batch = self.live.recv(), if !self.live_closed => match batch {
+                    Some(b) => self.queue_live(&mut s, b),
+                    None => self.live_closed = true,
+                },
+                fetched = next_page(&mut s.fetch), if s.fetch.is_some() => {
+                    s.fetch = None;
+                    match fetched {
+                        Ok((backlog, Ok(rows))) => {
+                            self.backlog = Some(backlog);
+                            self.take_page(&mut s, rows);
+                        }
+                        Ok((backlog, Err(e))) => {
+                            self.backlog = Some(backlog);
+                            tracing::warn!("Reading the backlog from the store failed: {e}; retrying.");
+                        }
+                        Err(e) => {
+                            tracing::error!("The backlog reader stopped ({e}); backfill resumes after the next reconnect.");
+                            return End::Lost;
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    if self.outbox.unacked() > 0 && s.last_ack.elapsed() > stall {
+                        tracing::warn!(
+                            "No acknowledgement from the broker for {} s with {} readings in flight; reconnecting.",
+                            stall.as_secs(),
+                            self.outbox.unacked()
+                        );
+                        return End::Lost;
+                    }
+                    if self.publish_state(&mut s, false).is_err() {
+                        return End::Lost;
+                    }
+                    self.log_progress(&mut s);
+                }
+                changed = self.shutdown_rx.changed(), if self.deadline.is_none() => {
+                    self.note_shutdown(changed.is_err());
+                }
+            }
+            self.advance_cursor(&s);
+            if self.pump(&mut s).is_err() {
+                return End::Lost;
+            }
+            if let Some(deadline) = self.deadline {
+                let owed = self.owes(&s);
+                if !owed || Instant::now() >= deadline {
+                    if owed {
+                        tracing::warn!(
+                            "Drain timeout: {} readings not yet acknowledged; they stay in the store for the next run.",
+                            self.outbox.unacked() + s.live_queue.len() + s.scan_buf.len()
+                        );
+                    }
+                    self.summary.drained = !owed;
+                    self.goodbye(&mut s).await;
+                    return End::Shutdown;
+                }
+            }
+        }
+    }
+
+    /// Status, meta, discovery and the current state, at every connection.
+    fn announce(&mut self, s: &mut Session) -> Result<(), ()> {
+        self.publish(
+            s,
+            self.topics.status.clone(),
+            QoS::AtLeastOnce,
+            true,
+            ONLINE.into(),
+            Tag::Other,
+        )?;
+        self.publish_meta(s)?;
+        if self.cfg.mqtt.discovery {
+            let _ = s
+                .client
+                .try_subscribe(self.topics.ha_status(), QoS::AtLeastOnce);
+            self.publish_discovery(s)?;
+        }
+        if !self.state.is_empty() {
+            self.publish_state(s, true)?;
+        }
+        Ok(())
+    }
+
+    fn publish_meta(&mut self, s: &mut Session) -> Result<(), ()> {
+        let meta = meta_payload(&self.cfg, &self.seen).to_string().into_bytes();
+        self.publish(
+            s,
+            self.topics.meta.clone(),
+            QoS::AtLeastOnce,
+            true,
+            meta,
+            Tag::Other,
+        )
+    }
+
+    fn publish_discovery(&mut self, s: &mut Session) -> Result<(), ()> {
+        let pairs: Vec<(String, Quantity)> = self.announced.iter().cloned().collect();
+        for (sensor, q) in pairs {
+            let payload = discovery::config_payload(&self.cfg, &self.topics, &sensor, q);
+            let topic = self.topics.discovery(&sensor, q);
+            self.publish(
+                s,
+                topic,
+                QoS::AtLeastOnce,
+                true,
+                payload.to_string().into_bytes(),
+                Tag::Other,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn publish_state(&mut self, s: &mut Session, force: bool) -> Result<(), ()> {
+        let due = s
+            .last_state
+            .is_none_or(|t| t.elapsed() >= self.tuning.state_interval);
+        if !(force || (self.state_dirty && due)) {
+            return Ok(());
+        }
+        self.state_dirty = false;
+        s.last_state = Some(Instant::now());
+        let payload = self.state.to_json().to_string().into_bytes();
+        self.publish(
+            s,
+            self.topics.state.clone(),
+            QoS::AtMostOnce,
+            true,
+            payload,
+            Tag::Other,
+        )
+    }
+
+    fn publish(
+        &mut self,
+        s: &mut Session,
+        topic: String,
+        qos: QoS,
+        retain: bool,
+        payload: Vec<u8>,
+        tag: Tag,
+    ) -> Result<(), ()> {
+        match s.client.try_publish(topic, qos, retain, payload) {
+            Ok(()) => {
+                self.outbox.requested(tag);
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!("The MQTT client's request queue is full or closed; reconnecting.");
+                Err(())
+            }
+        }
+    }
+
+    fn on_event(&mut self, s: &mut Session, ev: Event) -> Result<(), ()> {
+        match ev {
+            Event::Outgoing(Outgoing::Publish(pkid)) => self.outbox.outgoing_publish(pkid),
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => self.outbox.outgoing_await_ack(pkid),
+            Event::Incoming(Incoming::PubAck(ack)) => {
+                if let Tag::Reading(_) = self.outbox.puback(ack.pkid) {
+                    self.summary.acknowledged += 1;
+                    s.last_ack = Instant::now();
+                }
+            }
+            Event::Incoming(Incoming::Publish(p))
+                if p.topic == self.topics.ha_status()
+                    && p.payload.as_ref() == ONLINE.as_bytes() =>
+            {
+                tracing::info!("Home Assistant came online; publishing discovery again.");
+                self.publish_discovery(s)?;
+                self.publish_state(s, true)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn take_page(&mut self, s: &mut Session, rows: Vec<StoredReading>) {
+        match rows.last() {
+            None => {
+                s.scan_done = true;
+                if s.backfilled_here > 0 {
+                    tracing::info!(
+                        "Backlog replayed: {} stored readings sent since the connection.",
+                        s.backfilled_here
+                    );
+                }
+            }
+            Some(last) => {
+                s.scan_pos = s.scan_pos.max(last.id);
+                s.scan_buf.extend(rows);
+            }
+        }
+    }
+
+    /// The highest id below which every stored reading has been sent in this connection;
+    /// `None` once the backlog has been read to its end.
+    fn bound(&self, s: &Session) -> Option<i64> {
+        if let Some(front) = s.scan_buf.front() {
+            return Some(front.id - 1);
+        }
+        if s.scan_done {
+            None
+        } else {
+            Some(s.scan_pos)
+        }
+    }
+
+    fn advance_cursor(&mut self, s: &Session) {
+        if let Some(c) = self.outbox.advance(self.bound(s)) {
+            self.cursor_unsent = Some(c);
+        }
+        if let Some(c) = self.cursor_unsent {
+            match self.cursor_tx.try_send(c) {
+                Ok(()) => self.cursor_unsent = None,
+                Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => self.cursor_unsent = None,
+            }
+        }
+    }
+
+    async fn flush_cursor(&mut self) {
+        if let Some(c) = self.cursor_unsent.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.cursor_tx.send(c)).await;
+        }
+    }
+
+    fn owes(&self, s: &Session) -> bool {
+        !s.scan_done
+            || !s.scan_buf.is_empty()
+            || !s.live_queue.is_empty()
+            || !self.outbox.all_acked()
+            || (!self.live_closed && !self.live.is_empty())
+            || s.fetch.is_some()
+    }
+
+    /// Sends what the window allows: live readings first, then the backlog at
+    /// `backfill_rate`.
+    fn pump(&mut self, s: &mut Session) -> Result<(), ()> {
+        let rate = f64::from(self.cfg.mqtt.backfill_rate.max(1));
+        let now = Instant::now();
+        s.tokens = (s.tokens + rate * (now - s.last_refill).as_secs_f64()).min(rate.max(1.0));
+        s.last_refill = now;
+        while self.outbox.unacked() < self.tuning.window {
+            if let Some(r) = s.live_queue.pop_front() {
+                if self.outbox.is_handled(r.id) {
+                    continue;
+                }
+                self.send_reading(s, &r, false)?;
+                self.summary.published += 1;
+                continue;
+            }
+            if s.tokens < 1.0 {
+                break;
+            }
+            if let Some(r) = s.scan_buf.pop_front() {
+                if self.outbox.is_handled(r.id) {
+                    continue;
+                }
+                if self.state.update(&r.reading) {
+                    self.state_dirty = true;
+                }
+                self.send_reading(s, &r, true)?;
+                s.tokens -= 1.0;
+                s.backfilled_here += 1;
+                self.summary.backfilled += 1;
+                continue;
+            }
+            break;
+        }
+        if s.scan_buf.is_empty() && !s.scan_done && s.fetch.is_none() {
+            if let Some(mut backlog) = self.backlog.take() {
+                let (after, limit) = (s.scan_pos, self.tuning.page);
+                s.fetch = Some(tokio::task::spawn_blocking(move || {
+                    let r = backlog.after(after, limit);
+                    (backlog, r)
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn send_reading(
+        &mut self,
+        s: &mut Session,
+        r: &StoredReading,
+        backfill: bool,
+    ) -> Result<(), ()> {
+        self.note_pair(s, r)?;
+        let payload = reading_payload(r, backfill).to_string().into_bytes();
+        let topic = self.topics.reading(&r.reading.sensor);
+        self.publish(
+            s,
+            topic,
+            QoS::AtLeastOnce,
+            false,
+            payload,
+            Tag::Reading(r.id),
+        )
+    }
+
+    /// A (sensor, quantity) not in the config (a derived quantity): announce it.
+    fn note_pair(&mut self, s: &mut Session, r: &StoredReading) -> Result<(), ()> {
+        let key = (r.reading.sensor.to_string(), r.reading.quantity);
+        if self.announced.contains(&key) {
+            return Ok(());
+        }
+        self.announced.insert(key.clone());
+        let qs = self.seen.entry(key.0.clone()).or_default();
+        if !qs.contains(&key.1) {
+            qs.push(key.1);
+        }
+        if self.cfg.mqtt.discovery {
+            let payload = discovery::config_payload(&self.cfg, &self.topics, &key.0, key.1);
+            let topic = self.topics.discovery(&key.0, key.1);
+            self.publish(
+                s,
+                topic,
+                QoS::AtLeastOnce,
+                true,
+                payload.to_string().into_bytes(),
+                Tag::Other,
+            )?;
+        }
+        self.publish_meta(s)
+    }
+
+    fn log_progress(&mut self, s: &mut Session) {
+        if s.scan_done || s.backfilled_here == 0 {
+            return;
+        }
+        if s.last_progress.elapsed() < self.tuning.progress_interval {
+            return;
+        }
+        s.last_progress = Instant::now();
+        let at = s
+            .scan_buf
+            .front()
+            .map(|r| format_ts(r.reading.ts))
+            .unwrap_or_else(|| "the end of a page".into());
+        tracing::info!(
+            "Backfill in progress: {} stored readings sent since the connection, now at {at} (cursor id {}).",
+            s.backfilled_here,
+            self.outbox.cursor()
+        );
+    }
+
+    /// `offline` (retained), waited for, then DISCONNECT.
+    async fn goodbye(&mut self, s: &mut Session) {
+        let marker = s.next_marker;
+        s.next_marker += 1;
+        if self
+            .publish(
+                s,
+                self.topics.status.clone(),
+                QoS::AtLeastOnce,
+                true,
+                OFFLINE.into(),
+                Tag::Marker(marker),
+            )
+            .is_err()
+        {
+            return;
+        }
+        let limit = Instant::now() + self.tuning.disconnect_timeout;
+        let mut acked = false;
+        while !acked {
+            let ev = tokio::select! {
+                ev = s.events.recv() => ev,
+                _ = tokio::time::sleep_until(limit) => break,
+            };
+            match ev {
+                Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
+                    match self.outbox.puback(ack.pkid) {
+                        Tag::Marker(m) if m == marker => acked = true,
+                        Tag::Reading(_) => self.summary.acknowledged += 1,
+                        _ => {}
+                    }
+                    self.advance_cursor(s);
+                }
+                Some(Ok(ev)) => {
+                    let _ = self.on_event(s, ev);
+                }
+                Some(Err(_)) | None => return,
+            }
+        }
+        if s.client.try_disconnect().is_err() {
+            return;
+        }
+        loop {
+            let ev = tokio::select! {
+                ev = s.events.recv() => ev,
+                _ = tokio::time::sleep_until(limit) => break,
+            };
+            match ev {
+                Some(Ok(Event::Outgoing(Outgoing::Disconnect))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+        tracing::info!("Disconnected from the MQTT broker (status offline).");
+    }
+
+    fn report_failure(&mut self, e: &ConnectionError) {
+        let (stage, msg) = explain(e, &self.settings.url());
+        let repeated = self.last_failure.as_deref() == Some(msg.as_str());
+        if !repeated {
+            match stage {
+                // An operator must fix these; readings wait in the store meanwhile.
+                Stage::Auth | Stage::Tls => tracing::error!(
+                    "MQTT connection failed: {msg}. Readings are kept in the store until it works."
+                ),
+                _ => tracing::warn!(
+                    "MQTT connection failed: {msg}. Retrying; readings are kept in the store."
+                ),
+            }
+        }
+        self.last_failure = Some(msg);
+    }
+
+    fn report_text(&mut self, msg: String) {
+        if self.last_failure.as_deref() != Some(msg.as_str()) {
+            tracing::warn!(
+                "MQTT connection failed: {msg}. Retrying; readings are kept in the store."
+            );
+        }
+        self.last_failure = Some(msg);
+    }
+}

@@ -1,0 +1,93 @@
+//! The topic names of the contract, in one place.
+
+use crate::config::Config;
+use crate::reading::Quantity;
+
+/// Every topic the publisher uses, derived from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// `anemone/<station id>` unless configured otherwise.
+    pub prefix: String,
+    /// `<prefix>/status`: retained `online` / `offline`.
+    pub status: String,
+    /// `<prefix>/state`: retained snapshot.
+    pub state: String,
+    /// `<prefix>/meta`: retained station description.
+    pub meta: String,
+    /// Home Assistant discovery prefix (`homeassistant`).
+    pub discovery_prefix: String,
+    /// Station id used in discovery object ids.
+    pub station_id: String,
+}
+
+/// Payload of `status` while connected.
+pub const ONLINE: &str = "online";
+/// Payload of `status` after a clean shutdown, and the last will.
+pub const OFFLINE: &str = "offline";
+
+impl Topics {
+    /// The topics for this config.
+    pub fn new(cfg: &Config) -> Topics {
+        let prefix = cfg.topic_prefix();
+        Topics {
+            status: format!("{prefix}/status"),
+            state: format!("{prefix}/state"),
+            meta: format!("{prefix}/meta"),
+            prefix,
+            discovery_prefix: cfg.mqtt.discovery_prefix.clone(),
+            station_id: cfg.station.id.clone(),
+        }
+    }
+
+    /// `<prefix>/reading/<sensor>`.
+    pub fn reading(&self, sensor: &str) -> String {
+        format!("{}/reading/{sensor}", self.prefix)
+    }
+
+    /// `<prefix>/check`: where `anemone mqtt check` tests publish permission.
+    pub fn check(&self) -> String {
+        format!("{}/check", self.prefix)
+    }
+
+    /// The Home Assistant object id `<station>_<sensor>_<quantity>` (also the unique_id).
+    pub fn object_id(&self, sensor: &str, quantity: Quantity) -> String {
+        format!("{}_{sensor}_{}", self.station_id, quantity.as_str())
+    }
+
+    /// `homeassistant/sensor/<station>_<sensor>_<quantity>/config`.
+    pub fn discovery(&self, sensor: &str, quantity: Quantity) -> String {
+        format!(
+            "{}/sensor/{}/config",
+            self.discovery_prefix,
+            self.object_id(sensor, quantity)
+        )
+    }
+
+    /// `homeassistant/status`: Home Assistant's birth message; `online` asks for
+    /// discovery again.
+    pub fn ha_status(&self) -> String {
+        format!("{}/status", self.discovery_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_topics() {
+        let mut cfg = Config::builtin();
+        cfg.station.id = "mast".into();
+        let t = Topics::new(&cfg);
+        assert_eq!(t.status, "anemone/mast/status");
+        assert_eq!(t.state, "anemone/mast/state");
+        assert_eq!(t.meta, "anemone/mast/meta");
+        assert_eq!(t.reading("air"), "anemone/mast/reading/air");
+        assert_eq!(
+            t.discovery("air", Quantity::AirTemperature),
+            "homeassistant/sensor/mast_air_air_temperature/config"
+        );
+        cfg.mqtt.topic_prefix = Some("school/roof".into());
+        assert_eq!(Topics::new(&cfg).status, "school/roof/status");
+    }
+}

@@ -1,0 +1,211 @@
+//! `anemone stats`: the summary of one station-local day.
+//!
+//! Per sensor and quantity: count, min and max with their local times, mean (unflagged
+//! readings only; flagged ones are counted apart), then the day's rain total (sum of
+//! `rain`) and highest wind gust. The default day is the latest local day with data.
+//! Days follow the station zone and are 23 or 25 hours long on DST change days.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+
+use crate::reading::{format_ts, Quantity, Timestamp};
+use crate::store::{local_day_bounds, Aggregate, Store};
+
+use super::ReportError;
+
+struct Day {
+    day: NaiveDate,
+    start: Timestamp,
+    end: Timestamp,
+    rows: Vec<Aggregate>,
+}
+
+fn load(store: &Store, day: Option<NaiveDate>) -> Result<Day, ReportError> {
+    let day = match day {
+        Some(d) => d,
+        None => match store.days()?.last() {
+            Some(d) => *d,
+            None => {
+                return Err(ReportError::NoData(format!(
+                    "{} holds no readings yet",
+                    store.path().display()
+                )))
+            }
+        },
+    };
+    let (start, end) = local_day_bounds(store.tz(), day);
+    let mut rows = store.day_summary(day)?;
+    rows.sort_by(|a, b| (&a.sensor, a.quantity).cmp(&(&b.sensor, b.quantity)));
+    Ok(Day {
+        day,
+        start,
+        end,
+        rows,
+    })
+}
+
+fn local(tz: Tz, ts: Timestamp) -> String {
+    match chrono::DateTime::from_timestamp_millis(ts) {
+        Some(t) => t.with_timezone(&tz).format("%H:%M %Z").to_string(),
+        None => format_ts(ts),
+    }
+}
+
+fn rain_total(rows: &[Aggregate]) -> Option<f64> {
+    let rain: Vec<&Aggregate> = rows
+        .iter()
+        .filter(|a| a.quantity == Quantity::Rain)
+        .collect();
+    (!rain.is_empty()).then(|| rain.iter().map(|a| a.sum).sum())
+}
+
+fn max_gust(rows: &[Aggregate]) -> Option<(f64, Timestamp, &str)> {
+    rows.iter()
+        .filter(|a| a.quantity == Quantity::WindGust)
+        .filter_map(|a| a.max.map(|(v, t)| (v, t, a.sensor.as_str())))
+        .fold(None, |best: Option<(f64, Timestamp, &str)>, x| match best {
+            Some(b) if b.0 >= x.0 => Some(b),
+            _ => Some(x),
+        })
+}
+
+fn number(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// The day's summary as an aligned text table (`day` defaults to the latest day with
+/// data; times are shown in `tz`).
+pub fn stats(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<String, ReportError> {
+    let d = load(store, day)?;
+    let hours = (d.end - d.start) / 3_600_000;
+    let mut out = format!(
+        "Station day {} ({}, {} h, {} to {})\n\n",
+        d.day,
+        tz.name(),
+        hours,
+        local(tz, d.start),
+        local(tz, d.end)
+    );
+    if d.rows.is_empty() {
+        out.push_str("No readings on this day.\n");
+        return Ok(out);
+    }
+    let header = [
+        "sensor", "quantity", "unit", "count", "flagged", "min", "min at", "max", "max at", "mean",
+    ];
+    let mut table: Vec<[String; 10]> = vec![header.map(String::from)];
+    for a in &d.rows {
+        let (min, min_at) = a
+            .min
+            .map_or((String::from("-"), String::from("-")), |(v, t)| {
+                (number(v), local(tz, t))
+            });
+        let (max, max_at) = a
+            .max
+            .map_or((String::from("-"), String::from("-")), |(v, t)| {
+                (number(v), local(tz, t))
+            });
+        table.push([
+            a.sensor.clone(),
+            a.quantity.as_str().to_string(),
+            a.quantity.unit().to_string(),
+            a.count.to_string(),
+            a.flagged.to_string(),
+            min,
+            min_at,
+            max,
+            max_at,
+            a.mean().map_or(String::from("-"), number),
+        ]);
+    }
+    let mut widths = [0usize; 10];
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Text columns left-aligned, numbers right-aligned.
+    let right = [
+        false, false, false, true, true, true, false, true, false, true,
+    ];
+    for row in &table {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[i] - cell.chars().count();
+            if right[i] {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    match rain_total(&d.rows) {
+        Some(mm) => out.push_str(&format!("Rain total: {} mm\n", number(mm))),
+        None => out.push_str("Rain total: no rain readings\n"),
+    }
+    match max_gust(&d.rows) {
+        Some((v, t, s)) => out.push_str(&format!(
+            "Max wind gust: {} m/s at {} ({s})\n",
+            number(v),
+            local(tz, t)
+        )),
+        None => out.push_str("Max wind gust: no gust readings\n"),
+    }
+    if d.rows.iter().any(|a| a.flagged > 0) {
+        out.push_str(
+            "Flagged readings (QC) are counted apart and left out of min, max and mean.\n",
+        );
+    }
+    Ok(out)
+}
+
+/// The day's summary as JSON (`anemone stats --json`).
+pub fn stats_json(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<Value, ReportError> {
+    let d = load(store, day)?;
+    let series: Vec<Value> = d
+        .rows
+        .iter()
+        .map(|a| {
+            json!({
+                "sensor": a.sensor,
+                "quantity": a.quantity.as_str(),
+                "unit": a.quantity.unit(),
+                "count": a.count,
+                "flagged": a.flagged,
+                "min": a.min.map(|m| m.0),
+                "min_ts": a.min.map(|m| format_ts(m.1)),
+                "min_local": a.min.map(|m| local(tz, m.1)),
+                "max": a.max.map(|m| m.0),
+                "max_ts": a.max.map(|m| format_ts(m.1)),
+                "max_local": a.max.map(|m| local(tz, m.1)),
+                "mean": a.mean(),
+                "sum": a.sum,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "day": d.day.to_string(),
+        "timezone": tz.name(),
+        "start": format_ts(d.start),
+        "end": format_ts(d.end),
+        "hours": (d.end - d.start) / 3_600_000,
+        "series": series,
+        "rain_total_mm": rain_total(&d.rows),
+        "max_gust": max_gust(&d.rows).map(|(v, t, s)| json!({
+            "value": v,
+            "unit": Quantity::WindGust.unit(),
+            "ts": format_ts(t),
+            "local": local(tz, t),
+            "sensor": s,
+        })),
+    }))
+}
