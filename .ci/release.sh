@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Build the files a release ships (not run by CI: LTO builds of two targets take a while).
+#
+#   bash .ci/release.sh            -> dist/
+#
+#   anemone-<v>-aarch64-linux-musl          static, any 64-bit Pi OS (Pi 3/4/5/Zero 2 W)
+#   anemone-<v>-armv7-linux-gnueabihf       needs glibc >= 2.28: any 32-bit Pi OS since Buster
+#   anemone_<v>-1_arm64.deb, anemone_<v>-1_armhf.deb   the same binaries, packaged
+#   SHA256SUMS
+#
+# Why not the Debian cross linkers of .cargo/config.toml: they link against the build
+# machine's glibc (2.36 on Debian 12), which older Pi OS images lack. cargo-zigbuild links
+# with Zig instead, against musl (static) or against glibc 2.28 symbol versions. Both come
+# from PyPI into a venv under target/, so nothing is installed system-wide but apt packages.
+#
+# Every binary is checked: architecture, static / highest GLIBC_ symbol version, and a run
+# under qemu-user (--version, validate, a simulated hour). Idempotent; runs as root or with
+# sudo on Debian/Ubuntu x86_64.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+say() { printf '\n==> %s\n' "$*"; }
+t0=$SECONDS
+
+MUSL=aarch64-unknown-linux-musl
+ARMV7=armv7-unknown-linux-gnueabihf
+GLIBC=2.28
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+[ -n "$version" ] || { echo "cannot read the package version"; exit 1; }
+dist=$root/dist
+tools=$root/target/release-tools
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+say "tools"
+# qemu to run the results; the armhf sysroot (libc6-armhf-cross) for qemu-arm -L, and
+# binutils-arm-linux-gnueabihf for objdump (both come with gcc-arm-linux-gnueabihf).
+apt_install qemu-user file python3-venv gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+if [ ! -x "$tools/venv/bin/cargo-zigbuild" ] || [ ! -x "$tools/venv/bin/python-zig" ]; then
+  rm -rf "$tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --upgrade pip
+  "$tools/venv/bin/pip" install --quiet cargo-zigbuild ziglang
+fi
+export PATH=$tools/venv/bin:$PATH
+echo "cargo-zigbuild $(cargo-zigbuild --version | awk '{print $2}'), zig $(python-zig version)"
+installed=$(rustup target list --installed)
+for t in $MUSL $ARMV7; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  say "cargo install cargo-deb --locked"
+  cargo install cargo-deb --locked --quiet
+fi
+
+# Never pass --config on the command line here: values given that way outrank the
+# environment, and cargo-zigbuild's linker and CC (environment) must win over the Debian
+# cross linkers named in .cargo/config.toml.
+say "cargo zigbuild --release --target $MUSL"
+s=$SECONDS
+cargo zigbuild --release --target "$MUSL" --bin anemone
+echo "built in $((SECONDS - s)) s"
+say "cargo zigbuild --release --target $ARMV7.$GLIBC"
+s=$SECONDS
+cargo zigbuild --release --target "$ARMV7.$GLIBC" --bin anemone
+echo "built in $((SECONDS - s)) s"
+
+musl_bin=target/$MUSL/release/anemone
+armv7_bin=target/$ARMV7/release/anemone
+
+say "checks"
+file "$musl_bin" "$armv7_bin"
+file "$musl_bin" | grep -q 'ARM aarch64.*statically linked' \
+  || { echo "FAIL: $musl_bin is not a static aarch64 executable"; exit 1; }
+file "$armv7_bin" | grep -q 'ARM, EABI5' || { echo "FAIL: $armv7_bin is not 32-bit ARM"; exit 1; }
+newest=$(arm-linux-gnueabihf-objdump -T "$armv7_bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
+echo "$armv7_bin: highest glibc symbol version $newest"
+if [ "$(printf '%s\n' "GLIBC_$GLIBC" "$newest" | sort -V | tail -n 1)" != "GLIBC_$GLIBC" ]; then
+  echo "FAIL: needs $newest, more than glibc $GLIBC"
+  exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+awk '/^\[/ { skip = ($0 ~ /^\[mqtt[].]/) } !skip' etc/anemone.toml >"$work/sim.toml"
+printf '\n[mqtt]\nenabled = false\n' >>"$work/sim.toml"
+check_run() {  # check_run NAME QEMU...: the binary under qemu-user
+  local name=$1
+  shift
+  "$@" --version
+  for c in etc/anemone.toml hardware/*.toml; do
+    [ -e "$c" ] && "$@" validate --config "$c"
+  done
+  "$@" --config "$work/sim.toml" --db "$work/$name.db" \
+    run --simulate --speed max --duration 1h --seed 1 --start 2026-06-01T00:00:00Z
+  "$@" --config "$work/sim.toml" --db "$work/$name.db" export --format csv >"$work/$name.csv"
+  [ "$(wc -l <"$work/$name.csv")" -gt 1 ] || { echo "FAIL: $name exported nothing"; exit 1; }
+}
+check_run musl qemu-aarch64 "$musl_bin"
+check_run armv7 qemu-arm -L /usr/arm-linux-gnueabihf "$armv7_bin"
+
+say "packages"
+mkdir -p "$dist"
+rm -f "$dist"/anemone*
+# Dependencies: cargo-deb would derive libc6 (>= the build machine's glibc) from the cross
+# sysroot; the variants in Cargo.toml state the real ones (none for the static binary).
+cargo deb --no-build --no-strip --target "$MUSL" --variant release-arm64 --output "$dist" >/dev/null
+cargo deb --no-build --no-strip --target "$ARMV7" --variant release-armhf --output "$dist" >/dev/null
+install -m 0755 "$musl_bin" "$dist/anemone-$version-aarch64-linux-musl"
+install -m 0755 "$armv7_bin" "$dist/anemone-$version-armv7-linux-gnueabihf"
+for deb in "$dist"/*.deb; do
+  echo "$(basename "$deb"): $(dpkg-deb -f "$deb" Architecture), Depends: $(dpkg-deb -f "$deb" Depends)"
+  dpkg-deb -c "$deb" | awk '{print "    " $6}' | grep -v '/$'
+done
+(cd "$dist" && sha256sum anemone* >SHA256SUMS)
+
+say "sizes (stripped, release profile)"
+for f in "$dist"/anemone-*; do
+  printf '  %-40s %9d bytes  %6.2f MiB\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+    "$(awk -v b="$(stat -c %s "$f")" 'BEGIN { print b / 1048576 }')"
+done
+echo "done in $((SECONDS - t0)) s: $dist"
