@@ -44,7 +44,10 @@ impl SourceError {
         matches!(
             self,
             SourceError::Absent(_) | SourceError::Open(_) | SourceError::Gpio(_)
-        ) || matches!(self, SourceError::W1(W1Error::NoProbe { .. } | W1Error::NoBus { .. }))
+        ) || matches!(
+            self,
+            SourceError::W1(W1Error::NoProbe { .. } | W1Error::NoBus { .. })
+        )
     }
 }
 

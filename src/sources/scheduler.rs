@@ -51,7 +51,12 @@ pub struct SensorTask {
 }
 
 fn first_tick(now: Timestamp, interval: i64) -> Timestamp {
-    now.div_euclid(interval) * interval + if now.rem_euclid(interval) == 0 { 0 } else { interval }
+    now.div_euclid(interval) * interval
+        + if now.rem_euclid(interval) == 0 {
+            0
+        } else {
+            interval
+        }
 }
 
 struct FailureLog {
@@ -70,7 +75,11 @@ impl FailureLog {
             if self.since.is_none() {
                 tracing::warn!(sensor = id, "Sensor failed: {msg}; its readings are stored flagged sensor_error and it is retried every interval");
             } else {
-                tracing::warn!(sensor = id, failures = self.count, "Sensor still failing: {msg}");
+                tracing::warn!(
+                    sensor = id,
+                    failures = self.count,
+                    "Sensor still failing: {msg}"
+                );
             }
             self.last_logged = now;
             self.last_message = msg;
@@ -99,7 +108,9 @@ async fn build_blocking(task: &SensorTask) -> Result<Box<dyn Source>, SourceErro
     let ctx = task.ctx.clone();
     match tokio::task::spawn_blocking(move || build(&config, &sensor, &hal, &ctx)).await {
         Ok(r) => r,
-        Err(e) => Err(SourceError::Device(format!("driver panicked while starting: {e}"))),
+        Err(e) => Err(SourceError::Device(format!(
+            "driver panicked while starting: {e}"
+        ))),
     }
 }
 
@@ -193,7 +204,11 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
                             .collect()
                     }
                     Err(panic) => {
-                        log.failed(&id, now, &SourceError::Device(format!("driver panicked: {panic}")));
+                        log.failed(
+                            &id,
+                            now,
+                            &SourceError::Device(format!("driver panicked: {panic}")),
+                        );
                         quantities
                             .iter()
                             .map(|q| Reading::sensor_error(now, &id, *q))

@@ -288,10 +288,24 @@ impl Writer {
 /// in [`WriterStats::dropped`] and logged as an ERROR.
 pub async fn run_writer(
     store: Store,
+    rx: mpsc::Receiver<WriterMsg>,
+    participant: Participant,
+    cfg: WriterConfig,
+    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+) -> Result<(Store, WriterStats), StoreError> {
+    run_writer_with_progress(store, rx, participant, cfg, committed, None).await
+}
+
+/// [`run_writer`], bumping `progress` after every commit cycle — a successful commit or a
+/// handled failure (a full disk) alike — so the systemd watchdog can tell a working
+/// writer from a hung one.
+pub async fn run_writer_with_progress(
+    store: Store,
     mut rx: mpsc::Receiver<WriterMsg>,
     participant: Participant,
     cfg: WriterConfig,
     committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+    progress: Option<std::sync::Arc<crate::notify::Progress>>,
 ) -> Result<(Store, WriterStats), StoreError> {
     let interval = cfg.commit_interval_ms.max(1);
     let start = participant.now();
@@ -312,6 +326,9 @@ pub async fn run_writer(
         if participant.now() >= next_commit {
             let now = participant.now();
             w.cycle(now, false).await?;
+            if let Some(p) = &progress {
+                p.store_beat();
+            }
             next_commit = participant.now().max(now) + interval;
         }
         tokio::select! {
