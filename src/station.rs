@@ -276,9 +276,11 @@ pub async fn run(
                     guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
                 }
             }
+            let processed = admitted.len() as u64;
             for r in admitted.drain(..) {
                 pipeline.process(r, &mut out);
             }
+            pipe_clock.release(processed);
             for r in out.drain(..) {
                 if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
                     return;

@@ -218,7 +218,11 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
             }
         };
         for r in readings {
+            // The reading is in flight until the pipeline has processed it: a virtual
+            // clock waits, so every sensor sees the same "latest" values in every run.
+            participant.clock().hold(1);
             if task.tx.send(r).await.is_err() {
+                participant.clock().release(1);
                 return Ok(());
             }
         }
