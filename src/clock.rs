@@ -143,6 +143,16 @@ impl Clock {
         }
     }
 
+    /// Steps a virtual clock by `delta_ms` (negative: backwards), as an NTP step does
+    /// to a real clock. Used to test clock jumps; no-op on real and scaled clocks.
+    pub fn jump(&self, delta_ms: i64) {
+        if let Kind::Virtual(state) = &*self.inner {
+            let mut s = lock(state);
+            s.now += delta_ms;
+            s.maybe_advance();
+        }
+    }
+
     /// Marks `n` units of work as in flight (e.g. readings sent to the pipeline): a
     /// virtual clock does not move until they are [released](Clock::release). No-op on
     /// real and scaled clocks.
