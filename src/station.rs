@@ -164,15 +164,15 @@ pub async fn run(
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(CHANNEL_DEPTH);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (hw_tx, mut hw_rx) = mpsc::unbounded_channel::<(String, String)>();
-    if let Some(h) = opts.writer_handle {
-        let _ = h.send(writer_tx.clone());
-    }
 
     // Participants are registered before any task starts, so the virtual clock cannot
     // move before everyone is asleep.
     let writer_participant = clock.participant();
     let main_participant = end.map(|_| clock.participant());
     let sensor_participants: Vec<_> = config.sensors.iter().map(|_| clock.participant()).collect();
+    if let Some(h) = opts.writer_handle {
+        let _ = h.send(writer_tx.clone());
+    }
 
     let writer_cfg = WriterConfig {
         commit_interval_ms: config.storage.commit_interval.as_millis_i64(),
