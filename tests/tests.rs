@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod faults;
 mod mqtt;
 mod report;
 mod station;
