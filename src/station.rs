@@ -473,26 +473,22 @@ pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec
                     Ok((_, Ok(readings))) => out.extend(readings),
                     Ok((_, Err(e))) => {
                         tracing::warn!(sensor = %id, "Sensor failed: {e}");
-                        out.extend(
-                            sensor
-                                .kind
-                                .quantities()
-                                .iter()
-                                .map(|q| Reading::sensor_error(now, &id, *q)),
-                        );
+                        out.extend(crate::sources::error_readings(
+                            &id,
+                            &sensor.kind.quantities(),
+                            now,
+                        ));
                     }
                     Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
                 }
             }
             Err(e) => {
                 tracing::warn!(sensor = %id, "Sensor failed to start: {e}");
-                out.extend(
-                    sensor
-                        .kind
-                        .quantities()
-                        .iter()
-                        .map(|q| Reading::sensor_error(start, &id, *q)),
-                );
+                out.extend(crate::sources::error_readings(
+                    &id,
+                    &sensor.kind.quantities(),
+                    start,
+                ));
             }
         }
     }
@@ -505,13 +501,11 @@ pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec
                 Ok(Ok(readings)) => out.extend(readings),
                 Ok(Err(e)) => {
                     tracing::warn!(sensor = %id, "Sensor failed: {e}");
-                    out.extend(
-                        sensor
-                            .kind
-                            .quantities()
-                            .iter()
-                            .map(|q| Reading::sensor_error(now, &id, *q)),
-                    );
+                    out.extend(crate::sources::error_readings(
+                        &id,
+                        &sensor.kind.quantities(),
+                        now,
+                    ));
                 }
                 Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
             }

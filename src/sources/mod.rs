@@ -51,6 +51,14 @@ impl SourceError {
     }
 }
 
+/// What a failed sample records: one `sensor_error` reading (no value) per quantity.
+pub fn error_readings(id: &SensorId, quantities: &[Quantity], ts: Timestamp) -> Vec<Reading> {
+    quantities
+        .iter()
+        .map(|q| Reading::sensor_error(ts, id, *q))
+        .collect()
+}
+
 /// A sensor ready to be sampled.
 pub trait Source: Send {
     /// Takes one sample at station time `now` (may block on the bus).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{build, Source, SourceContext, SourceError};
+use super::{build, error_readings, Source, SourceContext, SourceError};
 use crate::clock::Participant;
 use crate::config::{Config, OnStartupError, SensorConfig};
 use crate::hal::Hal;
@@ -175,10 +175,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
             }
         }
         let readings = match source.take() {
-            None => quantities
-                .iter()
-                .map(|q| Reading::sensor_error(now, &id, *q))
-                .collect(),
+            None => error_readings(&id, &quantities, now),
             Some(mut s) => {
                 let joined = tokio::task::spawn_blocking(move || {
                     let r = s.sample(now);
@@ -198,10 +195,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
                             source = Some(s);
                         }
                         log.failed(&id, now, &e);
-                        quantities
-                            .iter()
-                            .map(|q| Reading::sensor_error(now, &id, *q))
-                            .collect()
+                        error_readings(&id, &quantities, now)
                     }
                     Err(panic) => {
                         log.failed(
@@ -209,10 +203,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
                             now,
                             &SourceError::Device(format!("driver panicked: {panic}")),
                         );
-                        quantities
-                            .iter()
-                            .map(|q| Reading::sensor_error(now, &id, *q))
-                            .collect()
+                        error_readings(&id, &quantities, now)
                     }
                 }
             }

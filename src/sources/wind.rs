@@ -109,10 +109,7 @@ impl VaneSource {
         else {
             return Err(SourceError::Device("not a wind vane config".into()));
         };
-        let mut ohms = [0.0; 16];
-        for (o, r) in ohms.iter_mut().zip(resistors.iter()) {
-            *o = *r;
-        }
+        let ohms = crate::config::vane_ohms(resistors);
         let adc = match adc {
             AdcKind::Mcp3008 => {
                 VaneAdc::Mcp3008(Mcp3008::new(hal.spi(*spi_bus, *spi_cs)?), *channel)
