@@ -5,5 +5,6 @@ mod common;
 mod faults;
 mod mqtt;
 mod report;
+mod science;
 mod station;
 mod store;

@@ -151,11 +151,13 @@ struct Wind {
     emitted: Option<Timestamp>,
     /// Latest 2-min mean (ts, m/s) for wind chill.
     recent_mean: Option<(Timestamp, f64)>,
+    /// The anemometer's sampling interval: a 3-s mean needs samples covering 3 s.
+    interval_ms: i64,
 }
 
 impl Wind {
     fn prune(&mut self, now: Timestamp) {
-        let keep_from = now - TEN_MIN - MINUTE;
+        let keep_from = now - TEN_MIN - MINUTE - GUST_MS;
         self.speeds = self.speeds.split_off(&keep_from);
         self.dirs = self.dirs.split_off(&keep_from);
     }
@@ -181,17 +183,22 @@ impl Wind {
                 .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        // Highest 3-s running mean, and the direction over those 3 s.
+        // Highest 3-s running mean ending in the window (using the samples just before
+        // it), counted only where the samples cover the full 3 s, and its direction.
         let mut best: Option<(f64, Timestamp)> = None;
         let mut queue: VecDeque<(Timestamp, f64)> = VecDeque::new();
         let mut sum = 0.0;
-        for (t, s) in &window {
+        let interval = self.interval_ms.max(1);
+        for (t, s) in self.speeds.range(m - TEN_MIN - GUST_MS + 1..=m) {
             queue.push_back((*t, *s));
             sum += s;
             while queue.front().is_some_and(|(t0, _)| *t0 <= t - GUST_MS) {
                 if let Some((_, s0)) = queue.pop_front() {
                     sum -= s0;
                 }
+            }
+            if *t <= m - TEN_MIN || (queue.len() as i64) * interval < GUST_MS {
+                continue;
             }
             let m3 = sum / queue.len() as f64;
             if best.is_none_or(|(b, _)| m3 > b + 1e-12) {
@@ -261,7 +268,14 @@ impl Derived {
             altitude_m: config.station.altitude_m,
             tz: config.station.tz(),
             air: HashMap::new(),
-            wind: Wind::default(),
+            wind: Wind {
+                interval_ms: config
+                    .sensors
+                    .iter()
+                    .find(|s| s.kind.type_name() == "anemometer")
+                    .map_or(1_000, |s| s.interval.as_millis_i64()),
+                ..Wind::default()
+            },
             rain: HashMap::new(),
         }
     }
