@@ -146,12 +146,7 @@ async fn restart_at_235959_loses_nothing_from_the_day() {
     assert!((rain.sum - raw).abs() < 1e-9);
     // Rain today continued across the restart (primed from the store).
     let today = values(&store, Quantity::RainToday);
-    let last_of_day = today
-        .iter()
-        .filter(|(t, _)| *t < vane.end)
-        .last()
-        .unwrap()
-        .1;
+    let last_of_day = today.iter().rfind(|(t, _)| *t < vane.end).unwrap().1;
     assert!(
         (last_of_day - rain.sum).abs() < 1e-9,
         "{last_of_day} vs {}",
