@@ -1,6 +1,7 @@
 //! The one writer task: batches readings into few commits on the station clock.
 //!
-//! * Readings arrive on a channel and wait in memory until the next commit, every
+//! * The first reading is committed at once; after that readings wait in memory until
+//!   the next commit, every
 //!   `commit_interval` of **station** time (so an accelerated simulated day writes in the
 //!   same pattern as a real day). One commit = one transaction with the readings and the
 //!   publish cursor acknowledged since the last one.
@@ -322,6 +323,9 @@ pub async fn run_writer_with_progress(
         next_retention: start,
     };
     let mut next_commit = start + interval;
+    // The first reading is committed at once, so a new station shows data (and proves
+    // its database works) within a second; batching starts after that.
+    let mut first_pending = true;
     loop {
         if participant.now() >= next_commit {
             let now = participant.now();
@@ -334,7 +338,13 @@ pub async fn run_writer_with_progress(
         tokio::select! {
             biased;
             msg = rx.recv() => match msg {
-                Some(WriterMsg::Reading(r)) => w.push(r),
+                Some(WriterMsg::Reading(r)) => {
+                    w.push(r);
+                    if first_pending {
+                        first_pending = false;
+                        next_commit = participant.now();
+                    }
+                }
                 Some(WriterMsg::SetCursor(id)) => {
                     w.cursor = Some(w.cursor.map_or(id, |c| c.max(id)));
                 }
