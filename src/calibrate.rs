@@ -85,13 +85,15 @@ pub fn calibrate(
     action: Action,
     now: Timestamp,
 ) -> Result<String, CalibrateError> {
-    let sensor = config
-        .sensor(id)
-        .ok_or_else(|| CalibrateError::Sensor(format!("no sensor has id \"{id}\" in the config")))?;
+    let sensor = config.sensor(id).ok_or_else(|| {
+        CalibrateError::Sensor(format!("no sensor has id \"{id}\" in the config"))
+    })?;
     let mut delay = hal.delay();
     match &sensor.kind {
         SensorKind::PhEzo { bus, address, .. } => {
-            let i2c = hal.i2c(*bus).map_err(|e| CalibrateError::Device(e.to_string()))?;
+            let i2c = hal
+                .i2c(*bus)
+                .map_err(|e| CalibrateError::Device(e.to_string()))?;
             let mut dev = EzoPh::new(i2c, *address);
             let fail = |what: &str, e: &dyn std::fmt::Debug| {
                 CalibrateError::Device(format!("EZO-pH at {address:#04x}: {what} failed: {e:?}"))
@@ -103,8 +105,11 @@ pub fn calibrate(
                         Point::Low => CalPoint::Low,
                         Point::High => CalPoint::High,
                     };
-                    dev.calibrate(p, ph, &mut delay).map_err(|e| fail("Cal", &e))?;
-                    let points = dev.calibration_points(&mut delay).map_err(|e| fail("Cal,?", &e))?;
+                    dev.calibrate(p, ph, &mut delay)
+                        .map_err(|e| fail("Cal", &e))?;
+                    let points = dev
+                        .calibration_points(&mut delay)
+                        .map_err(|e| fail("Cal,?", &e))?;
                     store.record_calibration(
                         id,
                         now,
@@ -114,12 +119,20 @@ pub fn calibrate(
                     Ok(format!("Calibrated {id} at {} (pH {ph:.2}); the circuit now holds {points} point(s).", point.name()))
                 }
                 Action::Clear => {
-                    dev.clear_calibration(&mut delay).map_err(|e| fail("Cal,clear", &e))?;
-                    store.record_calibration(id, now, KIND_EZO, &serde_json::json!({"action": "clear"}))?;
+                    dev.clear_calibration(&mut delay)
+                        .map_err(|e| fail("Cal,clear", &e))?;
+                    store.record_calibration(
+                        id,
+                        now,
+                        KIND_EZO,
+                        &serde_json::json!({"action": "clear"}),
+                    )?;
                     Ok(format!("Cleared the calibration of {id}."))
                 }
                 Action::Status => {
-                    let points = dev.calibration_points(&mut delay).map_err(|e| fail("Cal,?", &e))?;
+                    let points = dev
+                        .calibration_points(&mut delay)
+                        .map_err(|e| fail("Cal,?", &e))?;
                     let slope = dev.slope(&mut delay).map_err(|e| fail("Slope,?", &e))?;
                     let mut s = format!(
                         "{id}: {points} calibration point(s); slope acid {:.1} %, base {:.1} %",
@@ -144,7 +157,9 @@ pub fn calibrate(
             let default_slope = calibration.slope_volts_per_ph;
             match action {
                 Action::Point(point, ph) => {
-                    let i2c = hal.i2c(*bus).map_err(|e| CalibrateError::Device(e.to_string()))?;
+                    let i2c = hal
+                        .i2c(*bus)
+                        .map_err(|e| CalibrateError::Device(e.to_string()))?;
                     let mut adc = Ads1115::new(i2c, *address);
                     // Average a few conversions: a pH electrode is a high-impedance source.
                     let mut sum = 0.0;
@@ -152,7 +167,9 @@ pub fn calibrate(
                     for _ in 0..N {
                         sum += adc
                             .read_volts(*channel, Fsr::V4_096, &mut delay)
-                            .map_err(|e| CalibrateError::Device(format!("ADS1115 at {address:#04x}: {e:?}")))?;
+                            .map_err(|e| {
+                                CalibrateError::Device(format!("ADS1115 at {address:#04x}: {e:?}"))
+                            })?;
                     }
                     let volts = sum / f64::from(N);
                     let temp_c = temperature_sensor
@@ -212,7 +229,12 @@ fn read_temperature(config: &Config, hal: &Hal, id: &str) -> Option<f64> {
 }
 
 /// Fits the points recorded since the last `mid` (or clear) and records the result.
-fn refit(store: &mut Store, id: &str, default_slope: f64, now: Timestamp) -> Result<PhCalibration, CalibrateError> {
+fn refit(
+    store: &mut Store,
+    id: &str,
+    default_slope: f64,
+    now: Timestamp,
+) -> Result<PhCalibration, CalibrateError> {
     let records = store.calibrations(id)?;
     let mut points: Vec<CalPointV> = Vec::new();
     for r in &records {
@@ -223,7 +245,9 @@ fn refit(store: &mut Store, id: &str, default_slope: f64, now: Timestamp) -> Res
                 if r.payload.get("point").and_then(|v| v.as_str()) == Some("mid") {
                     points.clear();
                 }
-                if let (Some(ph), Some(volts), Some(temp_c)) = (get("ph"), get("volts"), get("temp_c")) {
+                if let (Some(ph), Some(volts), Some(temp_c)) =
+                    (get("ph"), get("volts"), get("temp_c"))
+                {
                     points.push(CalPointV { ph, volts, temp_c });
                 }
             }
@@ -274,7 +298,12 @@ fn history(store: &Store, id: &str) -> Result<String, StoreError> {
         s.push_str("  (none recorded)\n");
     }
     for r in records {
-        s.push_str(&format!("  {}  {}  {}\n", crate::reading::format_ts(r.ts), r.kind, r.payload));
+        s.push_str(&format!(
+            "  {}  {}  {}\n",
+            crate::reading::format_ts(r.ts),
+            r.kind,
+            r.payload
+        ));
     }
     Ok(s)
 }

@@ -51,6 +51,9 @@ enum Kind {
 #[derive(Default)]
 struct VirtualState {
     now: Timestamp,
+    /// Units of work handed between tasks and not yet finished (readings on their way
+    /// through the pipeline): time waits for them.
+    in_flight: u64,
     participants: usize,
     next_id: u64,
     waiters: Vec<Waiter>,
@@ -66,7 +69,7 @@ impl VirtualState {
     /// Moves time to the earliest deadline when every participant is asleep, and wakes
     /// every sleeper whose deadline has come.
     fn maybe_advance(&mut self) {
-        if self.participants == 0 || self.waiters.len() < self.participants {
+        if self.participants == 0 || self.waiters.len() < self.participants || self.in_flight > 0 {
             return;
         }
         let Some(earliest) = self.waiters.iter().map(|w| w.deadline).min() else {
@@ -137,6 +140,34 @@ impl Clock {
                 speed,
             } => start + (origin.elapsed().as_secs_f64() * speed * 1000.0) as i64,
             Kind::Virtual(state) => lock(state).now,
+        }
+    }
+
+    /// Steps a virtual clock by `delta_ms` (negative: backwards), as an NTP step does
+    /// to a real clock. Used to test clock jumps; no-op on real and scaled clocks.
+    pub fn jump(&self, delta_ms: i64) {
+        if let Kind::Virtual(state) = &*self.inner {
+            let mut s = lock(state);
+            s.now += delta_ms;
+            s.maybe_advance();
+        }
+    }
+
+    /// Marks `n` units of work as in flight (e.g. readings sent to the pipeline): a
+    /// virtual clock does not move until they are [released](Clock::release). No-op on
+    /// real and scaled clocks.
+    pub fn hold(&self, n: u64) {
+        if let Kind::Virtual(state) = &*self.inner {
+            lock(state).in_flight += n;
+        }
+    }
+
+    /// Marks `n` units of work as finished.
+    pub fn release(&self, n: u64) {
+        if let Kind::Virtual(state) = &*self.inner {
+            let mut s = lock(state);
+            s.in_flight = s.in_flight.saturating_sub(n);
+            s.maybe_advance();
         }
     }
 

@@ -60,6 +60,16 @@ enum Command {
     /// Calibrate a probe and record the calibration in the database.
     #[command(subcommand)]
     Calibrate(CalibrateCommand),
+    /// MQTT helpers.
+    #[command(subcommand)]
+    Mqtt(MqttCommand),
+}
+
+#[derive(Subcommand)]
+enum MqttCommand {
+    /// Connect with the configured settings and report DNS, TCP, TLS, auth and publish
+    /// permission step by step; exits non-zero on failure.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -203,7 +213,8 @@ struct StatsArgs {
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn,rumqttc=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -277,6 +288,17 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Stats(args) => {
             stats(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Mqtt(MqttCommand::Check) => {
+            let (config, _) = load_config(&cli)?;
+            let rt = runtime()?;
+            let report = rt.block_on(anemone::mqtt::check(&config));
+            print!("{}", anemone::mqtt::render(&report));
+            Ok(if report.ok() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
         }
         Command::Calibrate(CalibrateCommand::Ph(args)) => {
             calibrate_ph(&cli, args)?;
@@ -500,8 +522,16 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
     };
     let opts = report::ExportOptions {
         query: anemone::store::Query {
-            from: args.from.as_deref().map(|t| parse_time(t, "--from")).transpose()?,
-            to: args.to.as_deref().map(|t| parse_time(t, "--to")).transpose()?,
+            from: args
+                .from
+                .as_deref()
+                .map(|t| parse_time(t, "--from"))
+                .transpose()?,
+            to: args
+                .to
+                .as_deref()
+                .map(|t| parse_time(t, "--to"))
+                .transpose()?,
             sensor: args.sensor.clone(),
             quantity,
         },

@@ -21,7 +21,9 @@ impl Notifier {
     /// The notifier systemd gave this process, or a silent one when not under systemd.
     pub fn from_env() -> Notifier {
         Notifier {
-            socket: std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty()),
+            socket: std::env::var("NOTIFY_SOCKET")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }
     }
 
@@ -172,7 +174,10 @@ mod tests {
         assert!(!j.progressed(), "store but no readings");
         let mut j = Judge::new(p.clone(), false);
         p.store_beat();
-        assert!(j.progressed(), "no sensors configured: the store alone counts");
+        assert!(
+            j.progressed(),
+            "no sensors configured: the store alone counts"
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -68,7 +68,11 @@ fn scan_bus(hal: &Hal, bus: u8, out: &mut Vec<I2cFinding>) {
                 0x58 => Found::Bmp280,
                 other => Found::OtherChip(other),
             };
-            out.push(I2cFinding { bus, address, found });
+            out.push(I2cFinding {
+                bus,
+                address,
+                found,
+            });
         }
     }
     if i2c.write(0x63, b"i").is_ok() {
@@ -138,10 +142,15 @@ pub fn probe(config: &Config, hal: &Hal) -> ProbeReport {
                     kmh_per_hz: 2.4,
                 }),
             ),
-            SensorKind::RainGauge { chip, gpio, .. } => (*chip, *gpio, Switch::RainGauge { mm_per_tip: 0.2794 }),
+            SensorKind::RainGauge { chip, gpio, .. } => {
+                (*chip, *gpio, Switch::RainGauge { mm_per_tip: 0.2794 })
+            }
             _ => continue,
         };
-        let result = hal.edges(chip, line, 0, switch).map(|_| ()).map_err(|e| e.to_string());
+        let result = hal
+            .edges(chip, line, 0, switch)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         report.gpio.push((s.id.clone(), chip, line, result));
     }
     report
@@ -151,13 +160,25 @@ pub fn probe(config: &Config, hal: &Hal) -> ProbeReport {
 pub fn render(report: &ProbeReport) -> String {
     let mut s = String::new();
     let mut snippet = String::new();
-    let _ = writeln!(s, "I2C buses: {}", if report.buses.is_empty() {
-        "none (enable with dtparam=i2c_arm=on and reboot)".to_string()
-    } else {
-        report.buses.iter().map(|b| format!("{b}")).collect::<Vec<_>>().join(", ")
-    });
+    let _ = writeln!(
+        s,
+        "I2C buses: {}",
+        if report.buses.is_empty() {
+            "none (enable with dtparam=i2c_arm=on and reboot)".to_string()
+        } else {
+            report
+                .buses
+                .iter()
+                .map(|b| format!("{b}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
     if report.i2c.is_empty() && !report.buses.is_empty() {
-        let _ = writeln!(s, "  no known chip answered (BME280 0x76/0x77, EZO-pH 0x63, ADS1115 0x48–0x4B)");
+        let _ = writeln!(
+            s,
+            "  no known chip answered (BME280 0x76/0x77, EZO-pH 0x63, ADS1115 0x48–0x4B)"
+        );
     }
     for f in &report.i2c {
         let what = match &f.found {
@@ -183,7 +204,10 @@ pub fn render(report: &ProbeReport) -> String {
             let _ = writeln!(s, "1-Wire: {e}");
         }
         Ok(probes) if probes.is_empty() => {
-            let _ = writeln!(s, "1-Wire: bus present, no DS18B20 found (check the 4.7 kΩ pull-up and wiring)");
+            let _ = writeln!(
+                s,
+                "1-Wire: bus present, no DS18B20 found (check the 4.7 kΩ pull-up and wiring)"
+            );
         }
         Ok(probes) => {
             let _ = writeln!(s, "1-Wire probes:");
@@ -205,7 +229,10 @@ pub fn render(report: &ProbeReport) -> String {
         for (id, chip, line, r) in &report.gpio {
             match r {
                 Ok(()) => {
-                    let _ = writeln!(s, "  {id}: chip {chip} line {line}: OK (edge events available)");
+                    let _ = writeln!(
+                        s,
+                        "  {id}: chip {chip} line {line}: OK (edge events available)"
+                    );
                 }
                 Err(e) => {
                     let _ = writeln!(s, "  {id}: {e}");
@@ -214,7 +241,10 @@ pub fn render(report: &ProbeReport) -> String {
         }
     }
     if !snippet.is_empty() {
-        let _ = writeln!(s, "\nConfig snippet (paste into your anemone.toml, then run `anemone validate`):\n");
+        let _ = writeln!(
+            s,
+            "\nConfig snippet (paste into your anemone.toml, then run `anemone validate`):\n"
+        );
         s.push_str(&snippet);
     }
     s

@@ -32,8 +32,7 @@ pub fn parse_ts(text: &str) -> Option<Timestamp> {
 macro_rules! quantities {
     ($( $variant:ident => $name:literal, $unit:literal, $doc:literal; )*) => {
         /// The closed set of measured and derived quantities, each with a fixed unit.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Quantity {
             $( #[doc = $doc] $variant, )*
         }
@@ -91,6 +90,29 @@ quantities! {
     PhTemperature => "ph_temperature", "°C", "Water temperature a pH reading was compensated for.";
     Conductivity => "conductivity", "µS/cm", "Electrical conductivity of the water.";
     DissolvedOxygen => "dissolved_oxygen", "mg/L", "Dissolved oxygen.";
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(|_| {
+            let known: Vec<&str> = Quantity::ALL.iter().map(|q| q.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown variant `{name}`, expected one of {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
 }
 
 impl fmt::Display for Quantity {

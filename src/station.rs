@@ -11,17 +11,50 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::hal::{timesync, Hal};
+use crate::mqtt::{Backlog, BoxError, Feeds};
 use crate::notify::{self, Judge, Notifier, Progress};
 use crate::pipeline::clock_guard::{ClockGuard, GuardState};
 use crate::pipeline::Pipeline;
 use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sources::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sources::SourceContext;
-use crate::store::writer::{run_writer, StoreJob, WriterConfig, WriterMsg};
+use crate::store::writer::{run_writer_with_progress, StoreJob, WriterConfig, WriterMsg};
 use crate::store::{Store, StoreError, StoreOptions};
 
 /// Readings in flight between stages before senders wait (back-pressure).
 const CHANNEL_DEPTH: usize = 4096;
+/// How long a finite run waits for the broker to acknowledge what it owes.
+const FINITE_RUN_DRAIN: Duration = Duration::from_secs(60);
+/// How long a stop on SIGTERM/SIGINT waits for the broker.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
+
+/// The MQTT outbox: a read-only connection to the store, opened on first use.
+struct StoreBacklog {
+    path: PathBuf,
+    tz: chrono_tz::Tz,
+    store: Option<Store>,
+}
+
+impl StoreBacklog {
+    fn store(&mut self) -> Result<&Store, BoxError> {
+        if self.store.is_none() {
+            self.store = Some(Store::open_read_only(&self.path, self.tz)?);
+        }
+        self.store
+            .as_ref()
+            .ok_or_else(|| BoxError::from("the store could not be opened"))
+    }
+}
+
+impl Backlog for StoreBacklog {
+    fn cursor(&mut self) -> Result<i64, BoxError> {
+        Ok(self.store()?.publish_cursor()?)
+    }
+
+    fn after(&mut self, after: i64, limit: usize) -> Result<Vec<StoredReading>, BoxError> {
+        Ok(self.store()?.unpublished(after, limit)?)
+    }
+}
 
 /// How to run.
 pub struct RunOptions {
@@ -89,25 +122,30 @@ pub async fn run(
         .iter()
         .map(|s| (s.id.clone(), s.kind.type_name()))
         .collect();
-    type Opened = (Store, Vec<Reading>, std::collections::HashMap<String, crate::sources::PhCalibrationInForce>);
-    let (store, history, ph_calibrations) = tokio::task::spawn_blocking(move || -> Result<Opened, StoreError> {
-        let mut store = Store::open(&path, &store_opts)?;
-        for (id, kind) in &sensors {
-            store.register_sensor(id, kind, None)?;
-        }
-        let history = recent_history(&store, started)?;
-        let mut cals = std::collections::HashMap::new();
-        for (id, kind) in &sensors {
-            if *kind == "ph_analog" {
-                if let Some(c) = crate::calibrate::in_force(&store, id)? {
-                    cals.insert(id.clone(), c);
+    type Opened = (
+        Store,
+        Vec<Reading>,
+        std::collections::HashMap<String, crate::sources::PhCalibrationInForce>,
+    );
+    let (store, history, ph_calibrations) =
+        tokio::task::spawn_blocking(move || -> Result<Opened, StoreError> {
+            let mut store = Store::open(&path, &store_opts)?;
+            for (id, kind) in &sensors {
+                store.register_sensor(id, kind, None)?;
+            }
+            let history = recent_history(&store, started)?;
+            let mut cals = std::collections::HashMap::new();
+            for (id, kind) in &sensors {
+                if *kind == "ph_analog" {
+                    if let Some(c) = crate::calibrate::in_force(&store, id)? {
+                        cals.insert(id.clone(), c);
+                    }
                 }
             }
-        }
-        Ok((store, history, cals))
-    })
-    .await
-    .map_err(|e| StationError::Task(e.to_string()))??;
+            Ok((store, history, cals))
+        })
+        .await
+        .map_err(|e| StationError::Task(e.to_string()))??;
     tracing::info!(
         db = %opts.db_path.display(),
         sensors = config.sensors.len(),
@@ -126,28 +164,69 @@ pub async fn run(
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(CHANNEL_DEPTH);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (hw_tx, mut hw_rx) = mpsc::unbounded_channel::<(String, String)>();
-    if let Some(h) = opts.writer_handle {
-        let _ = h.send(writer_tx.clone());
-    }
 
     // Participants are registered before any task starts, so the virtual clock cannot
     // move before everyone is asleep.
     let writer_participant = clock.participant();
     let main_participant = end.map(|_| clock.participant());
     let sensor_participants: Vec<_> = config.sensors.iter().map(|_| clock.participant()).collect();
+    if let Some(h) = opts.writer_handle {
+        let _ = h.send(writer_tx.clone());
+    }
 
     let writer_cfg = WriterConfig {
         commit_interval_ms: config.storage.commit_interval.as_millis_i64(),
         retention_ms: config.storage.retention.as_millis_i64(),
         max_buffered: config.storage.max_buffered,
     };
-    let writer = tokio::spawn(run_writer(
+    // MQTT: the writer's live feed goes to the publisher; acknowledged ids come back as
+    // publish-cursor advances that the writer persists.
+    let (live_tx, live_rx) = match opts.live {
+        Some(tx) => (Some(tx), None),
+        None if config.mqtt.enabled => {
+            let (tx, rx) = mpsc::channel(256);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let writer = tokio::spawn(run_writer_with_progress(
         store,
         writer_rx,
         writer_participant,
         writer_cfg,
-        opts.live,
+        live_tx,
+        Some(progress.clone()),
     ));
+    let control_tx = writer_tx.clone();
+    let mut mqtt = None;
+    let mut cursor_forward = None;
+    if let Some(live) = live_rx {
+        let (cursor_tx, mut cursor_rx) = mpsc::channel::<i64>(64);
+        let backlog = Box::new(StoreBacklog {
+            path: opts.db_path.clone(),
+            tz: config.station.tz(),
+            store: None,
+        });
+        mqtt = Some(
+            crate::mqtt::start(
+                &config,
+                Feeds {
+                    live,
+                    backlog,
+                    cursor: cursor_tx,
+                },
+            )
+            .await,
+        );
+        let wtx = writer_tx.clone();
+        cursor_forward = Some(tokio::spawn(async move {
+            while let Some(id) = cursor_rx.recv().await {
+                if wtx.send(WriterMsg::SetCursor(id)).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
 
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     pipeline.prime(&history);
@@ -197,9 +276,11 @@ pub async fn run(
                     guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
                 }
             }
+            let processed = admitted.len() as u64;
             for r in admitted.drain(..) {
                 pipeline.process(r, &mut out);
             }
+            pipe_clock.release(processed);
             for r in out.drain(..) {
                 if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
                     return;
@@ -287,6 +368,36 @@ pub async fn run(
         }
     }
     pipe.await.map_err(|e| StationError::Task(e.to_string()))?;
+    if let Some(m) = mqtt {
+        // Commit what is buffered so its batch reaches the publisher, let the publisher
+        // drain what it owes (bounded), then let the writer persist the final cursor.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if control_tx.send(WriterMsg::Flush(done_tx)).await.is_ok() {
+            let _ = done_rx.await;
+        }
+        let drain = if end.is_some() {
+            FINITE_RUN_DRAIN
+        } else {
+            SHUTDOWN_DRAIN
+        };
+        let summary = m.shutdown(drain).await;
+        tracing::info!(
+            published = summary.published,
+            backfilled = summary.backfilled,
+            cursor = summary.cursor,
+            drained = summary.drained,
+            "MQTT publisher stopped"
+        );
+        if let Some(mut f) = cursor_forward {
+            if tokio::time::timeout(Duration::from_secs(2), &mut f)
+                .await
+                .is_err()
+            {
+                f.abort();
+            }
+        }
+    }
+    drop(control_tx);
     let (_store, stats) = writer
         .await
         .map_err(|e| StationError::Task(e.to_string()))??;
@@ -356,18 +467,28 @@ pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec
                 })
                 .await;
                 match first {
-                    Ok((source, Ok(readings))) if readings.is_empty() => sources.push((sensor.clone(), source)),
+                    Ok((source, Ok(readings))) if readings.is_empty() => {
+                        sources.push((sensor.clone(), source))
+                    }
                     Ok((_, Ok(readings))) => out.extend(readings),
                     Ok((_, Err(e))) => {
                         tracing::warn!(sensor = %id, "Sensor failed: {e}");
-                        out.extend(sensor.kind.quantities().iter().map(|q| Reading::sensor_error(now, &id, *q)));
+                        out.extend(crate::sources::error_readings(
+                            &id,
+                            &sensor.kind.quantities(),
+                            now,
+                        ));
                     }
                     Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
                 }
             }
             Err(e) => {
                 tracing::warn!(sensor = %id, "Sensor failed to start: {e}");
-                out.extend(sensor.kind.quantities().iter().map(|q| Reading::sensor_error(start, &id, *q)));
+                out.extend(crate::sources::error_readings(
+                    &id,
+                    &sensor.kind.quantities(),
+                    start,
+                ));
             }
         }
     }
@@ -380,7 +501,11 @@ pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec
                 Ok(Ok(readings)) => out.extend(readings),
                 Ok(Err(e)) => {
                     tracing::warn!(sensor = %id, "Sensor failed: {e}");
-                    out.extend(sensor.kind.quantities().iter().map(|q| Reading::sensor_error(now, &id, *q)));
+                    out.extend(crate::sources::error_readings(
+                        &id,
+                        &sensor.kind.quantities(),
+                        now,
+                    ));
                 }
                 Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
             }

@@ -247,3 +247,138 @@ fn kill_9_then_restart_loses_at_most_one_commit_interval() {
     assert_eq!(store.integrity_check().unwrap(), "ok");
     assert!(store.count_readings(&Default::default()).unwrap() > committed);
 }
+
+#[test]
+fn probe_finds_the_simulated_station_and_prints_a_snippet() {
+    let out = run(bin().args(["probe", "--simulate"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bus 1 address 0x76: BME280"), "{text}");
+    assert!(
+        text.contains("address 0x63: Atlas Scientific EZO-pH"),
+        "{text}"
+    );
+    assert!(text.contains("28-00000a1b2c3d"), "{text}");
+    assert!(text.contains("type = \"bme280\""), "{text}");
+    // The snippet it prints is a valid config.
+    let snippet = &text[text.find("[[sensor]]").unwrap()..];
+    let (_, problems) = anemone::config::validate_text(snippet);
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn ph_calibration_is_recorded_with_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cal.db");
+    let cfg = sim_config(dir.path(), &db);
+    let out = run(bin()
+        .args([
+            "calibrate",
+            "ph",
+            "--sensor",
+            "ph",
+            "--point",
+            "mid",
+            "--simulate",
+            "--config",
+        ])
+        .arg(&cfg));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Calibrated ph at mid (pH 7.00)"));
+    let out = run(bin()
+        .args([
+            "calibrate",
+            "ph",
+            "--sensor",
+            "ph",
+            "--point",
+            "low",
+            "--simulate",
+            "--config",
+        ])
+        .arg(&cfg));
+    assert!(out.status.success());
+    let out = run(bin()
+        .args([
+            "calibrate",
+            "ph",
+            "--sensor",
+            "ph",
+            "--status",
+            "--simulate",
+            "--config",
+        ])
+        .arg(&cfg));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("calibration point(s); slope acid"), "{text}");
+    assert_eq!(text.matches("ph_ezo").count(), 2, "{text}");
+    // Not a pH sensor: a clear error.
+    let out = run(bin()
+        .args([
+            "calibrate",
+            "ph",
+            "--sensor",
+            "air",
+            "--point",
+            "mid",
+            "--simulate",
+            "--config",
+        ])
+        .arg(&cfg));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a pH probe"));
+}
+
+#[test]
+fn example_configs_in_hardware_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = run(bin().args(["validate", "--config"]).arg(&path));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stdout)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+}
+
+#[test]
+fn no_dev_or_sys_paths_outside_the_hal() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path != src.join("hal") {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for needle in ["\"/dev/", "\"/sys/"] {
+                assert!(
+                    !text.contains(needle),
+                    "{} names a {needle} path",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -106,3 +106,103 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
         .iter()
         .any(|r| r.reading.quantity == Quantity::DewPoint));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backward_clock_jump_keeps_aggregates_and_cursor_consistent() {
+    use anemone::clock::Clock;
+    use anemone::station::{run, RunOptions};
+    use anemone::store::writer::WriterMsg;
+    use anemone::store::{Query, Resolution, Store};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jump.db");
+    let config = sim_config(&db, 3);
+    let clock = Clock::virtual_at(JUNE_1);
+    let (live_tx, mut live_rx) = tokio::sync::mpsc::channel(1024);
+    let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+    let station = tokio::spawn(run(
+        Arc::new(config),
+        RunOptions {
+            clock: clock.clone(),
+            duration_ms: Some(3 * 3_600_000),
+            db_path: db.clone(),
+            live: Some(live_tx),
+            writer_handle: Some(handle_tx),
+            progress: None,
+        },
+        std::future::pending(),
+    ));
+    // A stand-in publisher: acknowledges every committed batch as the broker would.
+    // (A weak sender: the acker must not keep the writer alive.)
+    let writer = handle_rx.await.unwrap().downgrade();
+    // The test's own participant steps the clock back one hour at about 01:30.
+    let stepper = clock.participant();
+    let acker = tokio::spawn(async move {
+        let mut last = 0;
+        while let Some(batch) = live_rx.recv().await {
+            if let Some(max) = batch.iter().map(|r| r.id).max() {
+                last = last.max(max);
+                if let Some(w) = writer.upgrade() {
+                    let _ = w.send(WriterMsg::SetCursor(last)).await;
+                }
+            }
+        }
+        last
+    });
+    stepper.sleep_until(JUNE_1 + 90 * 60_000).await;
+    let jump_at = clock.now();
+    clock.jump(-3_600_000);
+    drop(stepper);
+    let summary = station.await.unwrap().unwrap();
+    let acked = acker.await.unwrap();
+
+    let store = Store::open_read_only(&db, chrono_tz::UTC).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let readings = store.readings(&Query::default()).unwrap();
+    assert_eq!(readings.len() as u64, summary.committed);
+    // Readings of the repeated hour are all there (stamped twice over that hour).
+    let repeated = readings
+        .iter()
+        .filter(|r| r.reading.ts >= jump_at - 3_600_000 && r.reading.ts < jump_at)
+        .count();
+    assert!(repeated > 0);
+    // The cursor counts ids, not times: it never passes what was acknowledged, and what
+    // lies above it (the last batch, acknowledged after the writer's final commit) is
+    // exactly what would be replayed.
+    let cursor = store.publish_cursor().unwrap();
+    let last_id = readings.iter().map(|r| r.id).max().unwrap();
+    assert!(
+        cursor <= acked && acked == last_id,
+        "cursor {cursor}, acked {acked}, last {last_id}"
+    );
+    assert!(cursor > 0);
+    let owed = store.unpublished(cursor, 1_000_000).unwrap();
+    assert_eq!(owed.len() as i64, last_id - cursor);
+    assert!(owed.windows(2).all(|w| w[0].id < w[1].id));
+    // Every hour bucket equals a recount from the raw rows.
+    let mut recount: BTreeMap<(i64, String, Quantity), (u64, f64)> = BTreeMap::new();
+    for r in &readings {
+        if let (Some(v), true) = (r.reading.value, r.reading.flags.is_ok()) {
+            let e = recount
+                .entry((
+                    r.reading.ts - r.reading.ts.rem_euclid(3_600_000),
+                    r.reading.sensor.to_string(),
+                    r.reading.quantity,
+                ))
+                .or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += v;
+        }
+    }
+    let aggs = store
+        .aggregates(Resolution::Hour, &Query::default())
+        .unwrap();
+    assert_eq!(aggs.len(), recount.len());
+    for a in aggs {
+        let (n, sum) = recount[&(a.start, a.sensor.clone(), a.quantity)];
+        assert_eq!(a.count, n, "{} {} at {}", a.sensor, a.quantity, a.start);
+        assert!((a.sum - sum).abs() < 1e-6 * sum.abs().max(1.0));
+    }
+}

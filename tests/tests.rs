@@ -2,7 +2,9 @@
 
 mod cli;
 mod common;
+mod faults;
 mod mqtt;
 mod report;
+mod science;
 mod station;
 mod store;

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::{parse_span, Span};
-pub use sensor::{AdcKind, BmeMode, OnStartupError, PhAnalogCalibration, SensorConfig, SensorKind};
+pub use sensor::{
+    vane_ohms, AdcKind, BmeMode, OnStartupError, PhAnalogCalibration, SensorConfig, SensorKind,
+};
 pub use validate::{validate_text, Problem};
 
 use crate::reading::Quantity;

@@ -175,6 +175,16 @@ pub const DEFAULT_VANE_OHMS: [f64; 16] = [
     16_000.0, 14_120.0, 120_000.0, 42_120.0, 64_900.0, 21_880.0,
 ];
 
+/// The configured vane resistances as the 16 the drivers take (missing ones are 0;
+/// `validate` insists on exactly 16).
+pub fn vane_ohms(resistors: &[f64]) -> [f64; 16] {
+    let mut ohms = [0.0; 16];
+    for (o, r) in ohms.iter_mut().zip(resistors) {
+        *o = *r;
+    }
+    ohms
+}
+
 fn d_vane_ohms() -> Vec<f64> {
     DEFAULT_VANE_OHMS.to_vec()
 }

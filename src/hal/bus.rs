@@ -104,7 +104,12 @@ pub enum OpenError {
     },
 }
 
-fn classify(path: &Path, err: &dyn fmt::Display, enable: &'static str, group: &'static str) -> OpenError {
+fn classify(
+    path: &Path,
+    err: &dyn fmt::Display,
+    enable: &'static str,
+    group: &'static str,
+) -> OpenError {
     let text = err.to_string();
     if !path.exists() {
         OpenError::Missing {
@@ -158,7 +163,11 @@ impl i2c::ErrorType for I2cBus {
 }
 
 impl i2c::I2c for I2cBus {
-    fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), BusError> {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [Operation<'_>],
+    ) -> Result<(), BusError> {
         match self {
             #[cfg(target_os = "linux")]
             I2cBus::Linux(dev, path) => dev.transaction(address, operations).map_err(|e| {
@@ -217,7 +226,10 @@ impl spi::ErrorType for SpiBus {
 }
 
 impl spi::SpiDevice for SpiBus {
-    fn transaction(&mut self, operations: &mut [spi::Operation<'_, u8>]) -> Result<(), SpiBusError> {
+    fn transaction(
+        &mut self,
+        operations: &mut [spi::Operation<'_, u8>],
+    ) -> Result<(), SpiBusError> {
         match self {
             #[cfg(target_os = "linux")]
             SpiBus::Linux(dev) => dev

@@ -61,7 +61,8 @@ impl W1Bus {
         match self {
             W1Bus::Sim(w) => Ok(w.w1_roms()),
             W1Bus::Files(root) => {
-                let entries = std::fs::read_dir(root).map_err(|_| W1Error::NoBus { root: root.clone() })?;
+                let entries =
+                    std::fs::read_dir(root).map_err(|_| W1Error::NoBus { root: root.clone() })?;
                 let mut roms: Vec<String> = entries
                     .filter_map(Result::ok)
                     .filter_map(|e| e.file_name().into_string().ok())

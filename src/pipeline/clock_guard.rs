@@ -44,7 +44,9 @@ impl ClockGuard {
                 GuardState::Holding
             }
             SyncState::NoService => {
-                tracing::warn!("No time synchronisation service found; trusting the system clock as it is");
+                tracing::warn!(
+                    "No time synchronisation service found; trusting the system clock as it is"
+                );
                 GuardState::Trusted
             }
             SyncState::Synchronized => GuardState::Trusted,
@@ -100,7 +102,13 @@ impl ClockGuard {
     /// Checks the sync state at wall time `now` (monotonic `mono_now`); releases the
     /// held readings, re-stamped, once the clock is synchronised, or as they are after
     /// the wait is over.
-    pub fn poll(&mut self, sync: SyncState, now: Timestamp, mono_now: Instant, out: &mut Vec<Reading>) {
+    pub fn poll(
+        &mut self,
+        sync: SyncState,
+        now: Timestamp,
+        mono_now: Instant,
+        out: &mut Vec<Reading>,
+    ) {
         if self.state == GuardState::Trusted {
             return;
         }
@@ -113,7 +121,10 @@ impl ClockGuard {
                     out.push(r);
                 }
                 self.state = GuardState::Trusted;
-                tracing::info!(restamped = n, "The system clock is synchronised; held readings re-stamped and stored");
+                tracing::info!(
+                    restamped = n,
+                    "The system clock is synchronised; held readings re-stamped and stored"
+                );
             }
             _ if mono_now.saturating_duration_since(self.since) >= self.wait => {
                 let n = self.held.len();
@@ -143,20 +154,42 @@ mod tests {
         let mut g = ClockGuard::new(SyncState::Waiting, Duration::from_secs(900));
         let mut out = Vec::new();
         // The Pi believes it is 1970 + a bit: stale stamps.
-        g.admit(Reading::new(5_000, &s, Quantity::AirTemperature, 10.0), t0, &mut out);
-        g.admit(Reading::new(15_000, &s, Quantity::AirTemperature, 11.0), t0 + Duration::from_secs(10), &mut out);
+        g.admit(
+            Reading::new(5_000, &s, Quantity::AirTemperature, 10.0),
+            t0,
+            &mut out,
+        );
+        g.admit(
+            Reading::new(15_000, &s, Quantity::AirTemperature, 11.0),
+            t0 + Duration::from_secs(10),
+            &mut out,
+        );
         assert!(out.is_empty());
-        g.poll(SyncState::Waiting, 20_000, t0 + Duration::from_secs(15), &mut out);
+        g.poll(
+            SyncState::Waiting,
+            20_000,
+            t0 + Duration::from_secs(15),
+            &mut out,
+        );
         assert!(out.is_empty(), "still waiting");
         // Sync: the real time is 2026-06-01T12:00:00Z, 20 s after the first reading.
         let real_now = 1_780_315_200_000;
-        g.poll(SyncState::Synchronized, real_now, t0 + Duration::from_secs(20), &mut out);
+        g.poll(
+            SyncState::Synchronized,
+            real_now,
+            t0 + Duration::from_secs(20),
+            &mut out,
+        );
         assert_eq!(g.state(), GuardState::Trusted);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].ts, real_now - 20_000);
         assert_eq!(out[1].ts, real_now - 10_000);
         // Trusted from now on.
-        g.admit(Reading::new(real_now + 1, &s, Quantity::AirTemperature, 12.0), t0, &mut out);
+        g.admit(
+            Reading::new(real_now + 1, &s, Quantity::AirTemperature, 12.0),
+            t0,
+            &mut out,
+        );
         assert_eq!(out.len(), 3);
     }
 
@@ -166,8 +199,17 @@ mod tests {
         let t0 = Instant::now();
         let mut g = ClockGuard::new(SyncState::Waiting, Duration::from_secs(60));
         let mut out = Vec::new();
-        g.admit(Reading::new(1_000, &s, Quantity::AirTemperature, 10.0), t0, &mut out);
-        g.poll(SyncState::Waiting, 61_000, t0 + Duration::from_secs(61), &mut out);
+        g.admit(
+            Reading::new(1_000, &s, Quantity::AirTemperature, 10.0),
+            t0,
+            &mut out,
+        );
+        g.poll(
+            SyncState::Waiting,
+            61_000,
+            t0 + Duration::from_secs(61),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].ts, 1_000, "released as stamped");
         assert_eq!(g.state(), GuardState::Trusted);

@@ -151,11 +151,13 @@ struct Wind {
     emitted: Option<Timestamp>,
     /// Latest 2-min mean (ts, m/s) for wind chill.
     recent_mean: Option<(Timestamp, f64)>,
+    /// The anemometer's sampling interval: a 3-s mean needs samples covering 3 s.
+    interval_ms: i64,
 }
 
 impl Wind {
     fn prune(&mut self, now: Timestamp) {
-        let keep_from = now - TEN_MIN - MINUTE;
+        let keep_from = now - TEN_MIN - MINUTE - GUST_MS;
         self.speeds = self.speeds.split_off(&keep_from);
         self.dirs = self.dirs.split_off(&keep_from);
     }
@@ -174,14 +176,20 @@ impl Wind {
             return;
         }
         let mean = |from: Timestamp| -> Option<f64> {
-            let v: Vec<f64> = window.iter().filter(|(t, _)| *t > from).map(|(_, s)| *s).collect();
+            let v: Vec<f64> = window
+                .iter()
+                .filter(|(t, _)| *t > from)
+                .map(|(_, s)| *s)
+                .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        // Highest 3-s running mean, and the direction over those 3 s.
+        // Highest 3-s running mean ending in the window (using the samples just before
+        // it), counted only where the samples cover the full 3 s, and its direction.
         let mut best: Option<(f64, Timestamp)> = None;
         let mut queue: VecDeque<(Timestamp, f64)> = VecDeque::new();
         let mut sum = 0.0;
-        for (t, s) in &window {
+        let interval = self.interval_ms.max(1);
+        for (t, s) in self.speeds.range(m - TEN_MIN - GUST_MS + 1..=m) {
             queue.push_back((*t, *s));
             sum += s;
             while queue.front().is_some_and(|(t0, _)| *t0 <= t - GUST_MS) {
@@ -189,13 +197,21 @@ impl Wind {
                     sum -= s0;
                 }
             }
+            if *t <= m - TEN_MIN || (queue.len() as i64) * interval < GUST_MS {
+                continue;
+            }
             let m3 = sum / queue.len() as f64;
             if best.is_none_or(|(b, _)| m3 > b + 1e-12) {
                 best = Some((m3, *t));
             }
         }
         if let Some((gust, at)) = best {
-            out.push(Reading::new(m, &speed_id, Quantity::WindGust, gust.max(0.0)));
+            out.push(Reading::new(
+                m,
+                &speed_id,
+                Quantity::WindGust,
+                gust.max(0.0),
+            ));
             let pairs = self.pairs(at - GUST_MS + 1, at);
             if let (Some(vane), Some(dir)) = (&self.vane_sensor, vector_mean_direction(pairs)) {
                 out.push(Reading::new(m, vane, Quantity::WindGustDirection, dir));
@@ -252,7 +268,14 @@ impl Derived {
             altitude_m: config.station.altitude_m,
             tz: config.station.tz(),
             air: HashMap::new(),
-            wind: Wind::default(),
+            wind: Wind {
+                interval_ms: config
+                    .sensors
+                    .iter()
+                    .find(|s| s.kind.type_name() == "anemometer")
+                    .map_or(1_000, |s| s.interval.as_millis_i64()),
+                ..Wind::default()
+            },
             rain: HashMap::new(),
         }
     }
@@ -312,7 +335,12 @@ impl Derived {
             }
             if self.enabled.wind_chill {
                 if let Some(v) = wind_kmh {
-                    out.push(Reading::new(r.ts, id, Quantity::WindChill, wind_chill(t, v)));
+                    out.push(Reading::new(
+                        r.ts,
+                        id,
+                        Quantity::WindChill,
+                        wind_chill(t, v),
+                    ));
                 }
             }
             if self.enabled.heat_index {
@@ -321,7 +349,12 @@ impl Derived {
                 }
             }
             if self.enabled.feels_like {
-                out.push(Reading::new(r.ts, id, Quantity::FeelsLike, feels_like(t, rh, wind_kmh)));
+                out.push(Reading::new(
+                    r.ts,
+                    id,
+                    Quantity::FeelsLike,
+                    feels_like(t, rh, wind_kmh),
+                ));
             }
         }
         if let (Some(t), Some(p), false) = (s.t, s.p, s.done_p) {
@@ -364,13 +397,17 @@ impl Derived {
         };
         match r.quantity {
             Quantity::WindSpeed => {
-                self.wind.speed_sensor.get_or_insert_with(|| r.sensor.clone());
+                self.wind
+                    .speed_sensor
+                    .get_or_insert_with(|| r.sensor.clone());
                 if self.wind.speed_sensor.as_ref() == Some(&r.sensor) {
                     self.wind.speeds.insert(r.ts, v.max(0.0));
                 }
             }
             _ => {
-                self.wind.vane_sensor.get_or_insert_with(|| r.sensor.clone());
+                self.wind
+                    .vane_sensor
+                    .get_or_insert_with(|| r.sensor.clone());
                 if self.wind.vane_sensor.as_ref() == Some(&r.sensor) {
                     self.wind.dirs.insert(r.ts, v);
                 }
@@ -417,7 +454,12 @@ impl Derived {
             .sum();
         let last_24: f64 = g.window.iter().map(|(_, v)| v).sum();
         let id = &r.sensor;
-        out.push(Reading::new(r.ts, id, Quantity::RainRate, last_15 * (3_600_000.0 / RAIN_RATE_MS as f64)));
+        out.push(Reading::new(
+            r.ts,
+            id,
+            Quantity::RainRate,
+            last_15 * (3_600_000.0 / RAIN_RATE_MS as f64),
+        ));
         out.push(Reading::new(r.ts, id, Quantity::RainToday, g.today));
         out.push(Reading::new(r.ts, id, Quantity::RainLast24h, last_24));
     }
@@ -445,7 +487,11 @@ mod tests {
     #[test]
     fn sea_level_pressure_worked_values() {
         // 1000 hPa at 100 m and 15 °C → 1011.9 hPa; at sea level nothing changes.
-        assert!(close(sea_level_pressure(1000.0, 100.0, 15.0), 1011.92, 0.05));
+        assert!(close(
+            sea_level_pressure(1000.0, 100.0, 15.0),
+            1011.92,
+            0.05
+        ));
         assert!(close(sea_level_pressure(1013.25, 0.0, 15.0), 1013.25, 1e-9));
     }
 
@@ -465,7 +511,9 @@ mod tests {
     fn heat_index_matches_nws_table() {
         // NWS heat index chart (°F): 90 °F at 70 % → 106; 96 °F at 50 % → 108;
         // 80 °F at 40 % → 80; 86 °F at 90 % → 105.
-        let f = |t_f: f64, rh: f64| heat_index((t_f - 32.0) * 5.0 / 9.0, rh).map(|c| c * 9.0 / 5.0 + 32.0);
+        let f = |t_f: f64, rh: f64| {
+            heat_index((t_f - 32.0) * 5.0 / 9.0, rh).map(|c| c * 9.0 / 5.0 + 32.0)
+        };
         assert_eq!(f(90.0, 70.0).unwrap().round(), 106.0);
         assert_eq!(f(96.0, 50.0).unwrap().round(), 108.0);
         assert_eq!(f(80.0, 40.0).unwrap().round(), 80.0);
@@ -478,7 +526,10 @@ mod tests {
     #[test]
     fn feels_like_picks_the_defined_index() {
         assert_eq!(feels_like(-10.0, 50.0, Some(30.0)), wind_chill(-10.0, 30.0));
-        assert_eq!(feels_like(32.0, 70.0, Some(10.0)), heat_index(32.0, 70.0).unwrap());
+        assert_eq!(
+            feels_like(32.0, 70.0, Some(10.0)),
+            heat_index(32.0, 70.0).unwrap()
+        );
         assert_eq!(feels_like(18.0, 50.0, Some(20.0)), 18.0);
     }
 
@@ -519,7 +570,11 @@ mod tests {
         // 3-s means: 2, 2, 4.33, 4.67, 5.0 ← highest, 2.33.
         assert_eq!(get(Quantity::WindGust), Some(5.0));
         assert!(close(get(Quantity::WindGustDirection).unwrap(), 90.0, 1e-9));
-        assert!(close(get(Quantity::WindSpeedAvg10m).unwrap(), 20.0 / 6.0, 1e-9));
+        assert!(close(
+            get(Quantity::WindSpeedAvg10m).unwrap(),
+            20.0 / 6.0,
+            1e-9
+        ));
         assert!(out.iter().all(|r| r.ts == 60_000));
     }
 
@@ -535,9 +590,15 @@ mod tests {
             rs.push(Reading::new(i * 1000, &v, Quantity::WindDirection, 45.0));
         }
         let out = feed_all(&mut d, &rs);
-        assert!(out.iter().any(|r| r.quantity == Quantity::WindGust && r.value == Some(0.0)));
-        assert!(!out.iter().any(|r| r.quantity == Quantity::WindDirectionAvg10m));
-        assert!(!out.iter().any(|r| r.quantity == Quantity::WindGustDirection));
+        assert!(out
+            .iter()
+            .any(|r| r.quantity == Quantity::WindGust && r.value == Some(0.0)));
+        assert!(!out
+            .iter()
+            .any(|r| r.quantity == Quantity::WindDirectionAvg10m));
+        assert!(!out
+            .iter()
+            .any(|r| r.quantity == Quantity::WindGustDirection));
     }
 
     #[test]
@@ -563,9 +624,19 @@ mod tests {
             .collect();
         let resets = today.windows(2).filter(|w| w[1].1 < w[0].1).count();
         assert_eq!(resets, 1);
-        let before = today.iter().rfind(|(ts, _)| *ts < next_local_midnight).unwrap();
-        assert!(close(before.1, 23.0 * 0.2794, 1e-9), "23 tips on a 23-h day: {}", before.1);
-        let after = today.iter().find(|(ts, _)| *ts >= next_local_midnight).unwrap();
+        let before = today
+            .iter()
+            .rfind(|(ts, _)| *ts < next_local_midnight)
+            .unwrap();
+        assert!(
+            close(before.1, 23.0 * 0.2794, 1e-9),
+            "23 tips on a 23-h day: {}",
+            before.1
+        );
+        let after = today
+            .iter()
+            .find(|(ts, _)| *ts >= next_local_midnight)
+            .unwrap();
         assert!(close(after.1, 0.2794, 1e-12));
     }
 
@@ -578,10 +649,23 @@ mod tests {
             .map(|i| Reading::new(i * 60_000, &g, Quantity::Rain, 0.2794))
             .collect();
         let out = feed_all(&mut d, &rs);
-        let last = |q: Quantity| out.iter().rev().find(|r| r.quantity == q).and_then(|r| r.value);
+        let last = |q: Quantity| {
+            out.iter()
+                .rev()
+                .find(|r| r.quantity == q)
+                .and_then(|r| r.value)
+        };
         // 15 tips in the last 15 min → 15 × 0.2794 × 4 mm/h.
-        assert!(close(last(Quantity::RainRate).unwrap(), 15.0 * 0.2794 * 4.0, 1e-9));
-        assert!(close(last(Quantity::RainLast24h).unwrap(), 20.0 * 0.2794, 1e-9));
+        assert!(close(
+            last(Quantity::RainRate).unwrap(),
+            15.0 * 0.2794 * 4.0,
+            1e-9
+        ));
+        assert!(close(
+            last(Quantity::RainLast24h).unwrap(),
+            20.0 * 0.2794,
+            1e-9
+        ));
     }
 
     #[test]
@@ -594,7 +678,10 @@ mod tests {
         let mut d = Derived::new(&c);
         d.prime(&history);
         let out = feed_all(&mut d, &[Reading::new(360_000, &g, Quantity::Rain, 1.0)]);
-        let today = out.iter().find(|r| r.quantity == Quantity::RainToday).unwrap();
+        let today = out
+            .iter()
+            .find(|r| r.quantity == Quantity::RainToday)
+            .unwrap();
         assert_eq!(today.value, Some(6.0));
     }
 }

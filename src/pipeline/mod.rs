@@ -39,7 +39,8 @@ impl Pipeline {
     pub fn process(&mut self, mut reading: Reading, out: &mut Vec<Reading>) {
         self.qc.check(&mut reading);
         if let (true, Some(v)) = (reading.flags.is_ok(), reading.value) {
-            self.latest.set(&reading.sensor, reading.quantity, reading.ts, v);
+            self.latest
+                .set(&reading.sensor, reading.quantity, reading.ts, v);
         }
         let start = out.len();
         self.derived.feed(&reading, out);

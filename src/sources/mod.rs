@@ -44,8 +44,19 @@ impl SourceError {
         matches!(
             self,
             SourceError::Absent(_) | SourceError::Open(_) | SourceError::Gpio(_)
-        ) || matches!(self, SourceError::W1(W1Error::NoProbe { .. } | W1Error::NoBus { .. }))
+        ) || matches!(
+            self,
+            SourceError::W1(W1Error::NoProbe { .. } | W1Error::NoBus { .. })
+        )
     }
+}
+
+/// What a failed sample records: one `sensor_error` reading (no value) per quantity.
+pub fn error_readings(id: &SensorId, quantities: &[Quantity], ts: Timestamp) -> Vec<Reading> {
+    quantities
+        .iter()
+        .map(|q| Reading::sensor_error(ts, id, *q))
+        .collect()
 }
 
 /// A sensor ready to be sampled.
@@ -59,7 +70,9 @@ pub trait Source: Send {
     }
 }
 
-type LatestMap = HashMap<(String, Quantity), (Timestamp, f64)>;
+/// The newest value and the one before it, so a reader can ask for "before now" even
+/// when a value of the current tick has already arrived.
+type LatestMap = HashMap<(String, Quantity), [Option<(Timestamp, f64)>; 2]>;
 
 /// Latest good value of every (sensor, quantity), shared between the pipeline (which
 /// writes) and sources that need another sensor's value (pH temperature compensation).
@@ -72,13 +85,26 @@ impl Latest {
     /// Records a good value.
     pub fn set(&self, sensor: &str, q: Quantity, ts: Timestamp, value: f64) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert((sensor.to_string(), q), (ts, value));
+        let slot = m.entry((sensor.to_string(), q)).or_insert([None, None]);
+        match slot[0] {
+            Some((t, _)) if t == ts => slot[0] = Some((ts, value)),
+            Some((t, _)) if t > ts => {}
+            _ => {
+                slot[1] = slot[0];
+                slot[0] = Some((ts, value));
+            }
+        }
     }
 
-    /// The latest value of `q` from `sensor` if it is no older than `max_age_ms` at `now`.
+    /// The latest value of `q` from `sensor` taken before `now` (a value of the same
+    /// tick may or may not have arrived yet, so it is never used) and no older than
+    /// `max_age_ms`.
     pub fn get(&self, sensor: &str, q: Quantity, now: Timestamp, max_age_ms: i64) -> Option<f64> {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(&(sensor.to_string(), q))
+        let slot = m.get(&(sensor.to_string(), q))?;
+        slot.iter()
+            .flatten()
+            .find(|(ts, _)| *ts < now)
             .filter(|(ts, _)| now - ts <= max_age_ms)
             .map(|(_, v)| *v)
     }

@@ -59,7 +59,11 @@ impl PhSource {
             } => {
                 let i2c = hal.i2c(*bus)?;
                 let where_ = format!("{address:#04x} on {}", i2c.describe());
-                (Probe::Ezo(EzoPh::new(i2c, *address)), temperature_sensor.clone(), where_)
+                (
+                    Probe::Ezo(EzoPh::new(i2c, *address)),
+                    temperature_sensor.clone(),
+                    where_,
+                )
             }
             SensorKind::PhAnalog {
                 bus,
@@ -69,7 +73,10 @@ impl PhSource {
                 calibration,
             } => {
                 let i2c = hal.i2c(*bus)?;
-                let where_ = format!("ADS1115 {address:#04x} channel {channel} on {}", i2c.describe());
+                let where_ = format!(
+                    "ADS1115 {address:#04x} channel {channel} on {}",
+                    i2c.describe()
+                );
                 let stored = ctx.ph_calibrations.get(&*id).map(|c| c.calibration);
                 let calibration = stored.unwrap_or(PhCalibration {
                     neutral_volts: calibration.neutral_volts,
@@ -119,8 +126,12 @@ impl PhSource {
 
     fn temperature(&self, now: Timestamp) -> Option<f64> {
         let sensor = self.temperature_sensor.as_ref()?;
-        self.latest
-            .get(sensor, Quantity::WaterTemperature, now, MAX_TEMPERATURE_AGE_MS)
+        self.latest.get(
+            sensor,
+            Quantity::WaterTemperature,
+            now,
+            MAX_TEMPERATURE_AGE_MS,
+        )
     }
 }
 

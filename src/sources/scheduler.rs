@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{build, Source, SourceContext, SourceError};
+use super::{build, error_readings, Source, SourceContext, SourceError};
 use crate::clock::Participant;
 use crate::config::{Config, OnStartupError, SensorConfig};
 use crate::hal::Hal;
@@ -51,7 +51,12 @@ pub struct SensorTask {
 }
 
 fn first_tick(now: Timestamp, interval: i64) -> Timestamp {
-    now.div_euclid(interval) * interval + if now.rem_euclid(interval) == 0 { 0 } else { interval }
+    now.div_euclid(interval) * interval
+        + if now.rem_euclid(interval) == 0 {
+            0
+        } else {
+            interval
+        }
 }
 
 struct FailureLog {
@@ -70,7 +75,11 @@ impl FailureLog {
             if self.since.is_none() {
                 tracing::warn!(sensor = id, "Sensor failed: {msg}; its readings are stored flagged sensor_error and it is retried every interval");
             } else {
-                tracing::warn!(sensor = id, failures = self.count, "Sensor still failing: {msg}");
+                tracing::warn!(
+                    sensor = id,
+                    failures = self.count,
+                    "Sensor still failing: {msg}"
+                );
             }
             self.last_logged = now;
             self.last_message = msg;
@@ -99,7 +108,9 @@ async fn build_blocking(task: &SensorTask) -> Result<Box<dyn Source>, SourceErro
     let ctx = task.ctx.clone();
     match tokio::task::spawn_blocking(move || build(&config, &sensor, &hal, &ctx)).await {
         Ok(r) => r,
-        Err(e) => Err(SourceError::Device(format!("driver panicked while starting: {e}"))),
+        Err(e) => Err(SourceError::Device(format!(
+            "driver panicked while starting: {e}"
+        ))),
     }
 }
 
@@ -164,10 +175,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
             }
         }
         let readings = match source.take() {
-            None => quantities
-                .iter()
-                .map(|q| Reading::sensor_error(now, &id, *q))
-                .collect(),
+            None => error_readings(&id, &quantities, now),
             Some(mut s) => {
                 let joined = tokio::task::spawn_blocking(move || {
                     let r = s.sample(now);
@@ -187,23 +195,25 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
                             source = Some(s);
                         }
                         log.failed(&id, now, &e);
-                        quantities
-                            .iter()
-                            .map(|q| Reading::sensor_error(now, &id, *q))
-                            .collect()
+                        error_readings(&id, &quantities, now)
                     }
                     Err(panic) => {
-                        log.failed(&id, now, &SourceError::Device(format!("driver panicked: {panic}")));
-                        quantities
-                            .iter()
-                            .map(|q| Reading::sensor_error(now, &id, *q))
-                            .collect()
+                        log.failed(
+                            &id,
+                            now,
+                            &SourceError::Device(format!("driver panicked: {panic}")),
+                        );
+                        error_readings(&id, &quantities, now)
                     }
                 }
             }
         };
         for r in readings {
+            // The reading is in flight until the pipeline has processed it: a virtual
+            // clock waits, so every sensor sees the same "latest" values in every run.
+            participant.clock().hold(1);
             if task.tx.send(r).await.is_err() {
+                participant.clock().release(1);
                 return Ok(());
             }
         }

@@ -67,7 +67,12 @@ impl Source for AnemometerSource {
         };
         let window_us = ((now - last).max(0) as u64) * 1000;
         let speed = speed_mps(pulses, window_us, &self.params);
-        Ok(vec![Reading::new(now, &self.id, Quantity::WindSpeed, speed)])
+        Ok(vec![Reading::new(
+            now,
+            &self.id,
+            Quantity::WindSpeed,
+            speed,
+        )])
     }
 }
 
@@ -104,13 +109,16 @@ impl VaneSource {
         else {
             return Err(SourceError::Device("not a wind vane config".into()));
         };
-        let mut ohms = [0.0; 16];
-        for (o, r) in ohms.iter_mut().zip(resistors.iter()) {
-            *o = *r;
-        }
+        let ohms = crate::config::vane_ohms(resistors);
         let adc = match adc {
-            AdcKind::Mcp3008 => VaneAdc::Mcp3008(Mcp3008::new(hal.spi(*spi_bus, *spi_cs)?), *channel),
-            AdcKind::Ads1115 => VaneAdc::Ads1115(Ads1115::new(hal.i2c(*bus)?, *address), *channel, hal.delay()),
+            AdcKind::Mcp3008 => {
+                VaneAdc::Mcp3008(Mcp3008::new(hal.spi(*spi_bus, *spi_cs)?), *channel)
+            }
+            AdcKind::Ads1115 => VaneAdc::Ads1115(
+                Ads1115::new(hal.i2c(*bus)?, *address),
+                *channel,
+                hal.delay(),
+            ),
         };
         let mut source = VaneSource {
             id,

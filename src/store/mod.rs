@@ -661,13 +661,24 @@ impl Store {
             "SELECT id, ts, kind, payload FROM calibrations WHERE sensor = ?1 ORDER BY ts, id",
         ))?;
         let rows = self.db(stmt.query_map([sensor_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         }))?;
         let mut out = Vec::new();
         for row in rows {
             let (id, ts, kind, payload) = self.db(row)?;
-            let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
-            out.push(CalibrationRecord { id, ts, kind, payload });
+            let payload =
+                serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
+            out.push(CalibrationRecord {
+                id,
+                ts,
+                kind,
+                payload,
+            });
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
 //! The one writer task: batches readings into few commits on the station clock.
 //!
-//! * Readings arrive on a channel and wait in memory until the next commit, every
+//! * The first reading is committed at once; after that readings wait in memory until
+//!   the next commit, every
 //!   `commit_interval` of **station** time (so an accelerated simulated day writes in the
 //!   same pattern as a real day). One commit = one transaction with the readings and the
 //!   publish cursor acknowledged since the last one.
@@ -288,10 +289,24 @@ impl Writer {
 /// in [`WriterStats::dropped`] and logged as an ERROR.
 pub async fn run_writer(
     store: Store,
+    rx: mpsc::Receiver<WriterMsg>,
+    participant: Participant,
+    cfg: WriterConfig,
+    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+) -> Result<(Store, WriterStats), StoreError> {
+    run_writer_with_progress(store, rx, participant, cfg, committed, None).await
+}
+
+/// [`run_writer`], bumping `progress` after every commit cycle — a successful commit or a
+/// handled failure (a full disk) alike — so the systemd watchdog can tell a working
+/// writer from a hung one.
+pub async fn run_writer_with_progress(
+    store: Store,
     mut rx: mpsc::Receiver<WriterMsg>,
     participant: Participant,
     cfg: WriterConfig,
     committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+    progress: Option<std::sync::Arc<crate::notify::Progress>>,
 ) -> Result<(Store, WriterStats), StoreError> {
     let interval = cfg.commit_interval_ms.max(1);
     let start = participant.now();
@@ -308,16 +323,28 @@ pub async fn run_writer(
         next_retention: start,
     };
     let mut next_commit = start + interval;
+    // The first reading is committed at once, so a new station shows data (and proves
+    // its database works) within a second; batching starts after that.
+    let mut first_pending = true;
     loop {
         if participant.now() >= next_commit {
             let now = participant.now();
             w.cycle(now, false).await?;
+            if let Some(p) = &progress {
+                p.store_beat();
+            }
             next_commit = participant.now().max(now) + interval;
         }
         tokio::select! {
             biased;
             msg = rx.recv() => match msg {
-                Some(WriterMsg::Reading(r)) => w.push(r),
+                Some(WriterMsg::Reading(r)) => {
+                    w.push(r);
+                    if first_pending {
+                        first_pending = false;
+                        next_commit = participant.now();
+                    }
+                }
                 Some(WriterMsg::SetCursor(id)) => {
                     w.cursor = Some(w.cursor.map_or(id, |c| c.max(id)));
                 }

@@ -740,3 +740,5 @@ async fn mqtt_check_reports_each_step() {
     })
     .await;
 }
+
+mod station_outage;

@@ -226,9 +226,8 @@ pub(super) enum AdsChannel {
 impl AdsChannel {
     fn volts(&self, weather: &Weather, t: crate::reading::Timestamp) -> f64 {
         match self {
-            AdsChannel::Vane { table, offset_deg } => {
-                table.voltage_for_direction((weather.wind_direction(t) - offset_deg).rem_euclid(360.0))
-            }
+            AdsChannel::Vane { table, offset_deg } => table
+                .voltage_for_direction((weather.wind_direction(t) - offset_deg).rem_euclid(360.0)),
             AdsChannel::Ph(cal) => volts_for_ph(weather.ph(t), weather.water_temperature(t), cal),
         }
     }

@@ -91,10 +91,7 @@ impl SimWorld {
                     offset_deg,
                     ..
                 } => {
-                    let mut ohms = [0.0; 16];
-                    for (o, r) in ohms.iter_mut().zip(resistors.iter()) {
-                        *o = *r;
-                    }
+                    let ohms = crate::config::vane_ohms(resistors);
                     let table =
                         anemone_drivers::wind_vane::VaneTable::new(&ohms, *divider_ohms, *vref);
                     let source = AdsChannel::Vane {

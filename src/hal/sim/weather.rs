@@ -92,7 +92,8 @@ impl Weather {
     /// Station pressure in hPa at the station's altitude.
     pub fn station_pressure(&self, t: Timestamp) -> f64 {
         let t_k = self.air_temperature(t) + 273.15;
-        self.sea_level_pressure(t) * (-self.altitude_m * 9.80665 * 0.028_964_4 / (8.314_462 * t_k)).exp()
+        self.sea_level_pressure(t)
+            * (-self.altitude_m * 9.80665 * 0.028_964_4 / (8.314_462 * t_k)).exp()
     }
 
     /// Wind speed in m/s: a breeze that strengthens by day, with gusts and calm spells.
