@@ -624,8 +624,15 @@ async fn writer_counts_readings_dropped_beyond_the_bound() {
     // The very first reading is committed at once and may still fit in the file's
     // existing pages; everything after it meets the full disk.
     assert!(stats.committed <= 1, "{stats:?}");
-    assert_eq!(stats.committed + stats.dropped, 5_000, "every reading is accounted for");
-    assert_eq!(store.count_readings(&Query::default()).unwrap(), stats.committed);
+    assert_eq!(
+        stats.committed + stats.dropped,
+        5_000,
+        "every reading is accounted for"
+    );
+    assert_eq!(
+        store.count_readings(&Query::default()).unwrap(),
+        stats.committed
+    );
 }
 
 /// SD-card wear: WAL bytes written per reading for an hour of a typical station
