@@ -308,7 +308,7 @@ impl Default for MqttConfig {
             discovery: true,
             discovery_prefix: "homeassistant".into(),
             keep_alive: Span::secs(30),
-            backfill_rate: 5_000,
+            backfill_rate: 50_000,
         }
     }
 }
