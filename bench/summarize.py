@@ -19,6 +19,7 @@ def read_int(work, name):
 
 def main():
     work, ticks = sys.argv[1], int(sys.argv[2])
+    ref_ticks = int(sys.argv[3]) if len(sys.argv) > 3 else ticks
     out = []
     rows = []
     figs = {}
@@ -28,13 +29,14 @@ def main():
         a_n = read_int(work, f"anemone-{mode}.readings")
         r_info = json.loads(open(os.path.join(work, f"ref-{mode}.out")).read().strip().splitlines()[-1])
         r_n = r_info["readings"]
-        for who, m, n in (("anemone", a, a_n), ("reference", r, r_n)):
+        for who, m, n, t in (("anemone", a, a_n, ticks), ("reference", r, r_n, ref_ticks)):
             figs[(who, mode)] = {
+                "ticks": t,
                 "cpu_s": m["cpu_s"],
-                "cpu_tick_us": m["cpu_s"] / ticks * 1e6,
+                "cpu_tick_us": m["cpu_s"] / t * 1e6,
                 "cpu_reading_us": m["cpu_s"] / n * 1e6,
                 "wb": m["write_bytes"],
-                "wb_tick": m["write_bytes"] / ticks,
+                "wb_tick": m["write_bytes"] / t,
                 "wb_reading": m["write_bytes"] / n,
                 "cancelled": m["cancelled_write_bytes"],
                 "rss_kb": m["maxrss_kb"],
@@ -44,14 +46,14 @@ def main():
             }
             f = figs[(who, mode)]
             rows.append(
-                f"| {who} | {'Mosquitto' if mode == 'mqtt' else 'none'} | {n} | {f['wall_s']:.1f} | "
+                f"| {who} | {'Mosquitto' if mode == 'mqtt' else 'none'} | {t} | {n} | {f['wall_s']:.1f} | "
                 f"{f['cpu_s']:.2f} | {f['cpu_tick_us']:.1f} | {f['cpu_reading_us']:.2f} | "
                 f"{f['wb']} | {f['wb_tick']:.0f} | {f['wb_reading']:.1f} | "
                 f"{f['rss_kb'] / 1024:.1f} | {f['exit']} |")
-    out.append(f"Simulated day: {ticks} ticks (1 Hz).\n")
-    out.append("| program | broker | readings | wall s | CPU s | CPU µs/tick | CPU µs/reading "
+    out.append(f"Simulated span: anemone {ticks} ticks, reference {ref_ticks} ticks (1 tick = 1 simulated s).\n")
+    out.append("| program | broker | ticks | readings | wall s | CPU s | CPU µs/tick | CPU µs/reading "
                "| write_bytes | bytes/tick | bytes/reading | peak RSS MB | exit |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     out.extend(rows)
     out.append("")
     out.append("| ratio (reference / anemone) | no broker | Mosquitto | target |")
@@ -75,6 +77,14 @@ def main():
     for mode in ("mqtt",):
         c, mx = read_int(work, f"anemone-{mode}.cursor"), read_int(work, f"anemone-{mode}.maxid")
         out.append(f"Anemone with Mosquitto: publish cursor {c} of max reading id {mx} at exit.")
+    sf = os.path.join(work, "anemone-sync-full.json")
+    if os.path.exists(sf):
+        m, n = load(work, "anemone-sync-full"), read_int(work, "anemone-sync-full.readings")
+        ref = figs[("reference", "nomqtt")]["wb_reading"]
+        out.append(f"Anemone, no broker, `synchronous = \"full\"` (upper bound of disk writes): "
+                   f"{m['write_bytes']} bytes for {n} readings = {m['write_bytes'] / n:.1f} bytes/reading "
+                   f"(reference / anemone = {ref / (m['write_bytes'] / n):.1f}×), CPU {m['cpu_s']:.2f} s, "
+                   f"wall {m['wall_s']:.1f} s, peak RSS {m['maxrss_kb'] / 1024:.1f} MB.")
     fp = json.load(open(os.path.join(work, "footprint.json")))
     out.append(f"Binary ({fp['target']}, release profile): {fp['release_bytes']} bytes; "
                f"after `strip`: {fp['stripped_bytes']} bytes ({fp['stripped_bytes'] / 2**20:.2f} MiB).")
