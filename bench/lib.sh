@@ -49,10 +49,11 @@ start_mosquitto() {
 listener $port 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $WORK/mosquitto-$port.log
+log_dest stderr
 max_queued_messages 0
 EOF
-    "$MOSQUITTO" -c "$conf" &
+    # mosquitto drops root for its own user, so it logs to stderr, redirected by us.
+    "$MOSQUITTO" -c "$conf" 2>"$WORK/mosquitto-$port.log" &
     MOSQ_PID=$!
     for _ in $(seq 100); do
         if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; then
