@@ -39,7 +39,9 @@ def main():
                 "wb_tick": m["write_bytes"] / t,
                 "wb_reading": m["write_bytes"] / n,
                 "cancelled": m["cancelled_write_bytes"],
-                "rss_kb": m["maxrss_kb"],
+                # the larger of wait4 ru_maxrss and the last polled VmHWM (they differ by a few
+                # pages: per-thread RSS counters are folded in lazily).
+                "rss_kb": max(m["maxrss_kb"], m.get("vmhwm_kb_polled") or 0),
                 "wall_s": m["wall_s"],
                 "readings": n,
                 "exit": m["exit"],
