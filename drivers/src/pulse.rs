@@ -28,6 +28,24 @@ pub struct Edge {
     pub rising: bool,
 }
 
+impl Edge {
+    /// The line going low at `ts_us` (a reed switch closing against the pull-up).
+    pub const fn falling(ts_us: u64) -> Edge {
+        Edge {
+            ts_us,
+            rising: false,
+        }
+    }
+
+    /// The line going high at `ts_us` (the switch opening).
+    pub const fn rising(ts_us: u64) -> Edge {
+        Edge {
+            ts_us,
+            rising: true,
+        }
+    }
+}
+
 /// Counts debounced switch closures from a stream of raw edges.
 #[derive(Clone, Debug)]
 pub struct PulseCounter {
@@ -86,16 +104,10 @@ mod tests {
     use super::*;
 
     fn fall(ts_us: u64) -> Edge {
-        Edge {
-            ts_us,
-            rising: false,
-        }
+        Edge::falling(ts_us)
     }
     fn rise(ts_us: u64) -> Edge {
-        Edge {
-            ts_us,
-            rising: true,
-        }
+        Edge::rising(ts_us)
     }
 
     #[test]

@@ -87,16 +87,10 @@ mod tests {
     use super::*;
 
     fn fall(ts_us: u64) -> Edge {
-        Edge {
-            ts_us,
-            rising: false,
-        }
+        Edge::falling(ts_us)
     }
     fn rise(ts_us: u64) -> Edge {
-        Edge {
-            ts_us,
-            rising: true,
-        }
+        Edge::rising(ts_us)
     }
 
     #[test]
