@@ -77,9 +77,13 @@ impl SimBme280 {
         let adc_h = invert(0, 0xFFFF, humidity, |v| {
             compensate(raw(adc_t, adc_p, v), &cal).humidity_pct
         });
-        let p = adc_p as u32;
-        let tt = adc_t as u32;
-        let h = adc_h as u32;
+        // 0x80000 / 0x8000 are what the chip reports for a skipped measurement, and the
+        // driver rejects them; a real conversion landing exactly there is one in 65 536,
+        // so the simulator steps one count away rather than feign a fault.
+        let away = |v: i32, skipped: i32| if v == skipped { v + 1 } else { v };
+        let p = away(adc_p, 0x80000) as u32;
+        let tt = away(adc_t, 0x80000) as u32;
+        let h = away(adc_h, 0x8000) as u32;
         self.regs[0xF7] = (p >> 12) as u8;
         self.regs[0xF8] = (p >> 4) as u8;
         self.regs[0xF9] = ((p & 0xF) << 4) as u8;
