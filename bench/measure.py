@@ -5,13 +5,16 @@
 
 Method (the same for Anemone and the reference logger):
 * The child is started directly (no shell in between), so its PID is the program's PID.
-* Every 100 ms /proc/PID/io and /proc/PID/status are read; the last values are kept
-  (write_bytes, cancelled_write_bytes, VmHWM).
+* Every 50 ms /proc/PID/io and /proc/PID/status are read; the last values are kept
+  (write_bytes, cancelled_write_bytes, VmHWM). VmHWM is the peak RSS figure: it is a
+  high-water mark, so the last poll misses only growth in the final <50 ms.
 * When the child exits it is NOT reaped at once: waitid(WEXITED | WNOWAIT) leaves it a
   zombie whose /proc/PID/io still holds the final, whole-process counters, which are read
-  then (so the last <100 ms of writes are not lost to the polling interval).
-* Then wait4() reaps it and its rusage gives utime + stime (all threads) and ru_maxrss
-  (the peak RSS, the same high-water mark as VmHWM).
+  then (so the last <50 ms of writes are not lost to the polling interval).
+* Then wait4() reaps it and its rusage gives utime + stime (all threads). Its ru_maxrss is
+  NOT used as the peak RSS: at exec the kernel folds the high-water mark of the pre-exec
+  address space into it, and posix_spawn's child shares this Python launcher's (~10-15 MB)
+  until exec, so ru_maxrss is only an upper bound for a small child.
 write_bytes is what the kernel accounts to the process when it dirties page-cache pages
 of a file on a block device (counted once per dirtied page until written back, so it is a
 page-granular figure close to what reaches the disk); cancelled_write_bytes is dirty
@@ -77,7 +80,7 @@ def main():
         if h is not None:
             hwm = h
         polls += 1
-        time.sleep(0.1)
+        time.sleep(0.05)
     wall = time.monotonic() - t0
     final_io = read_io(pid)  # zombie: final whole-process counters
     _, status, ru = os.wait4(pid, 0)
@@ -90,8 +93,8 @@ def main():
         "utime_s": ru.ru_utime,
         "stime_s": ru.ru_stime,
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 4),
-        "maxrss_kb": ru.ru_maxrss,
-        "vmhwm_kb_polled": hwm,
+        "peak_rss_kb": hwm,  # VmHWM, last poll
+        "ru_maxrss_kb_upper_bound": ru.ru_maxrss,
         "write_bytes": io.get("write_bytes"),
         "cancelled_write_bytes": io.get("cancelled_write_bytes"),
         "wchar": io.get("wchar"),

@@ -39,9 +39,8 @@ def main():
                 "wb_tick": m["write_bytes"] / t,
                 "wb_reading": m["write_bytes"] / n,
                 "cancelled": m["cancelled_write_bytes"],
-                # the larger of wait4 ru_maxrss and the last polled VmHWM (they differ by a few
-                # pages: per-thread RSS counters are folded in lazily).
-                "rss_kb": max(m["maxrss_kb"], m.get("vmhwm_kb_polled") or 0),
+                # VmHWM, last poll (see measure.py: ru_maxrss includes the launcher's RSS).
+                "rss_kb": m.get("peak_rss_kb", m.get("vmhwm_kb_polled")),
                 "wall_s": m["wall_s"],
                 "readings": n,
                 "exit": m["exit"],
@@ -86,7 +85,7 @@ def main():
         out.append(f"Anemone, no broker, `synchronous = \"full\"` (upper bound of disk writes): "
                    f"{m['write_bytes']} bytes for {n} readings = {m['write_bytes'] / n:.1f} bytes/reading "
                    f"(reference / anemone = {ref / (m['write_bytes'] / n):.1f}×), CPU {m['cpu_s']:.2f} s, "
-                   f"wall {m['wall_s']:.1f} s, peak RSS {m['maxrss_kb'] / 1024:.1f} MB.")
+                   f"wall {m['wall_s']:.1f} s, peak RSS {m.get('peak_rss_kb', m.get('vmhwm_kb_polled')) / 1024:.1f} MB.")
     fp = json.load(open(os.path.join(work, "footprint.json")))
     out.append(f"Binary ({fp['target']}, release profile): {fp['release_bytes']} bytes; "
                f"after `strip`: {fp['stripped_bytes']} bytes ({fp['stripped_bytes'] / 2**20:.2f} MiB).")
