@@ -18,6 +18,7 @@
 # sudo on Debian/Ubuntu x86_64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/lib.sh
 root=$(pwd)
 say() { printf '\n==> %s\n' "$*"; }
 t0=$SECONDS
@@ -30,16 +31,6 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 dist=$root/dist
 tools=$root/target/release-tools
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "apt-get install ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
 
 say "tools"
 # qemu to run the results; the armhf sysroot (libc6-armhf-cross) for qemu-arm -L, and

@@ -14,12 +14,8 @@ cd "$(dirname "$0")/../.."
 UNIT=systemd/anemone.service
 MAX_EXPOSURE=${MAX_EXPOSURE:-20}   # tenths: 20 = "2.0"; the unit scored 1.5 when written
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  echo "systemd-analyze missing: installing systemd"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq systemd >/dev/null
-fi
+source .ci/lib.sh
+command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 systemd-analyze --version | head -n 1
 
 work=$(mktemp -d)

@@ -17,6 +17,7 @@
 # Runs as root on a clean Debian machine, with no stdin; idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source .ci/lib.sh
 root=$(pwd)
 
 read -r -a TARGETS <<<"${ANEMONE_CROSS_TARGETS:-aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf}"
@@ -34,16 +35,6 @@ timed() {         # timed NAME CMD...: run, remember the wall time
   took[$name]=$((SECONDS - start))
 }
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "apt-get install ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
 
 # Per target: Debian arch, C toolchain prefix, qemu binary, sysroot for -L.
 deb_arch() {
