@@ -180,6 +180,37 @@ mod tests {
         );
     }
 
+    /// Pings waiting on the test's notify socket.
+    #[cfg(target_os = "linux")]
+    fn count(server: &std::os::unix::net::UnixDatagram) -> usize {
+        let mut n = 0;
+        let mut buf = [0u8; 64];
+        while let Ok(len) = server.recv(&mut buf) {
+            assert_eq!(&buf[..len], b"WATCHDOG=1");
+            n += 1;
+        }
+        n
+    }
+
+    /// Makes progress until two pings arrived (up to 5 s on a loaded machine).
+    #[cfg(target_os = "linux")]
+    async fn progress_until_pings(
+        progress: &Progress,
+        server: &std::os::unix::net::UnixDatagram,
+    ) -> usize {
+        let mut pings = 0;
+        for _ in 0..200 {
+            progress.reading();
+            progress.store_beat();
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            pings += count(server);
+            if pings >= 2 {
+                break;
+            }
+        }
+        pings
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn watchdog_stops_when_the_store_stalls_and_resumes() {
@@ -195,27 +226,8 @@ mod tests {
             Duration::from_millis(100),
             judge,
         ));
-        let count = |server: &UnixDatagram| {
-            let mut n = 0;
-            let mut buf = [0u8; 64];
-            while let Ok(len) = server.recv(&mut buf) {
-                assert_eq!(&buf[..len], b"WATCHDOG=1");
-                n += 1;
-            }
-            n
-        };
-        // Progressing: pings arrive (wait up to 5 s on a loaded machine).
-        let mut pings = 0;
-        for _ in 0..200 {
-            progress.reading();
-            progress.store_beat();
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            pings += count(&server);
-            if pings >= 2 {
-                break;
-            }
-        }
-        assert!(pings >= 2);
+        // Progressing: pings arrive.
+        assert!(progress_until_pings(&progress, &server).await >= 2);
         // The store stalls (readings still arrive): pings stop. One may have been
         // decided just before the stall.
         for _ in 0..4 {
@@ -229,17 +241,7 @@ mod tests {
         }
         assert_eq!(count(&server), 0, "stalled store: the watchdog is not fed");
         // It recovers: pings resume.
-        let mut pings = 0;
-        for _ in 0..200 {
-            progress.reading();
-            progress.store_beat();
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            pings += count(&server);
-            if pings >= 2 {
-                break;
-            }
-        }
-        assert!(pings >= 2);
+        assert!(progress_until_pings(&progress, &server).await >= 2);
         dog.abort();
     }
 }
