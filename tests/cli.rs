@@ -275,65 +275,29 @@ fn ph_calibration_is_recorded_with_its_time() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cal.db");
     let cfg = sim_config(dir.path(), &db);
-    let out = run(bin()
-        .args([
-            "calibrate",
-            "ph",
-            "--sensor",
-            "ph",
-            "--point",
-            "mid",
-            "--simulate",
-            "--config",
-        ])
-        .arg(&cfg));
+    let calibrate = |args: &[&str]| {
+        run(bin()
+            .args(["calibrate", "ph", "--sensor"])
+            .args(args)
+            .args(["--simulate", "--config"])
+            .arg(&cfg))
+    };
+    let out = calibrate(&["ph", "--point", "mid"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Calibrated ph at mid (pH 7.00)"));
-    let out = run(bin()
-        .args([
-            "calibrate",
-            "ph",
-            "--sensor",
-            "ph",
-            "--point",
-            "low",
-            "--simulate",
-            "--config",
-        ])
-        .arg(&cfg));
+    let out = calibrate(&["ph", "--point", "low"]);
     assert!(out.status.success());
-    let out = run(bin()
-        .args([
-            "calibrate",
-            "ph",
-            "--sensor",
-            "ph",
-            "--status",
-            "--simulate",
-            "--config",
-        ])
-        .arg(&cfg));
+    let out = calibrate(&["ph", "--status"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("calibration point(s); slope acid"), "{text}");
     assert_eq!(text.matches("ph_ezo").count(), 2, "{text}");
     // Not a pH sensor: a clear error.
-    let out = run(bin()
-        .args([
-            "calibrate",
-            "ph",
-            "--sensor",
-            "air",
-            "--point",
-            "mid",
-            "--simulate",
-            "--config",
-        ])
-        .arg(&cfg));
+    let out = calibrate(&["air", "--point", "mid"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pH probe"));
 }
