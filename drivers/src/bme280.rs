@@ -31,7 +31,7 @@
 
 use core::fmt;
 use embedded_hal::delay::DelayNs;
-use embedded_hal::i2c::{ErrorKind, I2c, NoAcknowledgeSource};
+use embedded_hal::i2c::I2c;
 
 /// Registers, commands and bit masks of the BME280.
 pub struct Register;
@@ -111,12 +111,7 @@ impl<E: embedded_hal::i2c::Error> Error<E> {
     /// True when the chip did not acknowledge its address: not present at this address.
     pub fn is_no_device(&self) -> bool {
         match self {
-            Error::Bus(e) => matches!(
-                e.kind(),
-                ErrorKind::NoAcknowledge(
-                    NoAcknowledgeSource::Address | NoAcknowledgeSource::Unknown
-                )
-            ),
+            Error::Bus(e) => crate::is_no_ack(e),
             _ => false,
         }
     }

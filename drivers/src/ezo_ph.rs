@@ -22,7 +22,7 @@
 
 use core::fmt;
 use embedded_hal::delay::DelayNs;
-use embedded_hal::i2c::{ErrorKind, I2c, NoAcknowledgeSource};
+use embedded_hal::i2c::I2c;
 
 /// Protocol constants of the EZO circuits.
 pub struct Register;
@@ -72,12 +72,7 @@ impl<E: embedded_hal::i2c::Error> EzoError<E> {
     /// mode).
     pub fn is_no_device(&self) -> bool {
         match self {
-            EzoError::Bus(e) => matches!(
-                e.kind(),
-                ErrorKind::NoAcknowledge(
-                    NoAcknowledgeSource::Address | NoAcknowledgeSource::Unknown
-                )
-            ),
+            EzoError::Bus(e) => crate::is_no_ack(e),
             _ => false,
         }
     }

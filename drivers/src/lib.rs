@@ -66,3 +66,13 @@ pub mod mcp3008;
 pub mod pulse;
 pub mod rain_gauge;
 pub mod wind_vane;
+
+/// True when an I2C error means "nobody acknowledged the address": the device is not
+/// there (or not at this address). Every I2C driver's `is_no_device` uses it.
+pub fn is_no_ack<E: embedded_hal::i2c::Error>(e: &E) -> bool {
+    use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource};
+    matches!(
+        e.kind(),
+        ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address | NoAcknowledgeSource::Unknown)
+    )
+}

@@ -17,7 +17,7 @@ pub(super) struct Bme280Source {
 
 fn explain(err: &BmeError<crate::hal::BusError>, where_: &str, address: u8) -> SourceError {
     match err {
-        BmeError::Bus(e) if matches!(e.kind, embedded_hal::i2c::ErrorKind::NoAcknowledge(_)) => {
+        e if e.is_no_device() => {
             let other = if address == 0x76 { 0x77 } else { 0x76 };
             SourceError::Absent(format!(
                 "no BME280 answered at {address:#04x} on {where_}: check wiring (3V3, GND, SDA pin 3, SCL pin 5) or try address = {other:#04x}"
