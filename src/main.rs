@@ -258,9 +258,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// One runtime thread for everything async (the station's work is a few readings a second
+/// and cross-thread wake-ups were most of its CPU: bench/README.md), and a small blocking
+/// pool for bus I/O and SQLite commits. Fewer threads also means fewer malloc arenas and
+/// stacks in the resident set.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(8)
+        .thread_keep_alive(std::time::Duration::from_secs(60))
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -2,7 +2,9 @@
 //!
 //! Each sensor runs in its own tokio task and samples on ticks aligned to its interval
 //! (a 10 s sensor reads at :00, :10, :20 …). Bus I/O runs on the blocking pool, so a slow
-//! or hung sensor only delays itself. A failed sample becomes `sensor_error` readings for
+//! or hung sensor only delays itself; simulated buses are plain memory that never block,
+//! so on them a sample runs inline in the task (a thread hop per sample was most of the
+//! simulated station's CPU: bench/README.md). A failed sample becomes `sensor_error` readings for
 //! each of the sensor's quantities plus a rate-limited log line; the sensor is retried on
 //! its next tick, and its recovery is logged.
 
@@ -101,12 +103,36 @@ impl FailureLog {
     }
 }
 
-async fn build_blocking(task: &SensorTask) -> Result<Box<dyn Source>, SourceError> {
+/// Runs `f` off the runtime thread when it may block on a real bus, inline on simulated
+/// buses. A panic in a driver becomes an error instead of taking the station down.
+async fn on_bus<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    if inline {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into())
+        })
+    } else {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+async fn build_source(task: &SensorTask) -> Result<Box<dyn Source>, SourceError> {
     let config = task.config.clone();
     let sensor = task.sensor.clone();
     let hal = task.hal.clone();
     let ctx = task.ctx.clone();
-    match tokio::task::spawn_blocking(move || build(&config, &sensor, &hal, &ctx)).await {
+    match on_bus(task.hal.is_simulated(), move || {
+        build(&config, &sensor, &hal, &ctx)
+    })
+    .await
+    {
         Ok(r) => r,
         Err(e) => Err(SourceError::Device(format!(
             "driver panicked while starting: {e}"
@@ -119,6 +145,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
     let id: SensorId = Arc::from(task.sensor.id.as_str());
     let interval = task.sensor.interval.as_millis_i64().max(1);
     let quantities = task.sensor.kind.quantities();
+    let inline = task.hal.is_simulated();
     let mut stop = task.stop.clone();
     let mut log = FailureLog {
         since: None,
@@ -127,7 +154,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         count: 0,
     };
 
-    let mut source = match build_blocking(&task).await {
+    let mut source = match build_source(&task).await {
         Ok(s) => Some(s),
         Err(e) => match task.sensor.on_startup_error {
             OnStartupError::Fail => {
@@ -166,7 +193,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         }
         let now = participant.now();
         if source.is_none() {
-            match build_blocking(&task).await {
+            match build_source(&task).await {
                 Ok(s) => {
                     report_hw(s.as_ref());
                     source = Some(s);
@@ -177,7 +204,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         let readings = match source.take() {
             None => error_readings(&id, &quantities, now),
             Some(mut s) => {
-                let joined = tokio::task::spawn_blocking(move || {
+                let joined = on_bus(inline, move || {
                     let r = s.sample(now);
                     (s, r)
                 })
