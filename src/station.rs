@@ -18,7 +18,9 @@ use crate::pipeline::Pipeline;
 use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sources::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sources::SourceContext;
-use crate::store::writer::{run_writer_with_progress, StoreJob, WriterConfig, WriterMsg};
+use crate::store::writer::{
+    run_writer_with_progress, LiveFeeds, StoreJob, WriterConfig, WriterMsg,
+};
 use crate::store::{Store, StoreError, StoreOptions};
 
 /// Readings in flight between stages before senders wait (back-pressure).
@@ -64,7 +66,8 @@ pub struct RunOptions {
     pub duration_ms: Option<i64>,
     /// The database file.
     pub db_path: PathBuf,
-    /// Receives each committed batch (the MQTT publisher's live feed).
+    /// Receives every reading with its id, before its commit (the MQTT publisher's live
+    /// feed).
     pub live: Option<mpsc::Sender<Vec<StoredReading>>>,
     /// Receives the writer's command channel, e.g. for the MQTT publish cursor.
     pub writer_handle: Option<tokio::sync::oneshot::Sender<mpsc::Sender<WriterMsg>>>,
@@ -189,12 +192,17 @@ pub async fn run(
         }
         None => (None, None),
     };
+    let (committed_tx, committed_rx) = watch::channel(0i64);
+    let feeds = LiveFeeds {
+        live: live_tx,
+        committed_through: Some(committed_tx),
+    };
     let writer = tokio::spawn(run_writer_with_progress(
         store,
         writer_rx,
         writer_participant,
         writer_cfg,
-        live_tx,
+        feeds,
         Some(progress.clone()),
     ));
     let control_tx = writer_tx.clone();
@@ -214,6 +222,7 @@ pub async fn run(
                     live,
                     backlog,
                     cursor: cursor_tx,
+                    committed: Some(committed_rx),
                 },
             )
             .await,

@@ -13,8 +13,14 @@
 //!
 //! # Store-and-forward
 //!
-//! The SQLite store is the outbox. The store's writer sends every committed batch on the
-//! *live feed*; the publisher sends those readings at once while connected. What the broker
+//! The SQLite store is the outbox. The store's writer sends every reading on the *live
+//! feed* as soon as it has its id — before its commit, so dashboards are as fresh as the
+//! sensors whatever the commit interval — and the publisher sends those readings at once
+//! while connected. Beside it the writer keeps a *committed-through* watch: every id up to
+//! it is in the store or never will be (lost in a crash, dropped on a full disk). Live
+//! readings the publisher could not carry (not connected, queue full, a gap in the ids)
+//! are read back from the store, and the publisher does not call the backlog done before
+//! the store has committed past them. What the broker
 //! has acknowledged (PUBACK) moves the *publish cursor*: the highest reading id such that it
 //! and every lower stored id were acknowledged. The publisher sends cursor advances to the
 //! writer, which persists them. After a connection (the first, or any reconnect: rumqttc
@@ -30,9 +36,12 @@
 //! use std::time::Duration;
 //! let (live_tx, live_rx) = tokio::sync::mpsc::channel(64); // writer → publisher
 //! let (cursor_tx, mut cursor_rx) = tokio::sync::mpsc::channel(64); // publisher → writer
-//! let mqtt = anemone::mqtt::start(&cfg, anemone::mqtt::Feeds { live: live_rx, backlog, cursor: cursor_tx }).await;
-//! // … the writer sends `Vec<StoredReading>` on live_tx after each commit and persists every
-//! // `i64` it receives on cursor_rx as the publish cursor …
+//! let (_committed_tx, committed_rx) = tokio::sync::watch::channel(0i64); // committed-through
+//! let feeds = anemone::mqtt::Feeds { live: live_rx, backlog, cursor: cursor_tx, committed: Some(committed_rx) };
+//! let mqtt = anemone::mqtt::start(&cfg, feeds).await;
+//! // … the writer sends `Vec<StoredReading>` on live_tx as ids are assigned, its
+//! // committed-through id after each commit, and persists every `i64` it receives on
+//! // cursor_rx as the publish cursor …
 //! # drop((live_tx, &mut cursor_rx));
 //! let summary = mqtt.shutdown(Duration::from_secs(10)).await;
 //! # let _ = summary;
@@ -52,7 +61,7 @@ pub mod topics;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::reading::StoredReading;
@@ -77,12 +86,16 @@ pub trait Backlog: Send + 'static {
 
 /// The channels between the store and the publisher.
 pub struct Feeds {
-    /// Every committed batch, in commit order, from the store's writer (the live feed).
+    /// Every reading in id order, from the store's writer, as soon as it has its id (the
+    /// live feed).
     pub live: mpsc::Receiver<Vec<StoredReading>>,
     /// The store, read-only: the cursor and the backlog above it.
     pub backlog: Box<dyn Backlog>,
     /// Cursor advances for the writer to persist (`WriterMsg::SetCursor`). Monotonic.
     pub cursor: mpsc::Sender<i64>,
+    /// The writer's committed-through id (see the module docs). `None`: the live feed
+    /// carries committed readings only, any ids (tests and tools).
+    pub committed: Option<watch::Receiver<i64>>,
 }
 
 /// The running MQTT side of the daemon: which broker was chosen, and the publisher.

@@ -138,6 +138,19 @@ async fn next_page(
     }
 }
 
+/// The next change of the committed-through id (never resolves without a watch, or once
+/// the writer is gone).
+async fn committed_changed(committed: &mut Option<watch::Receiver<i64>>) {
+    match committed {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                *committed = None;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Aborts the event-loop task when the session ends (or the publisher is aborted).
 struct AbortOnDrop(JoinHandle<()>);
 
@@ -161,6 +174,13 @@ struct Ctx {
     tuning: Tuning,
     live: mpsc::Receiver<Vec<StoredReading>>,
     live_closed: bool,
+    /// The writer's committed-through id (`None`: live readings are committed ones).
+    committed: Option<watch::Receiver<i64>>,
+    /// The highest live id that was not queued for sending (not connected, queue full,
+    /// a gap): the backlog is not done before the store has committed through it.
+    must_scan: i64,
+    /// The last live id seen, to notice gaps.
+    last_live: Option<i64>,
     backlog: Option<Box<dyn Backlog>>,
     cursor_tx: mpsc::Sender<i64>,
     cursor_unsent: Option<i64>,
@@ -186,6 +206,11 @@ struct Session {
     scan_pos: i64,
     scan_buf: VecDeque<StoredReading>,
     scan_done: bool,
+    /// The backlog read came back empty before the store committed through `must_scan`:
+    /// read again after the next commit.
+    scan_wait: bool,
+    /// Committed-through when the fetch in progress started.
+    fetch_committed: i64,
     fetch: Option<Fetch>,
     tokens: f64,
     last_refill: Instant,
@@ -214,6 +239,9 @@ impl Ctx {
             tuning,
             live: feeds.live,
             live_closed: false,
+            committed: feeds.committed,
+            must_scan: 0,
+            last_live: None,
             backlog: Some(feeds.backlog),
             cursor_tx: feeds.cursor,
             cursor_unsent: None,
@@ -266,7 +294,11 @@ impl Ctx {
                     batch = self.live.recv(), if !self.live_closed => {
                         // Not connected: the readings wait in the store.
                         match batch {
-                            Some(b) => self.observe(&b),
+                            Some(b) => {
+                                self.observe(&b);
+                                self.note_live_ids(&b);
+                                self.leave_to_store(&b);
+                            }
                             None => self.live_closed = true,
                         }
                     }
@@ -287,6 +319,36 @@ impl Ctx {
         };
     }
 
+    /// Every id up to this is in the store or never will be.
+    fn committed_now(&self) -> i64 {
+        self.committed.as_ref().map_or(i64::MAX, |w| *w.borrow())
+    }
+
+    /// Notes a live batch's ids; true when ids before it never came on the live feed
+    /// (the writer dropped them when the feed was full): they are in the store.
+    fn note_live_ids(&mut self, batch: &[StoredReading]) -> bool {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return false;
+        };
+        let expected = match self.last_live {
+            Some(l) => l + 1,
+            None => self.committed_now().saturating_add(1),
+        };
+        self.last_live = Some(last.id);
+        let gap = self.committed.is_some() && first.id > expected;
+        if gap {
+            self.must_scan = self.must_scan.max(first.id - 1);
+        }
+        gap
+    }
+
+    /// Live readings that will not be sent from the live feed: the backlog covers them.
+    fn leave_to_store(&mut self, batch: &[StoredReading]) {
+        if let Some(last) = batch.last() {
+            self.must_scan = self.must_scan.max(last.id);
+        }
+    }
+
     /// Takes note of live readings that are not sent now (state, new sensors).
     fn observe(&mut self, batch: &[StoredReading]) {
         for r in batch {
@@ -303,9 +365,13 @@ impl Ctx {
     /// Live readings to send first; past `live_queue_max` they are left to the backlog.
     fn queue_live(&mut self, s: &mut Session, batch: Vec<StoredReading>) {
         self.observe(&batch);
+        if self.note_live_ids(&batch) {
+            s.scan_done = false;
+        }
         if s.live_queue.len() + batch.len() > self.tuning.live_queue_max {
             tracing::debug!("Live readings arrive faster than the broker acknowledges; the rest will come from the store.");
             s.live_queue.clear();
+            self.leave_to_store(&batch);
             s.scan_done = false;
         } else {
             s.live_queue.extend(batch);
@@ -378,6 +444,8 @@ impl Ctx {
             scan_pos: self.outbox.cursor(),
             scan_buf: VecDeque::new(),
             scan_done: false,
+            scan_wait: false,
+            fetch_committed: 0,
             fetch: None,
             tokens: 0.0,
             last_refill: now,
@@ -471,6 +539,9 @@ impl Ctx {
                             return End::Lost;
                         }
                     }
+                }
+                _ = committed_changed(&mut self.committed), if s.scan_wait => {
+                    s.scan_wait = false;
                 }
                 _ = tick.tick() => {
                     if self.outbox.unacked() > 0 && s.last_ack.elapsed() > stall {
@@ -629,6 +700,10 @@ impl Ctx {
 
     fn take_page(&mut self, s: &mut Session, rows: Vec<StoredReading>) {
         match rows.last() {
+            None if s.fetch_committed < self.must_scan => {
+                // Readings the live feed could not carry are not committed yet.
+                s.scan_wait = true;
+            }
             None => {
                 s.scan_done = true;
                 if s.backfilled_here > 0 {
@@ -720,8 +795,9 @@ impl Ctx {
             }
             break;
         }
-        if s.scan_buf.is_empty() && !s.scan_done && s.fetch.is_none() {
+        if s.scan_buf.is_empty() && !s.scan_done && !s.scan_wait && s.fetch.is_none() {
             if let Some(mut backlog) = self.backlog.take() {
+                s.fetch_committed = self.committed_now();
                 let (after, limit) = (s.scan_pos, self.tuning.page);
                 s.fetch = Some(tokio::task::spawn_blocking(move || {
                     let r = backlog.after(after, limit);

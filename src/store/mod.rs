@@ -291,6 +291,8 @@ pub struct Store {
     agg: AggState,
     /// The in-memory aggregates missed readings (an error while folding): rebuild them.
     agg_stale: bool,
+    /// The `synchronous` level in force (a reservation commit is synced regardless).
+    synchronous: Synchronous,
 }
 
 /// What [`inspect`] found.
@@ -451,6 +453,7 @@ impl Store {
             sensors: RefCell::new(Sensors::default()),
             agg: AggState::new(opts.tz, 0),
             agg_stale: false,
+            synchronous: opts.synchronous,
         };
         store.migrate()?;
         store.load_sensors()?;
@@ -492,6 +495,7 @@ impl Store {
             sensors: RefCell::new(Sensors::default()),
             agg: AggState::new(tz, 0),
             agg_stale: false,
+            synchronous: Synchronous::Normal,
         };
         store.load_sensors()?;
         Ok(store)
@@ -703,12 +707,58 @@ impl Store {
     }
 
     /// Stores `readings` and advances the publish cursor to `cursor` (never backwards)
-    /// in one transaction, then folds the readings into the in-memory aggregates.
+    /// in one transaction, then folds the readings into the in-memory aggregates. The
+    /// readings get the next free ids (above every stored and every reserved id).
     pub fn commit(
         &mut self,
         readings: &[Reading],
         cursor: Option<i64>,
     ) -> Result<Vec<StoredReading>, StoreError> {
+        let first = self.id_floor()? + 1;
+        let rows: Vec<StoredReading> = readings
+            .iter()
+            .zip(first..)
+            .map(|(r, id)| StoredReading {
+                id,
+                reading: r.clone(),
+            })
+            .collect();
+        self.commit_stored(&rows, cursor, None)?;
+        Ok(rows)
+    }
+
+    /// The highest reading id that is stored or reserved: a new reading must get a
+    /// higher one. See [`Store::commit_stored`].
+    pub fn id_floor(&self) -> Result<i64, StoreError> {
+        let stored: Option<i64> =
+            self.db(self
+                .conn
+                .query_row("SELECT max(id) FROM readings", [], |r| r.get(0)))?;
+        let reserved: Option<i64> = self.db(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [schema::META_IDS_RESERVED],
+                |r| r.get(0),
+            )
+            .optional())?;
+        Ok(stored.unwrap_or(0).max(reserved.unwrap_or(0)))
+    }
+
+    /// Stores readings whose ids the writer assigned (increasing, above
+    /// [`Store::id_floor`]) and advances the publish cursor, in one transaction.
+    ///
+    /// The writer hands readings to MQTT before they are committed, so an id may be seen
+    /// by a dashboard and then lost in a crash; it must never be given to another
+    /// reading. `reserve` records, in the same transaction and synced to the disk even
+    /// under `synchronous = "normal"`, that every id up to it is taken: after a crash the
+    /// next run starts above it.
+    pub fn commit_stored(
+        &mut self,
+        rows: &[StoredReading],
+        cursor: Option<i64>,
+        reserve: Option<i64>,
+    ) -> Result<(), StoreError> {
         if self.read_only {
             return Err(StoreError::InvalidQuery(
                 "this store was opened read-only".into(),
@@ -716,18 +766,41 @@ impl Store {
         }
         let path = self.path.clone();
         let err = |e| classify(&path, e);
-        let mut out = Vec::with_capacity(readings.len());
+        let synced = reserve.is_some() && self.synchronous != Synchronous::Full;
+        if synced {
+            self.conn
+                .execute_batch("PRAGMA synchronous = FULL")
+                .map_err(err)?;
+        }
+        let result = self.commit_rows(rows, cursor, reserve);
+        if synced {
+            let back = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
+            if let Err(e) = back {
+                tracing::warn!(path = %self.path.display(), error = %e, "Could not return to synchronous = normal");
+            }
+        }
+        result
+    }
+
+    fn commit_rows(
+        &mut self,
+        rows: &[StoredReading],
+        cursor: Option<i64>,
+        reserve: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| classify(&path, e);
         let mut new_sensors: Vec<(i64, SensorId)> = Vec::new();
         let tx = self.conn.transaction().map_err(err)?;
         {
             let sensors = self.sensors.borrow();
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO readings (ts, sensor, quantity, value, flags) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO readings (id, ts, sensor, quantity, value, flags) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(err)?;
-            for r in readings {
+            for StoredReading { id, reading: r } in rows {
                 let known = sensors.by_name.get(&*r.sensor).copied().or_else(|| {
                     new_sensors
                         .iter()
@@ -752,6 +825,7 @@ impl Store {
                 let value = r.value.filter(|v| !v.is_nan());
                 insert
                     .execute(params![
+                        id,
                         r.ts,
                         sensor,
                         schema::quantity_code(r.quantity),
@@ -759,14 +833,17 @@ impl Store {
                         r.flags.bits()
                     ])
                     .map_err(err)?;
-                out.push(StoredReading {
-                    id: tx.last_insert_rowid(),
-                    reading: r.clone(),
-                });
             }
         }
         if let Some(c) = cursor {
             set_cursor(&tx, c).map_err(err)?;
+        }
+        if let Some(through) = reserve {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![schema::META_IDS_RESERVED, through],
+            )
+            .map_err(err)?;
         }
         tx.commit().map_err(err)?;
         {
@@ -776,7 +853,7 @@ impl Store {
             }
         }
         if !self.agg_stale {
-            for s in &out {
+            for s in rows {
                 let r = &s.reading;
                 let folded = self.agg.fold(
                     &self.conn,
@@ -800,7 +877,7 @@ impl Store {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Persists the in-memory aggregates (changed buckets and the id they cover) in one

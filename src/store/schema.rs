@@ -84,6 +84,9 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub const META_PUBLISH_CURSOR: &str = "publish_cursor";
 /// `meta` key: highest reading id folded into the persisted aggregates.
 pub const META_AGG_THROUGH: &str = "aggregates_through_id";
+/// `meta` key: every reading id up to this one is taken (handed to MQTT before its commit
+/// perhaps), even where no stored reading has it: new readings get higher ids.
+pub const META_IDS_RESERVED: &str = "reading_ids_reserved";
 /// `meta` key: the IANA zone the persisted day buckets were cut in.
 pub const META_DAY_TZ: &str = "day_timezone";
 

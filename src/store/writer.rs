@@ -14,10 +14,18 @@
 //!   resumed. Beyond `max_buffered` readings the oldest are dropped, counted and logged.
 //! * SQLite work runs on tokio's blocking pool, never on a runtime thread. While it runs
 //!   the writer is awake, so a virtual clock waits for it.
+//! * Ids are assigned here, when a reading arrives, and the reading goes to the live feed
+//!   (MQTT) at once, before its commit: the commit interval decides how often the SD card
+//!   is written, not how fresh the dashboards are. An id handed out may be lost in a
+//!   crash with its uncommitted reading, so it must never be reused: ids are reserved in
+//!   blocks of [`ID_BLOCK`] by a synced commit ([`Store::commit_stored`]), and no id goes
+//!   to the live feed before its block is reserved. The feed's companion, a watch of the
+//!   *committed-through* id (every id up to it is stored or will never be), tells the
+//!   publisher when the store holds what the live feed could not carry.
 
 use std::collections::VecDeque;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Store, StoreError, StoredReading};
 use crate::clock::Participant;
@@ -30,6 +38,12 @@ pub const AGGREGATE_PERSIST_MS: i64 = 5 * 60_000;
 pub const RETENTION_EVERY_MS: i64 = 3_600_000;
 /// Most raw rows deleted by retention per commit cycle (the rest waits for the next).
 pub const EXPIRE_PER_CYCLE: u64 = 20_000;
+/// Reading ids are reserved this many at a time (one synced commit per block; a crash
+/// skips the rest of the block). Hours of readings at 1 Hz, and still far from `i64`.
+pub const ID_BLOCK: i64 = 100_000;
+/// Live readings held while the live feed is full, before the oldest are left to the
+/// store (the publisher notices the gap and reads them from there).
+const LIVE_PENDING_MAX: usize = 50_000;
 
 /// Work to run on the writer's store between commits (register a sensor with its
 /// hardware id, record a calibration): the writer owns the only read-write connection.
@@ -102,10 +116,16 @@ pub struct WriterStats {
 struct Writer {
     store: Option<Store>,
     cfg: WriterConfig,
-    buf: VecDeque<Reading>,
+    buf: VecDeque<StoredReading>,
     cursor: Option<i64>,
     stats: WriterStats,
-    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+    /// The next id to assign, and the highest reserved one (durably).
+    next_id: i64,
+    reserved: i64,
+    /// Readings not yet on the live feed (feed full, or ids not yet reserved).
+    live_pending: Vec<StoredReading>,
+    live: Option<mpsc::Sender<Vec<StoredReading>>>,
+    committed_through: Option<watch::Sender<i64>>,
     /// An error was logged and writing has not succeeded since.
     failing: bool,
     dropped_logged: u64,
@@ -115,8 +135,8 @@ struct Writer {
 
 /// Result of one blocking cycle.
 struct Cycle {
-    result: Result<Vec<StoredReading>, StoreError>,
-    batch: VecDeque<Reading>,
+    result: Result<(), StoreError>,
+    batch: VecDeque<StoredReading>,
     cursor: Option<i64>,
     aggregates: Option<Result<(), StoreError>>,
     expired: Option<Result<(u64, bool), StoreError>>,
@@ -127,8 +147,16 @@ fn align_up(t: Timestamp, grid: i64) -> Timestamp {
 }
 
 impl Writer {
-    fn push(&mut self, r: Reading) {
-        self.buf.push_back(r);
+    fn push(&mut self, reading: Reading) {
+        let row = StoredReading {
+            id: self.next_id,
+            reading,
+        };
+        self.next_id += 1;
+        if self.live.is_some() {
+            self.live_pending.push(row.clone());
+        }
+        self.buf.push_back(row);
         let bound = self.cfg.max_buffered.max(1);
         while self.buf.len() > bound {
             self.buf.pop_front();
@@ -150,6 +178,44 @@ impl Writer {
         self.dropped_logged = self.stats.dropped;
     }
 
+    /// Hands the readings whose ids are reserved to the live feed, without waiting.
+    fn feed_live(&mut self) {
+        let Some(tx) = &self.live else { return };
+        let ready = self.live_pending.partition_point(|r| r.id <= self.reserved);
+        if ready == 0 {
+            return;
+        }
+        let rows: Vec<StoredReading> = self.live_pending.drain(..ready).collect();
+        match tx.try_send(rows) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(rows)) => {
+                // Try again with the next readings; past the bound the oldest are left to
+                // the store (the publisher sees the gap in the ids).
+                let mut rows = rows;
+                rows.append(&mut self.live_pending);
+                self.live_pending = rows;
+                if self.live_pending.len() > LIVE_PENDING_MAX {
+                    let excess = self.live_pending.len() - LIVE_PENDING_MAX;
+                    self.live_pending.drain(..excess);
+                    tracing::debug!("The live feed is full; the publisher re-reads those readings from the store.");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.live = None;
+                self.live_pending.clear();
+            }
+        }
+    }
+
+    /// Every id up to `id` is stored or will never be.
+    fn mark_committed(&mut self, id: i64) {
+        if let Some(tx) = &self.committed_through {
+            if tx.send(id).is_err() {
+                self.committed_through = None;
+            }
+        }
+    }
+
     /// Commits what is buffered; persists aggregates and runs retention when asked or due.
     async fn cycle(&mut self, now: Timestamp, force_aggregates: bool) -> Result<(), StoreError> {
         let Some(store) = self.store.take() else {
@@ -160,12 +226,15 @@ impl Writer {
             .then(|| now.saturating_sub(self.cfg.retention_ms));
         let mut batch = std::mem::take(&mut self.buf);
         let cursor = self.cursor.take();
+        // Reserve the next block while half of this one is still free.
+        let reserve = (self.next_id + ID_BLOCK / 2 > self.reserved)
+            .then(|| self.reserved.max(self.next_id - 1) + ID_BLOCK);
         let job = tokio::task::spawn_blocking(move || {
             let mut store = store;
-            let result = if batch.is_empty() && cursor.is_none() {
-                Ok(Vec::new())
+            let result = if batch.is_empty() && cursor.is_none() && reserve.is_none() {
+                Ok(())
             } else {
-                store.commit(batch.make_contiguous(), cursor)
+                store.commit_stored(batch.make_contiguous(), cursor, reserve)
             };
             let ok = result.is_ok();
             let aggregates = (ok && aggregates).then(|| store.flush_aggregates());
@@ -187,16 +256,23 @@ impl Writer {
         let path = store.path().display().to_string();
         self.store = Some(store);
         match c.result {
-            Ok(rows) => {
+            Ok(()) => {
                 if self.failing {
                     tracing::info!(path, "Writing to the database works again.");
                     self.failing = false;
                 }
-                if !rows.is_empty() {
+                if !c.batch.is_empty() {
                     self.stats.commits += 1;
-                    self.stats.committed += rows.len() as u64;
-                    self.send_committed(rows);
+                    self.stats.committed += c.batch.len() as u64;
                 }
+                if let Some(r) = reserve {
+                    self.reserved = r;
+                    self.feed_live();
+                }
+                // Everything assigned before this cycle's batch was taken is now stored
+                // or was dropped beyond `max_buffered`.
+                let through = self.buf.front().map_or(self.next_id, |r| r.id) - 1;
+                self.mark_committed(through);
             }
             Err(e) => {
                 // Put the batch back in front of what arrived meanwhile, keeping order.
@@ -263,27 +339,14 @@ impl Writer {
         self.store = Some(store);
         Ok(result)
     }
-
-    fn send_committed(&mut self, rows: Vec<StoredReading>) {
-        let Some(tx) = &self.committed else { return };
-        match tx.try_send(rows) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::debug!(
-                    "The live feed is full; the publisher re-reads those readings from the store."
-                );
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.committed = None,
-        }
-    }
 }
 
 /// Runs until `rx` closes (all senders dropped), then commits everything buffered,
 /// persists the aggregates and returns the store.
 ///
 /// Commits every `commit_interval_ms` of station time (sleeping on `participant`).
-/// After each commit the stored rows (with ids) go to `committed` when given, without
-/// ever waiting: a full channel drops the message, since the store is the outbox.
+/// Readings get their ids on arrival and go to `live` when given, before their commit and
+/// without ever waiting (see the module docs).
 ///
 /// At shutdown, readings that still cannot be written after a few attempts are counted
 /// in [`WriterStats::dropped`] and logged as an ERROR.
@@ -292,9 +355,23 @@ pub async fn run_writer(
     rx: mpsc::Receiver<WriterMsg>,
     participant: Participant,
     cfg: WriterConfig,
-    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+    live: Option<mpsc::Sender<Vec<StoredReading>>>,
 ) -> Result<(Store, WriterStats), StoreError> {
-    run_writer_with_progress(store, rx, participant, cfg, committed, None).await
+    let feeds = LiveFeeds {
+        live,
+        committed_through: None,
+    };
+    run_writer_with_progress(store, rx, participant, cfg, feeds, None).await
+}
+
+/// Where the writer reports to MQTT.
+#[derive(Default)]
+pub struct LiveFeeds {
+    /// Every reading, with its id, as soon as its id is reserved (before its commit).
+    pub live: Option<mpsc::Sender<Vec<StoredReading>>>,
+    /// After each commit: every reading id up to this one is stored or will never be.
+    /// Starts at the highest id that existed before this run.
+    pub committed_through: Option<watch::Sender<i64>>,
 }
 
 /// [`run_writer`], bumping `progress` after every commit cycle — a successful commit or a
@@ -305,18 +382,32 @@ pub async fn run_writer_with_progress(
     mut rx: mpsc::Receiver<WriterMsg>,
     participant: Participant,
     cfg: WriterConfig,
-    committed: Option<mpsc::Sender<Vec<StoredReading>>>,
+    feeds: LiveFeeds,
     progress: Option<std::sync::Arc<crate::notify::Progress>>,
 ) -> Result<(Store, WriterStats), StoreError> {
     let interval = cfg.commit_interval_ms.max(1);
     let start = participant.now();
+    let (store, floor) = tokio::task::spawn_blocking(move || {
+        let floor = store.id_floor();
+        (store, floor)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?;
+    let floor = floor?;
+    if let Some(tx) = &feeds.committed_through {
+        let _ = tx.send(floor);
+    }
     let mut w = Writer {
         store: Some(store),
         cfg,
         buf: VecDeque::new(),
         cursor: None,
         stats: WriterStats::default(),
-        committed,
+        next_id: floor + 1,
+        reserved: floor,
+        live_pending: Vec::new(),
+        live: feeds.live,
+        committed_through: feeds.committed_through,
         failing: false,
         dropped_logged: 0,
         next_aggregates: align_up(start, AGGREGATE_PERSIST_MS),
@@ -359,6 +450,10 @@ pub async fn run_writer_with_progress(
                 None => break,
             },
             _ = participant.sleep_until(next_commit) => {}
+        }
+        // Once the readings of this moment are in, they go live together.
+        if !w.live_pending.is_empty() && rx.is_empty() {
+            w.feed_live();
         }
     }
     // Shutdown: everything buffered goes to disk, with a few quick retries.

@@ -632,6 +632,7 @@ async fn mqtt_daemon_start_publishes_through_the_embedded_broker() {
             live: live_rx,
             backlog: store.backlog(),
             cursor: store.spawn_writer(),
+            committed: None,
         };
         let mqtt = anemone::mqtt::start(&cfg, feeds).await;
         assert!(

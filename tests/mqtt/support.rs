@@ -220,6 +220,7 @@ impl Station {
             live: live_rx,
             backlog: store.backlog(),
             cursor: store.spawn_writer(),
+            committed: None,
         };
         let publisher = Publisher::spawn(&cfg, settings, feeds, tuning);
         Station {
