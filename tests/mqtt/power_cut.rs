@@ -123,9 +123,21 @@ fn log_tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-fn start_station(cfg: &Path, start: Timestamp, duration: &str, log: &Path) -> Child {
+/// The station process; killed if a failed assertion leaves it running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start_station(cfg: &Path, start: Timestamp, duration: &str, log: &Path) -> Running {
     let log_file = File::create(log).expect("create the station's log file");
-    bin()
+    let child = bin()
         .args(["run", "--simulate", "--speed", SPEED, "--seed", "7"])
         .args([
             "--start",
@@ -138,7 +150,8 @@ fn start_station(cfg: &Path, start: Timestamp, duration: &str, log: &Path) -> Ch
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
-        .expect("start anemone")
+        .expect("start anemone");
+    Running(child)
 }
 
 /// Waits until a reading stamped at or after `start` (this run's own) reaches the
@@ -197,10 +210,10 @@ async fn power_cuts_never_move_the_cursor_past_the_broker() {
     for cut in 0..CUTS {
         let log = dir.path().join(format!("cut{cut}.log"));
         let mut child = start_station(&cfg_path, start, "24h", &log);
-        wait_for_traffic(&mut sub, &mut child, start, &log).await;
+        wait_for_traffic(&mut sub, &mut child.0, start, &log).await;
         sub.collect_for(rng.next(1_500)).await;
-        let _ = child.kill(); // SIGKILL: the power cut
-        let status = child.wait().expect("wait for the killed station");
+        let _ = child.0.kill(); // SIGKILL: the power cut
+        let status = child.0.wait().expect("wait for the killed station");
         assert!(
             !status.success(),
             "cut {cut}: the run ended on its own before the cut"
@@ -233,7 +246,7 @@ async fn power_cuts_never_move_the_cursor_past_the_broker() {
     // The last restart runs to its end: it carries on and publishes everything still owed.
     let log = dir.path().join("last.log");
     let mut child = start_station(&cfg_path, start, "30m", &log);
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let status = tokio::task::spawn_blocking(move || child.0.wait())
         .await
         .expect("join")
         .expect("wait for the last run");
