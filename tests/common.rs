@@ -13,6 +13,20 @@ use anemone::store::{Query, Store};
 /// 2026-06-01T00:00:00Z.
 pub const JUNE_1: Timestamp = 1_780_272_000_000;
 
+/// A small deterministic generator for kill delays (no dependency needed).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number below `below`.
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
 /// The built-in simulated station with its database at `db`.
 pub fn sim_config(db: &Path, seed: u64) -> Config {
     let mut c = Config::builtin();

@@ -9,6 +9,7 @@ use anemone::reading::{Flags, Quantity};
 use anemone::store::{Query, Store};
 
 use crate::cli::bin;
+use crate::common::Lcg;
 
 /// The simulated station with MQTT off, a 5-s commit interval and the given db.
 fn config(dir: &Path, db: &Path) -> std::path::PathBuf {
@@ -40,18 +41,6 @@ fn series(db: &Path) -> Series {
             .push((r.reading.ts, r.reading.value));
     }
     m
-}
-
-/// A small deterministic generator for kill delays (no dependency needed).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
 }
 
 #[test]

@@ -742,4 +742,5 @@ async fn mqtt_check_reports_each_step() {
     .await;
 }
 
+mod power_cut;
 mod station_outage;
