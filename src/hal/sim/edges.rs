@@ -21,7 +21,11 @@ pub enum Switch {
         /// Rain per tip.
         mm_per_tip: f64,
     },
-    /// A fixed-frequency square wave (test signal generator), in Hz.
+    /// A fixed-rate pulse train (test signal generator): `hz` closures per second, the
+    /// first one `1/hz` s after the start, each followed by an opening half a period later
+    /// (at most 20 ms later, like the other switches), so `2 × hz` edges per second.
+    /// Edge times are truncated to whole µs, so consecutive gaps can be 1 µs short of the
+    /// exact half period.
     Square(f64),
 }
 
@@ -33,11 +37,15 @@ pub struct SimEdges {
     t_us: u64,
     /// Pulses accumulated (fractional part = position in the current cycle).
     phase: f64,
-    pending: VecDeque<Edge>,
+    /// Edges generated but not yet drained; `true` marks a real closure (not an opening,
+    /// not bounce).
+    pending: VecDeque<(Edge, bool)>,
     /// Contact bounce added after every edge: (duration µs, extra toggles, even).
     bounce: Option<(u64, u32)>,
     /// Debounced pulses generated so far (ground truth for tests).
     generated: u64,
+    /// Real closures among the edges handed out by `drain` so far.
+    delivered: u64,
 }
 
 impl SimEdges {
@@ -51,6 +59,7 @@ impl SimEdges {
             pending: VecDeque::new(),
             bounce: None,
             generated: 0,
+            delivered: 0,
         }
     }
 
@@ -64,6 +73,13 @@ impl SimEdges {
     /// Pulses the switch has really made so far (what a perfect counter would count).
     pub fn generated(&self) -> u64 {
         self.generated
+    }
+
+    /// Real closures among the edges [`SimEdges::drain`] has handed out so far: what a
+    /// perfect counter fed by `drain` would count. Unlike [`SimEdges::generated`] it
+    /// excludes pulses generated ahead of the last `until`.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
     }
 
     fn step_us(&self) -> u64 {
@@ -85,15 +101,16 @@ impl SimEdges {
     }
 
     fn push_edge(&mut self, ts_us: u64, rising: bool) {
-        self.pending.push_back(Edge { ts_us, rising });
+        self.pending.push_back((Edge { ts_us, rising }, !rising));
         if let Some((within, toggles)) = self.bounce {
             for k in 1..=toggles {
                 let dt = within * u64::from(k) / u64::from(toggles + 1);
                 let level_rising = if k % 2 == 1 { !rising } else { rising };
-                self.pending.push_back(Edge {
+                let bounce = Edge {
                     ts_us: ts_us + dt,
                     rising: level_rising,
-                });
+                };
+                self.pending.push_back((bounce, false));
             }
         }
     }
@@ -128,11 +145,12 @@ impl SimEdges {
         // Integrate past `until` by one step so edges of the current step are known.
         self.advance(until_us + self.step_us());
         let mut ready: Vec<Edge> = Vec::new();
-        while let Some(e) = self.pending.front() {
+        while let Some((e, _)) = self.pending.front() {
             if e.ts_us > until_us {
                 break;
             }
-            if let Some(e) = self.pending.pop_front() {
+            if let Some((e, closure)) = self.pending.pop_front() {
+                self.delivered += u64::from(closure);
                 ready.push(e);
             }
         }
@@ -159,5 +177,21 @@ mod tests {
         out.clear();
         e.drain(10_000, &mut out);
         assert!(out.windows(2).all(|w| w[0].ts_us <= w[1].ts_us));
+    }
+
+    #[test]
+    fn delivered_counts_drained_closures_only() {
+        let w = Weather::new(1, 0.0, 0.0);
+        let mut e = SimEdges::new(w, Switch::Square(10.0), 0).with_bounce(2_000, 3);
+        let mut out = Vec::new();
+        e.drain(1_050, &mut out);
+        // Closures at 100, 200, …, 1000 ms, each open 20 ms later; the next 1-s step is
+        // generated ahead but not delivered.
+        assert_eq!(e.delivered(), 10);
+        assert_eq!(e.generated(), 20);
+        // Every closure and opening brings 4 bounce edges (3 toggles made even).
+        assert_eq!(out.len(), 10 * 2 * 5);
+        // Falling: the closure and 2 of its bounces, 2 bounces of the opening.
+        assert_eq!(out.iter().filter(|e| !e.rising).count(), 10 * 5);
     }
 }
