@@ -435,6 +435,9 @@ impl Ctx {
                 }
             }
         });
+        // What came live before this connection (sent in a lost one, or not sent at all)
+        // comes from the store.
+        self.must_scan = self.must_scan.max(self.last_live.unwrap_or(0));
         let now = Instant::now();
         let mut s = Session {
             client,
@@ -456,7 +459,19 @@ impl Ctx {
             next_marker: 1,
         };
         self.outbox.new_session();
+        let end = self.serve(&mut s).await;
+        // A backlog read still running holds the store handle: take it back for the
+        // next connection.
+        if let Some(fetch) = s.fetch.take() {
+            if let Ok((backlog, _)) = fetch.await {
+                self.backlog = Some(backlog);
+            }
+        }
+        end
+    }
 
+    /// One connection, from CONNACK to its end.
+    async fn serve(&mut self, s: &mut Session) -> End {
         // Wait for CONNACK (the live feed keeps being read meanwhile).
         let connect_limit = Instant::now() + self.settings.connect_timeout + Duration::from_secs(2);
         loop {
@@ -479,7 +494,7 @@ impl Ctx {
                     return End::Lost;
                 }
                 batch = self.live.recv(), if !self.live_closed => match batch {
-                    Some(b) => self.queue_live(&mut s, b),
+                    Some(b) => self.queue_live(s, b),
                     None => self.live_closed = true,
                 },
             }
@@ -498,7 +513,7 @@ impl Ctx {
             );
         }
 
-        if self.announce(&mut s).is_err() {
+        if self.announce(s).is_err() {
             return End::Lost;
         }
 
@@ -509,7 +524,7 @@ impl Ctx {
             tokio::select! {
                 ev = s.events.recv() => match ev {
                     Some(Ok(ev)) => {
-                        if self.on_event(&mut s, ev).is_err() {
+                        if self.on_event(s, ev).is_err() {
                             return End::Lost;
                         }
                     }
@@ -520,7 +535,7 @@ impl Ctx {
                     None => return End::Lost,
                 },
                 batch = self.live.recv(), if !self.live_closed => match batch {
-                    Some(b) => self.queue_live(&mut s, b),
+                    Some(b) => self.queue_live(s, b),
                     None => self.live_closed = true,
                 },
                 fetched = next_page(&mut s.fetch), if s.fetch.is_some() => {
@@ -528,7 +543,7 @@ impl Ctx {
                     match fetched {
                         Ok((backlog, Ok(rows))) => {
                             self.backlog = Some(backlog);
-                            self.take_page(&mut s, rows);
+                            self.take_page(s, rows);
                         }
                         Ok((backlog, Err(e))) => {
                             self.backlog = Some(backlog);
@@ -552,17 +567,17 @@ impl Ctx {
                         );
                         return End::Lost;
                     }
-                    if self.publish_state(&mut s, false).is_err() {
+                    if self.publish_state(s, false).is_err() {
                         return End::Lost;
                     }
-                    self.log_progress(&mut s);
+                    self.log_progress(s);
                 }
                 changed = self.shutdown_rx.changed(), if self.deadline.is_none() => {
                     self.note_shutdown(changed.is_err());
                 }
             }
             self.advance_cursor(&s);
-            if self.pump(&mut s).is_err() {
+            if self.pump(s).is_err() {
                 return End::Lost;
             }
             if let Some(deadline) = self.deadline {
@@ -575,7 +590,7 @@ impl Ctx {
                         );
                     }
                     self.summary.drained = !owed;
-                    self.goodbye(&mut s).await;
+                    self.goodbye(s).await;
                     return End::Shutdown;
                 }
             }

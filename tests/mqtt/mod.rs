@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anemone::mqtt::{broker, check, BrokerChoice, StepStatus};
+use anemone::reading::StoredReading;
 use support::*;
 
 const T0: i64 = 1_790_000_000_000;
@@ -468,6 +469,89 @@ async fn mqtt_backlog_replayed_in_order_after_outage() {
             hist.windows(2).all(|w| w[0] <= w[1]),
             "cursor went backwards: {hist:?}"
         );
+    })
+    .await;
+}
+
+/// The daemon's writer sends readings live before it commits them. A batch the live feed
+/// dropped (a gap in the ids) and readings sent while disconnected must still be
+/// published from the store, once committed, and the cursor must wait for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_live_before_commit_loses_nothing() {
+    bounded(90, async {
+        let broker = TestBroker::start().await;
+        let id = station_id("precommit");
+        let p = prefix(&id);
+        let proxy = Proxy::start(broker.addr).await;
+        let mut sub =
+            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/reading/#")]).await;
+        let store = MemStore::default();
+        let cfg = broker.config(&id, proxy.addr);
+        let (committed_tx, committed_rx) = tokio::sync::watch::channel(0i64);
+        let mut station =
+            Station::start_with(cfg, store.clone(), fast_tuning(), Some(committed_rx));
+        let commit = |rows: &[StoredReading]| {
+            store.commit(rows);
+            let _ = committed_tx.send(rows.last().map_or(0, |r| r.id));
+        };
+
+        // Live first, committed later.
+        let a = store.assign(mast_readings(T0 + 1000, 1));
+        station.live.send(a.clone()).await.expect("live");
+        let last_a = a.last().map(|r| r.id).expect("rows");
+        sub.wait_for("a live reading", 10, |m| {
+            m.json()["id"].as_i64() == Some(last_a)
+        })
+        .await;
+        commit(&a);
+
+        // A batch the live feed dropped, then one that arrives: a gap in the ids.
+        let b = store.assign(mast_readings(T0 + 2000, 2));
+        let c = store.assign(mast_readings(T0 + 3000, 3));
+        station.live.send(c.clone()).await.expect("live");
+        let last_c = c.last().map(|r| r.id).expect("rows");
+        sub.wait_for("the batch after the gap", 10, |m| {
+            m.json()["id"].as_i64() == Some(last_c)
+        })
+        .await;
+        sub.collect_for(500).await;
+        let first_b = b.first().map(|r| r.id).expect("rows");
+        assert!(
+            store.cursor() < first_b,
+            "the cursor ({}) passed readings that were never sent ({first_b}…)",
+            store.cursor()
+        );
+        // The store commits them: they are replayed, and the cursor moves on.
+        commit(&b);
+        commit(&c);
+
+        // Disconnected: live readings are not queued, and are committed a little later.
+        proxy.cut();
+        let d = store.assign(mast_readings(T0 + 4000, 4));
+        station.live.send(d.clone()).await.expect("live");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.restore();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        commit(&d);
+
+        let all = store.ids();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got: BTreeSet<i64> = sub.reading_ids().into_iter().collect();
+            if all.iter().all(|i| got.contains(i)) && store.cursor() == store.last_id() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "lost: {:?}, cursor {} of {}",
+                all.iter().filter(|i| !got.contains(i)).collect::<Vec<_>>(),
+                store.cursor(),
+                store.last_id()
+            );
+            sub.collect_for(200).await;
+        }
+        let summary = station.shutdown(Duration::from_secs(10)).await;
+        assert!(summary.drained);
     })
     .await;
 }

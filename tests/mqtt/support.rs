@@ -138,6 +138,28 @@ impl MemStore {
         out
     }
 
+    /// Gives readings ids without storing them (the writer's side before a commit).
+    pub fn assign(&self, readings: Vec<Reading>) -> Vec<StoredReading> {
+        let mut s = self.0.lock().expect("store lock");
+        readings
+            .into_iter()
+            .map(|reading| {
+                s.next_id += 1;
+                StoredReading {
+                    id: s.next_id,
+                    reading,
+                }
+            })
+            .collect()
+    }
+
+    /// Stores readings that already have their ids (a commit).
+    pub fn commit(&self, rows: &[StoredReading]) {
+        let mut s = self.0.lock().expect("store lock");
+        s.rows.extend(rows.iter().cloned());
+        s.rows.sort_by_key(|r| r.id);
+    }
+
     pub fn cursor(&self) -> i64 {
         self.0.lock().expect("store lock").cursor
     }
@@ -214,13 +236,24 @@ pub struct Station {
 
 impl Station {
     pub fn start(cfg: Config, store: MemStore, tuning: Tuning) -> Station {
+        Station::start_with(cfg, store, tuning, None)
+    }
+
+    /// Like the daemon: live readings may come before their commit, and `committed`
+    /// says how far the store has committed.
+    pub fn start_with(
+        cfg: Config,
+        store: MemStore,
+        tuning: Tuning,
+        committed: Option<tokio::sync::watch::Receiver<i64>>,
+    ) -> Station {
         let (live, live_rx) = mpsc::channel(256);
         let settings = ConnectSettings::from_config(&cfg, None).expect("connect settings");
         let feeds = Feeds {
             live: live_rx,
             backlog: store.backlog(),
             cursor: store.spawn_writer(),
-            committed: None,
+            committed,
         };
         let publisher = Publisher::spawn(&cfg, settings, feeds, tuning);
         Station {
