@@ -576,12 +576,12 @@ impl Ctx {
                     self.note_shutdown(changed.is_err());
                 }
             }
-            self.advance_cursor(&s);
+            self.advance_cursor(s);
             if self.pump(s).is_err() {
                 return End::Lost;
             }
             if let Some(deadline) = self.deadline {
-                let owed = self.owes(&s);
+                let owed = self.owes(s);
                 if !owed || Instant::now() >= deadline {
                     if owed {
                         tracing::warn!(
