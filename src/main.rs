@@ -264,7 +264,7 @@ fn main() -> std::process::ExitCode {
 /// stacks in the resident set.
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
-        .max_blocking_threads(8)
+        .max_blocking_threads(4)
         .thread_keep_alive(std::time::Duration::from_secs(60))
         .enable_all()
         .build()

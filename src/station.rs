@@ -40,7 +40,9 @@ struct StoreBacklog {
 impl StoreBacklog {
     fn store(&mut self) -> Result<&Store, BoxError> {
         if self.store.is_none() {
-            self.store = Some(Store::open_read_only(&self.path, self.tz)?);
+            let store = Store::open_read_only(&self.path, self.tz)?;
+            store.small_cache()?;
+            self.store = Some(store);
         }
         self.store
             .as_ref()
@@ -163,7 +165,7 @@ pub async fn run(
     };
     let progress = opts.progress.clone().unwrap_or_default();
 
-    let (sensor_tx, mut sensor_rx) = mpsc::channel::<Reading>(CHANNEL_DEPTH);
+    let (sensor_tx, mut sensor_rx) = mpsc::channel::<Vec<Reading>>(CHANNEL_DEPTH);
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(CHANNEL_DEPTH);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (hw_tx, mut hw_rx) = mpsc::unbounded_channel::<(String, String)>();
@@ -276,10 +278,13 @@ pub async fn run(
                         }
                     }
                 }
-                r = sensor_rx.recv() => {
-                    let Some(r) = r else { break };
-                    pipe_progress.reading();
-                    guard.admit(r, Instant::now(), &mut admitted);
+                batch = sensor_rx.recv() => {
+                    let Some(batch) = batch else { break };
+                    let now = Instant::now();
+                    for r in batch {
+                        pipe_progress.reading();
+                        guard.admit(r, now, &mut admitted);
+                    }
                 }
                 _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
                     guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
@@ -290,10 +295,13 @@ pub async fn run(
                 pipeline.process(r, &mut out);
             }
             pipe_clock.release(processed);
-            for r in out.drain(..) {
-                if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
-                    return;
-                }
+            if !out.is_empty()
+                && pipe_writer
+                    .send(WriterMsg::Readings(out.split_off(0)))
+                    .await
+                    .is_err()
+            {
+                return;
             }
         }
         // Stopping before the clock was ever synchronised: store what was held rather
@@ -302,10 +310,8 @@ pub async fn run(
         for r in admitted.drain(..) {
             pipeline.process(r, &mut out);
         }
-        for r in out.drain(..) {
-            if pipe_writer.send(WriterMsg::Reading(r)).await.is_err() {
-                return;
-            }
+        if !out.is_empty() && pipe_writer.send(WriterMsg::Readings(out)).await.is_err() {
+            return;
         }
     });
     drop(writer_tx);

@@ -26,7 +26,7 @@ fn fixture(path: &str) -> PathBuf {
 fn sim_config(dir: &Path, db: &Path) -> PathBuf {
     let text = anemone::config::EXAMPLE
         .replace("simulate = false", "simulate = true")
-        .replace("commit_interval = \"5s\"", "commit_interval = \"1s\"")
+        .replace("commit_interval = \"2m\"", "commit_interval = \"1s\"")
         .replace("[mqtt]\n", "[mqtt]\nenabled = false\n")
         .replace(
             "path = \"/var/lib/anemone/anemone.db\"",

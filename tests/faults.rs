@@ -11,7 +11,7 @@ use anemone::store::{Query, Store};
 use crate::cli::bin;
 use crate::common::Lcg;
 
-/// The simulated station with MQTT off, a 5-s commit interval and the given db.
+/// The simulated station with MQTT off, the default commit interval and the given db.
 fn config(dir: &Path, db: &Path) -> std::path::PathBuf {
     let text = anemone::config::EXAMPLE
         .replace("simulate = false", "simulate = true")
@@ -111,7 +111,8 @@ fn power_cuts_leave_a_clean_gap_free_prefix() {
             );
             newest = newest.max(values.last().map_or(i64::MIN, |v| v.0));
         }
-        // The 1 Hz series stop within one commit interval (5 s) of the newest reading.
+        // A commit holds every series up to the same moment: the 1 Hz series stop within a
+        // tick or two of the newest reading.
         for key in [
             ("wind".to_string(), Quantity::WindSpeed),
             ("vane".to_string(), Quantity::WindDirection),

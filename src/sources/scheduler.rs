@@ -42,8 +42,8 @@ pub struct SensorTask {
     pub hal: Hal,
     /// Shared context.
     pub ctx: SourceContext,
-    /// Where readings go.
-    pub tx: mpsc::Sender<Reading>,
+    /// Where readings go: one batch per sample.
+    pub tx: mpsc::Sender<Vec<Reading>>,
     /// Becomes true when the station stops.
     pub stop: watch::Receiver<bool>,
     /// No tick at or after this station time (finite runs).
@@ -235,14 +235,13 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
                 }
             }
         };
-        for r in readings {
-            // The reading is in flight until the pipeline has processed it: a virtual
-            // clock waits, so every sensor sees the same "latest" values in every run.
-            participant.clock().hold(1);
-            if task.tx.send(r).await.is_err() {
-                participant.clock().release(1);
-                return Ok(());
-            }
+        // The readings are in flight until the pipeline has processed them: a virtual
+        // clock waits, so every sensor sees the same "latest" values in every run.
+        let n = readings.len() as u64;
+        participant.clock().hold(n);
+        if task.tx.send(readings).await.is_err() {
+            participant.clock().release(n);
+            return Ok(());
         }
         next += interval;
         let now = participant.now();

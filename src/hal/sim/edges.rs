@@ -84,7 +84,9 @@ impl SimEdges {
 
     fn step_us(&self) -> u64 {
         match self.switch {
-            Switch::Anemometer(_) => 50_000,
+            // Turbulence varies over seconds (Weather::wind_speed): a quarter second
+            // resolves it, at a fifth of the cost of finer steps.
+            Switch::Anemometer(_) => 250_000,
             Switch::RainGauge { .. } => 1_000_000,
             Switch::Square(_) => 1_000_000,
         }
