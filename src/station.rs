@@ -310,8 +310,9 @@ pub async fn run(
         for r in admitted.drain(..) {
             pipeline.process(r, &mut out);
         }
-        if !out.is_empty() && pipe_writer.send(WriterMsg::Readings(out)).await.is_err() {
-            return;
+        if !out.is_empty() {
+            // The writer is gone only when the store failed, which `run` reports.
+            let _ = pipe_writer.send(WriterMsg::Readings(out)).await;
         }
     });
     drop(writer_tx);
