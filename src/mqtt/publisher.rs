@@ -18,7 +18,7 @@ use super::backoff::Backoff;
 use super::connect::{explain, ConnectSettings, Stage};
 use super::discovery;
 use super::outbox::{Outbox, Tag};
-use super::payload::{meta_payload, reading_payload, StateSnapshot};
+use super::payload::{meta_payload, reading_payload_bytes, StateSnapshot};
 use super::topics::{Topics, OFFLINE, ONLINE};
 use super::{Backlog, Feeds};
 use crate::config::Config;
@@ -190,6 +190,8 @@ struct Ctx {
     state_dirty: bool,
     seen: BTreeMap<String, Vec<Quantity>>,
     announced: BTreeSet<(String, Quantity)>,
+    /// `announced` by sensor, for the lookup made for every reading (no allocation).
+    announced_sensors: BTreeMap<String, BTreeSet<Quantity>>,
     shutdown_rx: watch::Receiver<Option<Instant>>,
     deadline: Option<Instant>,
     summary: PublisherSummary,
@@ -229,7 +231,15 @@ impl Ctx {
         tuning: Tuning,
         shutdown_rx: watch::Receiver<Option<Instant>>,
     ) -> Ctx {
-        let announced = discovery::configured_pairs(cfg).into_iter().collect();
+        let announced: BTreeSet<(String, Quantity)> =
+            discovery::configured_pairs(cfg).into_iter().collect();
+        let mut announced_sensors: BTreeMap<String, BTreeSet<Quantity>> = BTreeMap::new();
+        for (sensor, q) in &announced {
+            announced_sensors
+                .entry(sensor.clone())
+                .or_default()
+                .insert(*q);
+        }
         Ctx {
             topics: Topics::new(cfg),
             state: StateSnapshot::new(cfg),
@@ -250,6 +260,7 @@ impl Ctx {
             state_dirty: false,
             seen: BTreeMap::new(),
             announced,
+            announced_sensors,
             shutdown_rx,
             deadline: None,
             summary: PublisherSummary::default(),
@@ -355,9 +366,15 @@ impl Ctx {
             if self.state.update(&r.reading) {
                 self.state_dirty = true;
             }
-            let qs = self.seen.entry(r.reading.sensor.to_string()).or_default();
-            if !qs.contains(&r.reading.quantity) {
-                qs.push(r.reading.quantity);
+            let known = self
+                .seen
+                .get(&*r.reading.sensor)
+                .is_some_and(|qs| qs.contains(&r.reading.quantity));
+            if !known {
+                self.seen
+                    .entry(r.reading.sensor.to_string())
+                    .or_default()
+                    .push(r.reading.quantity);
             }
         }
     }
@@ -830,7 +847,7 @@ impl Ctx {
         backfill: bool,
     ) -> Result<(), ()> {
         self.note_pair(s, r)?;
-        let payload = reading_payload(r, backfill).to_string().into_bytes();
+        let payload = reading_payload_bytes(r, backfill);
         let topic = self.topics.reading(&r.reading.sensor);
         self.publish(
             s,
@@ -844,10 +861,18 @@ impl Ctx {
 
     /// A (sensor, quantity) not in the config (a derived quantity): announce it.
     fn note_pair(&mut self, s: &mut Session, r: &StoredReading) -> Result<(), ()> {
-        let key = (r.reading.sensor.to_string(), r.reading.quantity);
-        if self.announced.contains(&key) {
+        let known = self
+            .announced_sensors
+            .get(&*r.reading.sensor)
+            .is_some_and(|qs| qs.contains(&r.reading.quantity));
+        if known {
             return Ok(());
         }
+        let key = (r.reading.sensor.to_string(), r.reading.quantity);
+        self.announced_sensors
+            .entry(key.0.clone())
+            .or_default()
+            .insert(key.1);
         self.announced.insert(key.clone());
         let qs = self.seen.entry(key.0.clone()).or_default();
         if !qs.contains(&key.1) {

@@ -182,7 +182,10 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         report_hw(s.as_ref());
     }
 
-    let mut next = first_tick(participant.now(), interval);
+    // The first sample is taken at once, so a station shows data within a second of
+    // starting; the ticks after it are aligned to the interval.
+    let mut next = participant.now();
+    let mut aligned = first_tick(next, interval) == next;
     loop {
         if task.end.is_some_and(|end| next >= end) || *stop.borrow() {
             break;
@@ -243,8 +246,13 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
             participant.clock().release(n);
             return Ok(());
         }
-        next += interval;
         let now = participant.now();
+        if aligned {
+            next += interval;
+        } else {
+            next = first_tick(now + 1, interval);
+            aligned = true;
+        }
         if next <= now {
             // Fell behind (a slow read, a suspended machine, a clock jump forward):
             // skip the missed ticks rather than firing them in a burst.
