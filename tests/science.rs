@@ -188,7 +188,7 @@ async fn day_rain_is_tips_times_mm_and_max_gust_is_the_largest_3s_mean() {
     let mut rain = SimEdges::new(weather.clone(), Switch::RainGauge { mm_per_tip: mm }, start);
     let mut sink = Vec::new();
     rain.drain(start + 24 * HOUR, &mut sink);
-    let tips = rain.generated();
+    let tips = rain.delivered();
     assert!(tips > 0, "the simulated day has showers");
     let stored: f64 = values(&store, Quantity::Rain)
         .iter()
