@@ -7,7 +7,7 @@
 //! while the daemon writes.
 //!
 //! * A crashed process loses at most the readings buffered since the last commit (one
-//!   `commit_interval`, default 5 s of station time).
+//!   `commit_interval`, default 2 min of station time).
 //! * With `synchronous = "normal"` (default) a power cut may also roll back the last
 //!   commits not yet synced to the card (SQLite syncs the WAL at checkpoints, roughly every
 //!   1000 pages); `synchronous = "full"` syncs every commit, at the cost of more writes.
@@ -746,10 +746,7 @@ impl Store {
     /// The highest reading id that is stored or reserved: a new reading must get a
     /// higher one. See [`Store::commit_stored`].
     pub fn id_floor(&self) -> Result<i64, StoreError> {
-        let stored: Option<i64> =
-            self.db(self
-                .conn
-                .query_row("SELECT max(id) FROM readings", [], |r| r.get(0)))?;
+        let stored = self.last_reading_id()?;
         let reserved: Option<i64> = self.db(self
             .conn
             .query_row(
@@ -758,7 +755,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional())?;
-        Ok(stored.unwrap_or(0).max(reserved.unwrap_or(0)))
+        Ok(stored.max(reserved.unwrap_or(0)))
     }
 
     /// Stores readings whose ids the writer assigned (increasing, above

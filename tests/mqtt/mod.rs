@@ -473,20 +473,33 @@ async fn mqtt_backlog_replayed_in_order_after_outage() {
     .await;
 }
 
+/// A broker, a proxy in front of it that a test can cut, a subscriber to the station's
+/// readings (on the broker itself), an empty in-memory store and a config through the proxy.
+async fn behind_a_proxy(
+    name: &str,
+) -> (
+    TestBroker,
+    Proxy,
+    Subscriber,
+    MemStore,
+    anemone::config::Config,
+) {
+    let broker = TestBroker::start().await;
+    let id = station_id(name);
+    let p = prefix(&id);
+    let proxy = Proxy::start(broker.addr).await;
+    let sub = Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/reading/#")]).await;
+    let cfg = broker.config(&id, proxy.addr);
+    (broker, proxy, sub, MemStore::default(), cfg)
+}
+
 /// The daemon's writer sends readings live before it commits them. A batch the live feed
 /// dropped (a gap in the ids) and readings sent while disconnected must still be
 /// published from the store, once committed, and the cursor must wait for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_live_before_commit_loses_nothing() {
     bounded(90, async {
-        let broker = TestBroker::start().await;
-        let id = station_id("precommit");
-        let p = prefix(&id);
-        let proxy = Proxy::start(broker.addr).await;
-        let mut sub =
-            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/reading/#")]).await;
-        let store = MemStore::default();
-        let cfg = broker.config(&id, proxy.addr);
+        let (_broker, proxy, mut sub, store, cfg) = behind_a_proxy("precommit").await;
         let (committed_tx, committed_rx) = tokio::sync::watch::channel(0i64);
         let mut station =
             Station::start_with(cfg, store.clone(), fast_tuning(), Some(committed_rx));
@@ -559,14 +572,7 @@ async fn mqtt_live_before_commit_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_no_loss_across_a_restart_of_anemone() {
     bounded(90, async {
-        let broker = TestBroker::start().await;
-        let id = station_id("restart");
-        let p = prefix(&id);
-        let proxy = Proxy::start(broker.addr).await;
-        let mut sub =
-            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/reading/#")]).await;
-        let store = MemStore::default();
-        let cfg = broker.config(&id, proxy.addr);
+        let (_broker, proxy, mut sub, store, cfg) = behind_a_proxy("restart").await;
 
         let mut first = Station::start(cfg.clone(), store.clone(), fast_tuning());
         let mut n = 0;
