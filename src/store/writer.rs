@@ -161,6 +161,12 @@ impl Writer {
         self.next_id += 1;
         if self.live.is_some() {
             self.live_pending.push(row.clone());
+            // Bounded even while no id block can be reserved (a full disk): the oldest are
+            // left to the store, and the publisher sees the gap in the ids.
+            if self.live_pending.len() > LIVE_PENDING_MAX {
+                let excess = self.live_pending.len() - LIVE_PENDING_MAX;
+                self.live_pending.drain(..excess);
+            }
         }
         self.buf.push_back(row);
         let bound = self.cfg.max_buffered.max(1);
