@@ -250,9 +250,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         if aligned {
             next += interval;
         } else {
-            // At least a whole interval after the first sample: a pulse counter's first
-            // window is then never a sliver of one.
-            next = first_tick(now + interval, interval);
+            next = first_tick(now + 1, interval);
             aligned = true;
         }
         if next <= now {

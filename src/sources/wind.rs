@@ -19,8 +19,17 @@ pub(super) struct AnemometerSource {
     counter: PulseCounter,
     params: AnemometerParams,
     last: Option<Timestamp>,
+    /// Pulses of a first window too short to report, carried into the next one.
+    carried: u64,
+    /// A speed was reported (the minimum window applies to the first one only).
+    reported: bool,
     buf: Vec<Edge>,
 }
+
+/// The first wind speed needs a window at least this long (ms): the start-up sample just
+/// before an aligned tick would otherwise give a speed from a few milliseconds of pulses.
+/// (Later windows are the configured interval, whatever it is.)
+const MIN_WINDOW_MS: i64 = 500;
 
 impl AnemometerSource {
     pub(super) fn build(id: SensorId, kind: &SensorKind, hal: &Hal) -> Result<Self, SourceError> {
@@ -46,6 +55,8 @@ impl AnemometerSource {
             counter: PulseCounter::new(debounce_us.min(u64::from(u32::MAX)) as u32),
             params,
             last: None,
+            carried: 0,
+            reported: false,
             buf: Vec::new(),
         })
     }
@@ -61,10 +72,18 @@ impl Source for AnemometerSource {
                 pulses += 1;
             }
         }
-        let Some(last) = self.last.replace(now) else {
+        let Some(last) = self.last else {
             // First call opens the first window; nothing to report yet.
+            self.last = Some(now);
             return Ok(Vec::new());
         };
+        if !self.reported && now - last < MIN_WINDOW_MS {
+            self.carried += pulses;
+            return Ok(Vec::new());
+        }
+        self.last = Some(now);
+        self.reported = true;
+        let pulses = pulses + std::mem::take(&mut self.carried);
         let window_us = ((now - last).max(0) as u64) * 1000;
         let speed = speed_mps(pulses, window_us, &self.params);
         Ok(vec![Reading::new(
