@@ -189,9 +189,8 @@ struct Ctx {
     state: StateSnapshot,
     state_dirty: bool,
     seen: BTreeMap<String, Vec<Quantity>>,
-    announced: BTreeSet<(String, Quantity)>,
-    /// `announced` by sensor, for the lookup made for every reading (no allocation).
-    announced_sensors: BTreeMap<String, BTreeSet<Quantity>>,
+    /// Discovery announced, by sensor (looked up for every reading, without allocating).
+    announced: BTreeMap<String, BTreeSet<Quantity>>,
     shutdown_rx: watch::Receiver<Option<Instant>>,
     deadline: Option<Instant>,
     summary: PublisherSummary,
@@ -231,14 +230,9 @@ impl Ctx {
         tuning: Tuning,
         shutdown_rx: watch::Receiver<Option<Instant>>,
     ) -> Ctx {
-        let announced: BTreeSet<(String, Quantity)> =
-            discovery::configured_pairs(cfg).into_iter().collect();
-        let mut announced_sensors: BTreeMap<String, BTreeSet<Quantity>> = BTreeMap::new();
-        for (sensor, q) in &announced {
-            announced_sensors
-                .entry(sensor.clone())
-                .or_default()
-                .insert(*q);
+        let mut announced: BTreeMap<String, BTreeSet<Quantity>> = BTreeMap::new();
+        for (sensor, q) in discovery::configured_pairs(cfg) {
+            announced.entry(sensor).or_default().insert(q);
         }
         Ctx {
             topics: Topics::new(cfg),
@@ -260,7 +254,6 @@ impl Ctx {
             state_dirty: false,
             seen: BTreeMap::new(),
             announced,
-            announced_sensors,
             shutdown_rx,
             deadline: None,
             summary: PublisherSummary::default(),
@@ -650,20 +643,34 @@ impl Ctx {
     }
 
     fn publish_discovery(&mut self, s: &mut Session) -> Result<(), ()> {
-        let pairs: Vec<(String, Quantity)> = self.announced.iter().cloned().collect();
+        let pairs: Vec<(String, Quantity)> = self
+            .announced
+            .iter()
+            .flat_map(|(sensor, qs)| qs.iter().map(|q| (sensor.clone(), *q)))
+            .collect();
         for (sensor, q) in pairs {
-            let payload = discovery::config_payload(&self.cfg, &self.topics, &sensor, q);
-            let topic = self.topics.discovery(&sensor, q);
-            self.publish(
-                s,
-                topic,
-                QoS::AtLeastOnce,
-                true,
-                payload.to_string().into_bytes(),
-                Tag::Other,
-            )?;
+            self.publish_discovery_of(s, &sensor, q)?;
         }
         Ok(())
+    }
+
+    /// The retained Home Assistant discovery config of one (sensor, quantity).
+    fn publish_discovery_of(
+        &mut self,
+        s: &mut Session,
+        sensor: &str,
+        q: Quantity,
+    ) -> Result<(), ()> {
+        let payload = discovery::config_payload(&self.cfg, &self.topics, sensor, q);
+        let topic = self.topics.discovery(sensor, q);
+        self.publish(
+            s,
+            topic,
+            QoS::AtLeastOnce,
+            true,
+            payload.to_string().into_bytes(),
+            Tag::Other,
+        )
     }
 
     fn publish_state(&mut self, s: &mut Session, force: bool) -> Result<(), ()> {
@@ -862,33 +869,23 @@ impl Ctx {
     /// A (sensor, quantity) not in the config (a derived quantity): announce it.
     fn note_pair(&mut self, s: &mut Session, r: &StoredReading) -> Result<(), ()> {
         let known = self
-            .announced_sensors
+            .announced
             .get(&*r.reading.sensor)
             .is_some_and(|qs| qs.contains(&r.reading.quantity));
         if known {
             return Ok(());
         }
         let key = (r.reading.sensor.to_string(), r.reading.quantity);
-        self.announced_sensors
+        self.announced
             .entry(key.0.clone())
             .or_default()
             .insert(key.1);
-        self.announced.insert(key.clone());
         let qs = self.seen.entry(key.0.clone()).or_default();
         if !qs.contains(&key.1) {
             qs.push(key.1);
         }
         if self.cfg.mqtt.discovery {
-            let payload = discovery::config_payload(&self.cfg, &self.topics, &key.0, key.1);
-            let topic = self.topics.discovery(&key.0, key.1);
-            self.publish(
-                s,
-                topic,
-                QoS::AtLeastOnce,
-                true,
-                payload.to_string().into_bytes(),
-                Tag::Other,
-            )?;
+            self.publish_discovery_of(s, &key.0, key.1)?;
         }
         self.publish_meta(s)
     }

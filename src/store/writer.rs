@@ -166,6 +166,7 @@ impl Writer {
             if self.live_pending.len() > LIVE_PENDING_MAX {
                 let excess = self.live_pending.len() - LIVE_PENDING_MAX;
                 self.live_pending.drain(..excess);
+                tracing::debug!("The live feed is behind; the publisher re-reads the oldest readings from the store.");
             }
         }
         self.buf.push_back(row);
@@ -201,16 +202,10 @@ impl Writer {
         match tx.try_send(rows) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(rows)) => {
-                // Try again with the next readings; past the bound the oldest are left to
-                // the store (the publisher sees the gap in the ids).
+                // Try again with the next readings (`push` keeps the wait bounded).
                 let mut rows = rows;
                 rows.append(&mut self.live_pending);
                 self.live_pending = rows;
-                if self.live_pending.len() > LIVE_PENDING_MAX {
-                    let excess = self.live_pending.len() - LIVE_PENDING_MAX;
-                    self.live_pending.drain(..excess);
-                    tracing::debug!("The live feed is full; the publisher re-reads those readings from the store.");
-                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.live = None;
