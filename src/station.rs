@@ -388,7 +388,7 @@ pub async fn run(
         // Commit what is buffered so its batch reaches the publisher, let the publisher
         // drain what it owes (bounded), then let the writer persist the final cursor.
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        if control_tx.send(WriterMsg::Flush(done_tx)).await.is_ok() {
+        if control_tx.send(WriterMsg::Finish(done_tx)).await.is_ok() {
             let _ = done_rx.await;
         }
         let drain = if end.is_some() {

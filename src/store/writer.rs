@@ -6,7 +6,7 @@
 //!   same pattern as a real day). One commit = one transaction with the readings and the
 //!   publish cursor acknowledged since the last one.
 //! * Aggregates are persisted every [`AGGREGATE_PERSIST_MS`] of station time (aligned to
-//!   that grid), on [`WriterMsg::Flush`] and at shutdown.
+//!   that grid), on [`WriterMsg::Flush`] / [`WriterMsg::Finish`] and at shutdown.
 //! * Retention runs at the first commit and then every [`RETENTION_EVERY_MS`], deleting at
 //!   most [`EXPIRE_PER_CYCLE`] rows per commit cycle in small transactions.
 //! * When a commit fails (disk full, I/O error) the batch stays in memory and is retried
@@ -64,6 +64,11 @@ pub enum WriterMsg {
     /// Commit and persist everything now; answer when done (also when it failed: the
     /// data stays buffered).
     Flush(oneshot::Sender<()>),
+    /// The station stopped: commit and persist everything now (answer when done), and
+    /// from then on commit only at exit. Periodic commits are over: on a virtual clock
+    /// nothing else moves station time, so they would run back to back while the
+    /// publisher drains.
+    Finish(oneshot::Sender<()>),
     /// Run this on the store (on the blocking pool) and answer with its result.
     Run(StoreJob, oneshot::Sender<Result<(), StoreError>>),
 }
@@ -75,6 +80,7 @@ impl std::fmt::Debug for WriterMsg {
             WriterMsg::Readings(r) => f.debug_tuple("Readings").field(&r.len()).finish(),
             WriterMsg::SetCursor(id) => f.debug_tuple("SetCursor").field(id).finish(),
             WriterMsg::Flush(_) => f.write_str("Flush"),
+            WriterMsg::Finish(_) => f.write_str("Finish"),
             WriterMsg::Run(..) => f.write_str("Run"),
         }
     }
@@ -424,8 +430,9 @@ pub async fn run_writer_with_progress(
     // The first reading is committed at once, so a new station shows data (and proves
     // its database works) within a second; batching starts after that.
     let mut first_pending = true;
+    let mut finished = false;
     loop {
-        if participant.now() >= next_commit {
+        if !finished && participant.now() >= next_commit {
             let now = participant.now();
             w.cycle(now, false).await?;
             if let Some(p) = &progress {
@@ -459,13 +466,18 @@ pub async fn run_writer_with_progress(
                     w.cycle(participant.now(), true).await?;
                     let _ = done.send(());
                 }
+                Some(WriterMsg::Finish(done)) => {
+                    w.cycle(participant.now(), true).await?;
+                    finished = true;
+                    let _ = done.send(());
+                }
                 Some(WriterMsg::Run(job, done)) => {
                     let r = w.run_job(job).await?;
                     let _ = done.send(r);
                 }
                 None => break,
             },
-            _ = participant.sleep_until(next_commit) => {}
+            _ = participant.sleep_until(next_commit), if !finished => {}
         }
         // Once the readings of this moment are in, they go live together.
         if !w.live_pending.is_empty() && rx.is_empty() {
