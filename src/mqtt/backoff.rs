@@ -1,4 +1,4 @@
-//! Reconnect delays: exponential backoff with jitter (rumqttc has none of its own).
+//! Reconnect delays: exponential backoff with jitter.
 
 use std::time::Duration;
 

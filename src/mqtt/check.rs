@@ -5,12 +5,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, Outgoing, QoS, SubscribeReasonCode};
 use tokio::time::Instant;
 
 use super::broker::{probe, Probe};
 use super::connect::{explain, ConnectSettings, Stage};
+use super::link::Link;
 use super::topics::Topics;
+use super::wire::{self, Incoming, Qos};
 use crate::config::Config;
 
 /// The outcome of one step.
@@ -295,51 +296,37 @@ async fn tls_handshake(
 
 async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut CheckReport) {
     let client_id = format!("{}-check", settings.client_id);
-    let opts = settings.mqtt_options(&client_id);
-    let (client, mut eventloop) = AsyncClient::new(opts, 16);
     let url = settings.url();
-    let limit = Instant::now() + settings.connect_timeout + Duration::from_secs(5);
 
     // CONNECT
-    loop {
-        match tokio::time::timeout_at(limit, eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Incoming::ConnAck(_)))) => {
-                let who = match &settings.username {
-                    Some(u) => format!("accepted user \"{u}\""),
-                    None => "accepted an anonymous client".into(),
-                };
-                report.push("auth", StepStatus::Ok, format!("the broker {who}"));
-                break;
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                let (stage, msg) = explain(&e, &url);
-                let name = match stage {
-                    Stage::Tls => "tls",
-                    Stage::Network => "tcp",
-                    _ => "auth",
-                };
-                if name != "auth" {
-                    report.steps.retain(|s| s.name != name);
-                }
-                report.push(name, StepStatus::Failed, msg);
-                if name != "auth" {
-                    report.push("auth", StepStatus::Skipped, "not tried");
-                }
-                report.push("publish", StepStatus::Skipped, "not tried");
-                return;
-            }
-            Err(_) => {
-                report.push(
-                    "auth",
-                    StepStatus::Failed,
-                    format!("no CONNACK from {url} in time"),
-                );
-                report.push("publish", StepStatus::Skipped, "not tried");
-                return;
-            }
+    let packet = settings.connect_packet(&client_id, None);
+    let mut link = match Link::connect(settings, &packet).await {
+        Ok(link) => {
+            let who = match &settings.username {
+                Some(u) => format!("accepted user \"{u}\""),
+                None => "accepted an anonymous client".into(),
+            };
+            report.push("auth", StepStatus::Ok, format!("the broker {who}"));
+            link
         }
-    }
+        Err(e) => {
+            let (stage, msg) = explain(&e, &url);
+            let name = match stage {
+                Stage::Tls => "tls",
+                Stage::Network => "tcp",
+                _ => "auth",
+            };
+            if name != "auth" {
+                report.steps.retain(|s| s.name != name);
+            }
+            report.push(name, StepStatus::Failed, msg);
+            if name != "auth" {
+                report.push("auth", StepStatus::Skipped, "not tried");
+            }
+            report.push("publish", StepStatus::Skipped, "not tried");
+            return;
+        }
+    };
 
     // Publish permission: subscribe to the test topic (to see the message come back where
     // the account may read), publish with QoS 1, wait for PUBACK.
@@ -348,33 +335,48 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
         "{{\"check\": \"{}\"}}",
         crate::reading::format_ts(crate::clock::system_now())
     );
-    let _ = client.try_subscribe(topic.clone(), QoS::AtLeastOnce);
-    let _ = client.try_publish(
-        topic.clone(),
-        QoS::AtLeastOnce,
+    const SUB_ID: u16 = 1;
+    const PUB_ID: u16 = 2;
+    wire::subscribe(&mut link.writer.buf, SUB_ID, &topic, Qos::AtLeastOnce);
+    wire::publish(
+        &mut link.writer.buf,
+        &topic,
+        payload.as_bytes(),
+        Qos::AtLeastOnce,
         false,
-        payload.clone().into_bytes(),
+        PUB_ID,
     );
-    let mut pkid = None;
     let mut acked = false;
     let mut subscribed = None;
     let mut echoed = false;
     let limit = Instant::now() + Duration::from_secs(5);
     while !(acked && (echoed || subscribed == Some(false))) {
-        match tokio::time::timeout_at(limit, eventloop.poll()).await {
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(p)))) => pkid = Some(p),
-            Ok(Ok(Event::Incoming(Incoming::PubAck(a)))) if Some(a.pkid) == pkid => acked = true,
-            Ok(Ok(Event::Incoming(Incoming::SubAck(s)))) => {
-                subscribed = Some(
-                    s.return_codes
-                        .iter()
-                        .all(|c| !matches!(c, SubscribeReasonCode::Failure)),
-                );
+        let step = tokio::time::timeout_at(limit, async {
+            if link.writer.pending() {
+                link.writer.write_all().await?;
             }
-            Ok(Ok(Event::Incoming(Incoming::Publish(p))))
-                if p.topic == topic && p.payload.as_ref() == payload.as_bytes() =>
-            {
-                echoed = true
+            link.reader.next().await
+        })
+        .await;
+        match step {
+            Ok(Ok(Incoming::PubAck(PUB_ID))) => acked = true,
+            Ok(Ok(Incoming::SubAck {
+                pkid: SUB_ID,
+                codes,
+            })) => {
+                subscribed = Some(codes.iter().all(|c| *c != 0x80));
+            }
+            Ok(Ok(Incoming::Publish {
+                topic: t,
+                payload: p,
+                qos,
+                pkid,
+                ..
+            })) => {
+                if let (1, Some(id)) = (qos, pkid) {
+                    wire::puback(&mut link.writer.buf, id);
+                }
+                echoed |= t == topic && p == payload.as_bytes();
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -400,13 +402,6 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
     } else {
         report.push("publish", StepStatus::Warning, format!("the broker acknowledged a publish to {topic} but did not deliver it back; Mosquitto acknowledges publishes its ACL denies, so check that this account may write {}/#", topics.prefix));
     }
-    let _ = client.try_disconnect();
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while let Ok(ev) = eventloop.poll().await {
-            if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
-                break;
-            }
-        }
-    })
-    .await;
+    wire::disconnect(&mut link.writer.buf);
+    let _ = tokio::time::timeout(Duration::from_secs(1), link.writer.close()).await;
 }

@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::link::LinkError;
+use super::wire;
 use crate::config::Config;
 
 /// A setting that keeps the broker from being reached, found before connecting.
@@ -80,7 +81,7 @@ pub struct ConnectSettings {
     /// Username, if any.
     pub username: Option<String>,
     password: Option<Secret>,
-    /// MQTT keep-alive (rumqttc needs whole seconds, at least 1).
+    /// MQTT keep-alive (whole seconds, at least 1).
     pub keep_alive: Duration,
     /// How long a TCP + TLS + CONNECT may take.
     pub connect_timeout: Duration,
@@ -164,25 +165,26 @@ impl ConnectSettings {
         self.tls_config.clone()
     }
 
-    /// rumqttc options with a clean session; the caller adds the last will.
-    pub fn mqtt_options(&self, client_id: &str) -> MqttOptions {
-        let mut o = MqttOptions::new(client_id, self.host.clone(), self.port);
-        o.set_keep_alive(self.keep_alive);
-        o.set_clean_session(true);
-        if let Some(user) = &self.username {
-            let pass = self
-                .password
-                .as_ref()
-                .map(|s| s.0.clone())
-                .unwrap_or_default();
-            o.set_credentials(user.clone(), pass);
+    /// The password, for CONNECT (only ever sent with a username).
+    pub fn password(&self) -> Option<&[u8]> {
+        self.password.as_ref().map(|s| s.0.as_bytes())
+    }
+
+    /// The CONNECT of a clean session with these credentials and keep-alive.
+    pub fn connect_packet<'a>(
+        &'a self,
+        client_id: &'a str,
+        will: Option<wire::Will<'a>>,
+    ) -> wire::Connect<'a> {
+        let username = self.username.as_deref();
+        wire::Connect {
+            client_id,
+            keep_alive: super::link::keep_alive_secs(self.keep_alive),
+            clean_session: true,
+            will,
+            username,
+            password: username.and(Some(self.password().unwrap_or_default())),
         }
-        if let Some(tls) = &self.tls_config {
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                tls.clone(),
-            )));
-        }
-        o
     }
 }
 
@@ -303,43 +305,38 @@ pub enum Stage {
     Protocol,
 }
 
-/// Puts a rumqttc connection error into words an operator can act on.
-pub fn explain(e: &ConnectionError, url: &str) -> (Stage, String) {
+/// Puts a failed or lost connection into words an operator can act on.
+pub fn explain(e: &LinkError, url: &str) -> (Stage, String) {
     match e {
-        ConnectionError::ConnectionRefused(code) => (Stage::Auth, explain_connack(*code)),
-        ConnectionError::NetworkTimeout => (
+        LinkError::Refused(code) => (Stage::Auth, wire::connack_code_text(*code)),
+        LinkError::Timeout => (
             Stage::Network,
             format!("no answer from {url} in time (is the host reachable and the port right?)"),
         ),
-        ConnectionError::Tls(t) => explain_tls(t, url),
-        ConnectionError::Io(io) => explain_io(io, url),
-        ConnectionError::MqttState(rumqttc::StateError::Io(io)) => explain_io(io, url),
-        ConnectionError::MqttState(s) => (Stage::Protocol, format!("MQTT error: {s}")),
-        ConnectionError::NotConnAck(p) => (
-            Stage::Protocol,
-            format!("{url} did not answer CONNECT with CONNACK (got {p:?}): is it an MQTT broker?"),
+        LinkError::Io(io) => explain_io(io, url),
+        LinkError::Tls(io) => match explain_io(io, url) {
+            (Stage::Network, msg) if io.kind() != std::io::ErrorKind::ConnectionRefused => (
+                Stage::Tls,
+                format!("TLS handshake with {url} failed: {msg}"),
+            ),
+            other => other,
+        },
+        LinkError::ServerName(_) => (
+            Stage::Tls,
+            format!("the host in {url} is not a valid TLS server name"),
         ),
-        other => (Stage::Protocol, other.to_string()),
-    }
-}
-
-/// The meaning of a CONNACK refusal.
-pub fn explain_connack(code: ConnectReturnCode) -> String {
-    match code {
-        ConnectReturnCode::BadUserNamePassword => {
-            "the broker rejected the username or password (check mqtt.username and mqtt.password / password_file)".into()
-        }
-        ConnectReturnCode::NotAuthorized => {
-            "the broker refused the connection: not authorised (a wrong username or password, anonymous access off, or this user may not connect)".into()
-        }
-        ConnectReturnCode::BadClientId => {
-            "the broker rejected the client id (set mqtt.client_id)".into()
-        }
-        ConnectReturnCode::ServiceUnavailable => "the broker says it is unavailable".into(),
-        ConnectReturnCode::RefusedProtocolVersion => {
-            "the broker does not speak MQTT 3.1.1".into()
-        }
-        ConnectReturnCode::Success => "connected".into(),
+        LinkError::NotConnAck(what) => (
+            Stage::Protocol,
+            format!("{url} did not answer CONNECT with CONNACK ({what}): is it an MQTT broker?"),
+        ),
+        LinkError::Closed => explain_io(
+            &std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+            url,
+        ),
+        LinkError::Wire(w) => (
+            Stage::Protocol,
+            format!("{url} sent bytes that are not MQTT: {w}"),
+        ),
     }
 }
 
@@ -357,24 +354,6 @@ fn explain_io(io: &std::io::Error, url: &str) -> (Stage, String) {
         _ => format!("cannot reach {url}: {io}"),
     };
     (Stage::Network, msg)
-}
-
-fn explain_tls(t: &rumqttc::TlsError, url: &str) -> (Stage, String) {
-    match t {
-        rumqttc::TlsError::TLS(r) => explain_rustls(r, url),
-        rumqttc::TlsError::Io(io) => match explain_io(io, url) {
-            (Stage::Network, msg) if io.kind() != std::io::ErrorKind::ConnectionRefused => (
-                Stage::Tls,
-                format!("TLS handshake with {url} failed: {msg}"),
-            ),
-            other => other,
-        },
-        rumqttc::TlsError::DNSName(_) => (
-            Stage::Tls,
-            format!("the host in {url} is not a valid TLS server name"),
-        ),
-        other => (Stage::Tls, format!("TLS with {url} failed: {other}")),
-    }
 }
 
 fn explain_rustls(r: &rustls::Error, url: &str) -> (Stage, String) {

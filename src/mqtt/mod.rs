@@ -1,5 +1,6 @@
 //! MQTT out: the dashboard contract, availability, Home Assistant discovery, TLS/auth,
-//! store-and-forward, the embedded broker and `anemone mqtt check`.
+//! store-and-forward, the embedded broker and `anemone mqtt check`. The client side is our
+//! own MQTT 3.1.1 code ([`wire`] for the packets, [`link`] for a connection).
 //!
 //! # Topics (prefix `anemone/<station id>`, `[mqtt] topic_prefix` to change it)
 //!
@@ -23,8 +24,9 @@
 //! the store has committed past them. What the broker
 //! has acknowledged (PUBACK) moves the *publish cursor*: the highest reading id such that it
 //! and every lower stored id were acknowledged. The publisher sends cursor advances to the
-//! writer, which persists them. After a connection (the first, or any reconnect: rumqttc
-//! forgets unacknowledged QoS 1 messages on a clean session) everything above the cursor is
+//! writer, which persists them. After a connection (the first, or any reconnect: every
+//! connection is a clean session, so unacknowledged QoS 1 messages are forgotten by both
+//! sides) everything above the cursor is
 //! read back from the store through [`Backlog`] and replayed in id order with
 //! `"backfill": true`, at most `[mqtt] backfill_rate` messages per second, live readings first.
 //! Duplicates are possible (QoS 1), and carry the same reading `id`.
@@ -53,10 +55,12 @@ pub mod broker;
 pub mod check;
 pub mod connect;
 pub mod discovery;
+pub mod link;
 pub mod outbox;
 pub mod payload;
 pub mod publisher;
 pub mod topics;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,17 +1,14 @@
 //! Acknowledgement bookkeeping: which reading ids are in flight under which MQTT packet id,
 //! and how far the publish cursor may move.
 //!
-//! rumqttc assigns a packet id (pkid) when its event loop takes a publish request off its
-//! queue, in request order, and reports it as `Outgoing::Publish(pkid)` (or
-//! `Outgoing::AwaitAck(pkid)` when the id is still taken, followed later by
-//! `Outgoing::Publish(pkid)` for the same message). The broker's `PubAck(pkid)` then
-//! acknowledges it. [`Outbox`] mirrors that: a FIFO of requests waiting for their pkid, a map
-//! pkid → reading id, and the set of reading ids sent in this connection with their
-//! acknowledgement state. The cursor moves over the longest acknowledged prefix, but never
-//! past `bound`: the highest id below which every stored reading is known to have been sent
-//! in this connection.
+//! The publisher gives every QoS 1 message a packet id (pkid) from [`Outbox::next_pkid`]
+//! when it encodes it, and records it with [`Outbox::sent`]; the broker's `PubAck(pkid)`
+//! acknowledges it. [`Outbox`] keeps the map pkid → what the message carries, and the set of
+//! reading ids sent in this connection with their acknowledgement state. The cursor moves
+//! over the longest acknowledged prefix, but never past `bound`: the highest id below which
+//! every stored reading is known to have been sent in this connection.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 /// What a publish request carries, for matching its acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +26,8 @@ pub enum Tag {
 pub struct Outbox {
     cursor: i64,
     sent: BTreeMap<i64, bool>,
-    waiting_pkid: VecDeque<Tag>,
-    collided: Option<Tag>,
     pkids: HashMap<u16, Tag>,
+    last_pkid: u16,
     unacked: usize,
 }
 
@@ -53,8 +49,6 @@ impl Outbox {
     /// gone with it and will be sent again).
     pub fn new_session(&mut self) {
         self.sent.clear();
-        self.waiting_pkid.clear();
-        self.collided = None;
         self.pkids.clear();
         self.unacked = 0;
     }
@@ -74,32 +68,29 @@ impl Outbox {
         self.unacked == 0
     }
 
-    /// Records a publish request handed to rumqttc, in request order.
-    pub fn requested(&mut self, tag: Tag) {
+    /// A packet id not in flight (`None` only if all 65 535 are, which the publisher's
+    /// window never allows).
+    pub fn next_pkid(&mut self) -> Option<u16> {
+        for _ in 0..u16::MAX {
+            self.last_pkid = self.last_pkid.checked_add(1).unwrap_or(1);
+            if !self.pkids.contains_key(&self.last_pkid) {
+                return Some(self.last_pkid);
+            }
+        }
+        None
+    }
+
+    /// Records a message handed to the connection: `pkid` for QoS 1 (an acknowledgement
+    /// will come), `None` for QoS 0.
+    pub fn sent(&mut self, tag: Tag, pkid: Option<u16>) {
         if let Tag::Reading(id) = tag {
             if self.sent.insert(id, false).is_none() {
                 self.unacked += 1;
             }
         }
-        self.waiting_pkid.push_back(tag);
-    }
-
-    /// rumqttc's `Outgoing::Publish(pkid)`.
-    pub fn outgoing_publish(&mut self, pkid: u16) {
-        let next = match self.collided.take() {
-            Some(held) => Some(held),
-            None => self.waiting_pkid.pop_front(),
-        };
-        if let Some(tag) = next {
-            if pkid != 0 && tag != Tag::Other {
-                self.pkids.insert(pkid, tag);
-            }
+        if let Some(p) = pkid {
+            self.pkids.insert(p, tag);
         }
-    }
-
-    /// rumqttc's `Outgoing::AwaitAck(pkid)`: the request is held until the pkid is free.
-    pub fn outgoing_await_ack(&mut self, _pkid: u16) {
-        self.collided = self.waiting_pkid.pop_front();
     }
 
     /// The broker's `PubAck(pkid)`. Returns what was acknowledged (`Tag::Other` when the
@@ -148,17 +139,21 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    /// Sends `tag` at QoS 1 and returns its pkid.
+    fn send(o: &mut Outbox, tag: Tag) -> u16 {
+        let pkid = o.next_pkid().unwrap_or(0);
+        o.sent(tag, Some(pkid));
+        pkid
+    }
+
     #[test]
     fn prefix_in_order_and_out_of_order() {
         let mut o = Outbox::new(10);
         for id in [11, 12, 14] {
-            o.requested(Tag::Reading(id));
+            send(&mut o, Tag::Reading(id));
         }
-        o.requested(Tag::Other); // a status message in between
-        o.requested(Tag::Reading(15));
-        for pkid in 1..=5 {
-            o.outgoing_publish(pkid);
-        }
+        send(&mut o, Tag::Other); // a status message in between
+        send(&mut o, Tag::Reading(15));
         assert_eq!(o.unacked(), 4);
         assert_eq!(o.puback(2), Tag::Reading(12));
         assert_eq!(o.advance(Some(15)), None, "11 is not acknowledged yet");
@@ -175,26 +170,29 @@ mod tests {
     }
 
     #[test]
-    fn collision_keeps_the_mapping() {
+    fn packet_ids_in_flight_are_never_reused() {
         let mut o = Outbox::new(0);
-        o.requested(Tag::Reading(1));
-        o.requested(Tag::Reading(2));
-        o.outgoing_publish(1);
-        o.outgoing_await_ack(1); // request 2 wants pkid 1, still taken
-        assert_eq!(o.puback(1), Tag::Reading(1));
-        o.outgoing_publish(1); // request 2 goes out now under pkid 1
-        assert_eq!(o.puback(1), Tag::Reading(2));
-        assert_eq!(o.advance(None), Some(2));
+        let first = send(&mut o, Tag::Reading(1));
+        // Go round the whole id space: the id still in flight is skipped, 0 never used.
+        let mut seen_zero = false;
+        for i in 2..70_000i64 {
+            let p = send(&mut o, Tag::Other);
+            assert_ne!(p, first, "at {i}");
+            seen_zero |= p == 0;
+            o.puback(p);
+        }
+        assert!(!seen_zero);
+        assert_eq!(o.puback(first), Tag::Reading(1));
+        assert_eq!(o.advance(None), Some(1));
     }
 
     #[test]
     fn new_session_forgets_in_flight() {
         let mut o = Outbox::new(5);
-        o.requested(Tag::Reading(6));
-        o.outgoing_publish(1);
+        let p = send(&mut o, Tag::Reading(6));
         o.new_session();
         assert!(!o.is_handled(6));
-        assert_eq!(o.puback(1), Tag::Other);
+        assert_eq!(o.puback(p), Tag::Other);
         assert_eq!(o.cursor(), 5);
         assert!(o.is_handled(5));
     }

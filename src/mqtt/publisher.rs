@@ -1,15 +1,20 @@
-//! The publisher task: one connection at a time, its rumqttc event loop polled in a task of
-//! its own, readings sent live and from the store, acknowledgements turned into cursor
-//! advances, reconnects with backoff, a stall watchdog, and a bounded drain at shutdown.
+//! The publisher task: one connection at a time (our own MQTT client, [`super::link`]),
+//! readings sent live and from the store, acknowledgements turned into cursor advances,
+//! reconnects with backoff, keep-alive pings, a stall watchdog, and a bounded drain at
+//! shutdown.
 //!
-//! Every connection is a fresh rumqttc client with a clean session: what the previous one
-//! had in flight is forgotten by rumqttc and sent again from the store (QoS 1 allows the
-//! duplicates; they carry the same reading `id`).
+//! Each pass of the loop handles what is ready (a packet from the broker, live readings, a
+//! page of the backlog, a timer), then encodes every message that is due into the
+//! connection's write buffer; the socket gets the buffer in one write. So a tick's readings
+//! cost one system call, not one each.
+//!
+//! Every connection is a clean session: what the previous one had in flight is forgotten
+//! and sent again from the store (QoS 1 allows the duplicates; they carry the same reading
+//! `id`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectionError, Event, Incoming, LastWill, Outgoing, QoS};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -17,9 +22,11 @@ use tokio::time::Instant;
 use super::backoff::Backoff;
 use super::connect::{explain, ConnectSettings, Stage};
 use super::discovery;
+use super::link::{Link, LinkError, Reader, Writer};
 use super::outbox::{Outbox, Tag};
 use super::payload::{meta_payload, reading_payload_bytes, StateSnapshot};
 use super::topics::{Topics, OFFLINE, ONLINE};
+use super::wire::{self, Incoming, Qos, Will};
 use super::{Backlog, Feeds};
 use crate::config::Config;
 use crate::reading::{format_ts, Quantity, StoredReading};
@@ -53,7 +60,7 @@ impl Default for Tuning {
         Tuning {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
-            window: 100,
+            window: 1000,
             page: 500,
             stall_timeout: None,
             state_interval: Duration::from_secs(1),
@@ -151,15 +158,6 @@ async fn committed_changed(committed: &mut Option<watch::Receiver<i64>>) {
     }
 }
 
-/// Aborts the event-loop task when the session ends (or the publisher is aborted).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 enum End {
     /// Shutdown requested and handled.
     Shutdown,
@@ -200,9 +198,10 @@ struct Ctx {
 
 /// The per-connection part.
 struct Session {
-    client: AsyncClient,
-    events: mpsc::UnboundedReceiver<Result<Event, ConnectionError>>,
-    _poll: AbortOnDrop,
+    reader: Reader,
+    writer: Writer,
+    /// A PINGREQ is unanswered since then.
+    ping_sent: Option<Instant>,
     live_queue: VecDeque<StoredReading>,
     scan_pos: i64,
     scan_buf: VecDeque<StoredReading>,
@@ -373,18 +372,37 @@ impl Ctx {
     }
 
     /// Live readings to send first; past `live_queue_max` they are left to the backlog.
-    fn queue_live(&mut self, s: &mut Session, batch: Vec<StoredReading>) {
+    /// True when the backlog must be read (again) for readings the feed did not carry.
+    fn queue_live(
+        &mut self,
+        queue: &mut VecDeque<StoredReading>,
+        batch: Vec<StoredReading>,
+    ) -> bool {
         self.observe(&batch);
-        if self.note_live_ids(&batch) {
-            s.scan_done = false;
-        }
-        if s.live_queue.len() + batch.len() > self.tuning.live_queue_max {
+        let mut rescan = self.note_live_ids(&batch);
+        if queue.len() + batch.len() > self.tuning.live_queue_max {
             tracing::debug!("Live readings arrive faster than the broker acknowledges; the rest will come from the store.");
-            s.live_queue.clear();
+            queue.clear();
             self.leave_to_store(&batch);
-            s.scan_done = false;
+            rescan = true;
         } else {
-            s.live_queue.extend(batch);
+            queue.extend(batch);
+        }
+        rescan
+    }
+
+    /// Takes every live batch that is already waiting (so one write carries them all).
+    fn take_ready_live(&mut self, s: &mut Session) {
+        while !self.live_closed {
+            match self.live.try_recv() {
+                Ok(b) => {
+                    if self.queue_live(&mut s.live_queue, b) {
+                        s.scan_done = false;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.live_closed = true,
+            }
         }
     }
 
@@ -422,38 +440,49 @@ impl Ctx {
             tracing::warn!("{msg}; retrying.");
             return End::Lost;
         }
-        let mut options = self.settings.mqtt_options(&self.settings.client_id);
-        options.set_last_will(LastWill::new(
-            self.topics.status.clone(),
-            OFFLINE,
-            QoS::AtLeastOnce,
-            true,
-        ));
-        options.set_inflight(u16::try_from(self.tuning.window + 200).unwrap_or(u16::MAX));
-        options.set_max_packet_size(256 * 1024, 256 * 1024);
-        let (client, mut eventloop) = AsyncClient::new(options, 4096);
-        let mut net = rumqttc::NetworkOptions::new();
-        net.set_connection_timeout(self.settings.connect_timeout.as_secs().max(1));
-        eventloop.set_network_options(net);
-        let (tx, events) = mpsc::unbounded_channel();
-        let poll = tokio::spawn(async move {
-            loop {
-                let ev = eventloop.poll().await;
-                let failed = ev.is_err();
-                if tx.send(ev).is_err() || failed {
-                    break;
-                }
-            }
-        });
         // What came live before this connection (sent in a lost one, or not sent at all)
         // comes from the store.
         self.must_scan = self.must_scan.max(self.last_live.unwrap_or(0));
+        let mut early = VecDeque::new();
+        let settings = self.settings.clone();
+        let status = self.topics.status.clone();
+        let will = Will {
+            topic: &status,
+            payload: OFFLINE.as_bytes(),
+            qos: Qos::AtLeastOnce,
+            retain: true,
+        };
+        let packet = settings.connect_packet(&settings.client_id, Some(will));
+        let attempt = Link::connect(&settings, &packet);
+        tokio::pin!(attempt);
+        // Connect (the live feed keeps being read meanwhile).
+        let link = loop {
+            tokio::select! {
+                r = &mut attempt => match r {
+                    Ok(link) => break link,
+                    Err(e) => {
+                        self.report_failure(&e);
+                        return End::Lost;
+                    }
+                },
+                changed = self.shutdown_rx.changed() => {
+                    self.note_shutdown(changed.is_err());
+                    return End::Lost;
+                }
+                batch = self.live.recv(), if !self.live_closed => match batch {
+                    Some(b) => {
+                        self.queue_live(&mut early, b);
+                    }
+                    None => self.live_closed = true,
+                },
+            }
+        };
         let now = Instant::now();
         let mut s = Session {
-            client,
-            events,
-            _poll: AbortOnDrop(poll),
-            live_queue: VecDeque::new(),
+            reader: link.reader,
+            writer: link.writer,
+            ping_sent: None,
+            live_queue: early,
             scan_pos: self.outbox.cursor(),
             scan_buf: VecDeque::new(),
             scan_done: false,
@@ -482,33 +511,6 @@ impl Ctx {
 
     /// One connection, from CONNACK to its end.
     async fn serve(&mut self, s: &mut Session) -> End {
-        // Wait for CONNACK (the live feed keeps being read meanwhile).
-        let connect_limit = Instant::now() + self.settings.connect_timeout + Duration::from_secs(2);
-        loop {
-            tokio::select! {
-                ev = s.events.recv() => match ev {
-                    Some(Ok(Event::Incoming(Incoming::ConnAck(_)))) => break,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        self.report_failure(&e);
-                        return End::Lost;
-                    }
-                    None => return End::Lost,
-                },
-                _ = tokio::time::sleep_until(connect_limit) => {
-                    self.report_text(format!("no CONNACK from {} in time", self.settings.url()));
-                    return End::Lost;
-                }
-                changed = self.shutdown_rx.changed() => {
-                    self.note_shutdown(changed.is_err());
-                    return End::Lost;
-                }
-                batch = self.live.recv(), if !self.live_closed => match batch {
-                    Some(b) => self.queue_live(s, b),
-                    None => self.live_closed = true,
-                },
-            }
-        }
         self.summary.connections += 1;
         self.backoff.reset();
         if self.last_failure.take().is_some() || self.summary.connections > 1 {
@@ -532,20 +534,29 @@ impl Ctx {
         let stall = self.stall_timeout();
         loop {
             tokio::select! {
-                ev = s.events.recv() => match ev {
-                    Some(Ok(ev)) => {
-                        if self.on_event(s, ev).is_err() {
+                packet = s.reader.next() => match packet {
+                    Ok(p) => {
+                        if self.on_packet(s, p).is_err() {
                             return End::Lost;
                         }
                     }
-                    Some(Err(e)) => {
+                    Err(e) => {
                         self.report_failure(&e);
                         return End::Lost;
                     }
-                    None => return End::Lost,
                 },
+                written = s.writer.write_some(), if s.writer.pending() => {
+                    if let Err(e) = written {
+                        self.report_failure(&e);
+                        return End::Lost;
+                    }
+                }
                 batch = self.live.recv(), if !self.live_closed => match batch {
-                    Some(b) => self.queue_live(s, b),
+                    Some(b) => {
+                        if self.queue_live(&mut s.live_queue, b) {
+                            s.scan_done = false;
+                        }
+                    }
                     None => self.live_closed = true,
                 },
                 fetched = next_page(&mut s.fetch), if s.fetch.is_some() => {
@@ -577,6 +588,21 @@ impl Ctx {
                         );
                         return End::Lost;
                     }
+                    match s.ping_sent {
+                        Some(t) if t.elapsed() > stall => {
+                            tracing::warn!(
+                                "No answer to a keep-alive ping from the broker for {} s; reconnecting.",
+                                stall.as_secs()
+                            );
+                            return End::Lost;
+                        }
+                        Some(_) => {}
+                        None if s.writer.last_sent().elapsed() >= self.settings.keep_alive / 2 => {
+                            wire::pingreq(&mut s.writer.buf);
+                            s.ping_sent = Some(Instant::now());
+                        }
+                        None => {}
+                    }
                     if self.publish_state(s, false).is_err() {
                         return End::Lost;
                     }
@@ -586,6 +612,23 @@ impl Ctx {
                     self.note_shutdown(changed.is_err());
                 }
             }
+            // Everything else that is ready now goes into the same write: the packets
+            // already read (acknowledgements come in bursts) and the waiting live batches.
+            loop {
+                match s.reader.buffered() {
+                    Ok(Some(p)) => {
+                        if self.on_packet(s, p).is_err() {
+                            return End::Lost;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.report_failure(&e);
+                        return End::Lost;
+                    }
+                }
+            }
+            self.take_ready_live(s);
             self.advance_cursor(s);
             if self.pump(s).is_err() {
                 return End::Lost;
@@ -609,19 +652,25 @@ impl Ctx {
 
     /// Status, meta, discovery and the current state, at every connection.
     fn announce(&mut self, s: &mut Session) -> Result<(), ()> {
-        self.publish(
-            s,
-            self.topics.status.clone(),
-            QoS::AtLeastOnce,
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.status,
+            Qos::AtLeastOnce,
             true,
-            ONLINE.into(),
+            ONLINE.as_bytes(),
             Tag::Other,
         )?;
         self.publish_meta(s)?;
         if self.cfg.mqtt.discovery {
-            let _ = s
-                .client
-                .try_subscribe(self.topics.ha_status(), QoS::AtLeastOnce);
+            let pkid = self.outbox.next_pkid().ok_or(())?;
+            self.outbox.sent(Tag::Other, Some(pkid));
+            wire::subscribe(
+                &mut s.writer.buf,
+                pkid,
+                &self.topics.ha_status(),
+                Qos::AtLeastOnce,
+            );
             self.publish_discovery(s)?;
         }
         if !self.state.is_empty() {
@@ -631,13 +680,14 @@ impl Ctx {
     }
 
     fn publish_meta(&mut self, s: &mut Session) -> Result<(), ()> {
-        let meta = meta_payload(&self.cfg, &self.seen).to_string().into_bytes();
-        self.publish(
-            s,
-            self.topics.meta.clone(),
-            QoS::AtLeastOnce,
+        let meta = meta_payload(&self.cfg, &self.seen).to_string();
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.meta,
+            Qos::AtLeastOnce,
             true,
-            meta,
+            meta.as_bytes(),
             Tag::Other,
         )
     }
@@ -663,12 +713,13 @@ impl Ctx {
     ) -> Result<(), ()> {
         let payload = discovery::config_payload(&self.cfg, &self.topics, sensor, q);
         let topic = self.topics.discovery(sensor, q);
-        self.publish(
-            s,
-            topic,
-            QoS::AtLeastOnce,
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &topic,
+            Qos::AtLeastOnce,
             true,
-            payload.to_string().into_bytes(),
+            payload.to_string().as_bytes(),
             Tag::Other,
         )
     }
@@ -682,57 +733,53 @@ impl Ctx {
         }
         self.state_dirty = false;
         s.last_state = Some(Instant::now());
-        let payload = self.state.to_json().to_string().into_bytes();
-        self.publish(
-            s,
-            self.topics.state.clone(),
-            QoS::AtMostOnce,
+        let payload = self.state.to_json().to_string();
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.state,
+            Qos::AtMostOnce,
             true,
-            payload,
+            payload.as_bytes(),
             Tag::Other,
         )
     }
 
-    fn publish(
-        &mut self,
-        s: &mut Session,
-        topic: String,
-        qos: QoS,
-        retain: bool,
-        payload: Vec<u8>,
-        tag: Tag,
-    ) -> Result<(), ()> {
-        match s.client.try_publish(topic, qos, retain, payload) {
-            Ok(()) => {
-                self.outbox.requested(tag);
-                Ok(())
-            }
-            Err(_) => {
-                tracing::warn!("The MQTT client's request queue is full or closed; reconnecting.");
-                Err(())
-            }
-        }
-    }
-
-    fn on_event(&mut self, s: &mut Session, ev: Event) -> Result<(), ()> {
-        match ev {
-            Event::Outgoing(Outgoing::Publish(pkid)) => self.outbox.outgoing_publish(pkid),
-            Event::Outgoing(Outgoing::AwaitAck(pkid)) => self.outbox.outgoing_await_ack(pkid),
-            Event::Incoming(Incoming::PubAck(ack)) => {
-                if let Tag::Reading(_) = self.outbox.puback(ack.pkid) {
+    fn on_packet(&mut self, s: &mut Session, packet: Incoming) -> Result<(), ()> {
+        match packet {
+            Incoming::PubAck(pkid) => {
+                if let Tag::Reading(_) = self.outbox.puback(pkid) {
                     self.summary.acknowledged += 1;
                     s.last_ack = Instant::now();
                 }
             }
-            Event::Incoming(Incoming::Publish(p))
-                if p.topic == self.topics.ha_status()
-                    && p.payload.as_ref() == ONLINE.as_bytes() =>
-            {
-                tracing::info!("Home Assistant came online; publishing discovery again.");
-                self.publish_discovery(s)?;
-                self.publish_state(s, true)?;
+            Incoming::PingResp => s.ping_sent = None,
+            Incoming::SubAck { pkid, codes } => {
+                self.outbox.puback(pkid);
+                if codes.contains(&0x80) {
+                    tracing::warn!(
+                        "The broker refused the subscription to {}: discovery is sent again at each connection only, not when Home Assistant restarts.",
+                        self.topics.ha_status()
+                    );
+                }
             }
-            _ => {}
+            Incoming::Publish {
+                topic,
+                payload,
+                qos,
+                pkid,
+                ..
+            } => {
+                if let (1, Some(id)) = (qos, pkid) {
+                    wire::puback(&mut s.writer.buf, id);
+                }
+                if topic == self.topics.ha_status() && payload == ONLINE.as_bytes() {
+                    tracing::info!("Home Assistant came online; publishing discovery again.");
+                    self.publish_discovery(s)?;
+                    self.publish_state(s, true)?;
+                }
+            }
+            Incoming::ConnAck { .. } | Incoming::Other(_) => {}
         }
         Ok(())
     }
@@ -856,12 +903,13 @@ impl Ctx {
         self.note_pair(s, r)?;
         let payload = reading_payload_bytes(r, backfill);
         let topic = self.topics.reading(&r.reading.sensor);
-        self.publish(
-            s,
-            topic,
-            QoS::AtLeastOnce,
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &topic,
+            Qos::AtLeastOnce,
             false,
-            payload,
+            &payload,
             Tag::Reading(r.id),
         )
     }
@@ -914,58 +962,53 @@ impl Ctx {
     async fn goodbye(&mut self, s: &mut Session) {
         let marker = s.next_marker;
         s.next_marker += 1;
-        if self
-            .publish(
-                s,
-                self.topics.status.clone(),
-                QoS::AtLeastOnce,
-                true,
-                OFFLINE.into(),
-                Tag::Marker(marker),
-            )
-            .is_err()
+        if publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.status,
+            Qos::AtLeastOnce,
+            true,
+            OFFLINE.as_bytes(),
+            Tag::Marker(marker),
+        )
+        .is_err()
         {
             return;
         }
         let limit = Instant::now() + self.tuning.disconnect_timeout;
         let mut acked = false;
         while !acked {
-            let ev = tokio::select! {
-                ev = s.events.recv() => ev,
-                _ = tokio::time::sleep_until(limit) => break,
-            };
-            match ev {
-                Some(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
-                    match self.outbox.puback(ack.pkid) {
-                        Tag::Marker(m) if m == marker => acked = true,
-                        Tag::Reading(_) => self.summary.acknowledged += 1,
-                        _ => {}
+            tokio::select! {
+                packet = s.reader.next() => match packet {
+                    Ok(Incoming::PubAck(pkid)) => {
+                        match self.outbox.puback(pkid) {
+                            Tag::Marker(m) if m == marker => acked = true,
+                            Tag::Reading(_) => self.summary.acknowledged += 1,
+                            _ => {}
+                        }
+                        self.advance_cursor(s);
                     }
-                    self.advance_cursor(s);
+                    Ok(other) => {
+                        let _ = self.on_packet(s, other);
+                    }
+                    Err(_) => return,
+                },
+                written = s.writer.write_some(), if s.writer.pending() => {
+                    if written.is_err() {
+                        return;
+                    }
                 }
-                Some(Ok(ev)) => {
-                    let _ = self.on_event(s, ev);
-                }
-                Some(Err(_)) | None => return,
-            }
-        }
-        if s.client.try_disconnect().is_err() {
-            return;
-        }
-        loop {
-            let ev = tokio::select! {
-                ev = s.events.recv() => ev,
                 _ = tokio::time::sleep_until(limit) => break,
-            };
-            match ev {
-                Some(Ok(Event::Outgoing(Outgoing::Disconnect))) | Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
             }
         }
-        tracing::info!("Disconnected from the MQTT broker (status offline).");
+        wire::disconnect(&mut s.writer.buf);
+        let closed = tokio::time::timeout_at(limit, s.writer.close()).await;
+        if matches!(closed, Ok(Ok(()))) {
+            tracing::info!("Disconnected from the MQTT broker (status offline).");
+        }
     }
 
-    fn report_failure(&mut self, e: &ConnectionError) {
+    fn report_failure(&mut self, e: &LinkError) {
         let (stage, msg) = explain(e, &self.settings.url());
         let repeated = self.last_failure.as_deref() == Some(msg.as_str());
         if !repeated {
@@ -981,13 +1024,39 @@ impl Ctx {
         }
         self.last_failure = Some(msg);
     }
+}
 
-    fn report_text(&mut self, msg: String) {
-        if self.last_failure.as_deref() != Some(msg.as_str()) {
-            tracing::warn!(
-                "MQTT connection failed: {msg}. Retrying; readings are kept in the store."
-            );
-        }
-        self.last_failure = Some(msg);
-    }
+/// Encodes one PUBLISH into the connection's write buffer and records it in the outbox
+/// (QoS 1 gets a packet id).
+fn publish(
+    outbox: &mut Outbox,
+    writer: &mut Writer,
+    topic: &str,
+    qos: Qos,
+    retain: bool,
+    payload: &[u8],
+    tag: Tag,
+) -> Result<(), ()> {
+    let pkid = match qos {
+        Qos::AtMostOnce => None,
+        Qos::AtLeastOnce => match outbox.next_pkid() {
+            Some(p) => Some(p),
+            None => {
+                tracing::warn!(
+                    "Every MQTT packet id is waiting for an acknowledgement; reconnecting."
+                );
+                return Err(());
+            }
+        },
+    };
+    wire::publish(
+        &mut writer.buf,
+        topic,
+        payload,
+        qos,
+        retain,
+        pkid.unwrap_or(0),
+    );
+    outbox.sent(tag, pkid);
+    Ok(())
 }

@@ -325,7 +325,7 @@ async fn mqtt_last_will_when_the_network_goes_silent() {
         let mut sub =
             Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/status")]).await;
         let mut cfg = broker.config(&id, proxy.addr);
-        cfg.mqtt.keep_alive = anemone::config::Span::secs(1); // rumqttc's minimum; config allows ≥ 5 s
+        cfg.mqtt.keep_alive = anemone::config::Span::secs(1); // below the config minimum (5 s), for speed
         let mut station = Station::start(cfg, MemStore::default(), fast_tuning());
         sub.wait_for("online", 10, |m| m.payload == "online").await;
         // The link goes silent: no FIN, no RST. The publisher cannot say goodbye; the broker

@@ -321,6 +321,23 @@ impl Msg {
     }
 }
 
+/// Options for rumqttc (the tests' independent client) from the station's settings.
+pub fn rumqttc_options(settings: &ConnectSettings, client_id: &str) -> rumqttc::MqttOptions {
+    let mut o = rumqttc::MqttOptions::new(client_id, settings.host.clone(), settings.port);
+    o.set_keep_alive(settings.keep_alive);
+    o.set_clean_session(true);
+    if let Some(user) = &settings.username {
+        let pass = String::from_utf8_lossy(settings.password().unwrap_or_default()).into_owned();
+        o.set_credentials(user.clone(), pass);
+    }
+    if let Some(tls) = settings.tls_config() {
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls),
+        ));
+    }
+    o
+}
+
 /// A dashboard: subscribes and records every message.
 pub struct Subscriber {
     pub client: AsyncClient,
@@ -333,7 +350,7 @@ impl Subscriber {
     pub async fn connect(broker: &TestBroker, id: &str, filters: &[String]) -> Subscriber {
         let cfg = broker.config(id, broker.addr);
         let settings = ConnectSettings::from_config(&cfg, None).expect("settings");
-        let opts = settings.mqtt_options(&format!("sub-{id}"));
+        let opts = rumqttc_options(&settings, &format!("sub-{id}"));
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();

@@ -1,0 +1,251 @@
+//! One connection to the broker: TCP (and TLS), CONNECT and CONNACK, then a [`Reader`] and
+//! a [`Writer`] that the publisher (and `mqtt check`) drive from their own `select!` loop.
+//!
+//! Why our own client rather than a general-purpose one: the publisher sends up to a few
+//! hundred QoS 1 messages a second and must know which packet id carries which reading. Here
+//! it encodes every message that is due into the writer's buffer and the socket gets them
+//! in one write, acknowledgements are parsed straight from the read buffer, packet ids are
+//! chosen by the publisher's own bookkeeping, and nothing crosses a channel or another task.
+//! (With rumqttc every message was a request through a channel, a wake-up of its event loop
+//! task, one `writev` system call and an event back: bench/README.md, "CPU with Mosquitto".)
+//!
+//! Both halves are cancel-safe: [`Reader::next`] keeps partial packets in its buffer, and
+//! [`Writer::write_some`] only drops bytes from its buffer once the socket took them.
+
+use std::io;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::connect::ConnectSettings;
+use super::wire::{self, Incoming, WireError};
+
+/// The byte stream under MQTT: plain TCP or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Largest packet accepted from the broker (a retained message on a topic we subscribe to).
+pub const MAX_INCOMING: usize = 256 * 1024;
+
+/// Why a connection could not be made or ended.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Name resolution, TCP connect, or the socket failed.
+    #[error("{0}")]
+    Io(#[source] io::Error),
+    /// The TLS handshake failed (certificate, alert, not a TLS port).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
+    /// The host is not usable as a TLS server name.
+    #[error("{0} is not a valid TLS server name")]
+    ServerName(String),
+    /// No CONNACK within the connect timeout.
+    #[error("no CONNACK in time")]
+    Timeout,
+    /// The broker refused the CONNECT with this return code.
+    #[error("{}", wire::connack_code_text(*.0))]
+    Refused(u8),
+    /// Something other than CONNACK answered CONNECT.
+    #[error("the broker did not answer CONNECT with CONNACK ({0})")]
+    NotConnAck(String),
+    /// The broker sent bytes that are not MQTT.
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    /// The broker closed the connection.
+    #[error("the broker closed the connection")]
+    Closed,
+}
+
+/// The receiving half.
+pub struct Reader {
+    io: ReadHalf<Box<dyn Io>>,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Reader {
+    /// The next packet already read from the socket, if a whole one is there (no I/O).
+    pub fn buffered(&mut self) -> Result<Option<Incoming>, LinkError> {
+        match wire::decode(&self.buf[self.start..], MAX_INCOMING)? {
+            Some((packet, used)) => {
+                self.start += used;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                Ok(Some(packet))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The next packet from the broker. Cancel-safe.
+    pub async fn next(&mut self) -> Result<Incoming, LinkError> {
+        loop {
+            if let Some(packet) = self.buffered()? {
+                return Ok(packet);
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.buf.reserve(4096);
+            let n = self
+                .io
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(LinkError::Io)?;
+            if n == 0 {
+                return Err(LinkError::Closed);
+            }
+        }
+    }
+}
+
+/// The sending half: encode packets into [`Writer::buf`], then let [`Writer::write_some`]
+/// hand them to the socket.
+pub struct Writer {
+    io: WriteHalf<Box<dyn Io>>,
+    /// Packets not yet handed to the socket (from `sent` on).
+    pub buf: Vec<u8>,
+    sent: usize,
+    needs_flush: bool,
+    last_sent: Instant,
+}
+
+impl Writer {
+    /// True when bytes wait for the socket.
+    pub fn pending(&self) -> bool {
+        self.sent < self.buf.len() || self.needs_flush
+    }
+
+    /// When bytes last went to the socket (for keep-alive pings).
+    pub fn last_sent(&self) -> Instant {
+        self.last_sent
+    }
+
+    /// One write of what is buffered (then a flush, which only TLS needs). Cancel-safe.
+    pub async fn write_some(&mut self) -> Result<(), LinkError> {
+        if self.sent < self.buf.len() {
+            let n = self
+                .io
+                .write(&self.buf[self.sent..])
+                .await
+                .map_err(LinkError::Io)?;
+            if n == 0 {
+                return Err(LinkError::Closed);
+            }
+            self.sent += n;
+            self.last_sent = Instant::now();
+            if self.sent == self.buf.len() {
+                self.buf.clear();
+                self.sent = 0;
+                self.needs_flush = true;
+            }
+        }
+        if self.needs_flush && self.sent == 0 {
+            self.io.flush().await.map_err(LinkError::Io)?;
+            self.needs_flush = false;
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered, then closes the sending side (TCP FIN; TLS
+    /// close_notify).
+    pub async fn close(&mut self) -> Result<(), LinkError> {
+        self.write_all().await?;
+        self.io.shutdown().await.map_err(LinkError::Io)
+    }
+
+    /// Writes everything buffered.
+    pub async fn write_all(&mut self) -> Result<(), LinkError> {
+        while self.pending() {
+            self.write_some().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A connected, accepted MQTT session.
+pub struct Link {
+    /// Packets from the broker.
+    pub reader: Reader,
+    /// Packets to the broker.
+    pub writer: Writer,
+    /// The broker kept a session for this client id (never with a clean session).
+    pub session_present: bool,
+}
+
+impl Link {
+    /// TCP (+ TLS) to the broker in `settings`, CONNECT, CONNACK, within the settings'
+    /// connect timeout.
+    pub async fn connect(
+        settings: &ConnectSettings,
+        connect: &wire::Connect<'_>,
+    ) -> Result<Link, LinkError> {
+        match tokio::time::timeout(settings.connect_timeout, Self::open(settings, connect)).await {
+            Ok(r) => r,
+            Err(_) => Err(LinkError::Timeout),
+        }
+    }
+
+    async fn open(
+        settings: &ConnectSettings,
+        connect: &wire::Connect<'_>,
+    ) -> Result<Link, LinkError> {
+        let tcp = TcpStream::connect(settings.host_port())
+            .await
+            .map_err(LinkError::Io)?;
+        // Packets are batched by the publisher; Nagle would only delay the last of a batch.
+        let _ = tcp.set_nodelay(true);
+        let io: Box<dyn Io> = match settings.tls_config() {
+            Some(config) => {
+                let name = ServerName::try_from(settings.host.clone())
+                    .map_err(|_| LinkError::ServerName(settings.host.clone()))?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(LinkError::Tls)?;
+                Box::new(tls)
+            }
+            None => Box::new(tcp),
+        };
+        let (r, w) = tokio::io::split(io);
+        let mut reader = Reader {
+            io: r,
+            buf: Vec::with_capacity(4096),
+            start: 0,
+        };
+        let mut writer = Writer {
+            io: w,
+            buf: Vec::with_capacity(4096),
+            sent: 0,
+            needs_flush: false,
+            last_sent: Instant::now(),
+        };
+        wire::connect(&mut writer.buf, connect);
+        writer.write_all().await?;
+        match reader.next().await {
+            Ok(Incoming::ConnAck {
+                code: 0,
+                session_present,
+            }) => Ok(Link {
+                reader,
+                writer,
+                session_present,
+            }),
+            Ok(Incoming::ConnAck { code, .. }) => Err(LinkError::Refused(code)),
+            Ok(other) => Err(LinkError::NotConnAck(format!("got {other:?}"))),
+            Err(LinkError::Wire(e)) => Err(LinkError::NotConnAck(e.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Keep-alive in whole seconds for CONNECT (at least 1, at most 18 h).
+pub fn keep_alive_secs(d: Duration) -> u16 {
+    u16::try_from(d.as_secs().max(1)).unwrap_or(u16::MAX)
+}
