@@ -8,7 +8,7 @@
 //! over the longest acknowledged prefix, but never past `bound`: the highest id below which
 //! every stored reading is known to have been sent in this connection.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a publish request carries, for matching its acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +25,77 @@ pub enum Tag {
 #[derive(Debug, Default)]
 pub struct Outbox {
     cursor: i64,
-    sent: BTreeMap<i64, bool>,
+    /// Reading ids sent in this connection and not acknowledged (at most the window).
+    unacked: BTreeSet<i64>,
+    /// Reading ids above the cursor acknowledged in this connection, as ranges: while the
+    /// backlog is replayed the cursor waits below it, and hundreds of thousands of live
+    /// readings acknowledged meanwhile are a handful of ranges.
+    acked: Ranges,
     pkids: HashMap<u16, Tag>,
     last_pkid: u16,
-    unacked: usize,
+}
+
+/// Disjoint inclusive ranges of ids, `start → end`, never adjacent.
+#[derive(Debug, Default)]
+struct Ranges(BTreeMap<i64, i64>);
+
+impl Ranges {
+    fn contains(&self, id: i64) -> bool {
+        self.0
+            .range(..=id)
+            .next_back()
+            .is_some_and(|(_, &end)| end >= id)
+    }
+
+    fn insert(&mut self, id: i64) {
+        if self.contains(id) {
+            return;
+        }
+        let before = self
+            .0
+            .range(..id)
+            .next_back()
+            .filter(|(_, &end)| end == id - 1)
+            .map(|(&start, _)| start);
+        let after = self.0.get(&(id + 1)).copied();
+        if after.is_some() {
+            self.0.remove(&(id + 1));
+        }
+        match before {
+            Some(start) => {
+                self.0.insert(start, after.unwrap_or(id));
+            }
+            None => {
+                self.0.insert(id, after.unwrap_or(id));
+            }
+        }
+    }
+
+    /// The highest id in the set that is `<= limit`.
+    fn highest_up_to(&self, limit: i64) -> Option<i64> {
+        self.0
+            .range(..=limit)
+            .next_back()
+            .map(|(_, &end)| end.min(limit))
+    }
+
+    /// Drops every id `<= id`.
+    fn remove_through(&mut self, id: i64) {
+        while let Some((&start, &end)) = self.0.first_key_value() {
+            if start > id {
+                break;
+            }
+            self.0.pop_first();
+            if end > id {
+                self.0.insert(id + 1, end);
+                break;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl Outbox {
@@ -48,24 +115,24 @@ impl Outbox {
     /// Forgets everything about the previous connection (its unacknowledged messages are
     /// gone with it and will be sent again).
     pub fn new_session(&mut self) {
-        self.sent.clear();
+        self.unacked.clear();
+        self.acked.clear();
         self.pkids.clear();
-        self.unacked = 0;
     }
 
     /// True when `id` is acknowledged or was sent in this connection.
     pub fn is_handled(&self, id: i64) -> bool {
-        id <= self.cursor || self.sent.contains_key(&id)
+        id <= self.cursor || self.unacked.contains(&id) || self.acked.contains(id)
     }
 
     /// Readings sent in this connection and not yet acknowledged.
     pub fn unacked(&self) -> usize {
-        self.unacked
+        self.unacked.len()
     }
 
     /// True when nothing sent is waiting for an acknowledgement.
     pub fn all_acked(&self) -> bool {
-        self.unacked == 0
+        self.unacked.is_empty()
     }
 
     /// A packet id not in flight (`None` only if all 65 535 are, which the publisher's
@@ -84,8 +151,8 @@ impl Outbox {
     /// will come), `None` for QoS 0.
     pub fn sent(&mut self, tag: Tag, pkid: Option<u16>) {
         if let Tag::Reading(id) = tag {
-            if self.sent.insert(id, false).is_none() {
-                self.unacked += 1;
+            if !self.is_handled(id) {
+                self.unacked.insert(id);
             }
         }
         if let Some(p) = pkid {
@@ -100,11 +167,8 @@ impl Outbox {
             return Tag::Other;
         };
         if let Tag::Reading(id) = tag {
-            if let Some(acked) = self.sent.get_mut(&id) {
-                if !*acked {
-                    *acked = true;
-                    self.unacked = self.unacked.saturating_sub(1);
-                }
+            if self.unacked.remove(&id) {
+                self.acked.insert(id);
             }
         }
         tag
@@ -114,23 +178,21 @@ impl Outbox {
     /// Returns the new cursor when it moved.
     pub fn advance(&mut self, bound: Option<i64>) -> Option<i64> {
         let before = self.cursor;
-        while let Some((&id, &acked)) = self.sent.first_key_value() {
-            if !acked || bound.is_some_and(|b| id > b) {
-                break;
-            }
-            self.sent.pop_first();
-            self.cursor = self.cursor.max(id);
+        let first_unacked = self.unacked.first().copied();
+        // The acknowledged ids below the first unacknowledged one, up to the bound.
+        let stop = first_unacked
+            .map_or(i64::MAX, |u| u - 1)
+            .min(bound.unwrap_or(i64::MAX));
+        if let Some(h) = self.acked.highest_up_to(stop) {
+            self.cursor = self.cursor.max(h);
         }
         if let Some(b) = bound {
             // Every stored id up to the bound was sent; with nothing unacknowledged below
             // it, the cursor covers the gaps (ids the store never used) too.
-            let first_unacked = self.sent.keys().next().copied();
-            let reach = match first_unacked {
-                Some(id) => b.min(id - 1),
-                None => b,
-            };
+            let reach = first_unacked.map_or(b, |u| b.min(u - 1));
             self.cursor = self.cursor.max(reach);
         }
+        self.acked.remove_through(self.cursor);
         (self.cursor != before).then_some(self.cursor)
     }
 }
@@ -184,6 +246,45 @@ mod tests {
         assert!(!seen_zero);
         assert_eq!(o.puback(first), Tag::Reading(1));
         assert_eq!(o.advance(None), Some(1));
+    }
+
+    #[test]
+    fn acknowledged_ranges_merge_and_trim() {
+        let mut r = Ranges::default();
+        for id in [5, 7, 6, 10, 9, 1] {
+            r.insert(id);
+        }
+        assert_eq!(
+            r.0.iter().map(|(&a, &b)| (a, b)).collect::<Vec<_>>(),
+            vec![(1, 1), (5, 7), (9, 10)]
+        );
+        assert!(r.contains(6) && !r.contains(8) && !r.contains(11));
+        assert_eq!(r.highest_up_to(8), Some(7));
+        assert_eq!(r.highest_up_to(0), None);
+        r.insert(8);
+        assert_eq!(r.0.len(), 2, "8 joins 5..7 and 9..10");
+        r.remove_through(6);
+        assert_eq!(
+            r.0.iter().map(|(&a, &b)| (a, b)).collect::<Vec<_>>(),
+            vec![(7, 10)]
+        );
+    }
+
+    #[test]
+    fn a_long_replay_keeps_the_live_acknowledgements_small() {
+        // The backlog replay holds the cursor at 0 while 100 000 live readings are sent
+        // and acknowledged: they take one range, not 100 000 entries.
+        let mut o = Outbox::new(0);
+        for id in 1_000..101_000 {
+            let p = send(&mut o, Tag::Reading(id));
+            o.puback(p);
+            assert_eq!(o.advance(Some(0)), None);
+        }
+        assert_eq!(o.acked.0.len(), 1);
+        assert!(o.is_handled(50_000) && !o.is_handled(999));
+        // The replay reaches them: the cursor jumps over the whole range.
+        assert_eq!(o.advance(Some(101_000)), Some(101_000));
+        assert!(o.acked.0.is_empty());
     }
 
     #[test]

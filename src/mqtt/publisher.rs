@@ -64,7 +64,7 @@ impl Default for Tuning {
             page: 500,
             stall_timeout: None,
             state_interval: Duration::from_secs(1),
-            live_queue_max: 10_000,
+            live_queue_max: 2_048,
             disconnect_timeout: Duration::from_secs(3),
             progress_interval: Duration::from_secs(10),
         }
@@ -371,8 +371,10 @@ impl Ctx {
         }
     }
 
-    /// Live readings to send first; past `live_queue_max` they are left to the backlog.
-    /// True when the backlog must be read (again) for readings the feed did not carry.
+    /// Live readings to send first; a batch that does not fit in `live_queue_max` is left
+    /// to the backlog (the queue keeps what it holds: it is sent live, and the backlog
+    /// replay skips what was sent). True when the backlog must be read (again) for readings
+    /// the feed did not carry.
     fn queue_live(
         &mut self,
         queue: &mut VecDeque<StoredReading>,
@@ -382,7 +384,6 @@ impl Ctx {
         let mut rescan = self.note_live_ids(&batch);
         if queue.len() + batch.len() > self.tuning.live_queue_max {
             tracing::debug!("Live readings arrive faster than the broker acknowledges; the rest will come from the store.");
-            queue.clear();
             self.leave_to_store(&batch);
             rescan = true;
         } else {

@@ -45,8 +45,11 @@ pub const EXPIRE_PER_CYCLE: u64 = 20_000;
 /// skips the rest of the block). Hours of readings at 1 Hz, and still far from `i64`.
 pub const ID_BLOCK: i64 = 100_000;
 /// Live readings held while the live feed is full, before the oldest are left to the
-/// store (the publisher notices the gap and reads them from there).
-const LIVE_PENDING_MAX: usize = 50_000;
+/// store (the publisher notices the gap and reads them from there). About 0.1 MB.
+const LIVE_PENDING_MAX: usize = 2_048;
+/// Live readings go out at the latest in batches of this many, even while more keep
+/// arriving (an accelerated run never lets the writer's queue run empty).
+const LIVE_BATCH: usize = 256;
 
 /// Work to run on the writer's store between commits (register a sensor with its
 /// hardware id, record a calibration): the writer owns the only read-write connection.
@@ -480,7 +483,7 @@ pub async fn run_writer_with_progress(
             _ = participant.sleep_until(next_commit), if !finished => {}
         }
         // Once the readings of this moment are in, they go live together.
-        if !w.live_pending.is_empty() && rx.is_empty() {
+        if !w.live_pending.is_empty() && (rx.is_empty() || w.live_pending.len() >= LIVE_BATCH) {
             w.feed_live();
         }
     }
