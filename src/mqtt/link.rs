@@ -228,6 +228,24 @@ impl Link {
         };
         wire::connect(&mut writer.buf, connect);
         writer.write_all().await?;
+        // A CONNACK starts with 0x20; anything else (a web server, a TLS port answering
+        // plain TCP) is named at once instead of waiting for a packet that never ends.
+        while reader.buf.is_empty() {
+            let n = reader
+                .io
+                .read_buf(&mut reader.buf)
+                .await
+                .map_err(LinkError::Io)?;
+            if n == 0 {
+                return Err(LinkError::Closed);
+            }
+        }
+        if reader.buf[0] != 0x20 {
+            return Err(LinkError::NotConnAck(format!(
+                "it answered {:?}",
+                preview(&reader.buf)
+            )));
+        }
         match reader.next().await {
             Ok(Incoming::ConnAck {
                 code: 0,
@@ -243,6 +261,21 @@ impl Link {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The first bytes of an answer, as text where they are printable.
+fn preview(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(24)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
 }
 
 /// Keep-alive in whole seconds for CONNECT (at least 1, at most 18 h).

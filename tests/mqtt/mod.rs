@@ -316,6 +316,62 @@ async fn mqtt_last_will_when_the_process_dies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_an_idle_connection_is_kept_alive() {
+    // Nothing to publish for several keep-alive periods: the client's pings keep the
+    // session (a broker drops a client silent for 1.5 × keep-alive and sends its will).
+    bounded(60, async {
+        let broker = TestBroker::start().await;
+        let id = station_id("idle");
+        let p = prefix(&id);
+        let mut sub =
+            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/status")]).await;
+        let mut cfg = broker.config(&id, broker.addr);
+        cfg.mqtt.keep_alive = anemone::config::Span::secs(1); // below the config minimum (5 s), for speed
+        let mut station = Station::start(cfg, MemStore::default(), fast_tuning());
+        sub.wait_for("online", 10, |m| m.payload == "online").await;
+        sub.collect_for(5_000).await;
+        let offline = sub.seen.iter().filter(|m| m.payload == "offline").count();
+        assert_eq!(
+            offline, 0,
+            "the broker dropped the idle client: {:?}",
+            sub.seen
+        );
+        let summary = station.shutdown(Duration::from_secs(3)).await;
+        assert_eq!(summary.connections, 1, "{summary:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_something_else_on_the_port_is_named() {
+    // A web server where the broker should be: the check says it is not MQTT.
+    bounded(30, async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 512];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let mut cfg = anemone::config::Config::builtin();
+        cfg.station.id = station_id("http");
+        cfg.mqtt.broker = format!("mqtt://{addr}");
+        let report = check(&cfg).await;
+        let text = anemone::mqtt::render(&report);
+        assert_eq!(report.failed_step().map(|s| s.name), Some("auth"), "{text}");
+        assert!(text.contains("is it an MQTT broker?"), "{text}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_last_will_when_the_network_goes_silent() {
     bounded(60, async {
         let broker = TestBroker::start().await;
