@@ -27,6 +27,12 @@ use super::wire::{self, Incoming, WireError};
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
+/// How long encoded messages may wait for more to share their write (a dashboard sees a
+/// reading this much later at most; a burst costs one system call per batch, not per tick).
+pub const LINGER: Duration = Duration::from_millis(2);
+/// Encoded bytes that are written at once, without lingering.
+pub const LINGER_BYTES: usize = 16 * 1024;
+
 /// Largest packet accepted from the broker (a retained message on a topic we subscribe to).
 pub const MAX_INCOMING: usize = 256 * 1024;
 
@@ -114,12 +120,26 @@ pub struct Writer {
     sent: usize,
     needs_flush: bool,
     last_sent: Instant,
+    unsent_since: Option<Instant>,
 }
 
 impl Writer {
     /// True when bytes wait for the socket.
     pub fn pending(&self) -> bool {
         self.sent < self.buf.len() || self.needs_flush
+    }
+
+    /// When what is buffered should be written: at once when it is [`LINGER_BYTES`] or
+    /// more (or a TLS flush is owed), else [`LINGER`] after the first of it was buffered;
+    /// `None` when nothing waits.
+    pub fn write_due(&mut self, now: Instant) -> Option<Instant> {
+        if self.needs_flush || self.buf.len() - self.sent >= LINGER_BYTES {
+            return Some(now);
+        }
+        if self.sent == self.buf.len() {
+            return None;
+        }
+        Some(*self.unsent_since.get_or_insert(now) + LINGER)
     }
 
     /// When bytes last went to the socket (for keep-alive pings).
@@ -144,6 +164,7 @@ impl Writer {
                 self.buf.clear();
                 self.sent = 0;
                 self.needs_flush = true;
+                self.unsent_since = None;
             }
         }
         if self.needs_flush && self.sent == 0 {
@@ -225,6 +246,7 @@ impl Link {
             sent: 0,
             needs_flush: false,
             last_sent: Instant::now(),
+            unsent_since: None,
         };
         wire::connect(&mut writer.buf, connect);
         writer.write_all().await?;

@@ -151,9 +151,8 @@ impl Outbox {
     /// will come), `None` for QoS 0.
     pub fn sent(&mut self, tag: Tag, pkid: Option<u16>) {
         if let Tag::Reading(id) = tag {
-            if !self.is_handled(id) {
-                self.unacked.insert(id);
-            }
+            // The publisher sends only readings that are not `is_handled`.
+            self.unacked.insert(id);
         }
         if let Some(p) = pkid {
             self.pkids.insert(p, tag);

@@ -24,9 +24,16 @@ pub fn reading_payload(r: &StoredReading, backfill: bool) -> Value {
     v
 }
 
-/// [`reading_payload`] serialised, without building a JSON tree first (this runs for
-/// every reading the station publishes).
+/// [`reading_payload`] serialised, without building a JSON tree first.
 pub fn reading_payload_bytes(r: &StoredReading, backfill: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(192);
+    write_reading_payload(&mut out, r, backfill);
+    out
+}
+
+/// [`reading_payload`] serialised into `out` (cleared first; the publisher reuses one
+/// buffer for every reading it sends).
+pub fn write_reading_payload(out: &mut Vec<u8>, r: &StoredReading, backfill: bool) {
     #[derive(serde::Serialize)]
     struct Wire<'a> {
         ts: String,
@@ -49,9 +56,12 @@ pub fn reading_payload_bytes(r: &StoredReading, backfill: bool) -> Vec<u8> {
         id: r.id,
         backfill,
     };
+    out.clear();
     // Serialising plain strings and numbers cannot fail; fall back to the tree anyway.
-    serde_json::to_vec(&wire)
-        .unwrap_or_else(|_| reading_payload(r, backfill).to_string().into_bytes())
+    if serde_json::to_writer(&mut *out, &wire).is_err() {
+        out.clear();
+        out.extend_from_slice(reading_payload(r, backfill).to_string().as_bytes());
+    }
 }
 
 /// How long a sensor's last value stays in `state` without a newer reading before it is

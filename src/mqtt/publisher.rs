@@ -24,7 +24,7 @@ use super::connect::{explain, ConnectSettings, Stage};
 use super::discovery;
 use super::link::{Link, LinkError, Reader, Writer};
 use super::outbox::{Outbox, Tag};
-use super::payload::{meta_payload, reading_payload_bytes, StateSnapshot};
+use super::payload::{meta_payload, write_reading_payload, StateSnapshot};
 use super::topics::{Topics, OFFLINE, ONLINE};
 use super::wire::{self, Incoming, Qos, Will};
 use super::{Backlog, Feeds};
@@ -189,6 +189,10 @@ struct Ctx {
     seen: BTreeMap<String, Vec<Quantity>>,
     /// Discovery announced, by sensor (looked up for every reading, without allocating).
     announced: BTreeMap<String, BTreeSet<Quantity>>,
+    /// `…/reading/<sensor>` by sensor, built once.
+    reading_topics: BTreeMap<String, String>,
+    /// The payload being encoded (one buffer reused for every reading).
+    scratch: Vec<u8>,
     shutdown_rx: watch::Receiver<Option<Instant>>,
     deadline: Option<Instant>,
     summary: PublisherSummary,
@@ -253,6 +257,8 @@ impl Ctx {
             state_dirty: false,
             seen: BTreeMap::new(),
             announced,
+            reading_topics: BTreeMap::new(),
+            scratch: Vec::with_capacity(256),
             shutdown_rx,
             deadline: None,
             summary: PublisherSummary::default(),
@@ -534,6 +540,8 @@ impl Ctx {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stall = self.stall_timeout();
         loop {
+            let now = Instant::now();
+            let write_at = s.writer.write_due(now);
             tokio::select! {
                 packet = s.reader.next() => match packet {
                     Ok(p) => {
@@ -546,12 +554,13 @@ impl Ctx {
                         return End::Lost;
                     }
                 },
-                written = s.writer.write_some(), if s.writer.pending() => {
+                written = s.writer.write_some(), if write_at.is_some_and(|t| t <= now) => {
                     if let Err(e) = written {
                         self.report_failure(&e);
                         return End::Lost;
                     }
                 }
+                _ = tokio::time::sleep_until(write_at.unwrap_or(now)), if write_at.is_some_and(|t| t > now) => {}
                 batch = self.live.recv(), if !self.live_closed => match batch {
                     Some(b) => {
                         if self.queue_live(&mut s.live_queue, b) {
@@ -902,15 +911,20 @@ impl Ctx {
         backfill: bool,
     ) -> Result<(), ()> {
         self.note_pair(s, r)?;
-        let payload = reading_payload_bytes(r, backfill);
-        let topic = self.topics.reading(&r.reading.sensor);
+        write_reading_payload(&mut self.scratch, r, backfill);
+        let sensor: &str = &r.reading.sensor;
+        if !self.reading_topics.contains_key(sensor) {
+            let topic = self.topics.reading(sensor);
+            self.reading_topics.insert(sensor.to_string(), topic);
+        }
+        let topic = self.reading_topics.get(sensor).map_or("", String::as_str);
         publish(
             &mut self.outbox,
             &mut s.writer,
-            &topic,
+            topic,
             Qos::AtLeastOnce,
             false,
-            &payload,
+            &self.scratch,
             Tag::Reading(r.id),
         )
     }
