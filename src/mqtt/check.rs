@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::broker::{probe, Probe};
 use super::connect::{explain, ConnectSettings, Stage};
-use super::link::Link;
+use super::link::{Link, LinkError};
 use super::topics::Topics;
 use super::wire::{self, Incoming, Qos};
 use crate::config::Config;
@@ -380,8 +380,11 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                let (_, msg) = explain(&e, &url);
-                report.push("publish", StepStatus::Failed, format!("the broker closed the connection on a publish to {topic}: {msg} (this account may not publish there)"));
+                let text = match e {
+                    LinkError::Closed => format!("the broker closed the connection on a publish to {topic} (this account may not publish there)"),
+                    other => format!("publishing to {topic} failed: {}", explain(&other, &url).1),
+                };
+                report.push("publish", StepStatus::Failed, text);
                 return;
             }
             Err(_) => break,

@@ -124,7 +124,9 @@ impl ConnectSettings {
         } else {
             None
         };
-        let keep_alive = Duration::from_secs(m.keep_alive.0.as_secs().max(1));
+        // MQTT carries the keep-alive in a 16-bit count of seconds.
+        let keep_alive =
+            Duration::from_secs(m.keep_alive.0.as_secs().clamp(1, u64::from(u16::MAX)));
         Ok(ConnectSettings {
             host,
             port,
@@ -183,7 +185,7 @@ impl ConnectSettings {
             clean_session: true,
             will,
             username,
-            password: username.and(Some(self.password().unwrap_or_default())),
+            password: username.and(self.password()),
         }
     }
 }
@@ -305,6 +307,16 @@ pub enum Stage {
     Protocol,
 }
 
+/// Puts a connection that worked and then ended into words (a broker restart is the usual
+/// cause; a second client with the same client id makes the broker drop the first).
+pub fn explain_lost(e: &LinkError, url: &str, client_id: &str) -> String {
+    match e {
+        LinkError::Closed => format!("{url} closed the connection (a broker restart, or another client connected with the client id \"{client_id}\": set mqtt.client_id to a unique one)"),
+        LinkError::Io(io) => format!("the connection to {url} failed: {io}"),
+        other => format!("the connection to {url} failed: {other}"),
+    }
+}
+
 /// Puts a failed or lost connection into words an operator can act on.
 pub fn explain(e: &LinkError, url: &str) -> (Stage, String) {
     match e {
@@ -312,6 +324,10 @@ pub fn explain(e: &LinkError, url: &str) -> (Stage, String) {
         LinkError::Timeout => (
             Stage::Network,
             format!("no answer from {url} in time (is the host reachable and the port right?)"),
+        ),
+        LinkError::NoConnAck => (
+            Stage::Protocol,
+            format!("{url} accepted the connection but did not answer CONNECT in time: is it an MQTT broker, and is the port the right one for mqtt:// or mqtts://?"),
         ),
         LinkError::Io(io) => explain_io(io, url),
         LinkError::Tls(io) => match explain_io(io, url) {
@@ -405,6 +421,27 @@ mod tests {
         let s = ConnectSettings::from_config(&cfg, None).map_err(|e| e.to_string());
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
+    }
+
+    #[test]
+    fn connect_packet_without_password_and_with_a_long_keep_alive() {
+        let mut cfg = Config::builtin();
+        cfg.mqtt.broker = "mqtt://127.0.0.1:1883".into();
+        cfg.mqtt.username = Some("u".into());
+        cfg.mqtt.keep_alive = crate::config::Span::secs(200_000);
+        let s = ConnectSettings::from_config(&cfg, None).map_err(|e| e.to_string());
+        let Ok(s) = s else {
+            panic!("{s:?}");
+        };
+        let c = s.connect_packet("id", None);
+        assert_eq!(c.username, Some("u"));
+        assert_eq!(c.password, None, "no password flag without a password");
+        assert_eq!(c.keep_alive, u16::MAX);
+        assert_eq!(
+            s.keep_alive,
+            Duration::from_secs(u64::from(u16::MAX)),
+            "pings follow what CONNECT announced"
+        );
     }
 
     #[test]

@@ -48,9 +48,12 @@ pub enum LinkError {
     /// The host is not usable as a TLS server name.
     #[error("{0} is not a valid TLS server name")]
     ServerName(String),
-    /// No CONNACK within the connect timeout.
-    #[error("no CONNACK in time")]
+    /// No TCP (and TLS) connection within the connect timeout.
+    #[error("no connection in time")]
     Timeout,
+    /// Connected, but no CONNACK within the connect timeout.
+    #[error("no CONNACK in time")]
+    NoConnAck,
     /// The broker refused the CONNECT with this return code.
     #[error("{}", wire::connack_code_text(*.0))]
     Refused(u8),
@@ -207,16 +210,19 @@ impl Link {
         settings: &ConnectSettings,
         connect: &wire::Connect<'_>,
     ) -> Result<Link, LinkError> {
-        match tokio::time::timeout(settings.connect_timeout, Self::open(settings, connect)).await {
+        let io =
+            match tokio::time::timeout(settings.connect_timeout, Self::transport(settings)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(LinkError::Timeout),
+            };
+        match tokio::time::timeout(settings.connect_timeout, Self::handshake(io, connect)).await {
             Ok(r) => r,
-            Err(_) => Err(LinkError::Timeout),
+            Err(_) => Err(LinkError::NoConnAck),
         }
     }
 
-    async fn open(
-        settings: &ConnectSettings,
-        connect: &wire::Connect<'_>,
-    ) -> Result<Link, LinkError> {
+    /// TCP, and TLS over it for `mqtts://`.
+    async fn transport(settings: &ConnectSettings) -> Result<Box<dyn Io>, LinkError> {
         let tcp = TcpStream::connect(settings.host_port())
             .await
             .map_err(LinkError::Io)?;
@@ -234,6 +240,11 @@ impl Link {
             }
             None => Box::new(tcp),
         };
+        Ok(io)
+    }
+
+    /// CONNECT, then the CONNACK.
+    async fn handshake(io: Box<dyn Io>, connect: &wire::Connect<'_>) -> Result<Link, LinkError> {
         let (r, w) = tokio::io::split(io);
         let mut reader = Reader {
             io: r,

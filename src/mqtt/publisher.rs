@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::connect::{explain, ConnectSettings, Stage};
+use super::connect::{explain, explain_lost, ConnectSettings, Stage};
 use super::discovery;
 use super::link::{Link, LinkError, Reader, Writer};
 use super::outbox::{Outbox, Tag};
@@ -550,13 +550,13 @@ impl Ctx {
                         }
                     }
                     Err(e) => {
-                        self.report_failure(&e);
+                        self.report_lost(&e);
                         return End::Lost;
                     }
                 },
                 written = s.writer.write_some(), if write_at.is_some_and(|t| t <= now) => {
                     if let Err(e) = written {
-                        self.report_failure(&e);
+                        self.report_lost(&e);
                         return End::Lost;
                     }
                 }
@@ -633,7 +633,7 @@ impl Ctx {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        self.report_failure(&e);
+                        self.report_lost(&e);
                         return End::Lost;
                     }
                 }
@@ -1021,6 +1021,17 @@ impl Ctx {
         if matches!(closed, Ok(Ok(()))) {
             tracing::info!("Disconnected from the MQTT broker (status offline).");
         }
+    }
+
+    /// An established connection ended (logged once per distinct reason, like failures).
+    fn report_lost(&mut self, e: &LinkError) {
+        let msg = explain_lost(e, &self.settings.url(), &self.settings.client_id);
+        if self.last_failure.as_deref() != Some(msg.as_str()) {
+            tracing::warn!(
+                "MQTT connection lost: {msg}. Reconnecting; readings are kept in the store."
+            );
+        }
+        self.last_failure = Some(msg);
     }
 
     fn report_failure(&mut self, e: &LinkError) {

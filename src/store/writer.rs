@@ -47,8 +47,11 @@ pub const ID_BLOCK: i64 = 100_000;
 /// Live readings held while the live feed is full, before the oldest are left to the
 /// store (the publisher notices the gap and reads them from there). About 0.1 MB.
 const LIVE_PENDING_MAX: usize = 2_048;
-/// Live readings go out at the latest in batches of this many, even while more keep
-/// arriving (an accelerated run never lets the writer's queue run empty).
+/// After `Finish`, how often a failed commit or a full live feed is retried.
+const FINISHED_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Live readings go out in batches of at most this many, and as soon as this many wait,
+/// even while more keep arriving (an accelerated run never lets the writer's queue run
+/// empty).
 const LIVE_BATCH: usize = 256;
 
 /// Work to run on the writer's store between commits (register a sensor with its
@@ -207,18 +210,27 @@ impl Writer {
         if ready == 0 {
             return;
         }
-        let rows: Vec<StoredReading> = self.live_pending.drain(..ready).collect();
-        match tx.try_send(rows) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(rows)) => {
-                // Try again with the next readings (`push` keeps the wait bounded).
-                let mut rows = rows;
-                rows.append(&mut self.live_pending);
-                self.live_pending = rows;
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.live = None;
-                self.live_pending.clear();
+        let mut rows: Vec<StoredReading> = self.live_pending.drain(..ready).collect();
+        while !rows.is_empty() {
+            let rest = if rows.len() > LIVE_BATCH {
+                rows.split_off(LIVE_BATCH)
+            } else {
+                Vec::new()
+            };
+            match tx.try_send(rows) {
+                Ok(()) => rows = rest,
+                Err(mpsc::error::TrySendError::Full(mut back)) => {
+                    // Try again with the next readings (`push` keeps the wait bounded).
+                    back.extend(rest);
+                    back.append(&mut self.live_pending);
+                    self.live_pending = back;
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.live = None;
+                    self.live_pending.clear();
+                    return;
+                }
             }
         }
     }
@@ -481,6 +493,13 @@ pub async fn run_writer_with_progress(
                 None => break,
             },
             _ = participant.sleep_until(next_commit), if !finished => {}
+            // After `Finish` no commit timer runs: retry what is owed on real time (a live
+            // feed that was full, a commit that failed) while the publisher drains.
+            _ = tokio::time::sleep(FINISHED_RETRY), if finished && (w.failing || !w.live_pending.is_empty()) => {
+                if w.failing {
+                    w.cycle(participant.now(), true).await?;
+                }
+            }
         }
         // Once the readings of this moment are in, they go live together.
         if !w.live_pending.is_empty() && (rx.is_empty() || w.live_pending.len() >= LIVE_BATCH) {

@@ -367,6 +367,23 @@ async fn mqtt_something_else_on_the_port_is_named() {
         let text = anemone::mqtt::render(&report);
         assert_eq!(report.failed_step().map(|s| s.name), Some("auth"), "{text}");
         assert!(text.contains("is it an MQTT broker?"), "{text}");
+
+        // Something that accepts TCP and never answers: TCP is fine, CONNACK is missing.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let silent_addr = silent.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = silent.accept().await {
+                held.push(sock);
+            }
+        });
+        cfg.mqtt.broker = format!("mqtt://{silent_addr}");
+        let report = check(&cfg).await;
+        let text = anemone::mqtt::render(&report);
+        assert_eq!(report.failed_step().map(|s| s.name), Some("auth"), "{text}");
+        assert!(text.contains("did not answer CONNECT in time"), "{text}");
     })
     .await;
 }
