@@ -516,7 +516,11 @@ async fn writer_commits_on_the_station_clock_and_flushes_on_close() {
     // batch later than in real time; none is lost or reordered.)
     // (+1: the first reading is committed at once.)
     assert!((3..=5).contains(&stats.commits), "{stats:?}");
-    assert_eq!(feed.len() as u64, stats.commits);
+    // The live feed runs ahead of the commits (readings go live once their ids are
+    // reserved, in batches per moment), so its batch count is not the commit count — it
+    // was equal most of the time, and the test failed about 1 run in 10 (4 batches, 3
+    // commits). What it must carry: every reading once, in id order, no empty batch.
+    assert!(feed.iter().all(|(_, rows)| !rows.is_empty()), "{feed:?}");
     let ids: Vec<i64> = feed
         .iter()
         .flat_map(|(_, r)| r.iter().map(|x| x.id))
