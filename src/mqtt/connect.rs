@@ -124,9 +124,9 @@ impl ConnectSettings {
         } else {
             None
         };
-        // MQTT carries the keep-alive in a 16-bit count of seconds.
+        // What CONNECT can carry (whole seconds, 1..=65 535), so the pings follow it.
         let keep_alive =
-            Duration::from_secs(m.keep_alive.0.as_secs().clamp(1, u64::from(u16::MAX)));
+            Duration::from_secs(u64::from(super::link::keep_alive_secs(m.keep_alive.0)));
         Ok(ConnectSettings {
             host,
             port,

@@ -101,16 +101,22 @@ impl Reader {
                 self.buf.drain(..self.start);
                 self.start = 0;
             }
-            self.buf.reserve(4096);
-            let n = self
-                .io
-                .read_buf(&mut self.buf)
-                .await
-                .map_err(LinkError::Io)?;
-            if n == 0 {
-                return Err(LinkError::Closed);
-            }
+            self.fill().await?;
         }
+    }
+
+    /// One read from the socket into the buffer. Cancel-safe.
+    async fn fill(&mut self) -> Result<(), LinkError> {
+        self.buf.reserve(4096);
+        let n = self
+            .io
+            .read_buf(&mut self.buf)
+            .await
+            .map_err(LinkError::Io)?;
+        if n == 0 {
+            return Err(LinkError::Closed);
+        }
+        Ok(())
     }
 }
 
@@ -264,14 +270,7 @@ impl Link {
         // A CONNACK starts with 0x20; anything else (a web server, a TLS port answering
         // plain TCP) is named at once instead of waiting for a packet that never ends.
         while reader.buf.is_empty() {
-            let n = reader
-                .io
-                .read_buf(&mut reader.buf)
-                .await
-                .map_err(LinkError::Io)?;
-            if n == 0 {
-                return Err(LinkError::Closed);
-            }
+            reader.fill().await?;
         }
         if reader.buf[0] != 0x20 {
             return Err(LinkError::NotConnAck(format!(

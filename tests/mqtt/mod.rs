@@ -29,6 +29,14 @@ async fn bounded<F: Future<Output = ()>>(secs: u64, f: F) {
         .expect("test took too long");
 }
 
+/// A station id and a subscriber to its `status` topic (the availability tests).
+async fn watch_status(broker: &TestBroker, name: &str) -> (String, Subscriber) {
+    let id = station_id(name);
+    let topic = format!("{}/status", prefix(&id));
+    let sub = Subscriber::connect(broker, &format!("{id}-a"), &[topic]).await;
+    (id, sub)
+}
+
 fn prefix(station: &str) -> String {
     format!("anemone/{station}")
 }
@@ -298,10 +306,7 @@ async fn mqtt_discovery_payloads_one_per_quantity() {
 async fn mqtt_last_will_when_the_process_dies() {
     bounded(60, async {
         let broker = TestBroker::start().await;
-        let id = station_id("will");
-        let p = prefix(&id);
-        let mut sub =
-            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/status")]).await;
+        let (id, mut sub) = watch_status(&broker, "will").await;
         let mut station = Station::start(
             broker.config(&id, broker.addr),
             MemStore::default(),
@@ -321,10 +326,7 @@ async fn mqtt_an_idle_connection_is_kept_alive() {
     // session (a broker drops a client silent for 1.5 × keep-alive and sends its will).
     bounded(60, async {
         let broker = TestBroker::start().await;
-        let id = station_id("idle");
-        let p = prefix(&id);
-        let mut sub =
-            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/status")]).await;
+        let (id, mut sub) = watch_status(&broker, "idle").await;
         let mut cfg = broker.config(&id, broker.addr);
         cfg.mqtt.keep_alive = anemone::config::Span::secs(1); // below the config minimum (5 s), for speed
         let mut station = Station::start(cfg, MemStore::default(), fast_tuning());
@@ -392,11 +394,8 @@ async fn mqtt_something_else_on_the_port_is_named() {
 async fn mqtt_last_will_when_the_network_goes_silent() {
     bounded(60, async {
         let broker = TestBroker::start().await;
-        let id = station_id("silent");
-        let p = prefix(&id);
+        let (id, mut sub) = watch_status(&broker, "silent").await;
         let proxy = Proxy::start(broker.addr).await;
-        let mut sub =
-            Subscriber::connect(&broker, &format!("{id}-a"), &[format!("{p}/status")]).await;
         let mut cfg = broker.config(&id, proxy.addr);
         cfg.mqtt.keep_alive = anemone::config::Span::secs(1); // below the config minimum (5 s), for speed
         let mut station = Station::start(cfg, MemStore::default(), fast_tuning());
