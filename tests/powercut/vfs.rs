@@ -58,6 +58,9 @@ struct SessionState {
     wal_syncs: u64,
     /// Writes, truncations and syncs seen.
     ops: u64,
+    /// Bytes written to the real files by syncs, and those syncs.
+    synced_bytes: u64,
+    syncs: u64,
 }
 
 #[derive(Default)]
@@ -102,6 +105,8 @@ impl Session {
                 cut: cut.clone(),
                 wal_syncs: 0,
                 ops: 0,
+                synced_bytes: 0,
+                syncs: 0,
             },
         );
         assert!(old.is_none(), "{} already has a session", dir.display());
@@ -139,6 +144,15 @@ impl Session {
             .as_ref()
             .and_then(|st| st.sessions.get(&self.dir))
             .map_or(0, |s| s.ops)
+    }
+
+    /// Syncs that reached the disk, and the bytes they wrote to it.
+    pub fn synced(&self) -> (u64, u64) {
+        let guard = lock();
+        guard
+            .as_ref()
+            .and_then(|st| st.sessions.get(&self.dir))
+            .map_or((0, 0), |s| (s.syncs, s.synced_bytes))
     }
 }
 
@@ -622,9 +636,14 @@ unsafe extern "C" fn f_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     let Some(o) = s.files.get_mut(path) else {
         return ffi::SQLITE_IOERR_FSYNC;
     };
+    let bytes = o.chunks.len() as u64 * CHUNK;
     let rc = flush(file, o, flags);
-    if rc == ffi::SQLITE_OK && path.ends_with("-wal") {
-        s.wal_syncs += 1;
+    if rc == ffi::SQLITE_OK {
+        s.syncs += 1;
+        s.synced_bytes += bytes;
+        if path.ends_with("-wal") {
+            s.wal_syncs += 1;
+        }
     }
     rc
 }
