@@ -11,7 +11,10 @@
 //! the cut (the dashboard's view), and acknowledges each batch when the next arrives
 //! (`SetCursor`, as the publisher does on PUBACK). It also records every commit the writer
 //! reported (`committed_through`) before the cut, with the number of `-wal` syncs that
-//! had reached the disk at that moment.
+//! had reached the disk at that moment. (No broker: what leaves the store towards MQTT
+//! before its commit is exactly this feed — the publisher's backlog replay only sends
+//! committed rows, whose ids the same synced reservation covers — and the publisher with a
+//! real broker is cut by `kill -9` in tests/mqtt/power_cut.rs.)
 //!
 //! The power goes off after a seeded pseudo-random number of writes, truncations and
 //! syncs (mid-commit, mid-checkpoint, anywhere). The next run starts on the surviving
@@ -32,6 +35,12 @@
 //!
 //! Lost commits and readings are counted per cut and printed (`--nocapture`): with
 //! `synchronous = "normal"` a cut loses what was committed since the last `-wal` sync.
+//!
+//! Seen failing on purpose: with the id reservation's commit not synced (`normal` kept for
+//! it), "cut 0: the next run would start at id 1 although a dashboard saw id 684"; with a
+//! shim whose syncs never reach the disk, "cut 0: readings up to id 132 were committed and
+//! synced before the cut, but the image holds only up to 0"; with a write-through shim,
+//! "no cut lost an unsynced commit".
 
 mod vfs;
 
@@ -542,6 +551,30 @@ async fn measure_the_loss_window_at_default_settings() {
             bytes / readings,
             synced_at.len(),
             &synced_at[..synced_at.len().min(20)]
+        );
+    }
+}
+
+/// A new station's first seconds: a cut at each of the first operations — while SQLite
+/// creates the file (rollback journal, header, switch to WAL) and the first commit —
+/// leaves a database the store opens, holding a prefix. (Cuts 1 to 80 were tried once,
+/// in both modes, each followed by a second run: all passed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_while_the_database_is_created_leaves_one_that_opens() {
+    for cut_after in 1..=12 {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("run0");
+        std::fs::create_dir_all(&dir).expect("create the run's directory");
+        let image = root.path().join("run1");
+        let run = run_until_cut(&dir, &image, Synchronous::Normal, JUNE_1, cut_after, 7).await;
+        let check = root.path().join("check");
+        check_cut(
+            0,
+            &image,
+            &check,
+            Synchronous::Normal,
+            &run,
+            &mut Model::default(),
         );
     }
 }

@@ -14,9 +14,10 @@
 //! operation, before it takes effect) or when the test asks. Under the one mutex every
 //! overlay operation and every sync takes, it copies the durable image — the real files of
 //! the directory as synced, without the `-shm`, whose content is shared memory and lost
-//! with the power — to a fresh directory. From then on the doomed run's writes stay in
-//! its overlay and its syncs and deletions do nothing, so it can shut down normally while
-//! the image is frozen.
+//! with the power — to a fresh directory. Nothing the doomed run does afterwards can reach
+//! that copy: it goes on normally in its own directory, which is thrown away, and its
+//! syncs are no longer counted. (Discarding its syncs and deletions instead made it see
+//! its own deleted rollback journal again and roll its own transactions back.)
 //!
 //! `xSync` of a directory is not modelled: a file created and never synced survives the
 //! cut as it was created (empty), which SQLite treats as no file.
@@ -58,7 +59,7 @@ struct SessionState {
     wal_syncs: u64,
     /// Writes, truncations and syncs seen.
     ops: u64,
-    /// Bytes written to the real files by syncs, and those syncs.
+    /// Bytes written to the real files by syncs before the cut, and those syncs.
     synced_bytes: u64,
     syncs: u64,
 }
@@ -146,7 +147,7 @@ impl Session {
             .map_or(0, |s| s.ops)
     }
 
-    /// Syncs that reached the disk, and the bytes they wrote to it.
+    /// Syncs that reached the disk before the cut, and the bytes they wrote to it.
     pub fn synced(&self) -> (u64, u64) {
         let guard = lock();
         guard
@@ -179,8 +180,8 @@ fn cut(s: &mut SessionState, dir: &Path) {
     }
 }
 
-/// Counts one write, truncation or sync; cuts when the countdown ends. True when the
-/// session is doomed (the operation must not reach the disk).
+/// Counts one write, truncation or sync; cuts when the countdown ends. True once the
+/// power is off (the operation cannot reach the image).
 fn tick(s: &mut SessionState, dir: &Path) -> bool {
     s.ops += 1;
     if let Some(n) = s.countdown.as_mut() {
@@ -335,9 +336,6 @@ unsafe extern "C" fn x_delete(
         if let Some(dir) = session_of(&path) {
             let mut guard = lock();
             if let Some(s) = guard.as_mut().and_then(|st| st.sessions.get_mut(&dir)) {
-                if s.cut.load(Ordering::SeqCst) {
-                    return ffi::SQLITE_OK;
-                }
                 s.files.remove(&path);
             }
         }
@@ -630,15 +628,13 @@ unsafe extern "C" fn f_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     let Some(s) = guard.as_mut().and_then(|st| st.sessions.get_mut(dir)) else {
         return ffi::SQLITE_IOERR_FSYNC;
     };
-    if tick(s, dir) {
-        return ffi::SQLITE_OK; // the power is off: nothing reaches the disk any more
-    }
+    let doomed = tick(s, dir);
     let Some(o) = s.files.get_mut(path) else {
         return ffi::SQLITE_IOERR_FSYNC;
     };
     let bytes = o.chunks.len() as u64 * CHUNK;
     let rc = flush(file, o, flags);
-    if rc == ffi::SQLITE_OK {
+    if rc == ffi::SQLITE_OK && !doomed {
         s.syncs += 1;
         s.synced_bytes += bytes;
         if path.ends_with("-wal") {
