@@ -117,6 +117,9 @@ struct Loss {
     lost_readings: i64,
     /// Commits reported before the cut that the image lost.
     lost_commits: usize,
+    /// Readings a dashboard received that the image does not hold: the ids the
+    /// reservation must keep from being given again.
+    seen_lost: usize,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -403,6 +406,11 @@ fn check_cut(
         .filter(|c| *c > last_kept)
         .collect::<BTreeSet<_>>()
         .len();
+    let seen_lost = run
+        .seen
+        .iter()
+        .filter(|r| !survived.contains_key(&r.id))
+        .count();
     m.stored = survived;
     m.cursor = cursor;
     m.floor = floor;
@@ -411,6 +419,7 @@ fn check_cut(
         survived: kept,
         lost_readings: (committed - last_kept).max(0),
         lost_commits,
+        seen_lost,
     }
 }
 
@@ -432,7 +441,7 @@ async fn power_cuts(sync: Synchronous, seed: u64) -> Vec<Loss> {
         eprintln!(
             "Power cut {cut} ({sync:?}) after {cut_after} of {} operations ({} -wal syncs): \
              {} readings reported committed, {} kept; lost {} committed readings in {} commits \
-             ({} s of station time); cursor {}",
+             ({} s of station time); {} readings a dashboard saw are gone; cursor {}",
             run.ops,
             run.wal_syncs,
             loss.committed,
@@ -440,6 +449,7 @@ async fn power_cuts(sync: Synchronous, seed: u64) -> Vec<Loss> {
             loss.lost_readings,
             loss.lost_commits,
             loss.lost_readings / PER_STEP as i64 * STEP_MS / 1_000,
+            loss.seen_lost,
             model.cursor
         );
         losses.push(loss);
@@ -468,6 +478,11 @@ async fn power_cuts_with_synchronous_normal_lose_only_unsynced_commits() {
         losses.iter().any(|l| l.lost_commits > 0),
         "no cut lost an unsynced commit: {losses:?}"
     );
+    assert!(
+        losses.iter().any(|l| l.seen_lost > 0),
+        "no cut lost a reading a dashboard had seen: the id check had nothing to check: \
+         {losses:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,6 +493,11 @@ async fn power_cuts_with_synchronous_full_lose_no_commit() {
         "no cut left a reading: {losses:?}"
     );
     assert!(losses.iter().all(|l| l.lost_commits == 0), "{losses:?}");
+    assert!(
+        losses.iter().any(|l| l.seen_lost > 0),
+        "no cut lost a reading a dashboard had seen (uncommitted): the id check had nothing to \
+         check: {losses:?}"
+    );
 }
 
 /// The loss window at default settings, for the README (run with `--ignored --nocapture`):
