@@ -210,8 +210,9 @@ pub struct StoreOptions {
     /// The station's zone: local days of the day aggregates.
     pub tz: Tz,
     /// The SQLite VFS the read-write connection goes through; `None` (the daemon) is
-    /// SQLite's default. It exists for the crash tests (`tests/powercut.rs`), whose VFS
+    /// SQLite's default. It exists for the crash tests (`tests/powercut/`), whose VFS
     /// holds every write until it is synced and drops the rest at a simulated power cut.
+    /// (The identity check before the open still reads the file as it is on disk.)
     pub vfs: Option<String>,
 }
 
