@@ -623,6 +623,7 @@ fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
         &anemone::store::StoreOptions {
             synchronous: config.storage.synchronous,
             tz: config.station.tz(),
+            vfs: None,
         },
     )?;
     let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;

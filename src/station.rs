@@ -120,6 +120,7 @@ pub async fn run(
     let store_opts = StoreOptions {
         synchronous: config.storage.synchronous,
         tz: config.station.tz(),
+        vfs: None,
     };
     let path = opts.db_path.clone();
     let sensors: Vec<(String, &'static str)> = config

@@ -24,6 +24,7 @@ fn station() -> (tempfile::TempDir, Store) {
         &StoreOptions {
             synchronous: Synchronous::Normal,
             tz,
+            vfs: None,
         },
     )
     .unwrap();
@@ -247,6 +248,7 @@ fn stats_on_an_empty_database_says_so() {
             &StoreOptions {
                 synchronous: Synchronous::Normal,
                 tz: chrono_tz::UTC,
+                vfs: None,
             },
         )
         .unwrap(),

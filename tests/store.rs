@@ -27,6 +27,7 @@ pub fn opts(tz: Tz) -> StoreOptions {
     StoreOptions {
         synchronous: Synchronous::Normal,
         tz,
+        vfs: None,
     }
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod faults;
 mod mqtt;
+mod powercut;
 mod report;
 mod science;
 mod station;

@@ -209,6 +209,11 @@ pub struct StoreOptions {
     pub synchronous: Synchronous,
     /// The station's zone: local days of the day aggregates.
     pub tz: Tz,
+    /// The SQLite VFS the read-write connection goes through; `None` (the daemon) is
+    /// SQLite's default. It exists for the crash tests (`tests/powercut/`), whose VFS
+    /// holds every write until it is synced and drops the rest at a simulated power cut.
+    /// (The identity check before the open still reads the file as it is on disk.)
+    pub vfs: Option<String>,
 }
 
 /// A reading with its id (the `readings` rowid, also the MQTT reading id).
@@ -435,12 +440,13 @@ impl Store {
             drop(probe);
         }
         let err = |e| classify(path, e);
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match &opts.vfs {
+            None => Connection::open_with_flags(path, flags),
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str()),
+        }
         .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
@@ -1451,6 +1457,7 @@ mod tests {
         StoreOptions {
             synchronous: Synchronous::Normal,
             tz: chrono_tz::UTC,
+            vfs: None,
         }
     }
 
