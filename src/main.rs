@@ -334,16 +334,33 @@ fn validate(cli: &Cli) -> Result<std::process::ExitCode> {
             path.display()
         )
     })?;
-    let (_, problems) = config::validate_text(&text);
+    let (config, problems) = config::validate_text(&text);
+    let warnings = config
+        .map(|c| config::warnings(&c, Some(&path)))
+        .unwrap_or_default();
     if problems.is_empty() {
         println!("{}: OK", path.display());
-        return Ok(std::process::ExitCode::SUCCESS);
+    } else {
+        println!("{}: {} problem(s)", path.display(), problems.len());
+        for p in &problems {
+            println!("  - {p}");
+        }
     }
-    println!("{}: {} problem(s)", path.display(), problems.len());
-    for p in &problems {
-        println!("  - {p}");
+    for w in &warnings {
+        println!("  warning: {w}");
     }
-    Ok(std::process::ExitCode::FAILURE)
+    Ok(if problems.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// Logs what `validate` warns about, at every start of `run`.
+fn log_warnings(config: &Config, file: Option<&Path>) {
+    for w in config::warnings(config, file) {
+        tracing::warn!(key = %w.key, "Config warning: {}.", w.message);
+    }
 }
 
 fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
@@ -425,6 +442,13 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         bail!("--speed max needs --duration (e.g. --duration 24h): a virtual clock would otherwise run forever");
     }
     tracing::info!(config = %origin, "Using {origin}");
+    log_warnings(
+        &config,
+        cli.config.as_deref().or_else(|| {
+            let default = Path::new(config::DEFAULT_PATH);
+            default.exists().then_some(default)
+        }),
+    );
     let db_path = config.storage.path.clone();
     let config = Arc::new(config);
     let rt = runtime()?;

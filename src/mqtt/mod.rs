@@ -136,6 +136,22 @@ pub async fn start(cfg: &Config, feeds: Feeds) -> Mqtt {
             }
         }
     };
+    // The station's own login to the embedded broker it started (configured or made at
+    // this start); elsewhere the configured credentials.
+    let login_cfg;
+    let cfg = match &choice {
+        BrokerChoice::Embedded(EmbeddedBroker {
+            login: Some(login), ..
+        }) => {
+            let mut c = cfg.clone();
+            c.mqtt.username = Some(login.username.clone());
+            c.mqtt.password = Some(login.password().to_string());
+            c.mqtt.password_file = None;
+            login_cfg = c;
+            &login_cfg
+        }
+        _ => cfg,
+    };
     match ConnectSettings::from_config(cfg, target) {
         Ok(settings) => {
             let publisher = Publisher::spawn(cfg, settings, feeds, Tuning::default());
