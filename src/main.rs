@@ -397,6 +397,11 @@ fn start_of_today() -> Timestamp {
     now - now.rem_euclid(86_400_000)
 }
 
+/// Slowest `--speed` factor.
+const MIN_SPEED: f64 = 0.001;
+/// Fastest `--speed` factor (beyond it, `--speed max`).
+const MAX_SPEED: f64 = 1_000_000.0;
+
 fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
     let (mut config, origin) = load_config(cli)?;
     if args.simulate {
@@ -428,12 +433,14 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         "max" => Clock::virtual_at(start),
         "1" if args.start.is_none() => Clock::real(),
         factor => {
+            // Bounded so that no arithmetic on station time can overflow (a year of real
+            // time at the top speed is still only ~10^16 ms).
             let f: f64 = factor
                 .parse()
                 .ok()
-                .filter(|f: &f64| *f > 0.0)
+                .filter(|f: &f64| (MIN_SPEED..=MAX_SPEED).contains(f))
                 .with_context(|| {
-                    format!("--speed `{factor}` must be a positive number or `max`")
+                    format!("--speed `{factor}` must be a number from {MIN_SPEED} to {MAX_SPEED}, or `max`")
                 })?;
             Clock::scaled(start, f)
         }

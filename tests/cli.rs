@@ -773,3 +773,22 @@ fn validate_and_run_warn_when_the_password_goes_unencrypted() {
         assert!(!text.contains("unencrypted"), "{text}");
     }
 }
+
+#[test]
+fn run_refuses_a_clock_speed_whose_arithmetic_would_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = station_config(dir.path(), "enabled = false");
+    for speed in ["1e300", "1e-300"] {
+        let out = run(bin()
+            .current_dir(dir.path())
+            .arg("--db")
+            .arg(dir.path().join("speed.db"))
+            .args(["run", "--simulate", "--duration", "1s", "--speed", speed])
+            .arg("--config")
+            .arg(&cfg));
+        let text = all_output(&out);
+        assert!(!out.status.success(), "--speed {speed} accepted:\n{text}");
+        assert!(!text.contains("panicked"), "--speed {speed}:\n{text}");
+        assert!(text.contains("--speed"), "--speed {speed}:\n{text}");
+    }
+}
