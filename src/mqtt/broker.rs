@@ -201,6 +201,9 @@ pub async fn choose_broker(m: &MqttConfig) -> BrokerChoice {
     match probe(target).await {
         Probe::Mqtt => {
             tracing::info!("An MQTT broker already answers on {target}; publishing to it instead of starting the embedded broker.");
+            if !m.users.is_empty() {
+                tracing::warn!("The accounts in mqtt.users are not used: they belong to the embedded broker, and the broker already on {target} keeps its own.");
+            }
             BrokerChoice::Existing(addr)
         }
         Probe::Other(what) => {

@@ -132,10 +132,7 @@ impl ConnectSettings {
             host,
             port,
             tls,
-            client_id: m
-                .client_id
-                .clone()
-                .unwrap_or_else(|| format!("anemone-{}", cfg.station.id)),
+            client_id: crate::config::rules::client_id(m, &cfg.station.id),
             username: m.username.clone(),
             password,
             keep_alive,
