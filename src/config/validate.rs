@@ -151,7 +151,11 @@ fn lenient<T: DeserializeOwned>(
             Ok(v) => return Some(v),
             Err(e) => e,
         };
-        if let Some(field) = backticked_after(&err, "unknown field `") {
+        // An unknown field of this table (one inside a nested table, e.g. an inline
+        // `users` entry, is the nested key's problem: found below).
+        if let Some(field) =
+            backticked_after(&err, "unknown field `").filter(|f| table.contains_key(f))
+        {
             let expected = expected_names(&err);
             let names: Vec<&str> = expected.iter().map(String::as_str).collect();
             let hint = did_you_mean(&field, &names);
@@ -207,10 +211,14 @@ fn join(path: &str, key: &str) -> String {
 
 fn fix_message(key: &str, err: &str) -> String {
     if secrets::is_secret_key(key) {
-        return format!(
-            "{}; fix the value of `{key}` (the value is not shown)",
-            secrets::without_value(err)
-        );
+        if err.starts_with("invalid type") || err.starts_with("invalid value") {
+            return format!(
+                "{}; fix the value of `{key}` (the value is not shown)",
+                secrets::without_value(err)
+            );
+        }
+        // Field names only (unknown or missing field): no value to hide.
+        return format!("{err}; fix `{key}`");
     }
     if let Some(variant) = backticked_after(err, "unknown variant `") {
         let expected = expected_names(err);
@@ -986,6 +994,19 @@ id = "air"
             problems("[[sensor]]\ntype = \"ph_ezo\"\nid = \"ph\"\ntemperature_sensor = \"sea\"\n");
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].key, "sensor #1 (\"ph\").temperature_sensor");
+    }
+
+    #[test]
+    fn unknown_key_inside_an_inline_table_is_named_once() {
+        let ps = problems(
+            "[mqtt]\nusers = [{ username = \"lab\", password = \"pw-123\", colour = 1 }]\n[qc]\nph = { min = 0, maxx = 14 }\n",
+        );
+        assert_eq!(ps.len(), 2, "{ps:#?}");
+        assert_eq!(ps[0].key, "qc.ph");
+        assert!(ps[0].message.contains("maxx"), "{ps:#?}");
+        assert_eq!(ps[1].key, "mqtt.users");
+        assert!(ps[1].message.contains("colour"), "{ps:#?}");
+        assert!(!format!("{ps:?}").contains("pw-123"));
     }
 
     #[test]
