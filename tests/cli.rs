@@ -566,6 +566,17 @@ fn same_verdict(dir: &Path, what: &str, mqtt: &str, accepted: bool, key: &str) -
             ));
         }
     }
+    // `mqtt check` loads the config the same way: it refuses what they refuse (what they
+    // accept it goes on to try against a broker, which may not be running here).
+    if !accepted {
+        let c = check_cmd(&cfg);
+        let text = all_output(&c);
+        if c.status.success() || !text.contains(key) {
+            wrong.push(format!(
+                "{what}: `mqtt check` does not refuse it naming `{key}`:\n{text}"
+            ));
+        }
+    }
     wrong
 }
 

@@ -697,6 +697,15 @@ pub fn warnings(c: &Config, config_file: Option<&std::path::Path>) -> Vec<Proble
             }
         }
     }
+    if m.broker != "embedded" && (!m.users.is_empty() || m.allow_anonymous) {
+        w.add(
+            "mqtt.users",
+            format!(
+                "users and allow_anonymous apply to the embedded broker only; {} keeps its own accounts",
+                m.broker
+            ),
+        );
+    }
     if let (None, Some(msg)) = client_id_problem(&rules::client_id(m, &c.station.id)) {
         w.add("mqtt.client_id", msg);
     }
