@@ -505,6 +505,19 @@ mod tests {
     }
 
     #[test]
+    fn embedded_broker_accounts_round_trip_and_never_show_in_debug() {
+        let text = "[mqtt]\nlisten = \"0.0.0.0:1883\"\nusername = \"station\"\npassword = \"st-secret-1\"\nusers = [{ username = \"lab\", password = \"lab-secret-2\" }]\n";
+        let c = Config::from_toml(text, "t").unwrap();
+        assert_eq!(c.mqtt.users.len(), 1);
+        let again = Config::from_toml(&c.to_toml().unwrap(), "round trip").unwrap();
+        assert_eq!(c, again);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("st-secret-1"), "{dbg}");
+        assert!(!dbg.contains("lab-secret-2"), "{dbg}");
+        assert!(dbg.contains("lab"), "{dbg}");
+    }
+
+    #[test]
     fn qc_overrides_merge_with_defaults() {
         let c =
             Config::from_toml("[qc]\nair_temperature = { min = -10, max = 40 }\n", "t").unwrap();
