@@ -10,6 +10,7 @@ pub mod rules;
 pub mod secrets;
 mod sensor;
 mod validate;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use sensor::{
     vane_ohms, AdcKind, BmeMode, OnStartupError, PhAnalogCalibration, SensorConfig, SensorKind,
 };
-pub use validate::{validate_text, warnings, Problem};
+pub use validate::{validate_text, Problem};
+pub use warnings::warnings;
 
 use crate::reading::Quantity;
 
