@@ -501,6 +501,31 @@ fn no_secret_in_any_output_of_validate_run_or_mqtt_check() {
             format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = \"Kd7Vr2Qn9Hw\"\ncolour = 1\n"),
         ),
         (
+            "invalid escape in an account's password",
+            "Gh5\\qJk8Lp",
+            format!("{base}users = [{{ username = \"lab\", password = \"Gh5\\qJk8Lp\" }}]\n"),
+        ),
+        (
+            "overflowing integer as an account's password",
+            "876543210987654321098765",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = 876543210987654321098765\n"),
+        ),
+        (
+            "unterminated account password",
+            "Rt8Yp3Wq6Zn",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = \"Rt8Yp3Wq6Zn\n"),
+        ),
+        (
+            "account password with a syntax error on the next line",
+            "Jm4Xc9Vb2Hs",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = \"Jm4Xc9Vb2Hs\"\ncolour = \n"),
+        ),
+        (
+            "multi-line account password, wrong type beside it",
+            "Pk7Dn3Qw5Ty",
+            format!("{base}\n[[mqtt.users]]\nusername = 7\npassword = \"\"\"Pk7Dn3\nQw5Ty\"\"\"\n"),
+        ),
+        (
             "dotted key password with a wrong type elsewhere",
             "Zt4Pc8Bm6Lx",
             format!("{base}\n[derived]\ndew_point = 3\n[station]\nmqtt.password = \"Zt4Pc8Bm6Lx\"\n"),
