@@ -939,6 +939,30 @@ id = "air"
     }
 
     #[test]
+    fn validate_and_the_connection_read_broker_urls_alike() {
+        for url in [
+            "mqtt://[::1]",
+            "mqtt://[::1]:1884",
+            "mqtts://broker.example",
+            "mqtt://10.0.0.2:1884/",
+            "mqtt://[::1]x",
+            "mqtt://::1",
+            "mqtt://host:0",
+            "mqtt://host:1883/path",
+            "mqtt://u:p@host",
+            "tcp://host",
+        ] {
+            let text = format!("[mqtt]\nbroker = \"{url}\"\n");
+            let (config, ps) = validate_text(&text);
+            let Some(config) = config else {
+                panic!("{url}: {ps:?}");
+            };
+            let connects = crate::mqtt::ConnectSettings::from_config(&config, None).is_ok();
+            assert_eq!(ps.is_empty(), connects, "{url}: {ps:?}");
+        }
+    }
+
+    #[test]
     fn password_over_plain_tcp_is_refused() {
         let ps = problems(
             "[mqtt]\nbroker = \"mqtt://10.0.0.2:1883\"\nusername = \"u\"\npassword = \"p\"\n",
