@@ -334,16 +334,33 @@ fn validate(cli: &Cli) -> Result<std::process::ExitCode> {
             path.display()
         )
     })?;
-    let (_, problems) = config::validate_text(&text);
+    let (config, problems) = config::validate_text(&text);
+    let warnings = config
+        .map(|c| config::warnings(&c, Some(&path)))
+        .unwrap_or_default();
     if problems.is_empty() {
         println!("{}: OK", path.display());
-        return Ok(std::process::ExitCode::SUCCESS);
+    } else {
+        println!("{}: {} problem(s)", path.display(), problems.len());
+        for p in &problems {
+            println!("  - {p}");
+        }
     }
-    println!("{}: {} problem(s)", path.display(), problems.len());
-    for p in &problems {
-        println!("  - {p}");
+    for w in &warnings {
+        println!("  warning: {w}");
     }
-    Ok(std::process::ExitCode::FAILURE)
+    Ok(if problems.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// Logs what `validate` warns about, at every start of `run`.
+fn log_warnings(config: &Config, file: Option<&Path>) {
+    for w in config::warnings(config, file) {
+        tracing::warn!(key = %w.key, "Config warning: {}.", w.message);
+    }
 }
 
 fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
@@ -380,6 +397,11 @@ fn start_of_today() -> Timestamp {
     now - now.rem_euclid(86_400_000)
 }
 
+/// Slowest `--speed` factor.
+const MIN_SPEED: f64 = 0.001;
+/// Fastest `--speed` factor (beyond it, `--speed max`).
+const MAX_SPEED: f64 = 1_000_000.0;
+
 fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
     let (mut config, origin) = load_config(cli)?;
     if args.simulate {
@@ -411,12 +433,14 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         "max" => Clock::virtual_at(start),
         "1" if args.start.is_none() => Clock::real(),
         factor => {
+            // Bounded so that no arithmetic on station time can overflow (a year of real
+            // time at the top speed is still only ~10^16 ms).
             let f: f64 = factor
                 .parse()
                 .ok()
-                .filter(|f: &f64| *f > 0.0)
+                .filter(|f: &f64| (MIN_SPEED..=MAX_SPEED).contains(f))
                 .with_context(|| {
-                    format!("--speed `{factor}` must be a positive number or `max`")
+                    format!("--speed `{factor}` must be a number from {MIN_SPEED} to {MAX_SPEED}, or `max`")
                 })?;
             Clock::scaled(start, f)
         }
@@ -425,6 +449,13 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         bail!("--speed max needs --duration (e.g. --duration 24h): a virtual clock would otherwise run forever");
     }
     tracing::info!(config = %origin, "Using {origin}");
+    log_warnings(
+        &config,
+        cli.config.as_deref().or_else(|| {
+            let default = Path::new(config::DEFAULT_PATH);
+            default.exists().then_some(default)
+        }),
+    );
     let db_path = config.storage.path.clone();
     let config = Arc::new(config);
     let rt = runtime()?;

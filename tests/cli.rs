@@ -346,3 +346,485 @@ fn no_dev_or_sys_paths_outside_the_hal() {
         }
     }
 }
+
+// ---- Issue 13: secrets, warnings, the embedded broker's accounts, one set of rules ------
+
+/// A port nothing listens on right now (never 1883).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A simulated station (one BME280), then `mqtt` as its `[mqtt]` section (and whatever
+/// tables `mqtt` goes on to add). The database is given with `--db` (see [`run_cmd`]).
+fn station_config(dir: &Path, mqtt: &str) -> PathBuf {
+    let text = format!(
+        "[hal]\nsimulate = true\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[mqtt]\n{mqtt}\n"
+    );
+    let path = dir.join("station.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `anemone validate`.
+fn validate_cmd(cfg: &Path) -> Output {
+    run(bin()
+        .current_dir(cfg.parent().unwrap())
+        .args(["validate", "--config"])
+        .arg(cfg))
+}
+
+/// `anemone run`: a simulated minute on a virtual clock.
+fn run_cmd(cfg: &Path) -> Output {
+    run(bin()
+        .env("RUST_LOG", "info")
+        .current_dir(cfg.parent().unwrap())
+        .arg("--db")
+        .arg(cfg.with_file_name("station.db"))
+        .args([
+            "run",
+            "--simulate",
+            "--speed",
+            "max",
+            "--duration",
+            "1m",
+            "--config",
+        ])
+        .arg(cfg))
+}
+
+/// `anemone mqtt check`.
+fn check_cmd(cfg: &Path) -> Output {
+    run(bin()
+        .current_dir(cfg.parent().unwrap())
+        .args(["mqtt", "check", "--config"])
+        .arg(cfg))
+}
+
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The parts of a secret a reader would recognise: every run of 5 characters of it.
+fn recognisable_parts(secret: &str) -> Vec<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 5 {
+        return vec![secret.to_string()];
+    }
+    chars.windows(5).map(|w| w.iter().collect()).collect()
+}
+
+#[test]
+fn no_secret_in_any_output_of_validate_run_or_mqtt_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("broker = \"mqtts://127.0.0.1:{port}\"\nusername = \"station\"\n");
+    // (what the case is, secret, the [mqtt] section and beyond)
+    let cases: Vec<(&str, &str, String)> = vec![
+        (
+            "invalid escape on the password's line",
+            "Tr0ub4dor\\&3\\q",
+            format!("{base}password = \"Tr0ub4dor\\&3\\q\"\n"),
+        ),
+        (
+            "integer password",
+            "98765432109",
+            format!("{base}password = 98765432109\n"),
+        ),
+        (
+            "overflowing integer password",
+            "987654321098765432109876",
+            format!("{base}password = 987654321098765432109876\n"),
+        ),
+        (
+            "float password",
+            "31415926535.5",
+            format!("{base}password = 31415926535.5\n"),
+        ),
+        (
+            "unterminated password string",
+            "Qz7Wv9Xk2Lm",
+            format!("{base}password = \"Qz7Wv9Xk2Lm\nkeep_alive = \"30s\"\n"),
+        ),
+        (
+            "syntax error on the line after the password",
+            "Hy4Jd8Ns1Pq",
+            format!("{base}password = \"Hy4Jd8Ns1Pq\"\nkeep_alive = = \"30s\"\n"),
+        ),
+        (
+            "syntax error on the line before the password",
+            "Ug6Rc3Vb7Te",
+            format!("{base}keep_alive = \"30s\n password = \"Ug6Rc3Vb7Te\"\n"),
+        ),
+        (
+            "syntax error right after the password on its line",
+            "Mk5Fp2Ws8Yd",
+            format!("{base}password = \"Mk5Fp2Ws8Yd\" x\n"),
+        ),
+        (
+            "literal string password with a type error next to it",
+            "Lr9Gt4Hq6Zc",
+            format!("{base}password = 'Lr9Gt4Hq6Zc'\nkeep_alive = true\n"),
+        ),
+        (
+            "unknown key next to the password",
+            "Bn3Xe7Kw5Ja",
+            format!("{base}password = \"Bn3Xe7Kw5Ja\"\npasword = \"Bn3Xe7Kw5Ja\"\n"),
+        ),
+        (
+            "multi-line password with an invalid escape",
+            "Cv8Ym2Dp4Rs",
+            format!("{base}password = \"\"\"Cv8Ym2\nDp4Rs\\q\"\"\"\n"),
+        ),
+        (
+            "multi-line literal password and a syntax error inside the next line",
+            "Wq2Nh6Tz9Fb",
+            format!("{base}password = '''Wq2Nh6\nTz9Fb'''\nkeep_alive \"30s\"\n"),
+        ),
+        (
+            "password in an inline table",
+            "Ep5Sa8Gx3Mv",
+            format!("{base}password = \"x\"\nusers = [{{ username = \"lab\", password = \"Ep5Sa8Gx3Mv\", colour = 1 }}]\n"),
+        ),
+        (
+            "integer password in an inline table",
+            "12345678901234",
+            format!("{base}users = [{{ username = \"lab\", password = 12345678901234 }}]\n"),
+        ),
+        (
+            "password in an array of tables with an unknown key",
+            "Kd7Vr2Qn9Hw",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = \"Kd7Vr2Qn9Hw\"\ncolour = 1\n"),
+        ),
+        (
+            "invalid escape in an account's password",
+            "Gh5\\qJk8Lp",
+            format!("{base}users = [{{ username = \"lab\", password = \"Gh5\\qJk8Lp\" }}]\n"),
+        ),
+        (
+            "overflowing integer as an account's password",
+            "876543210987654321098765",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = 876543210987654321098765\n"),
+        ),
+        (
+            "unterminated account password",
+            "Rt8Yp3Wq6Zn",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = \"Rt8Yp3Wq6Zn\n"),
+        ),
+        (
+            "account password with a syntax error on the next line",
+            "Jm4Xc9Vb2Hs",
+            format!("{base}\n[[mqtt.users]]\nusername = \"lab\"\npassword = \"Jm4Xc9Vb2Hs\"\ncolour = \n"),
+        ),
+        (
+            "multi-line account password, wrong type beside it",
+            "Pk7Dn3Qw5Ty",
+            format!("{base}\n[[mqtt.users]]\nusername = 7\npassword = \"\"\"Pk7Dn3\nQw5Ty\"\"\"\n"),
+        ),
+        (
+            "dotted key password with a wrong type elsewhere",
+            "Zt4Pc8Bm6Lx",
+            format!("{base}\n[derived]\ndew_point = 3\n[station]\nmqtt.password = \"Zt4Pc8Bm6Lx\"\n"),
+        ),
+        (
+            "password in the broker URL",
+            "Fy3Jq7Wd5Nc",
+            format!("broker = \"mqtt://station:Fy3Jq7Wd5Nc@127.0.0.1:{port}\"\n"),
+        ),
+        (
+            "password with a bad broker",
+            "Sx6Hb9Kr4Tp",
+            "broker = \"mqtt:/127.0.0.1\"\nusername = \"u\"\npassword = \"Sx6Hb9Kr4Tp\"\n".to_string(),
+        ),
+    ];
+    let mut leaks = Vec::new();
+    for (what, secret, mqtt) in &cases {
+        let cfg = station_config(dir.path(), mqtt);
+        let outputs = [
+            ("validate", validate_cmd(&cfg)),
+            ("run", run_cmd(&cfg)),
+            ("mqtt check", check_cmd(&cfg)),
+        ];
+        for (command, out) in &outputs {
+            let text = all_output(out);
+            if out.status.success() {
+                leaks.push(format!("{what}: `{command}` accepted the config:\n{text}"));
+            }
+            if let Some(part) = recognisable_parts(secret)
+                .into_iter()
+                .find(|part| text.contains(part.as_str()))
+            {
+                leaks.push(format!(
+                    "{what}: `{command}` printed `{part}` of the secret:\n{text}"
+                ));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n----\n"));
+}
+
+/// The verdict of `validate` and of `run` on one config: accepted, or refused naming `key`.
+fn same_verdict(dir: &Path, what: &str, mqtt: &str, accepted: bool, key: &str) -> Vec<String> {
+    let cfg = station_config(dir, mqtt);
+    let mut wrong = Vec::new();
+    let v = validate_cmd(&cfg);
+    let r = run_cmd(&cfg);
+    for (command, out) in [("validate", &v), ("run", &r)] {
+        let text = all_output(out);
+        if out.status.success() != accepted {
+            wrong.push(format!(
+                "{what}: `{command}` {} it:\n{text}",
+                if accepted { "refused" } else { "accepted" }
+            ));
+        } else if !accepted && !text.contains(key) {
+            wrong.push(format!(
+                "{what}: `{command}` does not name `{key}`:\n{text}"
+            ));
+        }
+        if accepted && command == "run" && text.contains("publishing is off") {
+            wrong.push(format!(
+                "{what}: `run` started with publishing off:\n{text}"
+            ));
+        }
+    }
+    // `mqtt check` loads the config the same way: it refuses what they refuse (what they
+    // accept it goes on to try against a broker, which may not be running here).
+    if !accepted {
+        let c = check_cmd(&cfg);
+        let text = all_output(&c);
+        if c.status.success() || !text.contains(key) {
+            wrong.push(format!(
+                "{what}: `mqtt check` does not refuse it naming `{key}`:\n{text}"
+            ));
+        }
+    }
+    wrong
+}
+
+#[test]
+fn validate_and_run_agree_on_topics_client_ids_durations_and_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"\n");
+    let long = "a".repeat(70_000);
+    let cases: Vec<(&str, String, bool, &str)> = vec![
+        (
+            "wildcard in the discovery prefix",
+            format!("{listen}discovery_prefix = \"homeassistant/#\""),
+            false,
+            "mqtt.discovery_prefix",
+        ),
+        (
+            "empty discovery prefix",
+            format!("{listen}discovery_prefix = \"\""),
+            false,
+            "mqtt.discovery_prefix",
+        ),
+        (
+            "70 000-character topic prefix",
+            format!("{listen}topic_prefix = \"{long}\""),
+            false,
+            "mqtt.topic_prefix",
+        ),
+        (
+            "NUL in the topic prefix",
+            format!("{listen}topic_prefix = \"school\\u0000roof\""),
+            false,
+            "mqtt.topic_prefix",
+        ),
+        (
+            "plus in the topic prefix",
+            format!("{listen}topic_prefix = \"school/+/roof\""),
+            false,
+            "mqtt.topic_prefix",
+        ),
+        (
+            "empty client id",
+            format!("{listen}client_id = \"\""),
+            false,
+            "mqtt.client_id",
+        ),
+        (
+            "70 000-character client id",
+            format!("{listen}client_id = \"{long}\""),
+            false,
+            "mqtt.client_id",
+        ),
+        (
+            "keep-alive beyond MQTT's 65 535 s",
+            format!("{listen}keep_alive = \"100000s\""),
+            false,
+            "mqtt.keep_alive",
+        ),
+        (
+            "sensor interval of i64::MAX seconds",
+            "enabled = false\n[[sensor]]\ntype = \"ds18b20\"\nid = \"water\"\ninterval = 9223372036854775807".into(),
+            false,
+            "interval",
+        ),
+        (
+            "clock_sync_wait of 10^12 s",
+            "enabled = false\n[station]\nclock_sync_wait = 1000000000000".into(),
+            false,
+            "station.clock_sync_wait",
+        ),
+        (
+            "retention of 10^6 weeks",
+            "enabled = false\n[storage]\nretention = \"1000000w\"".into(),
+            false,
+            "storage.retention",
+        ),
+        (
+            "IPv6 broker URL",
+            format!("broker = \"mqtt://[::1]:{port}\""),
+            true,
+            "",
+        ),
+        (
+            "embedded broker with the station's password",
+            format!("{listen}username = \"station\"\npassword = \"s3cret-pw\""),
+            true,
+            "",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, mqtt, accepted, key) in &cases {
+        wrong.extend(same_verdict(dir.path(), what, mqtt, *accepted, key));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n----\n"));
+}
+
+#[test]
+fn embedded_broker_on_the_network_needs_accounts_or_allow_anonymous() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let open = format!("listen = \"0.0.0.0:{port}\"\n");
+    let mut wrong = Vec::new();
+    wrong.extend(same_verdict(
+        dir.path(),
+        "0.0.0.0 without accounts",
+        &open,
+        false,
+        "mqtt.listen",
+    ));
+    wrong.extend(same_verdict(
+        dir.path(),
+        "0.0.0.0 with allow_anonymous",
+        &format!("{open}allow_anonymous = true"),
+        true,
+        "",
+    ));
+    wrong.extend(same_verdict(
+        dir.path(),
+        "0.0.0.0 with accounts",
+        &format!("{open}users = [{{ username = \"lab\", password = \"lab-pw-1\" }}]"),
+        true,
+        "",
+    ));
+    wrong.extend(same_verdict(
+        dir.path(),
+        "accounts and allow_anonymous together",
+        &format!(
+            "{open}allow_anonymous = true\nusers = [{{ username = \"lab\", password = \"lab-pw-1\" }}]"
+        ),
+        false,
+        "mqtt.allow_anonymous",
+    ));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n----\n"));
+    // The open broker is announced at every start.
+    let cfg = station_config(dir.path(), &format!("{open}allow_anonymous = true"));
+    for out in [validate_cmd(&cfg), run_cmd(&cfg)] {
+        let text = all_output(&out);
+        assert!(text.contains("allow_anonymous"), "{text}");
+        assert!(text.to_lowercase().contains("warn"), "{text}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn validate_and_run_warn_of_a_password_file_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("mqtt-password");
+    std::fs::write(&secret, "pw-on-first-line\n").unwrap();
+    let port = free_port();
+    let cfg = station_config(
+        dir.path(),
+        &format!(
+            "broker = \"mqtts://127.0.0.1:{port}\"\nusername = \"station\"\npassword_file = \"{}\"",
+            secret.display()
+        ),
+    );
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for out in [validate_cmd(&cfg), run_cmd(&cfg)] {
+        let text = all_output(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains(&secret.display().to_string()), "{text}");
+        assert!(
+            text.contains(&format!("chmod 600 {}", secret.display())),
+            "{text}"
+        );
+        assert!(!text.contains("pw-on-first-line"), "{text}");
+    }
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for out in [validate_cmd(&cfg), run_cmd(&cfg)] {
+        let text = all_output(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(!text.contains("chmod"), "{text}");
+    }
+}
+
+#[test]
+fn validate_and_run_warn_when_the_password_goes_unencrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let cfg = station_config(
+        dir.path(),
+        &format!(
+            "broker = \"{broker}\"\nusername = \"station\"\npassword = \"pw-in-clear\"\nallow_insecure = true"
+        ),
+    );
+    for out in [validate_cmd(&cfg), run_cmd(&cfg)] {
+        let text = all_output(&out);
+        assert!(out.status.success(), "{text}");
+        let warning = text
+            .lines()
+            .find(|l| l.contains("unencrypted"))
+            .unwrap_or_else(|| panic!("no warning about the password in clear:\n{text}"));
+        assert!(warning.contains(&broker), "{text}");
+        assert!(warning.to_lowercase().contains("warn"), "{text}");
+    }
+    // Without a password nothing is sent in clear: no warning.
+    let cfg = station_config(
+        dir.path(),
+        &format!("broker = \"{broker}\"\nallow_insecure = true"),
+    );
+    for out in [validate_cmd(&cfg), run_cmd(&cfg)] {
+        let text = all_output(&out);
+        assert!(!text.contains("unencrypted"), "{text}");
+    }
+}
+
+#[test]
+fn run_refuses_a_clock_speed_whose_arithmetic_would_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = station_config(dir.path(), "enabled = false");
+    for speed in ["1e300", "1e-300"] {
+        let out = run(bin()
+            .current_dir(dir.path())
+            .arg("--db")
+            .arg(dir.path().join("speed.db"))
+            .args(["run", "--simulate", "--duration", "1s", "--speed", speed])
+            .arg("--config")
+            .arg(&cfg));
+        let text = all_output(&out);
+        assert!(!out.status.success(), "--speed {speed} accepted:\n{text}");
+        assert!(!text.contains("panicked"), "--speed {speed}:\n{text}");
+        assert!(text.contains("--speed"), "--speed {speed}:\n{text}");
+    }
+}

@@ -58,10 +58,23 @@ pub fn parse_span(text: &str) -> Result<Span, String> {
         }
     };
     let ms = value * factor_ms;
-    if !(0.0..=1e15).contains(&ms) {
+    if !(0.0..=MAX_MS as f64).contains(&ms) {
         return Err(format!("`{text}` is out of range for a duration"));
     }
     Ok(Span(Duration::from_millis(ms.round() as u64)))
+}
+
+/// The longest span any duration may have (about 31 700 years), so that no arithmetic on
+/// a span, in milliseconds or microseconds, can overflow; each key has its own, lower
+/// bound in the config rules.
+const MAX_MS: u64 = 1_000_000_000_000_000;
+
+/// A bare number of seconds, within the same bound as [`parse_span`].
+fn span_of_secs(secs: u64) -> Result<Span, String> {
+    match secs.checked_mul(1_000) {
+        Some(ms) if ms <= MAX_MS => Ok(Span::secs(secs)),
+        _ => Err(format!("{secs} seconds is out of range for a duration")),
+    }
 }
 
 impl fmt::Display for Span {
@@ -104,12 +117,12 @@ impl<'de> Deserialize<'de> for Span {
                 parse_span(v).map_err(E::custom)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Span, E> {
-                u64::try_from(v)
-                    .map(Span::secs)
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                let secs =
+                    u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                span_of_secs(secs).map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Span, E> {
-                Ok(Span::secs(v))
+                span_of_secs(v).map_err(E::custom)
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Span, E> {
                 parse_span(&v.to_string()).map_err(E::custom)
@@ -136,5 +149,19 @@ mod tests {
         assert_eq!(Span::secs(600).to_string(), "10m");
         assert_eq!(Span::millis(1500).to_string(), "1500ms");
         assert_eq!(Span::secs(365 * 86_400).to_string(), "365d");
+    }
+
+    #[test]
+    fn bare_seconds_are_bounded_like_text() {
+        #[derive(Deserialize)]
+        struct T {
+            s: Span,
+        }
+        let ok: Result<T, _> = toml::from_str("s = 30");
+        assert_eq!(ok.map(|t| t.s).ok(), Some(Span::secs(30)));
+        for big in ["s = 9223372036854775807", "s = 1000000000001"] {
+            assert!(toml::from_str::<T>(big).is_err(), "{big}");
+        }
+        assert!(parse_span("1000000000001s").is_err());
     }
 }

@@ -6,8 +6,11 @@
 //! are errors. [`validate`] reports every problem in one run.
 
 mod duration;
+pub mod rules;
+pub mod secrets;
 mod sensor;
 mod validate;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +18,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::{parse_span, Span};
+pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use sensor::{
     vane_ohms, AdcKind, BmeMode, OnStartupError, PhAnalogCalibration, SensorConfig, SensorKind,
 };
 pub use validate::{validate_text, Problem};
+pub use warnings::warnings;
 
 use crate::reading::Quantity;
 
@@ -252,8 +257,8 @@ impl Default for DerivedConfig {
     }
 }
 
-/// `[mqtt]`: publishing to dashboards.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[mqtt]`: publishing to dashboards. Its `Debug` never shows a password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
     /// Publish at all.
@@ -288,6 +293,60 @@ pub struct MqttConfig {
     pub keep_alive: Span,
     /// Backlog messages published per second while live readings keep flowing.
     pub backfill_rate: u32,
+    /// Accounts on the embedded broker (`broker = "embedded"`), for the dashboards and
+    /// laptops that subscribe: `[[mqtt.users]]` with `username` and `password`. With any
+    /// account (or the station's own `username` + `password`), every client must log in.
+    pub users: Vec<BrokerUser>,
+    /// Let the embedded broker listen beyond this machine (e.g. `0.0.0.0:1883`) without
+    /// accounts: anyone on the network can then publish as this station.
+    pub allow_anonymous: bool,
+}
+
+/// One account on the embedded broker. Its `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerUser {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BrokerUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerUser")
+            .field("username", &self.username)
+            .field("password", &secrets::REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("enabled", &self.enabled)
+            .field("broker", &self.broker)
+            .field("listen", &self.listen)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| secrets::REDACTED),
+            )
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("allow_insecure", &self.allow_insecure)
+            .field("discovery", &self.discovery)
+            .field("discovery_prefix", &self.discovery_prefix)
+            .field("keep_alive", &self.keep_alive)
+            .field("backfill_rate", &self.backfill_rate)
+            .field("users", &self.users)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .finish()
+    }
 }
 
 impl Default for MqttConfig {
@@ -309,6 +368,8 @@ impl Default for MqttConfig {
             discovery_prefix: "homeassistant".into(),
             keep_alive: Span::secs(30),
             backfill_rate: 50_000,
+            users: Vec::new(),
+            allow_anonymous: false,
         }
     }
 }
@@ -443,6 +504,19 @@ mod tests {
             PathBuf::from(crate::hal::paths::DEFAULT_W1_ROOT)
         );
         assert_eq!(c.topic_prefix(), "anemone/anemone");
+    }
+
+    #[test]
+    fn embedded_broker_accounts_round_trip_and_never_show_in_debug() {
+        let text = "[mqtt]\nlisten = \"0.0.0.0:1883\"\nusername = \"station\"\npassword = \"st-secret-1\"\nusers = [{ username = \"lab\", password = \"lab-secret-2\" }]\n";
+        let c = Config::from_toml(text, "t").unwrap();
+        assert_eq!(c.mqtt.users.len(), 1);
+        let again = Config::from_toml(&c.to_toml().unwrap(), "round trip").unwrap();
+        assert_eq!(c, again);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("st-secret-1"), "{dbg}");
+        assert!(!dbg.contains("lab-secret-2"), "{dbg}");
+        assert!(dbg.contains("lab"), "{dbg}");
     }
 
     #[test]

@@ -10,9 +10,11 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
+use super::rules::{self, client_id_problem, span_problem, topic_part_problem};
+use super::secrets;
 use super::sensor::COMMON_KEYS;
 use super::{
-    Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, SensorKind,
+    Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, SensorKind, Span,
     StationConfig, StorageConfig,
 };
 use crate::reading::Quantity;
@@ -49,15 +51,32 @@ const SECTIONS: [&str; 7] = [
 
 /// Parses and checks config text. Returns the config when it could be built (possibly
 /// with defaults standing in for bad keys) and every problem found; the config is only
-/// valid when the list is empty.
+/// valid when the list is empty. No problem shows the value of a secret key
+/// ([`secrets`]): `run`, `validate` and `mqtt check` all print these.
 pub fn validate_text(text: &str) -> (Option<Config>, Vec<Problem>) {
+    let (config, problems) = check_text(text);
+    let secret_values = secrets::secret_values(text);
+    let problems = problems
+        .into_iter()
+        .map(|p| Problem {
+            key: secrets::redact(&p.key, &secret_values),
+            message: secrets::redact(&p.message, &secret_values),
+        })
+        .collect();
+    (config, problems)
+}
+
+fn check_text(text: &str) -> (Option<Config>, Vec<Problem>) {
     let mut problems = Problems(Vec::new());
     let doc: toml::Table = match text.parse() {
         Ok(t) => t,
         Err(e) => {
             problems.add(
                 "(file)",
-                format!("not valid TOML: {}", e.to_string().trim_end()),
+                format!(
+                    "not valid TOML at {} (the line is not shown: it may hold a password)",
+                    secrets::syntax_error(text, &e)
+                ),
             );
             return (None, problems.0);
         }
@@ -132,7 +151,11 @@ fn lenient<T: DeserializeOwned>(
             Ok(v) => return Some(v),
             Err(e) => e,
         };
-        if let Some(field) = backticked_after(&err, "unknown field `") {
+        // An unknown field of this table (one inside a nested table, e.g. an inline
+        // `users` entry, is the nested key's problem: found below).
+        if let Some(field) =
+            backticked_after(&err, "unknown field `").filter(|f| table.contains_key(f))
+        {
             let expected = expected_names(&err);
             let names: Vec<&str> = expected.iter().map(String::as_str).collect();
             let hint = did_you_mean(&field, &names);
@@ -187,6 +210,16 @@ fn join(path: &str, key: &str) -> String {
 }
 
 fn fix_message(key: &str, err: &str) -> String {
+    if secrets::is_secret_key(key) {
+        if err.starts_with("invalid type") || err.starts_with("invalid value") {
+            return format!(
+                "{}; fix the value of `{key}` (the value is not shown)",
+                secrets::without_value(err)
+            );
+        }
+        // Field names only (unknown or missing field): no value to hide.
+        return format!("{err}; fix `{key}`");
+    }
     if let Some(variant) = backticked_after(err, "unknown variant `") {
         let expected = expected_names(err);
         let names: Vec<&str> = expected.iter().map(String::as_str).collect();
@@ -362,7 +395,7 @@ fn less(a: f64, b: f64) -> bool {
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= rules::MAX_ID_CHARS
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -406,6 +439,14 @@ fn check_station(c: &Config, p: &mut Problems) {
             ),
         );
     }
+    if let Some(m) = span_problem(
+        s.clock_sync_wait,
+        Span::secs(0),
+        rules::CLOCK_SYNC_WAIT_MAX,
+        "15m",
+    ) {
+        p.add("station.clock_sync_wait", m);
+    }
     if !(-500.0..=9000.0).contains(&s.altitude_m) {
         p.add(
             "station.altitude_m",
@@ -430,11 +471,13 @@ fn check_storage(c: &Config, p: &mut Problems) {
             "more than 1h would risk an hour of readings on a crash: use e.g. \"5s\" to \"5m\"",
         );
     }
-    if s.retention.0.as_secs() < 86_400 {
-        p.add(
-            "storage.retention",
-            "must be at least 1 day: e.g. retention = \"365d\"",
-        );
+    if let Some(m) = span_problem(
+        s.retention,
+        Span::secs(86_400),
+        rules::RETENTION_MAX,
+        "365d",
+    ) {
+        p.add("storage.retention", m);
     }
     if s.path.as_os_str().is_empty() {
         p.add(
@@ -460,29 +503,12 @@ fn check_mqtt(c: &Config, p: &mut Problems) {
     if !m.enabled {
         return;
     }
-    let scheme = if m.broker == "embedded" {
-        if m.listen.parse::<std::net::SocketAddr>().is_err() {
-            p.add(
-                "mqtt.listen",
-                format!(
-                    "\"{}\" is not an address: use e.g. \"127.0.0.1:1883\" or \"0.0.0.0:1883\"",
-                    m.listen
-                ),
-            );
-        }
-        "embedded"
-    } else if let Some(rest) = m.broker.strip_prefix("mqtt://") {
-        check_host_port(rest, p);
-        "mqtt"
-    } else if let Some(rest) = m.broker.strip_prefix("mqtts://") {
-        check_host_port(rest, p);
-        "mqtts"
-    } else {
-        p.add("mqtt.broker", format!("\"{}\" is not a broker: use \"embedded\", \"mqtt://host:1883\" or \"mqtts://host:8883\"", m.broker));
-        ""
-    };
-    let has_password = m.password.is_some() || m.password_file.is_some();
-    if scheme == "mqtt" && has_password && !m.allow_insecure {
+    if m.broker == "embedded" {
+        check_embedded(m, p);
+    } else if let Err(e) = rules::parse_broker_url(&m.broker) {
+        p.add("mqtt.broker", e.to_string());
+    }
+    if rules::password_in_clear(m) && !m.allow_insecure {
         p.add("mqtt.password", "a password would travel unencrypted over mqtt://: use mqtts:// or set allow_insecure = true on a trusted network");
     }
     if m.password.is_some() && m.password_file.is_some() {
@@ -497,8 +523,16 @@ fn check_mqtt(c: &Config, p: &mut Problems) {
             "client_cert and client_key go together: give both or neither",
         );
     }
-    if m.keep_alive.0.as_secs() < 5 {
-        p.add("mqtt.keep_alive", "must be at least 5s");
+    if let Some(msg) = span_problem(
+        m.keep_alive,
+        rules::KEEP_ALIVE_MIN,
+        rules::KEEP_ALIVE_MAX,
+        "30s",
+    ) {
+        p.add(
+            "mqtt.keep_alive",
+            format!("{msg} (MQTT carries whole seconds, at most 65 535)"),
+        );
     }
     if m.backfill_rate == 0 {
         p.add(
@@ -507,26 +541,105 @@ fn check_mqtt(c: &Config, p: &mut Problems) {
         );
     }
     if let Some(prefix) = &m.topic_prefix {
-        if prefix.is_empty() || prefix.contains(['#', '+']) || prefix.ends_with('/') {
+        if let Some(msg) = topic_part_problem(prefix) {
             p.add(
                 "mqtt.topic_prefix",
-                "must be a topic without wildcards or a trailing `/`, e.g. \"anemone/school\"",
+                format!("{msg}: write a topic such as \"anemone/school\""),
+            );
+        }
+    }
+    if let Some(msg) = topic_part_problem(&m.discovery_prefix) {
+        p.add(
+            "mqtt.discovery_prefix",
+            format!("{msg}: Home Assistant listens on \"homeassistant\""),
+        );
+    }
+    let client_id = rules::client_id(m, &c.station.id);
+    if let (Some(msg), _) = client_id_problem(&client_id) {
+        p.add("mqtt.client_id", msg);
+    }
+    check_topic_lengths(c, p);
+}
+
+/// The longest topic the station builds from the prefixes and ids must fit MQTT's limit.
+fn check_topic_lengths(c: &Config, p: &mut Problems) {
+    let topics = crate::mqtt::topics::Topics::new(c);
+    let longest_sensor = "s".repeat(rules::MAX_ID_CHARS);
+    let longest_quantity = crate::reading::Quantity::ALL
+        .iter()
+        .copied()
+        .max_by_key(|q| q.as_str().len());
+    let reading = topics.reading(&longest_sensor);
+    if reading.len() > rules::MQTT_MAX_STRING_BYTES && c.mqtt.topic_prefix.is_some() {
+        p.add(
+            "mqtt.topic_prefix",
+            format!(
+                "too long: with it, a reading topic (<prefix>/reading/<sensor>) can reach {} bytes; MQTT allows {}",
+                reading.len(),
+                rules::MQTT_MAX_STRING_BYTES
+            ),
+        );
+    }
+    if let Some(q) = longest_quantity {
+        let discovery = topics.discovery(&longest_sensor, q);
+        if discovery.len() > rules::MQTT_MAX_STRING_BYTES {
+            p.add(
+                "mqtt.discovery_prefix",
+                format!(
+                    "too long: with it, a discovery topic can reach {} bytes; MQTT allows {}",
+                    discovery.len(),
+                    rules::MQTT_MAX_STRING_BYTES
+                ),
             );
         }
     }
 }
 
-fn check_host_port(rest: &str, p: &mut Problems) {
-    let hostport = rest.trim_end_matches('/');
-    let ok = match hostport.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
-        None => !hostport.is_empty(),
+/// The embedded broker: an address, and nobody on the network publishing as the station
+/// unless the config says so.
+fn check_embedded(m: &MqttConfig, p: &mut Problems) {
+    let addr = match rules::parse_listen(&m.listen) {
+        Ok(a) => a,
+        Err(e) => {
+            p.add("mqtt.listen", e);
+            return;
+        }
     };
-    if !ok {
+    let accounts = rules::embedded_needs_login(m);
+    if !addr.ip().is_loopback() && !accounts && !m.allow_anonymous {
         p.add(
-            "mqtt.broker",
-            format!("\"{rest}\" is not host:port: e.g. \"mqtt://192.168.1.10:1883\""),
+            "mqtt.listen",
+            format!(
+                "{addr} lets anyone on the network publish as this station: add accounts ([[mqtt.users]] with username and password), listen on 127.0.0.1, or set allow_anonymous = true to accept that"
+            ),
         );
+    }
+    if m.allow_anonymous && accounts {
+        p.add(
+            "mqtt.allow_anonymous",
+            "the embedded broker cannot take both: with accounts (mqtt.users, or the station's username and password) every client must log in; remove allow_anonymous or the accounts",
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    let station = rules::station_user(m);
+    for (i, u) in m.users.iter().enumerate() {
+        let key = format!("mqtt.users #{}", i + 1);
+        if u.username.is_empty() {
+            p.add(&key, "username must not be empty");
+        } else if !seen.insert(u.username.as_str()) {
+            p.add(&key, format!("username \"{}\" is given twice", u.username));
+        } else if u.username == station {
+            p.add(
+                &key,
+                format!(
+                    "\"{}\" is the name the station logs in with to its own broker: give this account another name",
+                    u.username
+                ),
+            );
+        }
+        if u.password.is_empty() {
+            p.add(&key, "password must not be empty");
+        }
     }
 }
 
@@ -551,14 +664,9 @@ fn check_sensors(c: &Config, sensors: &[(usize, SensorConfig)], p: &mut Problems
                 ),
             );
         }
-        if s.interval.is_zero() {
-            p.add(
-                join(&path, "interval"),
-                format!(
-                    "must be more than 0: e.g. interval = \"{}\"",
-                    s.kind.default_interval()
-                ),
-            );
+        let example = s.kind.default_interval().to_string();
+        if let Some(m) = span_problem(s.interval, Span::millis(1), rules::INTERVAL_MAX, &example) {
+            p.add(join(&path, "interval"), m);
         }
         for r in s.kind.resources() {
             if let Some(other) = resources.insert(r.clone(), s.id.clone()) {
@@ -629,8 +737,12 @@ fn check_kind(c: &Config, path: &str, kind: &SensorKind, p: &mut Problems) {
         SensorKind::Anemometer {
             pulses_per_revolution,
             kmh_per_hz,
+            debounce,
             ..
         } => {
+            if let Some(m) = span_problem(*debounce, Span::secs(0), rules::DEBOUNCE_MAX, "1ms") {
+                p.add(join(path, "debounce"), m);
+            }
             if !positive(*pulses_per_revolution) {
                 p.add(
                     join(path, "pulses_per_revolution"),
@@ -688,7 +800,23 @@ fn check_kind(c: &Config, path: &str, kind: &SensorKind, p: &mut Problems) {
                 );
             }
         }
-        SensorKind::RainGauge { mm_per_tip, .. } => {
+        SensorKind::RainGauge {
+            mm_per_tip,
+            debounce,
+            min_tip_interval,
+            ..
+        } => {
+            if let Some(m) = span_problem(*debounce, Span::secs(0), rules::DEBOUNCE_MAX, "25ms") {
+                p.add(join(path, "debounce"), m);
+            }
+            if let Some(m) = span_problem(
+                *min_tip_interval,
+                Span::secs(0),
+                rules::DEBOUNCE_MAX,
+                "500ms",
+            ) {
+                p.add(join(path, "min_tip_interval"), m);
+            }
             if !(*mm_per_tip > 0.0 && *mm_per_tip < 10.0) {
                 p.add(
                     join(path, "mm_per_tip"),
@@ -795,6 +923,43 @@ id = "air"
             problems("[[sensor]]\ntype = \"ph_ezo\"\nid = \"ph\"\ntemperature_sensor = \"sea\"\n");
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].key, "sensor #1 (\"ph\").temperature_sensor");
+    }
+
+    #[test]
+    fn unknown_key_inside_an_inline_table_is_named_once() {
+        let ps = problems(
+            "[mqtt]\nusers = [{ username = \"lab\", password = \"pw-123\", colour = 1 }]\n[qc]\nph = { min = 0, maxx = 14 }\n",
+        );
+        assert_eq!(ps.len(), 2, "{ps:#?}");
+        assert_eq!(ps[0].key, "qc.ph");
+        assert!(ps[0].message.contains("maxx"), "{ps:#?}");
+        assert_eq!(ps[1].key, "mqtt.users");
+        assert!(ps[1].message.contains("colour"), "{ps:#?}");
+        assert!(!format!("{ps:?}").contains("pw-123"));
+    }
+
+    #[test]
+    fn validate_and_the_connection_read_broker_urls_alike() {
+        for url in [
+            "mqtt://[::1]",
+            "mqtt://[::1]:1884",
+            "mqtts://broker.example",
+            "mqtt://10.0.0.2:1884/",
+            "mqtt://[::1]x",
+            "mqtt://::1",
+            "mqtt://host:0",
+            "mqtt://host:1883/path",
+            "mqtt://u:p@host",
+            "tcp://host",
+        ] {
+            let text = format!("[mqtt]\nbroker = \"{url}\"\n");
+            let (config, ps) = validate_text(&text);
+            let Some(config) = config else {
+                panic!("{url}: {ps:?}");
+            };
+            let connects = crate::mqtt::ConnectSettings::from_config(&config, None).is_ok();
+            assert_eq!(ps.is_empty(), connects, "{url}: {ps:?}");
+        }
     }
 
     #[test]

@@ -101,15 +101,11 @@ const STEPS: [&str; 5] = ["dns", "tcp", "tls", "auth", "publish"];
 pub async fn check(cfg: &Config) -> CheckReport {
     let mut report = CheckReport::default();
     let target = if cfg.mqtt.broker == "embedded" {
-        match cfg.mqtt.listen.parse() {
+        match crate::config::parse_listen(&cfg.mqtt.listen) {
             Ok(a) => Some(super::loopback(a)),
-            Err(_) => {
+            Err(e) => {
                 report.broker = cfg.mqtt.listen.clone();
-                report.push(
-                    "settings",
-                    StepStatus::Failed,
-                    format!("mqtt.listen \"{}\" is not an address", cfg.mqtt.listen),
-                );
+                report.push("settings", StepStatus::Failed, format!("mqtt.listen {e}"));
                 report.skip_rest(&STEPS);
                 return report;
             }
@@ -120,7 +116,11 @@ pub async fn check(cfg: &Config) -> CheckReport {
     let settings = match ConnectSettings::from_config(cfg, target) {
         Ok(s) => s,
         Err(e) => {
-            report.broker = cfg.mqtt.broker.clone();
+            report.broker = if cfg.mqtt.broker.contains('@') {
+                "the configured broker (its URL is not shown: it holds credentials)".into()
+            } else {
+                cfg.mqtt.broker.clone()
+            };
             report.push("settings", StepStatus::Failed, e.to_string());
             report.skip_rest(&STEPS);
             return report;

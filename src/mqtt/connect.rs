@@ -25,8 +25,9 @@ use crate::config::Config;
 /// A setting that keeps the broker from being reached, found before connecting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// `[mqtt] broker` is not `mqtt://host:port` or `mqtts://host:port`.
-    #[error("mqtt.broker \"{0}\" is not a broker URL: use \"mqtt://host:1883\" or \"mqtts://host:8883\"")]
+    /// `[mqtt] broker` is not `mqtt://host:port` or `mqtts://host:port`; why (the config
+    /// rules' message, which never repeats credentials).
+    #[error("mqtt.broker: {0}")]
     BadBroker(String),
     /// A password over plain TCP without `allow_insecure`.
     #[error("refusing to send the MQTT password unencrypted over mqtt://: use mqtts:// or set mqtt.allow_insecure = true on a trusted network")]
@@ -113,7 +114,7 @@ impl ConnectSettings {
             (None, Some(path)) => Some(read_password(path)?),
             (None, None) => None,
         };
-        if password.is_some() && !tls && !m.allow_insecure {
+        if password.is_some() && crate::config::rules::password_in_clear(m) && !m.allow_insecure {
             return Err(ConnectError::InsecurePassword);
         }
         let tls_config = if tls {
@@ -131,10 +132,7 @@ impl ConnectSettings {
             host,
             port,
             tls,
-            client_id: m
-                .client_id
-                .clone()
-                .unwrap_or_else(|| format!("anemone-{}", cfg.station.id)),
+            client_id: crate::config::rules::client_id(m, &cfg.station.id),
             username: m.username.clone(),
             password,
             keep_alive,
@@ -190,33 +188,11 @@ impl ConnectSettings {
     }
 }
 
+/// The one broker-URL parser of the config rules (`validate` calls it too).
 fn parse_broker(broker: &str) -> Result<(String, u16, bool), ConnectError> {
-    let bad = || ConnectError::BadBroker(broker.to_string());
-    let (rest, tls, default_port) = if let Some(r) = broker.strip_prefix("mqtt://") {
-        (r, false, 1883)
-    } else if let Some(r) = broker.strip_prefix("mqtts://") {
-        (r, true, 8883)
-    } else {
-        return Err(bad());
-    };
-    let hostport = rest.trim_end_matches('/');
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(bad)?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None => default_port,
-        };
-        (h.to_string(), port)
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad())?),
-            None => (hostport.to_string(), default_port),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host, port, tls))
+    crate::config::parse_broker_url(broker)
+        .map(|u| (u.host, u.port, u.tls))
+        .map_err(|e| ConnectError::BadBroker(e.to_string()))
 }
 
 fn read_password(path: &Path) -> Result<Secret, ConnectError> {

@@ -136,6 +136,22 @@ pub async fn start(cfg: &Config, feeds: Feeds) -> Mqtt {
             }
         }
     };
+    // The station's own login to the embedded broker it started (configured or made at
+    // this start); elsewhere the configured credentials.
+    let login_cfg;
+    let cfg = match &choice {
+        BrokerChoice::Embedded(EmbeddedBroker {
+            login: Some(login), ..
+        }) => {
+            let mut c = cfg.clone();
+            c.mqtt.username = Some(login.username.clone());
+            c.mqtt.password = Some(login.password().to_string());
+            c.mqtt.password_file = None;
+            login_cfg = c;
+            &login_cfg
+        }
+        _ => cfg,
+    };
     match ConnectSettings::from_config(cfg, target) {
         Ok(settings) => {
             let publisher = Publisher::spawn(cfg, settings, feeds, Tuning::default());
@@ -185,4 +201,122 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
 
 async fn discard(mut live: mpsc::Receiver<Vec<StoredReading>>) {
     while live.recv().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumqttc::{ConnectReturnCode, Event, Incoming, QoS};
+
+    struct NoBacklog;
+
+    impl Backlog for NoBacklog {
+        fn cursor(&mut self) -> Result<i64, BoxError> {
+            Ok(0)
+        }
+        fn after(&mut self, _: i64, _: usize) -> Result<Vec<StoredReading>, BoxError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// The first message on `topic` that a client logging in with `login` receives, or
+    /// why it receives none (a refused login ends the wait at once; 30 s bound the rest).
+    async fn first_message(
+        addr: SocketAddr,
+        login: Option<(&str, &str)>,
+        topic: &str,
+    ) -> Result<String, String> {
+        let id = format!("watch-{}", login.map_or("anonymous", |l| l.0));
+        let mut o = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        o.set_clean_session(true);
+        if let Some((user, pass)) = login {
+            o.set_credentials(user, pass);
+        }
+        let (client, mut events) = rumqttc::AsyncClient::new(o, 16);
+        client
+            .subscribe(topic, QoS::AtLeastOnce)
+            .await
+            .map_err(|e| e.to_string())?;
+        let wait = async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == topic => {
+                        return Ok(String::from_utf8_lossy(&p.payload).into_owned())
+                    }
+                    Ok(Event::Incoming(Incoming::ConnAck(c)))
+                        if c.code != ConnectReturnCode::Success =>
+                    {
+                        return Err(format!("refused: {:?}", c.code))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("refused: {e}")),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .map_err(|_| "no message within 30 s".to_string())?
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_station_publishes_through_its_embedded_broker_with_accounts() {
+        for station_login in [None, Some(("station", "st-pw-9"))] {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap_or_default();
+            let mut cfg = Config::builtin();
+            cfg.station.id = "acct".into();
+            cfg.mqtt.listen = format!("0.0.0.0:{port}");
+            cfg.mqtt.users = vec![crate::config::BrokerUser {
+                username: "lab".into(),
+                password: "lab-pw-1".into(),
+            }];
+            if let Some((user, pass)) = station_login {
+                cfg.mqtt.username = Some(user.into());
+                cfg.mqtt.password = Some(pass.into());
+            }
+            let (live_tx, live_rx) = mpsc::channel(8);
+            let (cursor_tx, _cursor_rx) = mpsc::channel(8);
+            let feeds = Feeds {
+                live: live_rx,
+                backlog: Box::new(NoBacklog),
+                cursor: cursor_tx,
+                committed: None,
+            };
+            let mqtt = start(&cfg, feeds).await;
+            assert!(
+                matches!(
+                    &mqtt.choice,
+                    BrokerChoice::Embedded(EmbeddedBroker { login: Some(_), .. })
+                ),
+                "{:?}",
+                mqtt.choice
+            );
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let status = "anemone/acct/status";
+            // The station got in: an account holder sees its `online`.
+            assert_eq!(
+                first_message(addr, Some(("lab", "lab-pw-1")), status).await,
+                Ok("online".to_string()),
+                "station login {station_login:?}"
+            );
+            if let Some(login) = station_login {
+                assert_eq!(
+                    first_message(addr, Some(login), status).await,
+                    Ok("online".to_string())
+                );
+            }
+            // Nobody else does.
+            for login in [None, Some(("lab", "wrong")), Some(("anemone-station", "x"))] {
+                let seen = first_message(addr, login, status).await;
+                assert!(
+                    matches!(&seen, Err(why) if why.starts_with("refused")),
+                    "{login:?}: {seen:?}"
+                );
+            }
+            drop(live_tx);
+            mqtt.shutdown(Duration::from_secs(1)).await;
+        }
+    }
 }
