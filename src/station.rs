@@ -179,10 +179,15 @@ pub async fn run(
         let _ = h.send(writer_tx.clone());
     }
 
+    let mut guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
+        ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
+    } else {
+        ClockGuard::trusted()
+    };
+    // Retention never acts on a clock that clock safety does not trust yet.
     let writer_cfg = WriterConfig {
-        commit_interval_ms: config.storage.commit_interval.as_millis_i64(),
-        retention_ms: config.storage.retention.as_millis_i64(),
-        max_buffered: config.storage.max_buffered,
+        clock_trusted: guard.state() == GuardState::Trusted,
+        ..WriterConfig::from_config(&config)
     };
     // MQTT: the writer's live feed goes to the publisher; acknowledged ids come back as
     // publish-cursor advances that the writer persists.
@@ -242,11 +247,6 @@ pub async fn run(
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     pipeline.prime(&history);
     drop(history);
-    let mut guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
-        ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
-    } else {
-        ClockGuard::trusted()
-    };
     let pipe_writer = writer_tx.clone();
     let kinds: std::collections::HashMap<String, &'static str> = config
         .sensors
@@ -288,6 +288,11 @@ pub async fn run(
                 }
                 _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
                     guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
+                    if guard.state() == GuardState::Trusted
+                        && pipe_writer.send(WriterMsg::ClockTrusted).await.is_err()
+                    {
+                        break;
+                    }
                 }
             }
             let processed = admitted.len() as u64;

@@ -8,7 +8,9 @@ use anemone::clock::Clock;
 use anemone::config::Synchronous;
 use anemone::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
 use anemone::store::writer::{run_writer, WriterConfig, WriterMsg, WriterStats};
-use anemone::store::{Query, Resolution, Store, StoreError, StoreOptions, StoredReading};
+use anemone::store::{
+    Query, Resolution, Store, StoreError, StoreOptions, StoredReading, Unpublished,
+};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use tokio::sync::{mpsc, oneshot};
@@ -242,12 +244,26 @@ fn retention_deletes_old_raw_rows_and_keeps_aggregates() {
     s.insert_batch(&old_rows).unwrap();
     s.insert_batch(&new_rows).unwrap();
     let before = s.day_summary(date("2025-01-10")).unwrap();
-    let deleted = s.expire(now - 365 * 86_400_000).unwrap();
+    // Nothing was acknowledged by an MQTT broker: with MQTT configured nothing expires
+    // (this test used to assert the deletion of these 5 000 unpublished readings).
+    assert_eq!(
+        s.expire(now - 365 * 86_400_000, Unpublished::Keep).unwrap(),
+        0
+    );
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 5_100);
+    // Without MQTT, or once acknowledged, they go.
+    let deleted = s
+        .expire(now - 365 * 86_400_000, Unpublished::Expire)
+        .unwrap();
     assert_eq!(deleted, 5_000);
     assert_eq!(s.count_readings(&Query::default()).unwrap(), 100);
     assert_eq!(s.day_summary(date("2025-01-10")).unwrap(), before);
     assert_eq!(before[0].count, 5_000);
-    assert_eq!(s.expire(now - 365 * 86_400_000).unwrap(), 0);
+    assert_eq!(
+        s.expire(now - 365 * 86_400_000, Unpublished::Expire)
+            .unwrap(),
+        0
+    );
     drop(s);
     let s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     assert_eq!(s.day_summary(date("2025-01-10")).unwrap(), before);
@@ -489,6 +505,7 @@ async fn writer_commits_on_the_station_clock_and_flushes_on_close() {
         commit_interval_ms: 5_000,
         retention_ms: 365 * 86_400_000,
         max_buffered: 1_000,
+        ..WriterConfig::default()
     };
     let path = db(&dir);
     let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
@@ -570,6 +587,7 @@ async fn writer_keeps_readings_through_a_full_disk_and_resumes() {
         commit_interval_ms: 5_000,
         retention_ms: 0,
         max_buffered: 100_000,
+        ..WriterConfig::default()
     };
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("anemometer");
@@ -613,6 +631,7 @@ async fn writer_counts_readings_dropped_beyond_the_bound() {
         commit_interval_ms: 5_000,
         retention_ms: 0,
         max_buffered: 1_000,
+        ..WriterConfig::default()
     };
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("anemometer");
@@ -698,4 +717,119 @@ fn bytes_per_reading() {
         minute < five / 3.0,
         "longer commits amortise: {minute} vs {five}"
     );
+}
+
+/// Readings every 10 min from `from` to `to` (exclusive), in one batch.
+fn ten_minute_rows(m: &SensorId, from: Timestamp, to: Timestamp) -> Vec<Reading> {
+    (0..)
+        .map(|i| from + i * 600_000)
+        .take_while(|t| *t < to)
+        .map(|t| Reading::new(t, m, Quantity::AirPressure, 1000.0))
+        .collect()
+}
+
+#[test]
+fn retention_never_deletes_unpublished_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let m = sensor("mast");
+    let now = ts("2026-06-01T00:00:00Z");
+    // Ten days of readings, all far older than the 1-day cutoff below but the last.
+    let rows = s
+        .insert_batch(&ten_minute_rows(&m, now - 10 * 86_400_000, now))
+        .unwrap();
+    let total = rows.len() as u64;
+    // The broker acknowledged only the first 100: the rest is still owed.
+    s.set_publish_cursor(rows[99].id).unwrap();
+    let deleted = s.expire(now - 86_400_000, Unpublished::Keep).unwrap();
+    assert_eq!(deleted, 100, "only acknowledged readings may expire");
+    let left = s.readings(&Query::default()).unwrap();
+    assert_eq!(left.len() as u64, total - 100);
+    assert_eq!(
+        left[0].id, rows[100].id,
+        "every unpublished reading is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_jump_forward_deletes_nothing_inside_the_old_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let day = 86_400_000;
+    let mut store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    // Three days of readings up to t0, all acknowledged by the broker: only the clock
+    // rule can protect them.
+    let rows = store
+        .insert_batch(&ten_minute_rows(&m, t0 - 3 * day, t0))
+        .unwrap();
+    let last = rows.last().unwrap().id;
+    store.set_publish_cursor(last).unwrap();
+    let cfg = WriterConfig {
+        commit_interval_ms: 60_000,
+        retention_ms: day,
+        ..WriterConfig::default()
+    };
+    // Station time actually elapsed in both runs is at most 4 h + 3 h: retention may
+    // delete up to t0 - 1 day + 7 h, never more, whatever the wall clock says.
+    let inside = |store: &Store| {
+        store
+            .readings(&Query {
+                from: Some(t0 - day + 8 * 3_600_000),
+                ..Query::default()
+            })
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.id <= last)
+            .count()
+    };
+    let expected = rows
+        .iter()
+        .filter(|r| r.reading.ts >= t0 - day + 8 * 3_600_000)
+        .count();
+    assert!(expected > 90, "{expected}");
+    let clock = Clock::virtual_at(t0);
+    let c2 = clock.clone();
+    let (store, _, _) = with_writer(store, &clock, cfg.clone(), move |tx, p| async move {
+        p.sleep_until(t0 + 3_600_000).await;
+        // An NTP server (or a GPS) steps the clock 400 days ahead.
+        c2.jump(400 * day);
+        for i in 0..18 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, 990.0 + i as f64);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        drop(p);
+        flushed.await.unwrap();
+    })
+    .await;
+    let older = store
+        .readings(&Query {
+            to: Some(t0 - day),
+            ..Query::default()
+        })
+        .unwrap();
+    assert!(
+        older.is_empty(),
+        "retention still works: {} left",
+        older.len()
+    );
+    assert_eq!(inside(&store), expected, "the jump deleted readings");
+    // A restart with the jumped clock does not delete them either.
+    let path = store.path().to_path_buf();
+    drop(store);
+    let store = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let clock = Clock::virtual_at(t0 + 400 * day + 4 * 3_600_000);
+    let (store, _, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for _ in 0..18 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, 1001.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(inside(&store), expected, "the restart deleted readings");
 }
