@@ -30,22 +30,35 @@ const FINITE_RUN_DRAIN: Duration = Duration::from_secs(60);
 /// How long a stop on SIGTERM/SIGINT waits for the broker.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
-/// The MQTT outbox: a read-only connection to the store, opened on first use.
+/// The MQTT outbox: a read-only connection to the store, opened on first use, and
+/// opened again when the file at the path is another one (the writer moved a corrupt
+/// file aside and started a new one).
 struct StoreBacklog {
     path: PathBuf,
     tz: chrono_tz::Tz,
-    store: Option<Store>,
+    store: Option<(Store, Option<(u64, u64)>)>,
+}
+
+/// Device and inode of the file at `path`.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl StoreBacklog {
     fn store(&mut self) -> Result<&Store, BoxError> {
+        let identity = file_identity(&self.path);
+        if self.store.as_ref().is_some_and(|(_, id)| *id != identity) {
+            self.store = None;
+        }
         if self.store.is_none() {
             let store = Store::open_read_only(&self.path, self.tz)?;
             store.small_cache()?;
-            self.store = Some(store);
+            self.store = Some((store, identity));
         }
         self.store
             .as_ref()
+            .map(|(s, _)| s)
             .ok_or_else(|| BoxError::from("the store could not be opened"))
     }
 }

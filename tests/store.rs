@@ -400,7 +400,18 @@ fn refuses_text_corrupt_and_newer_files() {
         *b = (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[1];
     }
     std::fs::write(&corrupt, &bytes).unwrap();
-    assert_refused(&corrupt, |e| matches!(e, StoreError::Corrupt { .. }));
+    // Read-only commands refuse it and change nothing. The daemon used to refuse it too;
+    // since issue 13 it moves it aside, untouched, and starts a new file (the test
+    // `corrupt_database_is_kept_aside_untouched_and_a_new_one_started`).
+    let before = fingerprint(&corrupt);
+    let e = Store::open_read_only(&corrupt, chrono_tz::UTC).err();
+    assert!(matches!(e, Some(StoreError::Corrupt { .. })), "{e:?}");
+    assert_eq!(fingerprint(&corrupt), before, "the file must not change");
+    let hash = file_hash(&corrupt);
+    drop(Store::open(&corrupt, &opts(chrono_tz::UTC)).unwrap());
+    let kept = kept_aside(&corrupt);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(file_hash(&kept[0]), hash);
 
     let newer = dir.path().join("newer.db");
     {
@@ -832,4 +843,210 @@ async fn clock_jump_forward_deletes_nothing_inside_the_old_window() {
     })
     .await;
     assert_eq!(inside(&store), expected, "the restart deleted readings");
+}
+
+/// Everything logged while `f` runs on this thread.
+fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let out = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || out.clone())
+        .with_ansi(false)
+        .finish();
+    let t = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    (t, text)
+}
+
+fn file_hash(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(path).unwrap().hash(&mut h);
+    h.finish()
+}
+
+/// Files beside `path` named `<name>.corrupt-…` (without the -wal/-shm companions).
+fn kept_aside(path: &Path) -> Vec<PathBuf> {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(&format!("{name}.corrupt-"))
+                && !n.ends_with("-wal")
+                && !n.ends_with("-shm")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Overwrites page `page` (0-based, 4 KiB) of `path` with deterministic noise.
+fn damage_page(path: &Path, page: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(page * 4096)).unwrap();
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(page as u32) >> 13) as u8)
+        .collect();
+    f.write_all(&noise).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn corrupt_database_is_kept_aside_untouched_and_a_new_one_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let last_id = {
+        let mut s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+        s.register_sensor("water", "ds18b20", Some("28-0000075d3b2a"))
+            .unwrap();
+        let mut last = 0;
+        for chunk in 0..12 {
+            let rows: Vec<Reading> = (0..10_000)
+                .map(|i| {
+                    let t = t0 + (chunk * 10_000 + i) * 1_000;
+                    Reading::new(t, &m, Quantity::WindSpeed, (i % 17) as f64)
+                })
+                .collect();
+            last = s.insert_batch(&rows).unwrap().last().unwrap().id;
+        }
+        s.set_publish_cursor(100_000).unwrap();
+        // Summaries persisted, as the daemon does hourly: opening reads few raw rows, so
+        // only a full check finds the damage (issue 13: it went unnoticed for hours).
+        s.flush_aggregates().unwrap();
+        last
+    };
+    // Two pages in the middle of the readings overwritten (a failing SD card).
+    let pages = std::fs::metadata(&path).unwrap().len() / 4096;
+    assert!(pages > 200, "{pages}");
+    damage_page(&path, pages / 3);
+    damage_page(&path, pages / 2);
+    let before = file_hash(&path);
+
+    let (store, log) = logged(|| Store::open(&path, &opts(chrono_tz::UTC)));
+    let mut store = store.expect("a new database is started");
+    let kept = kept_aside(&path);
+    assert_eq!(
+        kept.len(),
+        1,
+        "the corrupt file is kept aside: {kept:?}\n{log}"
+    );
+    assert_eq!(file_hash(&kept[0]), before, "the corrupt file is untouched");
+    // One ERROR names both files and how to recover the old one.
+    let error = log.lines().find(|l| l.contains("ERROR")).unwrap_or("");
+    assert!(error.contains(&path.display().to_string()), "{log}");
+    assert!(error.contains(&kept[0].display().to_string()), "{log}");
+    assert!(error.contains(".recover"), "{log}");
+    // The new file: empty, ids above every old one, the old cursor, the sensors kept.
+    assert_eq!(store.count_readings(&Query::default()).unwrap(), 0);
+    let new = store
+        .insert_batch(&[Reading::new(t0 + 200_000_000, &m, Quantity::WindSpeed, 1.0)])
+        .unwrap();
+    assert!(
+        new[0].id > last_id,
+        "id {} reused (old max {last_id})",
+        new[0].id
+    );
+    assert_eq!(store.publish_cursor().unwrap(), 100_000);
+    assert!(store
+        .sensors()
+        .unwrap()
+        .iter()
+        .any(|(n, _, hw)| n == "water" && hw.as_deref() == Some("28-0000075d3b2a")));
+    drop(store);
+    assert_eq!(file_hash(&kept[0]), before, "still untouched");
+    let s = Store::open_read_only(&path, chrono_tz::UTC).unwrap();
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corruption_found_while_running_moves_to_a_new_file_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let mut store = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let old: Vec<Reading> = (0..20_000)
+        .map(|i| Reading::new(t0 - 20_000_000 + i * 1_000, &m, Quantity::WindSpeed, 2.0))
+        .collect();
+    let old_last = store.insert_batch(&old).unwrap().last().unwrap().id;
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 0,
+        ..WriterConfig::default()
+    };
+    let p2 = path.clone();
+    let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for i in 0..10 {
+            let r = Reading::new(p.now() + i, &m, Quantity::WindSpeed, 3.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        flushed.await.unwrap();
+        // The card fails under the running station: everything in the main file but
+        // its first page turns to noise. (A checkpoint first, so the data is there, and a
+        // write by another connection, so the writer rereads pages from the file.)
+        let side = rusqlite::Connection::open(&p2).unwrap();
+        side.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        side.execute("INSERT OR REPLACE INTO meta VALUES ('x', 1)", [])
+            .unwrap();
+        drop(side);
+        let pages = std::fs::metadata(&p2).unwrap().len() / 4096;
+        for page in 1..pages {
+            damage_page(&p2, page);
+        }
+        for i in 0..30 {
+            p.sleep_ms(500).await;
+            let r = Reading::new(p.now() + i, &m, Quantity::WindSpeed, 4.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        flushed.await.unwrap();
+    })
+    .await;
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    assert_eq!(kept_aside(&path).len(), 1, "the corrupt file is kept aside");
+    assert_eq!(store.path(), path.as_path());
+    let rows = store.readings(&Query::default()).unwrap();
+    let fours = rows.iter().filter(|r| r.reading.value == Some(4.0)).count();
+    assert_eq!(
+        fours, 30,
+        "every reading after the damage is in the new file"
+    );
+    // Ids given to the live feed are never given again.
+    let fed: Vec<i64> = feed
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|x| x.id))
+        .collect();
+    assert_eq!(fed.len(), 40);
+    assert!(fed.windows(2).all(|w| w[0] < w[1]));
+    assert!(fed[0] > old_last);
+    for r in &rows {
+        assert!(
+            fed.contains(&r.id),
+            "stored id {} was not the one fed live",
+            r.id
+        );
+    }
+    assert_eq!(store.integrity_check().unwrap(), "ok");
 }

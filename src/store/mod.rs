@@ -69,6 +69,7 @@
 //! Anemone are refused with an error naming the file and the fix; none is ever written.
 
 mod aggregate;
+mod quarantine;
 mod schema;
 pub mod writer;
 
@@ -80,12 +81,14 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::config::Synchronous;
 use crate::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
 
 pub use aggregate::{local_date, local_day_bounds, Resolution, UnknownResolution};
+pub use quarantine::Quarantine;
 pub use schema::{quantity_code, quantity_from_code, APPLICATION_ID, SCHEMA_VERSION};
 
 use aggregate::{AggState, Bucket, Key, BUCKET_COLUMNS, HOUR_MS, MAX_DAY_MS};
@@ -117,7 +120,7 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// A damaged database.
-    #[error("database {} is corrupt ({detail}); it was left untouched. Move it aside (`sqlite3 FILE .recover` may save its data) and Anemone starts a new one", path.display())]
+    #[error("database {} is corrupt ({detail}); nothing was written into it. `anemone run` moves it aside and starts a new file; `sqlite3 FILE '.recover' | sqlite3 recovered.db` may save its data", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -205,6 +208,13 @@ impl StoreError {
             ),
             _ => false,
         }
+    }
+}
+
+impl StoreError {
+    /// True when SQLite found the file damaged: it must not be written into again.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
     }
 }
 
@@ -327,6 +337,12 @@ pub struct Store {
     agg_stale: bool,
     /// The `synchronous` level in force (a reservation commit is synced regardless).
     synchronous: Synchronous,
+    /// How it was opened (to start a new file after corruption).
+    opts: StoreOptions,
+    /// The corrupt file this store replaced when it was opened.
+    quarantined: Option<Quarantine>,
+    /// `quick_check` ran at open (false: the file was too large; see [`Store::check_file`]).
+    checked_at_open: bool,
 }
 
 /// What [`inspect`] found.
@@ -395,6 +411,35 @@ fn inspect(path: &Path) -> Result<Found, StoreError> {
     }
 }
 
+/// True when `path` starts with the header of an Anemone database (SQLite magic and our
+/// `application_id`): a damaged file of ours is moved aside, anything else is refused.
+fn is_ours(path: &Path) -> bool {
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    read.is_ok()
+        && header.starts_with(b"SQLite format 3\0")
+        && i32::from_be_bytes([header[68], header[69], header[70], header[71]])
+            == schema::APPLICATION_ID
+}
+
+/// `PRAGMA quick_check` on a read-only connection: `Corrupt` unless it says "ok".
+fn quick_check(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| classify(path, e))?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(|e| classify(path, e))?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("quick_check: {}", lines.join("; ")),
+    })
+}
+
 /// `path` with `suffix` appended to its file name (SQLite's companion files).
 fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
@@ -446,6 +491,18 @@ fn check_identity(path: &Path, conn: &Connection) -> Result<i64, StoreError> {
     Ok(version)
 }
 
+/// Files up to this size (with their WAL) are checked with `quick_check` at open; larger
+/// ones in the background by the writer.
+pub const QUICK_CHECK_AT_OPEN_BYTES: u64 = 256 * 1024 * 1024;
+
+fn file_bytes(path: &Path) -> u64 {
+    [path.to_path_buf(), companion(path, "-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// SQLite page cache of the daemon's connections, KiB.
 const WRITER_CACHE_KIB: u32 = 256;
 
@@ -459,11 +516,96 @@ impl Store {
     }
 
     /// Opens the station database read-write, creating it when the file is missing or
-    /// empty and migrating an older schema. Refuses foreign, corrupt and newer files
-    /// without writing to them. Rebuilds the in-memory aggregates from readings stored
-    /// after the last persisted ones.
+    /// empty and migrating an older schema. Refuses foreign and newer files without
+    /// writing to them. An Anemone database found corrupt (`PRAGMA quick_check`, or an
+    /// error while opening) is moved aside untouched and a new one is started at `path`
+    /// ([`Store::quarantined`] says so; see the `quarantine` docs). Rebuilds the
+    /// in-memory aggregates from readings stored after the last persisted ones.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
-        if let Found::Ours(probe, _) = inspect(path)? {
+        match Store::open_file(path, opts) {
+            Err(StoreError::Corrupt { detail, .. }) if is_ours(path) => {
+                let old = quarantine::OldFile::read(path);
+                Store::start_after_corrupt(path, opts, old, None, detail)
+            }
+            other => other,
+        }
+    }
+
+    /// Moves the corrupt file at `path` aside and opens a new store there, continuing
+    /// after `old`; logs the ERROR.
+    fn start_after_corrupt(
+        path: &Path,
+        opts: &StoreOptions,
+        old: quarantine::OldFile,
+        known_floor: Option<i64>,
+        detail: String,
+    ) -> Result<Store, StoreError> {
+        let kept = quarantine::move_aside(path)?;
+        let mut store = Store::open_file(path, opts)?;
+        let q = quarantine::continue_after(&mut store.conn, path, kept, &old, known_floor, detail)?;
+        store.load_sensors()?;
+        tracing::error!(path = %path.display(), kept = %q.kept.display(), "{q}");
+        store.quarantined = Some(q);
+        Ok(store)
+    }
+
+    /// False when the file was too large to be checked at open: the writer runs
+    /// [`Store::check_file`] in the background.
+    pub fn checked_at_open(&self) -> bool {
+        self.checked_at_open
+    }
+
+    /// `PRAGMA quick_check` of the file at `path` on its own read-only connection (it may
+    /// run while the writer writes): [`StoreError::Corrupt`] unless the file is sound.
+    pub fn check_file(path: &Path) -> Result<(), StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        quick_check(path, &conn)
+    }
+
+    /// The corrupt file this store replaced when it was opened, if any.
+    pub fn quarantined(&self) -> Option<&Quarantine> {
+        self.quarantined.as_ref()
+    }
+
+    /// This store's file was found corrupt while running: closes it without writing
+    /// into it again (no checkpoint at close), moves it aside and returns a new store at
+    /// the same path whose ids start above `known_floor` (every id this run handed out)
+    /// and above everything the old file still shows.
+    pub fn replace_corrupt(self, known_floor: i64, detail: String) -> Result<Store, StoreError> {
+        // SQLite checkpoints the WAL into the database when the last connection closes:
+        // that would write into the damaged file.
+        if let Err(e) = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "Could not turn off the checkpoint at close");
+        }
+        let path = self.path.clone();
+        let opts = self.opts.clone();
+        let old = quarantine::OldFile::read(&path);
+        drop(self);
+        Store::start_after_corrupt(&path, &opts, old, Some(known_floor), detail)
+    }
+
+    fn open_file(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let mut checked = true;
+        if let Found::Ours(probe, version) = inspect(path)? {
+            // Damaged pages anywhere in the file are found before anything is written:
+            // `quick_check` reads every page once — about 0.1 s for 15 MB and 0.6 s for
+            // 150 MB on a PC, several seconds on a Pi's SD card. A larger file (a year of
+            // a busy station is gigabytes) would hold up the start (systemd allows 90 s),
+            // so the writer checks it in the background instead (`checked_at_open`).
+            if version >= 1 {
+                if file_bytes(path) <= QUICK_CHECK_AT_OPEN_BYTES {
+                    quick_check(path, &probe)?;
+                } else {
+                    checked = false;
+                }
+            }
             drop(probe);
         }
         let err = |e| classify(path, e);
@@ -502,11 +644,24 @@ impl Store {
             agg: AggState::new(opts.tz, 0),
             agg_stale: false,
             synchronous: opts.synchronous,
+            opts: opts.clone(),
+            quarantined: None,
+            checked_at_open: checked,
         };
-        store.migrate()?;
-        store.load_sensors()?;
-        store.check_tz()?;
-        store.rebuild_aggregates()?;
+        let ready = store
+            .migrate()
+            .and_then(|()| store.load_sensors())
+            .and_then(|()| store.check_tz())
+            .and_then(|()| store.rebuild_aggregates());
+        if let Err(e) = ready {
+            if e.is_corrupt() {
+                // Closing must not checkpoint into the damaged file.
+                let _ = store
+                    .conn
+                    .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            }
+            return Err(e);
+        }
         Ok(store)
     }
 
@@ -544,6 +699,12 @@ impl Store {
             agg: AggState::new(tz, 0),
             agg_stale: false,
             synchronous: Synchronous::Normal,
+            opts: StoreOptions {
+                synchronous: Synchronous::Normal,
+                tz,
+            },
+            quarantined: None,
+            checked_at_open: true,
         };
         store.load_sensors()?;
         Ok(store)

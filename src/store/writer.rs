@@ -175,6 +175,8 @@ struct Writer {
     next_aggregates: Timestamp,
     next_retention: Timestamp,
     retention: RetentionClock,
+    /// How many corrupt files this run replaced.
+    replaced: u32,
 }
 
 /// Retention's own notion of "now": the last value it acted on (persisted in the store)
@@ -310,6 +312,51 @@ impl Writer {
 
     /// Commits what is buffered; persists aggregates and runs retention when asked or due.
     async fn cycle(&mut self, now: Timestamp, force_aggregates: bool) -> Result<(), StoreError> {
+        // A file found corrupt is replaced by a new one; what is buffered goes there at once.
+        for _ in 0..2 {
+            if !self.cycle_once(now, force_aggregates).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file was found corrupt (`e`): move it aside and continue in a new one. Ids go
+    /// on above every id this run handed out.
+    async fn replace_corrupt(&mut self, e: &StoreError) -> Result<(), StoreError> {
+        let Some(store) = self.store.take() else {
+            return Err(StoreError::Task("the store was lost".into()));
+        };
+        let known = self.reserved.max(self.next_id - 1);
+        let detail = match e {
+            StoreError::Corrupt { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        };
+        let replaced = tokio::task::spawn_blocking(move || store.replace_corrupt(known, detail))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        match replaced {
+            Ok(store) => {
+                self.store = Some(store);
+                self.failing = false;
+                self.replaced += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.dropped += self.buf.len() as u64;
+                tracing::error!(error = %e, lost = self.buf.len(),
+                    "The corrupt database could not be replaced by a new one: the station stops, and the readings held in memory are lost. Move the file away and start Anemone again.");
+                Err(e)
+            }
+        }
+    }
+
+    /// One commit cycle; `Ok(true)` when the file was found corrupt and replaced.
+    async fn cycle_once(
+        &mut self,
+        now: Timestamp,
+        force_aggregates: bool,
+    ) -> Result<bool, StoreError> {
         let Some(store) = self.store.take() else {
             return Err(StoreError::Task("the store was lost".into()));
         };
@@ -391,6 +438,10 @@ impl Writer {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+                if e.is_corrupt() {
+                    self.replace_corrupt(&e).await?;
+                    return Ok(true);
+                }
                 if self.failing {
                     tracing::debug!(path, error = %e, buffered = self.buf.len(), "Commit failed again; will retry.");
                 } else {
@@ -401,8 +452,14 @@ impl Writer {
                 if self.stats.dropped > self.dropped_logged {
                     self.log_dropped();
                 }
-                return Ok(());
+                return Ok(false);
             }
+        }
+        let aggregates_err = c.aggregates.as_ref().and_then(|r| r.as_ref().err());
+        let expired_err = c.expired.as_ref().and_then(|r| r.as_ref().err());
+        if let Some(e) = aggregates_err.or(expired_err).filter(|e| e.is_corrupt()) {
+            self.replace_corrupt(e).await?;
+            return Ok(true);
         }
         match c.aggregates {
             Some(Ok(())) => self.next_aggregates = align_up(now, AGGREGATE_PERSIST_MS),
@@ -429,7 +486,7 @@ impl Writer {
             }
             None => {}
         }
-        Ok(())
+        Ok(false)
     }
 
     async fn run_job(&mut self, job: StoreJob) -> Result<Result<(), StoreError>, StoreError> {
@@ -443,6 +500,11 @@ impl Writer {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
         self.store = Some(store);
+        if let Err(e) = &result {
+            if e.is_corrupt() {
+                self.replace_corrupt(e).await?;
+            }
+        }
         Ok(result)
     }
 }
@@ -534,6 +596,18 @@ pub async fn run_writer_with_progress(
             base_elapsed: participant.clock().elapsed_ms(),
             ahead_logged: false,
         },
+        replaced: 0,
+    };
+    // A file too large to check at open is checked now, beside the writer; if it is
+    // corrupt the writer moves to a new file as for any corruption found while running.
+    let mut check = match &w.store {
+        Some(s) if !s.checked_at_open() => {
+            let path = s.path().to_path_buf();
+            Some(tokio::task::spawn_blocking(move || {
+                Store::check_file(&path)
+            }))
+        }
+        _ => None,
     };
     let mut next_commit = start + interval;
     // The first reading is committed at once, so a new station shows data (and proves
@@ -587,6 +661,15 @@ pub async fn run_writer_with_progress(
                 Some(WriterMsg::ClockTrusted) => w.retention.trusted = true,
                 None => break,
             },
+            checked = async { check.as_mut()?.await.ok() }, if check.is_some() => {
+                check = None;
+                match checked {
+                    // (Unless the file it checked was replaced meanwhile.)
+                    Some(Err(e)) if e.is_corrupt() && w.replaced == 0 => w.replace_corrupt(&e).await?,
+                    Some(Err(e)) => tracing::warn!(error = %e, "Could not check the database for damage."),
+                    _ => {}
+                }
+            }
             _ = participant.sleep_until(next_commit), if !finished => {}
             // After `Finish` no commit timer runs: retry what is owed on real time (a live
             // feed that was full, a commit that failed) while the publisher drains.
