@@ -63,10 +63,14 @@
 //!   `max_buffered` readings held in memory the writer drops the oldest, counts them
 //!   ([`writer::WriterStats::dropped`]) and logs an ERROR.
 //!
-//! # Refusals
+//! # Refusals and corruption
 //! A file that is not SQLite, a SQLite file of another application (another
-//! `application_id`, or tables but no id), a corrupt file and a database from a newer
-//! Anemone are refused with an error naming the file and the fix; none is ever written.
+//! `application_id`, or tables but no id) and a database from a newer Anemone are
+//! refused with an error naming the file and the fix; none is ever written. A corrupt
+//! Anemone database is never written into either: read-only opens refuse it, and the
+//! read-write [`Store::open`] (and the writer, on SQLITE_CORRUPT while running) moves it
+//! aside and starts a new file — ids, publish cursor and what is copied are described in
+//! the `quarantine` module.
 
 mod aggregate;
 mod quarantine;
