@@ -201,7 +201,7 @@ impl RetentionClock {
         let allowed = self
             .base
             .map_or(now, |b| b.saturating_add(elapsed - self.base_elapsed));
-        if now > allowed.saturating_add(RETENTION_EVERY_MS) && !self.ahead_logged {
+        if now > allowed.saturating_add(86_400_000) && !self.ahead_logged {
             tracing::warn!(
                 ahead_h = (now - allowed) / 3_600_000,
                 "The station clock is ahead of the time that has really passed since retention last ran (a clock step, or the station was off): retention deletes by elapsed time only, so old readings are kept longer; nothing is lost."
