@@ -1050,3 +1050,60 @@ async fn corruption_found_while_running_moves_to_a_new_file_losing_nothing() {
     }
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_is_checked_in_the_background_and_replaced_when_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let mut store = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let old: Vec<Reading> = (0..50_000)
+        .map(|i| Reading::new(t0 - 50_000_000 + i * 1_000, &m, Quantity::WindSpeed, 2.0))
+        .collect();
+    let old_last = store.insert_batch(&old).unwrap().last().unwrap().id;
+    store.flush_aggregates().unwrap();
+    store.wal_checkpoint().unwrap();
+    // Pages in the middle of the readings go bad; commits only touch the tail, so only a
+    // full check can notice. (Too large to check at open, as a year of readings is.)
+    let pages = std::fs::metadata(&path).unwrap().len() / 4096;
+    damage_page(&path, pages / 3);
+    damage_page(&path, pages / 2);
+    store.defer_check();
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 0,
+        ..WriterConfig::default()
+    };
+    let p2 = path.clone();
+    let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for i in 0..40 {
+            p.sleep_ms(1_000).await;
+            let r = Reading::new(p.now() + i, &m, Quantity::WindSpeed, 4.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        // Real time for the check to finish (it runs beside the writer; milliseconds for
+        // this file, a minute allowed for a loaded machine).
+        for _ in 0..1_200 {
+            if !kept_aside(&p2).is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(kept_aside(&path).len(), 1, "the corrupt file is kept aside");
+    assert_eq!(stats.dropped, 0);
+    let fed: Vec<i64> = feed
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|x| x.id))
+        .collect();
+    assert!(fed[0] > old_last);
+    // Every reading committed after the move is in the new file, under its fed id.
+    let rows = store.readings(&Query::default()).unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| fed.contains(&r.id) && r.id > old_last));
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
