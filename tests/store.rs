@@ -1107,3 +1107,63 @@ async fn a_large_file_is_checked_in_the_background_and_replaced_when_corrupt() {
     assert!(rows.iter().all(|r| fed.contains(&r.id) && r.id > old_last));
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_waits_until_clock_safety_trusts_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let day = 86_400_000;
+    let mut store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let rows = store
+        .insert_batch(&ten_minute_rows(&m, t0 - 3 * day, t0))
+        .unwrap();
+    let all = rows.len() as u64;
+    store.set_publish_cursor(rows.last().unwrap().id).unwrap();
+    let cfg = WriterConfig {
+        commit_interval_ms: 60_000,
+        retention_ms: day,
+        clock_trusted: false,
+        ..WriterConfig::default()
+    };
+    let clock = Clock::virtual_at(t0);
+    let (tx_count, rx_count) = oneshot::channel();
+    let path = db(&dir);
+    let (store, _, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        // Two hours on a clock that is not trusted yet: retention must not run.
+        for i in 0..12 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, i as f64);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        flushed.await.unwrap();
+        let ro = Store::open_read_only(&path, chrono_tz::UTC).unwrap();
+        let _ = tx_count.send(ro.count_readings(&Query::default()).unwrap());
+        // Synchronised: from now on it may.
+        tx.send(WriterMsg::ClockTrusted).await.unwrap();
+        for _ in 0..3 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, 1.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(
+        rx_count.await.unwrap(),
+        all + 12,
+        "nothing deleted on an untrusted clock"
+    );
+    let older = store
+        .readings(&Query {
+            to: Some(t0 - day),
+            ..Query::default()
+        })
+        .unwrap();
+    assert!(
+        older.is_empty(),
+        "{} old rows left once trusted",
+        older.len()
+    );
+}
