@@ -51,6 +51,8 @@ enum Kind {
 #[derive(Default)]
 struct VirtualState {
     now: Timestamp,
+    /// Station time that passed by the clock running, not by [`Clock::jump`] steps.
+    elapsed: i64,
     /// Units of work handed between tasks and not yet finished (readings on their way
     /// through the pipeline): time waits for them.
     in_flight: u64,
@@ -76,6 +78,7 @@ impl VirtualState {
             return;
         };
         if earliest > self.now {
+            self.elapsed += earliest - self.now;
             self.now = earliest;
         }
         let now = self.now;
@@ -140,6 +143,24 @@ impl Clock {
                 speed,
             } => start + (origin.elapsed().as_secs_f64() * speed * 1000.0) as i64,
             Kind::Virtual(state) => lock(state).now,
+        }
+    }
+
+    /// Station time elapsed, in ms, as a monotonic source measures it: wall-clock steps
+    /// (NTP, a GPS, [`Clock::jump`]) do not count. Real clock: the monotonic clock since
+    /// the first call in this process; scaled: real elapsed time × speed; virtual: the
+    /// time it ran. Only differences between two calls on one clock mean anything.
+    pub fn elapsed_ms(&self) -> i64 {
+        match &*self.inner {
+            Kind::Real => {
+                static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+                let origin = *ORIGIN.get_or_init(Instant::now);
+                origin.elapsed().as_millis() as i64
+            }
+            Kind::Scaled { origin, speed, .. } => {
+                (origin.elapsed().as_secs_f64() * speed * 1000.0) as i64
+            }
+            Kind::Virtual(state) => lock(state).elapsed,
         }
     }
 
@@ -383,6 +404,18 @@ mod tests {
         drop(a);
         b.sleep_until(20).await;
         assert_eq!(clock.now(), 20);
+    }
+
+    #[tokio::test]
+    async fn elapsed_ignores_jumps() {
+        let clock = Clock::virtual_at(1_000);
+        let p = clock.participant();
+        let e0 = clock.elapsed_ms();
+        p.sleep_until(1_500).await;
+        clock.jump(10_000_000);
+        p.sleep_ms(200).await;
+        clock.jump(-50_000_000);
+        assert_eq!(clock.elapsed_ms() - e0, 700);
     }
 
     #[tokio::test]

@@ -196,9 +196,12 @@ struct ExportArgs {
     /// Raw readings or aggregates.
     #[arg(long, value_enum, default_value_t = ResolutionArg::Raw)]
     resolution: ResolutionArg,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output (never the database itself).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Overwrite the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -586,8 +589,7 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
     let progress = std::io::stderr().is_terminal();
     let count = match &args.output {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+            let file = report::export::create_output(path, store.path(), args.force)?;
             let mut out = std::io::BufWriter::new(file);
             let n = report::export(&store, &opts, &mut out, progress)?;
             out.flush()?;

@@ -30,22 +30,35 @@ const FINITE_RUN_DRAIN: Duration = Duration::from_secs(60);
 /// How long a stop on SIGTERM/SIGINT waits for the broker.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
-/// The MQTT outbox: a read-only connection to the store, opened on first use.
+/// The MQTT outbox: a read-only connection to the store, opened on first use, and
+/// opened again when the file at the path is another one (the writer moved a corrupt
+/// file aside and started a new one).
 struct StoreBacklog {
     path: PathBuf,
     tz: chrono_tz::Tz,
-    store: Option<Store>,
+    store: Option<(Store, Option<(u64, u64)>)>,
+}
+
+/// Device and inode of the file at `path`.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl StoreBacklog {
     fn store(&mut self) -> Result<&Store, BoxError> {
+        let identity = file_identity(&self.path);
+        if self.store.as_ref().is_some_and(|(_, id)| *id != identity) {
+            self.store = None;
+        }
         if self.store.is_none() {
             let store = Store::open_read_only(&self.path, self.tz)?;
             store.small_cache()?;
-            self.store = Some(store);
+            self.store = Some((store, identity));
         }
         self.store
             .as_ref()
+            .map(|(s, _)| s)
             .ok_or_else(|| BoxError::from("the store could not be opened"))
     }
 }
@@ -180,10 +193,15 @@ pub async fn run(
         let _ = h.send(writer_tx.clone());
     }
 
+    let mut guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
+        ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
+    } else {
+        ClockGuard::trusted()
+    };
+    // Retention never acts on a clock that clock safety does not trust yet.
     let writer_cfg = WriterConfig {
-        commit_interval_ms: config.storage.commit_interval.as_millis_i64(),
-        retention_ms: config.storage.retention.as_millis_i64(),
-        max_buffered: config.storage.max_buffered,
+        clock_trusted: guard.state() == GuardState::Trusted,
+        ..WriterConfig::from_config(&config)
     };
     // MQTT: the writer's live feed goes to the publisher; acknowledged ids come back as
     // publish-cursor advances that the writer persists.
@@ -243,11 +261,6 @@ pub async fn run(
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     pipeline.prime(&history);
     drop(history);
-    let mut guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
-        ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
-    } else {
-        ClockGuard::trusted()
-    };
     let pipe_writer = writer_tx.clone();
     let kinds: std::collections::HashMap<String, &'static str> = config
         .sensors
@@ -289,6 +302,11 @@ pub async fn run(
                 }
                 _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
                     guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
+                    if guard.state() == GuardState::Trusted
+                        && pipe_writer.send(WriterMsg::ClockTrusted).await.is_err()
+                    {
+                        break;
+                    }
                 }
             }
             let processed = admitted.len() as u64;

@@ -828,3 +828,132 @@ fn run_refuses_a_clock_speed_whose_arithmetic_would_overflow() {
         assert!(text.contains("--speed"), "--speed {speed}:\n{text}");
     }
 }
+
+/// A small station database (WAL mode, so `-wal` and `-shm` exist while it is open).
+fn small_db(dir: &Path) -> (PathBuf, Store) {
+    use anemone::reading::{Quantity, Reading, SensorId};
+    let path = dir.join("exp.db");
+    let opts = anemone::store::StoreOptions {
+        synchronous: anemone::config::Synchronous::Normal,
+        tz: chrono_tz::UTC,
+        vfs: None,
+    };
+    let mut s = Store::open(&path, &opts).unwrap();
+    let m: SensorId = std::sync::Arc::from("mast");
+    let rows: Vec<Reading> = (0..50)
+        .map(|i| {
+            Reading::new(
+                1_780_000_000_000 + i * 1_000,
+                &m,
+                Quantity::AirTemperature,
+                20.0,
+            )
+        })
+        .collect();
+    s.insert_batch(&rows).unwrap();
+    (path, s)
+}
+
+fn digest(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(path).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+fn export_to(db: &Path, output: &Path, force: bool) -> Output {
+    let mut cmd = bin();
+    cmd.arg("--db")
+        .arg(db)
+        .args(["export", "--output"])
+        .arg(output);
+    if force {
+        cmd.arg("--force");
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn export_refuses_to_overwrite_the_database_it_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    // Held open, as a running station holds it.
+    let (db, live) = small_db(dir.path());
+    let wal = dir.path().join("exp.db-wal");
+    let shm = dir.path().join("exp.db-shm");
+    std::fs::create_dir(dir.path().join("x")).unwrap();
+    std::os::unix::fs::symlink(&db, dir.path().join("link.csv")).unwrap();
+    std::fs::hard_link(&db, dir.path().join("hard.csv")).unwrap();
+    // (Readers update the -shm index, so only its existence is compared.)
+    // The same files under other names: relative, `..`, a symlink, a hard link.
+    let same_db = [
+        db.clone(),
+        dir.path().join("x/../exp.db"),
+        dir.path().join("./exp.db"),
+        dir.path().join("link.csv"),
+        dir.path().join("hard.csv"),
+    ];
+    let before = (digest(&db), digest(&wal), shm.exists());
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the WAL holds the readings"
+    );
+    for force in [false, true] {
+        for target in same_db.iter().chain([&wal, &shm]) {
+            let out = export_to(&db, target, force);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{} (force {force}) was accepted",
+                target.display()
+            );
+            assert!(err.contains(&target.display().to_string()), "{err}");
+            assert!(err.contains("database"), "{err}");
+            assert_eq!(
+                (digest(&db), digest(&wal), shm.exists()),
+                before,
+                "{}",
+                target.display()
+            );
+        }
+    }
+    // Relative to the working directory too.
+    let out = run(bin()
+        .current_dir(dir.path())
+        .args(["--db", "exp.db", "export", "--output", "exp.db", "--force"]));
+    assert!(!out.status.success());
+    assert_eq!((digest(&db), digest(&wal), shm.exists()), before);
+    drop(live);
+    let s = Store::open_read_only(&db, chrono_tz::UTC).unwrap();
+    assert_eq!(s.count_readings(&Default::default()).unwrap(), 50);
+}
+
+#[test]
+fn export_refuses_an_existing_file_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _live) = small_db(dir.path());
+    let csv = dir.path().join("old.csv");
+    std::fs::write(&csv, "precious\n").unwrap();
+    let out = export_to(&db, &csv, false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an existing file was overwritten");
+    assert!(err.contains(&csv.display().to_string()), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "precious\n");
+    let out = export_to(&db, &csv, true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 51, "{text}");
+    // A new file needs no --force.
+    let fresh = dir.path().join("new.csv");
+    let out = export_to(&db, &fresh, false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&fresh).unwrap().lines().count(), 51);
+}

@@ -271,3 +271,40 @@ mod bad_input {
         }
     }
 }
+
+/// Retention with the broker unreachable: three simulated days with `retention = "1d"`
+/// keep every reading, since none was acknowledged (issue 13: two thirds were deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_what_an_unreachable_broker_never_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.db");
+    let mut config = crate::common::sim_config(&db, 9);
+    // Two probes keep the run short; the rule does not depend on the sensors.
+    config
+        .sensors
+        .retain(|s| s.id == "ground" || s.id == "water");
+    assert_eq!(config.sensors.len(), 2);
+    config.storage.retention = anemone::config::Span::secs(86_400);
+    // MQTT configured, its broker unreachable: a port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    config.mqtt.enabled = true;
+    config.mqtt.broker = format!("mqtt://127.0.0.1:{port}");
+    let summary = crate::common::run_virtual(config, crate::common::JUNE_1, 3 * 86_400_000).await;
+    let store = Store::open_read_only(&db, chrono_tz::UTC).unwrap();
+    assert_eq!(
+        store.publish_cursor().unwrap(),
+        0,
+        "nothing was acknowledged"
+    );
+    let stored = store.count_readings(&Query::default()).unwrap();
+    assert!(summary.committed > 5_000, "{summary:?}");
+    assert_eq!(
+        stored, summary.committed,
+        "unpublished readings were deleted"
+    );
+    let oldest = store.readings(&Query::default()).unwrap()[0].reading.ts;
+    assert!(oldest < crate::common::JUNE_1 + 3_600_000, "{oldest}");
+}

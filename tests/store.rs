@@ -8,7 +8,9 @@ use anemone::clock::Clock;
 use anemone::config::Synchronous;
 use anemone::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
 use anemone::store::writer::{run_writer, WriterConfig, WriterMsg, WriterStats};
-use anemone::store::{Query, Resolution, Store, StoreError, StoreOptions, StoredReading};
+use anemone::store::{
+    Query, Resolution, Store, StoreError, StoreOptions, StoredReading, Unpublished,
+};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use tokio::sync::{mpsc, oneshot};
@@ -243,12 +245,26 @@ fn retention_deletes_old_raw_rows_and_keeps_aggregates() {
     s.insert_batch(&old_rows).unwrap();
     s.insert_batch(&new_rows).unwrap();
     let before = s.day_summary(date("2025-01-10")).unwrap();
-    let deleted = s.expire(now - 365 * 86_400_000).unwrap();
+    // Nothing was acknowledged by an MQTT broker: with MQTT configured nothing expires
+    // (this test used to assert the deletion of these 5 000 unpublished readings).
+    assert_eq!(
+        s.expire(now - 365 * 86_400_000, Unpublished::Keep).unwrap(),
+        0
+    );
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 5_100);
+    // Without MQTT, or once acknowledged, they go.
+    let deleted = s
+        .expire(now - 365 * 86_400_000, Unpublished::Expire)
+        .unwrap();
     assert_eq!(deleted, 5_000);
     assert_eq!(s.count_readings(&Query::default()).unwrap(), 100);
     assert_eq!(s.day_summary(date("2025-01-10")).unwrap(), before);
     assert_eq!(before[0].count, 5_000);
-    assert_eq!(s.expire(now - 365 * 86_400_000).unwrap(), 0);
+    assert_eq!(
+        s.expire(now - 365 * 86_400_000, Unpublished::Expire)
+            .unwrap(),
+        0
+    );
     drop(s);
     let s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     assert_eq!(s.day_summary(date("2025-01-10")).unwrap(), before);
@@ -385,7 +401,18 @@ fn refuses_text_corrupt_and_newer_files() {
         *b = (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[1];
     }
     std::fs::write(&corrupt, &bytes).unwrap();
-    assert_refused(&corrupt, |e| matches!(e, StoreError::Corrupt { .. }));
+    // Read-only commands refuse it and change nothing. The daemon used to refuse it too;
+    // since issue 13 it moves it aside, untouched, and starts a new file (the test
+    // `corrupt_database_is_kept_aside_untouched_and_a_new_one_started`).
+    let before = fingerprint(&corrupt);
+    let e = Store::open_read_only(&corrupt, chrono_tz::UTC).err();
+    assert!(matches!(e, Some(StoreError::Corrupt { .. })), "{e:?}");
+    assert_eq!(fingerprint(&corrupt), before, "the file must not change");
+    let hash = file_hash(&corrupt);
+    drop(Store::open(&corrupt, &opts(chrono_tz::UTC)).unwrap());
+    let kept = kept_aside(&corrupt);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(file_hash(&kept[0]), hash);
 
     let newer = dir.path().join("newer.db");
     {
@@ -490,6 +517,7 @@ async fn writer_commits_on_the_station_clock_and_flushes_on_close() {
         commit_interval_ms: 5_000,
         retention_ms: 365 * 86_400_000,
         max_buffered: 1_000,
+        ..WriterConfig::default()
     };
     let path = db(&dir);
     let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
@@ -571,6 +599,7 @@ async fn writer_keeps_readings_through_a_full_disk_and_resumes() {
         commit_interval_ms: 5_000,
         retention_ms: 0,
         max_buffered: 100_000,
+        ..WriterConfig::default()
     };
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("anemometer");
@@ -614,6 +643,7 @@ async fn writer_counts_readings_dropped_beyond_the_bound() {
         commit_interval_ms: 5_000,
         retention_ms: 0,
         max_buffered: 1_000,
+        ..WriterConfig::default()
     };
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("anemometer");
@@ -698,5 +728,443 @@ fn bytes_per_reading() {
     assert!(
         minute < five / 3.0,
         "longer commits amortise: {minute} vs {five}"
+    );
+}
+
+/// Readings every 10 min from `from` to `to` (exclusive), in one batch.
+fn ten_minute_rows(m: &SensorId, from: Timestamp, to: Timestamp) -> Vec<Reading> {
+    (0..)
+        .map(|i| from + i * 600_000)
+        .take_while(|t| *t < to)
+        .map(|t| Reading::new(t, m, Quantity::AirPressure, 1000.0))
+        .collect()
+}
+
+#[test]
+fn retention_never_deletes_unpublished_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let m = sensor("mast");
+    let now = ts("2026-06-01T00:00:00Z");
+    // Ten days of readings, all far older than the 1-day cutoff below but the last.
+    let rows = s
+        .insert_batch(&ten_minute_rows(&m, now - 10 * 86_400_000, now))
+        .unwrap();
+    let total = rows.len() as u64;
+    // The broker acknowledged only the first 100: the rest is still owed.
+    s.set_publish_cursor(rows[99].id).unwrap();
+    let deleted = s.expire(now - 86_400_000, Unpublished::Keep).unwrap();
+    assert_eq!(deleted, 100, "only acknowledged readings may expire");
+    let left = s.readings(&Query::default()).unwrap();
+    assert_eq!(left.len() as u64, total - 100);
+    assert_eq!(
+        left[0].id, rows[100].id,
+        "every unpublished reading is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_jump_forward_deletes_nothing_inside_the_old_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let day = 86_400_000;
+    let mut store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    // Three days of readings up to t0, all acknowledged by the broker: only the clock
+    // rule can protect them.
+    let rows = store
+        .insert_batch(&ten_minute_rows(&m, t0 - 3 * day, t0))
+        .unwrap();
+    let last = rows.last().unwrap().id;
+    store.set_publish_cursor(last).unwrap();
+    let cfg = WriterConfig {
+        commit_interval_ms: 60_000,
+        retention_ms: day,
+        ..WriterConfig::default()
+    };
+    // Station time actually elapsed in both runs is at most 4 h + 3 h: retention may
+    // delete up to t0 - 1 day + 7 h, never more, whatever the wall clock says.
+    let inside = |store: &Store| {
+        store
+            .readings(&Query {
+                from: Some(t0 - day + 8 * 3_600_000),
+                ..Query::default()
+            })
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.id <= last)
+            .count()
+    };
+    let expected = rows
+        .iter()
+        .filter(|r| r.reading.ts >= t0 - day + 8 * 3_600_000)
+        .count();
+    assert!(expected > 90, "{expected}");
+    let clock = Clock::virtual_at(t0);
+    let c2 = clock.clone();
+    let (store, _, _) = with_writer(store, &clock, cfg.clone(), move |tx, p| async move {
+        p.sleep_until(t0 + 3_600_000).await;
+        // An NTP server (or a GPS) steps the clock 400 days ahead.
+        c2.jump(400 * day);
+        for i in 0..18 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, 990.0 + i as f64);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        drop(p);
+        flushed.await.unwrap();
+    })
+    .await;
+    let older = store
+        .readings(&Query {
+            to: Some(t0 - day),
+            ..Query::default()
+        })
+        .unwrap();
+    assert!(
+        older.is_empty(),
+        "retention still works: {} left",
+        older.len()
+    );
+    assert_eq!(inside(&store), expected, "the jump deleted readings");
+    // A restart with the jumped clock does not delete them either.
+    let path = store.path().to_path_buf();
+    drop(store);
+    let store = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let clock = Clock::virtual_at(t0 + 400 * day + 4 * 3_600_000);
+    let (store, _, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for _ in 0..18 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, 1001.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(inside(&store), expected, "the restart deleted readings");
+}
+
+/// Everything logged while `f` runs on this thread.
+fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let out = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || out.clone())
+        .with_ansi(false)
+        .finish();
+    let t = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    (t, text)
+}
+
+fn file_hash(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(path).unwrap().hash(&mut h);
+    h.finish()
+}
+
+/// Files beside `path` named `<name>.corrupt-…` (without the -wal/-shm companions).
+fn kept_aside(path: &Path) -> Vec<PathBuf> {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(&format!("{name}.corrupt-"))
+                && !n.ends_with("-wal")
+                && !n.ends_with("-shm")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Overwrites page `page` (0-based, 4 KiB) of `path` with deterministic noise.
+fn damage_page(path: &Path, page: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(page * 4096)).unwrap();
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(page as u32) >> 13) as u8)
+        .collect();
+    f.write_all(&noise).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn corrupt_database_is_kept_aside_untouched_and_a_new_one_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let last_id = {
+        let mut s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+        s.register_sensor("water", "ds18b20", Some("28-0000075d3b2a"))
+            .unwrap();
+        let mut last = 0;
+        for chunk in 0..12 {
+            let rows: Vec<Reading> = (0..10_000)
+                .map(|i| {
+                    let t = t0 + (chunk * 10_000 + i) * 1_000;
+                    Reading::new(t, &m, Quantity::WindSpeed, (i % 17) as f64)
+                })
+                .collect();
+            last = s.insert_batch(&rows).unwrap().last().unwrap().id;
+        }
+        s.set_publish_cursor(100_000).unwrap();
+        // Summaries persisted, as the daemon does hourly: opening reads few raw rows, so
+        // only a full check finds the damage (issue 13: it went unnoticed for hours).
+        s.flush_aggregates().unwrap();
+        last
+    };
+    // Two pages in the middle of the readings overwritten (a failing SD card).
+    let pages = std::fs::metadata(&path).unwrap().len() / 4096;
+    assert!(pages > 200, "{pages}");
+    damage_page(&path, pages / 3);
+    damage_page(&path, pages / 2);
+    let before = file_hash(&path);
+
+    let (store, log) = logged(|| Store::open(&path, &opts(chrono_tz::UTC)));
+    let mut store = store.expect("a new database is started");
+    let kept = kept_aside(&path);
+    assert_eq!(
+        kept.len(),
+        1,
+        "the corrupt file is kept aside: {kept:?}\n{log}"
+    );
+    assert_eq!(file_hash(&kept[0]), before, "the corrupt file is untouched");
+    // One ERROR names both files and how to recover the old one.
+    let error = log.lines().find(|l| l.contains("ERROR")).unwrap_or("");
+    assert!(error.contains(&path.display().to_string()), "{log}");
+    assert!(error.contains(&kept[0].display().to_string()), "{log}");
+    assert!(error.contains(".recover"), "{log}");
+    // The new file: empty, ids above every old one, the old cursor, the sensors kept.
+    assert_eq!(store.count_readings(&Query::default()).unwrap(), 0);
+    let new = store
+        .insert_batch(&[Reading::new(t0 + 200_000_000, &m, Quantity::WindSpeed, 1.0)])
+        .unwrap();
+    assert!(
+        new[0].id > last_id,
+        "id {} reused (old max {last_id})",
+        new[0].id
+    );
+    assert_eq!(store.publish_cursor().unwrap(), 100_000);
+    assert!(store
+        .sensors()
+        .unwrap()
+        .iter()
+        .any(|(n, _, hw)| n == "water" && hw.as_deref() == Some("28-0000075d3b2a")));
+    drop(store);
+    assert_eq!(file_hash(&kept[0]), before, "still untouched");
+    let s = Store::open_read_only(&path, chrono_tz::UTC).unwrap();
+    assert_eq!(s.count_readings(&Query::default()).unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corruption_found_while_running_moves_to_a_new_file_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let mut store = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let old: Vec<Reading> = (0..20_000)
+        .map(|i| Reading::new(t0 - 20_000_000 + i * 1_000, &m, Quantity::WindSpeed, 2.0))
+        .collect();
+    let old_last = store.insert_batch(&old).unwrap().last().unwrap().id;
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 0,
+        ..WriterConfig::default()
+    };
+    let p2 = path.clone();
+    let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for i in 0..10 {
+            let r = Reading::new(p.now() + i, &m, Quantity::WindSpeed, 3.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        flushed.await.unwrap();
+        // The card fails under the running station: everything in the main file but
+        // its first page turns to noise. (A checkpoint first, so the data is there, and a
+        // write by another connection, so the writer rereads pages from the file.)
+        let side = rusqlite::Connection::open(&p2).unwrap();
+        side.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        side.execute("INSERT OR REPLACE INTO meta VALUES ('x', 1)", [])
+            .unwrap();
+        drop(side);
+        let pages = std::fs::metadata(&p2).unwrap().len() / 4096;
+        for page in 1..pages {
+            damage_page(&p2, page);
+        }
+        for i in 0..30 {
+            p.sleep_ms(500).await;
+            let r = Reading::new(p.now() + i, &m, Quantity::WindSpeed, 4.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        flushed.await.unwrap();
+    })
+    .await;
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    assert_eq!(kept_aside(&path).len(), 1, "the corrupt file is kept aside");
+    assert_eq!(store.path(), path.as_path());
+    let rows = store.readings(&Query::default()).unwrap();
+    let fours = rows.iter().filter(|r| r.reading.value == Some(4.0)).count();
+    assert_eq!(
+        fours, 30,
+        "every reading after the damage is in the new file"
+    );
+    // Ids given to the live feed are never given again.
+    let fed: Vec<i64> = feed
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|x| x.id))
+        .collect();
+    assert_eq!(fed.len(), 40);
+    assert!(fed.windows(2).all(|w| w[0] < w[1]));
+    assert!(fed[0] > old_last);
+    for r in &rows {
+        assert!(
+            fed.contains(&r.id),
+            "stored id {} was not the one fed live",
+            r.id
+        );
+    }
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_is_checked_in_the_background_and_replaced_when_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let mut store = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let old: Vec<Reading> = (0..50_000)
+        .map(|i| Reading::new(t0 - 50_000_000 + i * 1_000, &m, Quantity::WindSpeed, 2.0))
+        .collect();
+    let old_last = store.insert_batch(&old).unwrap().last().unwrap().id;
+    store.flush_aggregates().unwrap();
+    store.wal_checkpoint().unwrap();
+    // Pages in the middle of the readings go bad; commits only touch the tail, so only a
+    // full check can notice. (Too large to check at open, as a year of readings is.)
+    let pages = std::fs::metadata(&path).unwrap().len() / 4096;
+    damage_page(&path, pages / 3);
+    damage_page(&path, pages / 2);
+    store.defer_check();
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig {
+        commit_interval_ms: 5_000,
+        retention_ms: 0,
+        ..WriterConfig::default()
+    };
+    let p2 = path.clone();
+    let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let m = sensor("mast");
+        for i in 0..40 {
+            p.sleep_ms(1_000).await;
+            let r = Reading::new(p.now() + i, &m, Quantity::WindSpeed, 4.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        // Real time for the check to finish (it runs beside the writer; milliseconds for
+        // this file, a minute allowed for a loaded machine).
+        for _ in 0..1_200 {
+            if !kept_aside(&p2).is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(kept_aside(&path).len(), 1, "the corrupt file is kept aside");
+    assert_eq!(stats.dropped, 0);
+    let fed: Vec<i64> = feed
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|x| x.id))
+        .collect();
+    assert!(fed[0] > old_last);
+    // Every reading committed after the move is in the new file, under its fed id.
+    let rows = store.readings(&Query::default()).unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| fed.contains(&r.id) && r.id > old_last));
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_waits_until_clock_safety_trusts_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sensor("mast");
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let day = 86_400_000;
+    let mut store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let rows = store
+        .insert_batch(&ten_minute_rows(&m, t0 - 3 * day, t0))
+        .unwrap();
+    let all = rows.len() as u64;
+    store.set_publish_cursor(rows.last().unwrap().id).unwrap();
+    let cfg = WriterConfig {
+        commit_interval_ms: 60_000,
+        retention_ms: day,
+        clock_trusted: false,
+        ..WriterConfig::default()
+    };
+    let clock = Clock::virtual_at(t0);
+    let (tx_count, rx_count) = oneshot::channel();
+    let path = db(&dir);
+    let (store, _, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        // Two hours on a clock that is not trusted yet: retention must not run.
+        for i in 0..12 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, i as f64);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+        let (done, flushed) = oneshot::channel();
+        tx.send(WriterMsg::Flush(done)).await.unwrap();
+        flushed.await.unwrap();
+        let ro = Store::open_read_only(&path, chrono_tz::UTC).unwrap();
+        let _ = tx_count.send(ro.count_readings(&Query::default()).unwrap());
+        // Synchronised: from now on it may.
+        tx.send(WriterMsg::ClockTrusted).await.unwrap();
+        for _ in 0..3 {
+            p.sleep_ms(600_000).await;
+            let r = Reading::new(p.now(), &m, Quantity::AirPressure, 1.0);
+            tx.send(WriterMsg::Reading(r)).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(
+        rx_count.await.unwrap(),
+        all + 12,
+        "nothing deleted on an untrusted clock"
+    );
+    let older = store
+        .readings(&Query {
+            to: Some(t0 - day),
+            ..Query::default()
+        })
+        .unwrap();
+    assert!(
+        older.is_empty(),
+        "{} old rows left once trusted",
+        older.len()
     );
 }

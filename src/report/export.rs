@@ -11,9 +11,16 @@
 //!
 //! Memory stays bounded: rows are read from the store a page at a time and written as
 //! they come.
+//!
+//! `--output FILE` never overwrites by accident ([`create_output`]): an existing file is
+//! refused unless `--force` is given, and the database being exported — or its `-wal`,
+//! `-shm` or `-journal` companion, which hold committed data too — is refused always,
+//! whatever name reaches it (a relative path, `..`, a symlink or a hard link: paths are
+//! compared canonicalised, files by device and inode).
 
 use std::fmt;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::reading::format_ts;
@@ -245,6 +252,93 @@ pub fn export(
     }
 }
 
+/// Why `--output` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The output is the database being exported or one of its companion files.
+    #[error("refusing to write the export to {}: it is the database being exported ({}){}; writing there would destroy the stored readings. Choose another output file", output.display(), db.display(), if *companion { " or one of its -wal/-shm/-journal files" } else { "" })]
+    IsTheDatabase {
+        /// The output as given.
+        output: PathBuf,
+        /// The database.
+        db: PathBuf,
+        /// It is a companion file, not the database itself.
+        companion: bool,
+    },
+    /// The output exists and `--force` was not given.
+    #[error("{} exists already: pass --force to overwrite it, or choose another output file", .0.display())]
+    Exists(PathBuf),
+    /// The output cannot be created.
+    #[error("cannot create {} ({}): check that its directory exists and is writable", .0.display(), .1)]
+    Create(PathBuf, std::io::Error),
+}
+
+/// The absolute, symlink-free form of `p`; for a file that does not exist yet, its
+/// directory's canonical form joined with its name.
+fn canonical(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+}
+
+/// True when `a` and `b` both exist and are the same file (device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Refuses `output` when it is the database `db` or one of its companion files.
+pub fn check_output(output: &Path, db: &Path) -> Result<(), OutputError> {
+    let mut files = vec![(db.to_path_buf(), false)];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        files.push((PathBuf::from(name), true));
+    }
+    let out_canon = canonical(output);
+    for (file, companion) in files {
+        let same_name = out_canon.is_some() && out_canon == canonical(&file);
+        if same_name || same_file(output, &file) {
+            return Err(OutputError::IsTheDatabase {
+                output: output.to_path_buf(),
+                db: db.to_path_buf(),
+                companion,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates the export file `output` for the database `db`: never the database or its
+/// companions, and an existing file only with `force`. Without `force` the file is
+/// created exclusively, so a file appearing meanwhile is not overwritten either.
+pub fn create_output(output: &Path, db: &Path, force: bool) -> Result<std::fs::File, OutputError> {
+    check_output(output, db)?;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true);
+    if force {
+        open.create(true).truncate(true);
+    } else {
+        open.create_new(true);
+    }
+    open.open(output).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            OutputError::Exists(output.to_path_buf())
+        } else {
+            OutputError::Create(output.to_path_buf(), e)
+        }
+    })
+}
+
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(total),
@@ -261,6 +355,19 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_names_of_the_database_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        std::fs::write(&db, b"x").unwrap();
+        assert!(check_output(&dir.path().join("a.csv"), &db).is_ok());
+        assert!(check_output(&dir.path().join("a.db-wal"), &db).is_err());
+        assert!(check_output(&dir.path().join(".").join("a.db"), &db).is_err());
+        // A database given relatively, the output absolutely.
+        let e = check_output(&db, Path::new("/nonexistent-dir/a.db"));
+        assert!(e.is_ok(), "{e:?}");
+    }
 
     #[test]
     fn csv_quoting() {

@@ -41,12 +41,39 @@
 //! the bench harness measures ~119 bytes written to disk per reading over a simulated day
 //! of the default station, WAL and checkpoints included (bench/README.md).
 //!
-//! # Refusals
+//! # Retention
+//! Raw readings older than `[storage] retention` are deleted by the writer (hourly, in
+//! small transactions); aggregates are kept forever. Retention never loses data that is
+//! still owed or still young:
+//! * **Unpublished readings stay.** While MQTT is configured the store is the outbox:
+//!   only readings with an id at or below the publish cursor (acknowledged by the broker)
+//!   are deleted ([`Unpublished::Keep`]). A broker away for a month means a month more on
+//!   disk, not a month lost.
+//! * **Clock steps do not delete.** Retention runs only while clock safety trusts the
+//!   station clock, and its own "now" is `min(station clock, T + elapsed)`, where `T` is
+//!   the last "now" it acted on (persisted in `meta` as `retention_now`; for an older
+//!   database, its newest reading's time) and `elapsed` is station time that actually
+//!   passed since, by the monotonic clock ([`crate::clock::Clock::elapsed_ms`]). So a
+//!   step forward of a year — an NTP or GPS fault, a mis-set RTC, at run time or across
+//!   a restart — deletes nothing that was inside the window before it; rows age out as
+//!   real time passes. The price: time the station was off (or its clock untrusted)
+//!   does not count, so after a long power-off old rows are deleted that much later,
+//!   never earlier. A step backwards only delays deletion.
+//! * **Only a full disk drops readings**, and only those not yet written: beyond
+//!   `max_buffered` readings held in memory the writer drops the oldest, counts them
+//!   ([`writer::WriterStats::dropped`]) and logs an ERROR.
+//!
+//! # Refusals and corruption
 //! A file that is not SQLite, a SQLite file of another application (another
-//! `application_id`, or tables but no id), a corrupt file and a database from a newer
-//! Anemone are refused with an error naming the file and the fix; none is ever written.
+//! `application_id`, or tables but no id) and a database from a newer Anemone are
+//! refused with an error naming the file and the fix; none is ever written. A corrupt
+//! Anemone database is never written into either: read-only opens refuse it, and the
+//! read-write [`Store::open`] (and the writer, on SQLITE_CORRUPT while running) moves it
+//! aside and starts a new file — ids, publish cursor and what is copied are described in
+//! the `quarantine` module.
 
 mod aggregate;
+mod quarantine;
 mod schema;
 pub mod writer;
 
@@ -58,12 +85,14 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::config::Synchronous;
 use crate::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
 
 pub use aggregate::{local_date, local_day_bounds, Resolution, UnknownResolution};
+pub use quarantine::Quarantine;
 pub use schema::{quantity_code, quantity_from_code, APPLICATION_ID, SCHEMA_VERSION};
 
 use aggregate::{AggState, Bucket, Key, BUCKET_COLUMNS, HOUR_MS, MAX_DAY_MS};
@@ -95,7 +124,7 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// A damaged database.
-    #[error("database {} is corrupt ({detail}); it was left untouched. Move it aside (`sqlite3 FILE .recover` may save its data) and Anemone starts a new one", path.display())]
+    #[error("database {} is corrupt ({detail}); nothing was written into it. `anemone run` moves it aside and starts a new file; `sqlite3 FILE '.recover' | sqlite3 recovered.db` may save its data", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -186,6 +215,13 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when SQLite found the file damaged: it must not be written into again.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
+    }
+}
+
 /// Maps a SQLite error on `path` to the error the operator can act on.
 fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode as C;
@@ -200,6 +236,16 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::Sqlite(e),
     }
+}
+
+/// What retention does with readings the MQTT broker has not acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unpublished {
+    /// MQTT is configured: every reading above the publish cursor is kept, whatever its
+    /// age (the store is the outbox).
+    Keep,
+    /// No MQTT: age alone decides.
+    Expire,
 }
 
 /// How the read-write store is opened.
@@ -300,6 +346,12 @@ pub struct Store {
     agg_stale: bool,
     /// The `synchronous` level in force (a reservation commit is synced regardless).
     synchronous: Synchronous,
+    /// How it was opened (to start a new file after corruption).
+    opts: StoreOptions,
+    /// The corrupt file this store replaced when it was opened.
+    quarantined: Option<Quarantine>,
+    /// `quick_check` ran at open (false: the file was too large; see [`Store::check_file`]).
+    checked_at_open: bool,
 }
 
 /// What [`inspect`] found.
@@ -368,6 +420,35 @@ fn inspect(path: &Path) -> Result<Found, StoreError> {
     }
 }
 
+/// True when `path` starts with the header of an Anemone database (SQLite magic and our
+/// `application_id`): a damaged file of ours is moved aside, anything else is refused.
+fn is_ours(path: &Path) -> bool {
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    read.is_ok()
+        && header.starts_with(b"SQLite format 3\0")
+        && i32::from_be_bytes([header[68], header[69], header[70], header[71]])
+            == schema::APPLICATION_ID
+}
+
+/// `PRAGMA quick_check` on a read-only connection: `Corrupt` unless it says "ok".
+fn quick_check(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| classify(path, e))?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(|e| classify(path, e))?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("quick_check: {}", lines.join("; ")),
+    })
+}
+
 /// `path` with `suffix` appended to its file name (SQLite's companion files).
 fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
@@ -419,6 +500,18 @@ fn check_identity(path: &Path, conn: &Connection) -> Result<i64, StoreError> {
     Ok(version)
 }
 
+/// Files up to this size (with their WAL) are checked with `quick_check` at open; larger
+/// ones in the background by the writer.
+pub const QUICK_CHECK_AT_OPEN_BYTES: u64 = 256 * 1024 * 1024;
+
+fn file_bytes(path: &Path) -> u64 {
+    [path.to_path_buf(), companion(path, "-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// SQLite page cache of the daemon's connections, KiB.
 const WRITER_CACHE_KIB: u32 = 256;
 
@@ -432,11 +525,103 @@ impl Store {
     }
 
     /// Opens the station database read-write, creating it when the file is missing or
-    /// empty and migrating an older schema. Refuses foreign, corrupt and newer files
-    /// without writing to them. Rebuilds the in-memory aggregates from readings stored
-    /// after the last persisted ones.
+    /// empty and migrating an older schema. Refuses foreign and newer files without
+    /// writing to them. An Anemone database found corrupt (`PRAGMA quick_check`, or an
+    /// error while opening) is moved aside untouched and a new one is started at `path`
+    /// ([`Store::quarantined`] says so; see the `quarantine` docs). Rebuilds the
+    /// in-memory aggregates from readings stored after the last persisted ones.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
-        if let Found::Ours(probe, _) = inspect(path)? {
+        match Store::open_file(path, opts) {
+            Err(StoreError::Corrupt { detail, .. }) if is_ours(path) => {
+                let old = quarantine::OldFile::read(path);
+                Store::start_after_corrupt(path, opts, old, None, detail)
+            }
+            other => other,
+        }
+    }
+
+    /// Moves the corrupt file at `path` aside and opens a new store there, continuing
+    /// after `old`; logs the ERROR.
+    fn start_after_corrupt(
+        path: &Path,
+        opts: &StoreOptions,
+        old: quarantine::OldFile,
+        known_floor: Option<i64>,
+        detail: String,
+    ) -> Result<Store, StoreError> {
+        let kept = quarantine::move_aside(path)?;
+        let mut store = Store::open_file(path, opts)?;
+        let q = quarantine::continue_after(&mut store.conn, path, kept, &old, known_floor, detail)?;
+        store.load_sensors()?;
+        tracing::error!(path = %path.display(), kept = %q.kept.display(), "{q}");
+        store.quarantined = Some(q);
+        Ok(store)
+    }
+
+    /// False when the file was too large to be checked at open: the writer runs
+    /// [`Store::check_file`] in the background.
+    pub fn checked_at_open(&self) -> bool {
+        self.checked_at_open
+    }
+
+    /// Leaves the check of this file to the writer's background check, as for a file too
+    /// large to check at open (lets tests exercise that path on a small file).
+    #[doc(hidden)]
+    pub fn defer_check(&mut self) {
+        self.checked_at_open = false;
+    }
+
+    /// `PRAGMA quick_check` of the file at `path` on its own read-only connection (it may
+    /// run while the writer writes): [`StoreError::Corrupt`] unless the file is sound.
+    pub fn check_file(path: &Path) -> Result<(), StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        quick_check(path, &conn)
+    }
+
+    /// The corrupt file this store replaced when it was opened, if any.
+    pub fn quarantined(&self) -> Option<&Quarantine> {
+        self.quarantined.as_ref()
+    }
+
+    /// This store's file was found corrupt while running: closes it without writing
+    /// into it again (no checkpoint at close), moves it aside and returns a new store at
+    /// the same path whose ids start above `known_floor` (every id this run handed out)
+    /// and above everything the old file still shows.
+    pub fn replace_corrupt(self, known_floor: i64, detail: String) -> Result<Store, StoreError> {
+        // SQLite checkpoints the WAL into the database when the last connection closes:
+        // that would write into the damaged file.
+        if let Err(e) = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "Could not turn off the checkpoint at close");
+        }
+        let path = self.path.clone();
+        let opts = self.opts.clone();
+        let old = quarantine::OldFile::read(&path);
+        drop(self);
+        Store::start_after_corrupt(&path, &opts, old, Some(known_floor), detail)
+    }
+
+    fn open_file(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let mut checked = true;
+        if let Found::Ours(probe, version) = inspect(path)? {
+            // Damaged pages anywhere in the file are found before anything is written:
+            // `quick_check` reads every page once — about 0.1 s for 15 MB and 0.6 s for
+            // 150 MB on a PC, several seconds on a Pi's SD card. A larger file (a year of
+            // a busy station is gigabytes) would hold up the start (systemd allows 90 s),
+            // so the writer checks it in the background instead (`checked_at_open`).
+            if version >= 1 {
+                if file_bytes(path) <= QUICK_CHECK_AT_OPEN_BYTES {
+                    quick_check(path, &probe)?;
+                } else {
+                    checked = false;
+                }
+            }
             drop(probe);
         }
         let err = |e| classify(path, e);
@@ -476,11 +661,24 @@ impl Store {
             agg: AggState::new(opts.tz, 0),
             agg_stale: false,
             synchronous: opts.synchronous,
+            opts: opts.clone(),
+            quarantined: None,
+            checked_at_open: checked,
         };
-        store.migrate()?;
-        store.load_sensors()?;
-        store.check_tz()?;
-        store.rebuild_aggregates()?;
+        let ready = store
+            .migrate()
+            .and_then(|()| store.load_sensors())
+            .and_then(|()| store.check_tz())
+            .and_then(|()| store.rebuild_aggregates());
+        if let Err(e) = ready {
+            if e.is_corrupt() {
+                // Closing must not checkpoint into the damaged file.
+                let _ = store
+                    .conn
+                    .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            }
+            return Err(e);
+        }
         Ok(store)
     }
 
@@ -518,6 +716,13 @@ impl Store {
             agg: AggState::new(tz, 0),
             agg_stale: false,
             synchronous: Synchronous::Normal,
+            opts: StoreOptions {
+                synchronous: Synchronous::Normal,
+                tz,
+                vfs: None,
+            },
+            quarantined: None,
+            checked_at_open: true,
         };
         store.load_sensors()?;
         Ok(store)
@@ -932,11 +1137,16 @@ impl Store {
     }
 
     /// Deletes raw readings older than `older_than` in transactions of at most
-    /// [`EXPIRE_CHUNK`] rows; aggregates are kept. Returns how many were deleted.
-    pub fn expire(&mut self, older_than: Timestamp) -> Result<u64, StoreError> {
+    /// [`EXPIRE_CHUNK`] rows; aggregates are kept. With [`Unpublished::Keep`] no reading
+    /// above the publish cursor is deleted. Returns how many were deleted.
+    pub fn expire(
+        &mut self,
+        older_than: Timestamp,
+        unpublished: Unpublished,
+    ) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let (n, more) = self.expire_some(older_than, u64::MAX)?;
+            let (n, more) = self.expire_some(older_than, unpublished, u64::MAX)?;
             total += n;
             if !more {
                 return Ok(total);
@@ -949,6 +1159,7 @@ impl Store {
     pub fn expire_some(
         &mut self,
         older_than: Timestamp,
+        unpublished: Unpublished,
         max_rows: u64,
     ) -> Result<(u64, bool), StoreError> {
         // Rows about to go must be in the persisted aggregates first.
@@ -958,9 +1169,13 @@ impl Store {
             params![Resolution::Hour.code(), older_than],
             |r| r.get(0),
         ))?;
-        let Some(hi) = hi else {
+        let Some(mut hi) = hi else {
             return Ok((0, false));
         };
+        if unpublished == Unpublished::Keep {
+            // The store is the MQTT outbox: what the broker has not acknowledged stays.
+            hi = hi.min(self.publish_cursor()?);
+        }
         let lo: Option<i64> =
             self.db(self
                 .conn
@@ -973,14 +1188,31 @@ impl Store {
             if deleted >= max_rows {
                 return Ok((deleted, true));
             }
+            let end = lo.saturating_add(EXPIRE_CHUNK).min(hi.saturating_add(1));
             let n = self.db(self.conn.execute(
                 "DELETE FROM readings WHERE id >= ?1 AND id < ?2 AND ts < ?3",
-                params![lo, lo.saturating_add(EXPIRE_CHUNK), older_than],
+                params![lo, end, older_than],
             ))?;
             deleted += n as u64;
-            lo = lo.saturating_add(EXPIRE_CHUNK);
+            lo = end;
         }
         Ok((deleted, false))
+    }
+
+    /// The station time retention last acted on ([`Store::set_retention_now`]), `None`
+    /// before it first ran.
+    pub fn retention_now(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.meta_i64(schema::META_RETENTION_NOW)
+    }
+
+    /// Records the station time retention acted on, so that after a restart its notion
+    /// of "now" continues from there (see the module docs, "Retention").
+    pub fn set_retention_now(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        self.db(self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![schema::META_RETENTION_NOW, now],
+        ))?;
+        Ok(())
     }
 
     /// Reads the sensor name of a stored sensor id (reloading the table once for a sensor

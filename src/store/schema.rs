@@ -87,6 +87,9 @@ pub const META_AGG_THROUGH: &str = "aggregates_through_id";
 /// `meta` key: every reading id up to this one is taken (handed to MQTT before its commit
 /// perhaps), even where no stored reading has it: new readings get higher ids.
 pub const META_IDS_RESERVED: &str = "reading_ids_reserved";
+/// `meta` key: the station time retention last acted on (ms); retention's notion of
+/// "now" advances from it only by station time actually elapsed (see `store` docs).
+pub const META_RETENTION_NOW: &str = "retention_now";
 /// `meta` key: the IANA zone the persisted day buckets were cut in.
 pub const META_DAY_TZ: &str = "day_timezone";
 

@@ -8,7 +8,12 @@
 //! * Aggregates are persisted every [`AGGREGATE_PERSIST_MS`] of station time (aligned to
 //!   that grid), on [`WriterMsg::Flush`] / [`WriterMsg::Finish`] and at shutdown.
 //! * Retention runs at the first commit and then every [`RETENTION_EVERY_MS`], deleting at
-//!   most [`EXPIRE_PER_CYCLE`] rows per commit cycle in small transactions.
+//!   most [`EXPIRE_PER_CYCLE`] rows per commit cycle in small transactions. It never
+//!   deletes a reading the broker has not acknowledged while MQTT is configured
+//!   ([`WriterConfig::keep_unpublished`]), never runs while clock safety does not trust
+//!   the station clock ([`WriterMsg::ClockTrusted`]), and its "now" advances only by
+//!   station time actually elapsed ([`crate::clock::Clock::elapsed_ms`]), from the value
+//!   it last persisted: see the `store` module docs, "Retention".
 //! * When a commit fails (disk full, I/O error) the batch stays in memory and is retried
 //!   at each interval; one ERROR names the file and the fix, one INFO says when writing
 //!   resumed. Beyond `max_buffered` readings the oldest are dropped, counted and logged.
@@ -27,9 +32,9 @@ use std::collections::VecDeque;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Store, StoreError, StoredReading};
-use crate::clock::Participant;
-use crate::config::StorageConfig;
+use super::{Store, StoreError, StoredReading, Unpublished};
+use crate::clock::{Clock, Participant};
+use crate::config::{Config, StorageConfig};
 use crate::reading::{Reading, Timestamp};
 
 /// Aggregates are persisted on this grid of station time (and at flush/shutdown). Hourly:
@@ -77,6 +82,9 @@ pub enum WriterMsg {
     Finish(oneshot::Sender<()>),
     /// Run this on the store (on the blocking pool) and answer with its result.
     Run(StoreJob, oneshot::Sender<Result<(), StoreError>>),
+    /// Clock safety now trusts the station clock (it was synchronised, or the wait for
+    /// it is over): retention may run.
+    ClockTrusted,
 }
 
 impl std::fmt::Debug for WriterMsg {
@@ -88,6 +96,7 @@ impl std::fmt::Debug for WriterMsg {
             WriterMsg::Flush(_) => f.write_str("Flush"),
             WriterMsg::Finish(_) => f.write_str("Finish"),
             WriterMsg::Run(..) => f.write_str("Run"),
+            WriterMsg::ClockTrusted => f.write_str("ClockTrusted"),
         }
     }
 }
@@ -101,15 +110,31 @@ pub struct WriterConfig {
     pub retention_ms: i64,
     /// Readings held in memory while commits fail, before the oldest are dropped.
     pub max_buffered: usize,
+    /// MQTT is configured: retention keeps every reading above the publish cursor.
+    pub keep_unpublished: bool,
+    /// Clock safety trusts the station clock from the start; otherwise retention waits
+    /// for [`WriterMsg::ClockTrusted`].
+    pub clock_trusted: bool,
 }
 
 impl WriterConfig {
-    /// The settings of a `[storage]` section.
+    /// The settings of a `[storage]` section, keeping unpublished readings (as if MQTT
+    /// were configured) and trusting the clock.
     pub fn from_storage(s: &StorageConfig) -> WriterConfig {
         WriterConfig {
             commit_interval_ms: s.commit_interval.as_millis_i64(),
             retention_ms: s.retention.as_millis_i64(),
             max_buffered: s.max_buffered,
+            keep_unpublished: true,
+            clock_trusted: true,
+        }
+    }
+
+    /// The settings of a station config: `[storage]`, and whether MQTT is configured.
+    pub fn from_config(c: &Config) -> WriterConfig {
+        WriterConfig {
+            keep_unpublished: c.mqtt.enabled,
+            ..WriterConfig::from_storage(&c.storage)
         }
     }
 }
@@ -149,6 +174,47 @@ struct Writer {
     dropped_logged: u64,
     next_aggregates: Timestamp,
     next_retention: Timestamp,
+    retention: RetentionClock,
+    /// How many corrupt files this run replaced.
+    replaced: u32,
+}
+
+/// Retention's own notion of "now": the last value it acted on (persisted in the store)
+/// plus station time elapsed since, as the monotonic source measures it. A wall-clock
+/// step forward, however large, cannot move it faster than time really passes.
+struct RetentionClock {
+    clock: Clock,
+    /// Clock safety trusts the station clock.
+    trusted: bool,
+    /// Retention's "now" at `base_elapsed` (`None`: a new database, nothing to protect).
+    base: Option<Timestamp>,
+    base_elapsed: i64,
+    /// The clock ran ahead of retention's "now" and this was logged.
+    ahead_logged: bool,
+}
+
+impl RetentionClock {
+    /// Retention's "now" for station time `now`: never later than the clock, never
+    /// later than the base plus elapsed time. Returns (that, the value to carry on).
+    fn now(&mut self, now: Timestamp) -> (Timestamp, Timestamp) {
+        let elapsed = self.clock.elapsed_ms();
+        let allowed = self
+            .base
+            .map_or(now, |b| b.saturating_add(elapsed - self.base_elapsed));
+        if now > allowed.saturating_add(86_400_000) && !self.ahead_logged {
+            tracing::warn!(
+                ahead_h = (now - allowed) / 3_600_000,
+                "The station clock is ahead of the time that has really passed since retention last ran (a clock step, or the station was off): retention deletes by elapsed time only, so old readings are kept longer; nothing is lost."
+            );
+            self.ahead_logged = true;
+        }
+        (now.min(allowed), allowed)
+    }
+
+    fn advance(&mut self, to: Timestamp) {
+        self.base = Some(to);
+        self.base_elapsed = self.clock.elapsed_ms();
+    }
 }
 
 /// Result of one blocking cycle.
@@ -246,12 +312,67 @@ impl Writer {
 
     /// Commits what is buffered; persists aggregates and runs retention when asked or due.
     async fn cycle(&mut self, now: Timestamp, force_aggregates: bool) -> Result<(), StoreError> {
+        // A file found corrupt is replaced by a new one; what is buffered goes there at once.
+        for _ in 0..2 {
+            if !self.cycle_once(now, force_aggregates).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file was found corrupt (`e`): move it aside and continue in a new one. Ids go
+    /// on above every id this run handed out.
+    async fn replace_corrupt(&mut self, e: &StoreError) -> Result<(), StoreError> {
+        let Some(store) = self.store.take() else {
+            return Err(StoreError::Task("the store was lost".into()));
+        };
+        let known = self.reserved.max(self.next_id - 1);
+        let detail = match e {
+            StoreError::Corrupt { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        };
+        let replaced = tokio::task::spawn_blocking(move || store.replace_corrupt(known, detail))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        match replaced {
+            Ok(store) => {
+                self.store = Some(store);
+                self.failing = false;
+                self.replaced += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.dropped += self.buf.len() as u64;
+                tracing::error!(error = %e, lost = self.buf.len(),
+                    "The corrupt database could not be replaced by a new one: the station stops, and the readings held in memory are lost. Move the file away and start Anemone again.");
+                Err(e)
+            }
+        }
+    }
+
+    /// One commit cycle; `Ok(true)` when the file was found corrupt and replaced.
+    async fn cycle_once(
+        &mut self,
+        now: Timestamp,
+        force_aggregates: bool,
+    ) -> Result<bool, StoreError> {
         let Some(store) = self.store.take() else {
             return Err(StoreError::Task("the store was lost".into()));
         };
         let aggregates = force_aggregates || now >= self.next_aggregates;
-        let retention = (self.cfg.retention_ms > 0 && now >= self.next_retention)
-            .then(|| now.saturating_sub(self.cfg.retention_ms));
+        // Retention acts only on a clock that clock safety trusts, and on its own "now".
+        let retention =
+            (self.cfg.retention_ms > 0 && self.retention.trusted && now >= self.next_retention)
+                .then(|| {
+                    let (at, carry) = self.retention.now(now);
+                    (at.saturating_sub(self.cfg.retention_ms), carry)
+                });
+        let unpublished = if self.cfg.keep_unpublished {
+            Unpublished::Keep
+        } else {
+            Unpublished::Expire
+        };
         let mut batch = std::mem::take(&mut self.buf);
         let cursor = self.cursor.take();
         // Reserve the next block while half of this one is still free.
@@ -266,9 +387,10 @@ impl Writer {
             };
             let ok = result.is_ok();
             let aggregates = (ok && aggregates).then(|| store.flush_aggregates());
-            let expired = retention
-                .filter(|_| ok)
-                .map(|cutoff| store.expire_some(cutoff, EXPIRE_PER_CYCLE));
+            let expired = retention.filter(|_| ok).map(|(cutoff, carry)| {
+                store.set_retention_now(carry)?;
+                store.expire_some(cutoff, unpublished, EXPIRE_PER_CYCLE)
+            });
             (
                 store,
                 Cycle {
@@ -316,6 +438,10 @@ impl Writer {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+                if e.is_corrupt() {
+                    self.replace_corrupt(&e).await?;
+                    return Ok(true);
+                }
                 if self.failing {
                     tracing::debug!(path, error = %e, buffered = self.buf.len(), "Commit failed again; will retry.");
                 } else {
@@ -326,8 +452,14 @@ impl Writer {
                 if self.stats.dropped > self.dropped_logged {
                     self.log_dropped();
                 }
-                return Ok(());
+                return Ok(false);
             }
+        }
+        let aggregates_err = c.aggregates.as_ref().and_then(|r| r.as_ref().err());
+        let expired_err = c.expired.as_ref().and_then(|r| r.as_ref().err());
+        if let Some(e) = aggregates_err.or(expired_err).filter(|e| e.is_corrupt()) {
+            self.replace_corrupt(e).await?;
+            return Ok(true);
         }
         match c.aggregates {
             Some(Ok(())) => self.next_aggregates = align_up(now, AGGREGATE_PERSIST_MS),
@@ -335,6 +467,9 @@ impl Writer {
                 tracing::warn!(path, error = %e, "Could not persist the aggregates; they stay in memory and are retried.")
             }
             None => {}
+        }
+        if let (Some(Ok(_)), Some((_, carry))) = (&c.expired, retention) {
+            self.retention.advance(carry);
         }
         match c.expired {
             Some(Ok((n, more))) => {
@@ -351,7 +486,7 @@ impl Writer {
             }
             None => {}
         }
-        Ok(())
+        Ok(false)
     }
 
     async fn run_job(&mut self, job: StoreJob) -> Result<Result<(), StoreError>, StoreError> {
@@ -365,6 +500,11 @@ impl Writer {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
         self.store = Some(store);
+        if let Err(e) = &result {
+            if e.is_corrupt() {
+                self.replace_corrupt(e).await?;
+            }
+        }
         Ok(result)
     }
 }
@@ -415,16 +555,25 @@ pub async fn run_writer_with_progress(
 ) -> Result<(Store, WriterStats), StoreError> {
     let interval = cfg.commit_interval_ms.max(1);
     let start = participant.now();
-    let (store, floor) = tokio::task::spawn_blocking(move || {
+    let (store, floor, retention_base) = tokio::task::spawn_blocking(move || {
         let floor = store.id_floor();
-        (store, floor)
+        // Retention continues from the time it last acted on; a database from before
+        // that was recorded continues from its newest reading.
+        let base = match store.retention_now() {
+            Ok(Some(t)) => Ok(Some(t)),
+            Ok(None) => store.last_reading_ts(),
+            Err(e) => Err(e),
+        };
+        (store, floor, base)
     })
     .await
     .map_err(|e| StoreError::Task(e.to_string()))?;
     let floor = floor?;
+    let retention_base = retention_base?;
     if let Some(tx) = &feeds.committed_through {
         let _ = tx.send(floor);
     }
+    let trusted = cfg.clock_trusted;
     let mut w = Writer {
         store: Some(store),
         cfg,
@@ -440,6 +589,25 @@ pub async fn run_writer_with_progress(
         dropped_logged: 0,
         next_aggregates: align_up(start, AGGREGATE_PERSIST_MS),
         next_retention: start,
+        retention: RetentionClock {
+            clock: participant.clock().clone(),
+            trusted,
+            base: retention_base,
+            base_elapsed: participant.clock().elapsed_ms(),
+            ahead_logged: false,
+        },
+        replaced: 0,
+    };
+    // A file too large to check at open is checked now, beside the writer; if it is
+    // corrupt the writer moves to a new file as for any corruption found while running.
+    let mut check = match &w.store {
+        Some(s) if !s.checked_at_open() => {
+            let path = s.path().to_path_buf();
+            Some(tokio::task::spawn_blocking(move || {
+                Store::check_file(&path)
+            }))
+        }
+        _ => None,
     };
     let mut next_commit = start + interval;
     // The first reading is committed at once, so a new station shows data (and proves
@@ -490,8 +658,18 @@ pub async fn run_writer_with_progress(
                     let r = w.run_job(job).await?;
                     let _ = done.send(r);
                 }
+                Some(WriterMsg::ClockTrusted) => w.retention.trusted = true,
                 None => break,
             },
+            checked = async { check.as_mut()?.await.ok() }, if check.is_some() => {
+                check = None;
+                match checked {
+                    // (Unless the file it checked was replaced meanwhile.)
+                    Some(Err(e)) if e.is_corrupt() && w.replaced == 0 => w.replace_corrupt(&e).await?,
+                    Some(Err(e)) => tracing::warn!(error = %e, "Could not check the database for damage."),
+                    _ => {}
+                }
+            }
             _ = participant.sleep_until(next_commit), if !finished => {}
             // After `Finish` no commit timer runs: retry what is owed on real time (a live
             // feed that was full, a commit that failed) while the publisher drains.

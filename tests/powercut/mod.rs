@@ -175,6 +175,8 @@ async fn run_until_cut(
         commit_interval_ms: STEP_MS,
         retention_ms: 0,
         max_buffered: 1_000_000,
+        keep_unpublished: true,
+        clock_trusted: true,
     };
     let feeds = LiveFeeds {
         live: Some(live_tx),
