@@ -129,10 +129,12 @@ impl Default for HalConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
-    /// WAL + NORMAL: a power cut may roll back the last commits not yet synced.
-    #[default]
+    /// WAL + NORMAL: a power cut may roll back the commits made since SQLite last synced
+    /// the WAL (at checkpoints: measured up to about 5½ h at the default settings).
     Normal,
-    /// WAL + FULL: every commit is synced; more SD-card writes.
+    /// WAL + FULL (default): every commit is synced, so a power cut loses at most the
+    /// readings not yet committed; about 10 % more bytes written than `normal`.
+    #[default]
     Full,
 }
 
@@ -146,7 +148,7 @@ pub struct StorageConfig {
     pub commit_interval: Span,
     /// How long raw readings are kept; aggregates are kept forever.
     pub retention: Span,
-    /// `normal` (default) or `full`.
+    /// `full` (default) or `normal`.
     pub synchronous: Synchronous,
     /// Readings held in memory while the disk refuses writes, before loss is counted.
     pub max_buffered: usize,
@@ -158,7 +160,7 @@ impl Default for StorageConfig {
             path: PathBuf::from("anemone.db"),
             commit_interval: Span::secs(120),
             retention: Span::secs(365 * 86_400),
-            synchronous: Synchronous::Normal,
+            synchronous: Synchronous::Full,
             max_buffered: 100_000,
         }
     }
