@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet, PubAck, SubAck, SubscribeReasonCode};
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, SubAck, SubscribeReasonCode,
+};
 use rumqttc::mqttbytes::{Error as MqttError, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -147,11 +149,7 @@ impl ScriptedBroker {
                 }
             }
         });
-        ScriptedBroker {
-            addr,
-            record,
-            task,
-        }
+        ScriptedBroker { addr, record, task }
     }
 
     fn with<T>(&self, f: impl FnOnce(&Record) -> T) -> T {
@@ -179,7 +177,11 @@ impl ScriptedBroker {
     }
 
     /// Waits (at most `limit`) until `pred` holds for the record; false on timeout.
-    pub async fn wait_until(&self, limit: Duration, pred: impl Fn(&ScriptedBroker) -> bool) -> bool {
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        pred: impl Fn(&ScriptedBroker) -> bool,
+    ) -> bool {
         let until = Instant::now() + limit;
         while !pred(self) {
             if Instant::now() >= until {
