@@ -236,3 +236,70 @@ async fn mqtt_two_stations_with_one_client_id_do_not_storm() {
     })
     .await;
 }
+
+/// The scripted broker itself: it refuses an MQTT 5 CONNECT with 0x01 (so a client that
+/// tries 5 first falls back) and serves an independent 3.1.1 client (rumqttc).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_scripted_broker_refuses_mqtt5_and_serves_3_1_1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(30, async {
+        let broker = ScriptedBroker::start(Script::default().withhold(|p| p.nth == 1)).await;
+        // CONNECT, protocol level 5, clean start, keep-alive 60, no properties, client "x".
+        let v5 = [
+            0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0, 1, b'x',
+        ];
+        let mut sock = tokio::net::TcpStream::connect(broker.addr)
+            .await
+            .expect("connect");
+        sock.write_all(&v5).await.expect("write");
+        let mut answer = Vec::new();
+        sock.read_to_end(&mut answer).await.expect("read");
+        assert_eq!(
+            answer,
+            [0x20, 0x02, 0x00, 0x01],
+            "CONNACK 0x01, then closed"
+        );
+        assert_eq!(broker.mqtt5_refused(), 1);
+        assert_eq!(broker.connections(), 0);
+
+        let mut opts = rumqttc::MqttOptions::new("scripted-check", "127.0.0.1", broker.addr.port());
+        opts.set_keep_alive(Duration::from_secs(5));
+        let (client, mut events) = rumqttc::AsyncClient::new(opts, 10);
+        for n in 0..3 {
+            client
+                .publish(
+                    "t/reading/x",
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    format!("{{\"id\":{n}}}"),
+                )
+                .await
+                .expect("publish");
+        }
+        let mut acked = Vec::new();
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        while acked.len() < 2 {
+            match tokio::time::timeout_at(until, events.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(a)))) => {
+                    acked.push(a.pkid)
+                }
+                Ok(Ok(_)) => {}
+                other => panic!("no PUBACKs: {other:?}"),
+            }
+        }
+        let got = broker.publishes();
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got.iter()
+                .filter_map(|p| p.reading_id())
+                .collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let withheld: Vec<u16> = got.iter().filter(|p| p.withheld).map(|p| p.pkid).collect();
+        assert_eq!(withheld.len(), 1);
+        assert!(!acked.contains(&withheld[0]), "{acked:?} {withheld:?}");
+        assert_eq!(broker.connections(), 1);
+        assert_eq!(broker.accepted()[0].client_id, "scripted-check");
+    })
+    .await;
+}

@@ -231,11 +231,35 @@ async fn send(sock: &mut TcpStream, packet: Packet) -> bool {
     sock.write_all(&out).await.is_ok()
 }
 
+/// The protocol level of the CONNECT at the start of `buf` (4 for 3.1.1, 5 for MQTT 5),
+/// once the whole packet is there (`None` before, or when it is not a CONNECT).
+fn connect_level(buf: &[u8]) -> Option<u8> {
+    rumqttc::mqttbytes::check(buf.iter(), MAX_PACKET).ok()?;
+    if buf.first()? >> 4 != 1 {
+        return None;
+    }
+    // After the first byte, the remaining length: 1 to 4 bytes, the last below 0x80.
+    let at = 1 + buf.iter().skip(1).take_while(|b| *b & 0x80 != 0).count() + 1;
+    let name_len = usize::from(u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?]));
+    buf.get(at + 2 + name_len).copied()
+}
+
 async fn serve(mut sock: TcpStream, script: Script, record: Arc<Mutex<Record>>) {
     let mut buf = BytesMut::new();
+    // mqttbytes::v4 reads an MQTT 5 CONNECT as if it were 3.1.1 (its properties become the
+    // client id): look at the protocol level first.
+    let mut chunk = [0u8; 4096];
+    let level = loop {
+        if rumqttc::mqttbytes::check(buf.iter(), MAX_PACKET).is_ok() {
+            break connect_level(&buf);
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
     let connect = match read_packet(&mut sock, &mut buf).await {
-        Ok(Packet::Connect(c)) => c,
-        Err(MqttError::InvalidProtocolLevel(5)) if !script.accept_mqtt5 => {
+        Ok(Packet::Connect(_)) if level == Some(5) && !script.accept_mqtt5 => {
             // MQTT 5 § 3.1.2.2: a server that does not speak the client's version may answer
             // with the 3.1.1 CONNACK code 0x01 and close.
             if let Ok(mut r) = record.lock() {
@@ -244,6 +268,7 @@ async fn serve(mut sock: TcpStream, script: Script, record: Arc<Mutex<Record>>) 
             let _ = sock.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
             return;
         }
+        Ok(Packet::Connect(c)) => c,
         _ => return,
     };
     if !send(
