@@ -341,9 +341,27 @@ impl Ctx {
         self.summary.clone()
     }
 
+    /// Once the connection has lasted `backoff_reset_after`: the backoff starts again, and
+    /// a cause seen again after this is news again.
+    fn note_stable(&mut self) {
+        let churning = self.reconnects.churning();
+        if !self.reconnects.check_stable(Instant::now()) {
+            return;
+        }
+        self.last_failure = None;
+        if churning {
+            tracing::info!(
+                "The connection to the MQTT broker at {} has lasted {:.0} s: the broker no longer closes it at once.",
+                self.settings.url(),
+                self.tuning.backoff_reset_after.as_secs_f64()
+            );
+        }
+    }
+
     /// A session ended: counts a connection the broker closed before it was stable, and
     /// names the likely cause when that keeps happening (logged at 3, 6, 12, … in a row).
     fn note_end(&mut self) {
+        self.note_stable();
         let repeated = self.reconnects.ended(Instant::now(), self.closed_by_broker);
         self.summary.early_closes = self.reconnects.early_closes();
         if let Some(n) = repeated {
@@ -629,10 +647,7 @@ impl Ctx {
                     s.scan_wait = false;
                 }
                 _ = tick.tick() => {
-                    if self.reconnects.check_stable(Instant::now()) {
-                        // A cause seen again after this is news again.
-                        self.last_failure = None;
-                    }
+                    self.note_stable();
                     if let Some((tag, waited)) = self.outbox.overdue(Instant::now(), stall) {
                         let what = match tag {
                             Tag::Reading(id) => format!("reading {id}"),

@@ -195,6 +195,52 @@ async fn mqtt_a_broker_that_drops_every_connection_gets_no_reconnect_storm() {
     .await;
 }
 
+/// Item 10: a connection that lasts `backoff_reset_after` ends the series. The broker
+/// drops connections 1–3 at once, keeps the 4th a while, then drops 5–7 at once: the
+/// recovery is logged, and the second series is counted from 1 again ("3 times", not 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_a_connection_that_lasts_starts_the_count_again() {
+    bounded(60, async {
+        super::scripted::captured_logs();
+        let lasting = Duration::from_millis(800);
+        let broker = ScriptedBroker::start(
+            Script::default()
+                .drop_when(move |n| Some(if n == 4 { lasting } else { Duration::ZERO })),
+        )
+        .await;
+        let id = station_id("recovers");
+        let tuning = Tuning {
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(400),
+            backoff_reset_after: Duration::from_millis(300),
+            ..fast_tuning()
+        };
+        let mut station = Station::start(broker.config(&id), MemStore::default(), tuning);
+        let needle = format!("another client is probably using the client id \"anemone-{id}\"");
+        assert!(
+            broker
+                .wait_until(Duration::from_secs(40), |b| b.connections() >= 8)
+                .await,
+            "only {} connections",
+            broker.connections()
+        );
+        let summary = station.shutdown(Duration::from_secs(2)).await;
+        let notices = logged(&needle);
+        assert_eq!(notices.len(), 2, "{notices:#?}");
+        for n in &notices {
+            assert!(n.contains("it 3 times"), "{notices:#?}");
+        }
+        let addr = broker.addr.to_string();
+        let recovered = logged(&addr)
+            .into_iter()
+            .filter(|l| l.contains("no longer closes it at once"))
+            .count();
+        assert_eq!(recovered, 1, "{:#?}", logged(&addr));
+        assert!(summary.early_closes >= 6, "{summary:?}");
+    })
+    .await;
+}
+
 /// Item 10 on a real broker: two stations with one client id (a cloned SD card) take each
 /// other's session; the connection count stays within what the backoff allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,13 +71,13 @@ pub struct Accepted {
 }
 
 type Rule = Arc<dyn Fn(&Received) -> bool + Send + Sync>;
-type ConnRule = Arc<dyn Fn(usize) -> bool + Send + Sync>;
+type DropRule = Arc<dyn Fn(usize) -> Option<Duration> + Send + Sync>;
 
 /// What the scripted broker does. `Script::default()` is a well-behaved broker.
 #[derive(Clone, Default)]
 pub struct Script {
     withhold: Vec<Rule>,
-    drop: Option<(Duration, ConnRule)>,
+    drop: Option<DropRule>,
     /// Accept an MQTT 5 CONNECT (answer it like a 3.1.1 one) instead of refusing it.
     accept_mqtt5: bool,
 }
@@ -98,11 +98,20 @@ impl Script {
     /// Closes the accepted connections whose number (1 for the first) `which` selects,
     /// `after` CONNACK.
     pub fn drop_after_on(
-        mut self,
+        self,
         after: Duration,
         which: impl Fn(usize) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.drop = Some((after, Arc::new(which)));
+        self.drop_when(move |n| which(n).then_some(after))
+    }
+
+    /// Closes accepted connection number `n` (1 for the first) `when(n)` after CONNACK;
+    /// `None`: leaves it open.
+    pub fn drop_when(
+        mut self,
+        when: impl Fn(usize) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.drop = Some(Arc::new(when));
         self
     }
 }
@@ -294,8 +303,8 @@ async fn serve(mut sock: TcpStream, script: Script, record: Arc<Mutex<Record>>) 
     let drop_at = script
         .drop
         .as_ref()
-        .filter(|(_, which)| which(number))
-        .map(|(after, _)| tokio::time::Instant::now() + *after);
+        .and_then(|when| when(number))
+        .map(|after| tokio::time::Instant::now() + after);
     let mut nth = 0;
     let mut dropped = false;
     loop {
