@@ -1092,11 +1092,16 @@ impl Ctx {
         }
     }
 
-    /// An established connection ended (logged once per distinct reason, like failures).
+    /// An established connection ended (logged once per distinct reason, like failures;
+    /// while the broker keeps closing new connections at once, `note_end` speaks for them
+    /// all, however each close looked: EOF or reset).
     fn report_lost(&mut self, e: &LinkError) {
         self.closed_by_broker = closed_by_peer(e);
         let msg = explain_lost(e, &self.settings.url(), &self.settings.client_id);
-        if self.last_failure.as_deref() != Some(msg.as_str()) {
+        let churn = self.closed_by_broker && self.reconnects.churning();
+        if churn {
+            tracing::debug!("MQTT connection lost: {msg}.");
+        } else if self.last_failure.as_deref() != Some(msg.as_str()) {
             tracing::warn!(
                 "MQTT connection lost: {msg}. Reconnecting; readings are kept in the store."
             );

@@ -364,14 +364,16 @@ async fn serve(mut sock: TcpStream, script: Script, record: Arc<Mutex<Record>>) 
 
 // ---- the station's log ------------------------------------------------------------------
 
-/// Every log line (INFO and above) of the test process since the first call, as the
-/// station's users would read them. Installs a global `tracing` subscriber the first time;
+/// Every log line (INFO and above) of the station (the `anemone` crate) since the first
+/// call, as the station's users would read them. Installs a global `tracing` subscriber the first time;
 /// tests filter the lines by something of their own (a client id, a port).
 pub fn captured_logs() -> &'static Mutex<Vec<String>> {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
+        // Only the station's own lines: rumqttd (the tests' in-process broker) logs and
+        // opens spans per packet, and formatting those slows every broker in the process.
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("anemone=info"))
             .with_ansi(false)
             .without_time()
             .with_writer(|| LineWriter(Vec::new()))
