@@ -7,8 +7,19 @@
 //! reading ids sent in this connection with their acknowledgement state. The cursor moves
 //! over the longest acknowledged prefix, but never past `bound`: the highest id below which
 //! every stored reading is known to have been sent in this connection.
+//!
+//! Readings acknowledged in an earlier connection stay acknowledged: a new connection sends
+//! again only what was in flight when the last one ended, never more than the window.
+//!
+//! [`Outbox::overdue`] is the stall watchdog's view: the oldest message in flight, once the
+//! broker has acknowledged a message sent after it. A broker acknowledges QoS 1 messages in
+//! the order it received them (MQTT 3.1.1 § 4.6), so that message is not merely slow: its
+//! acknowledgement is missing, and only a new connection brings it again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// What a publish request carries, for matching its acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,18 +32,33 @@ pub enum Tag {
     Other,
 }
 
-/// Bookkeeping of one publisher; reset at every new connection except the cursor.
+/// Bookkeeping of one publisher; what is in flight is forgotten at every new connection,
+/// the cursor and the acknowledged readings above it are kept.
 #[derive(Debug, Default)]
 pub struct Outbox {
     cursor: i64,
     /// Reading ids sent in this connection and not acknowledged (at most the window).
     unacked: BTreeSet<i64>,
-    /// Reading ids above the cursor acknowledged in this connection, as ranges: while the
-    /// backlog is replayed the cursor waits below it, and hundreds of thousands of live
-    /// readings acknowledged meanwhile are a handful of ranges.
+    /// Reading ids above the cursor acknowledged (in this connection or an earlier one), as
+    /// ranges: while the backlog is replayed the cursor waits below it, and hundreds of
+    /// thousands of live readings acknowledged meanwhile are a handful of ranges.
     acked: Ranges,
-    pkids: HashMap<u16, Tag>,
+    pkids: HashMap<u16, InFlight>,
+    /// The packet ids in flight by the order they were sent (`InFlight::seq`).
+    order: BTreeMap<u64, u16>,
+    next_seq: u64,
+    /// The latest-sent message acknowledged in this connection (its `seq`).
+    acked_seq: Option<u64>,
     last_pkid: u16,
+}
+
+/// A QoS 1 message waiting for its acknowledgement.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    tag: Tag,
+    /// Sending order in this connection.
+    seq: u64,
+    sent: Instant,
 }
 
 /// Disjoint inclusive ranges of ids, `start → end`, never adjacent.
@@ -92,10 +118,6 @@ impl Ranges {
             }
         }
     }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
 }
 
 impl Outbox {
@@ -112,12 +134,13 @@ impl Outbox {
         self.cursor
     }
 
-    /// Forgets everything about the previous connection (its unacknowledged messages are
-    /// gone with it and will be sent again).
+    /// Forgets what the previous connection had in flight (its unacknowledged messages are
+    /// gone with it and will be sent again); what it acknowledged stays acknowledged.
     pub fn new_session(&mut self) {
         self.unacked.clear();
-        self.acked.clear();
         self.pkids.clear();
+        self.order.clear();
+        self.acked_seq = None;
     }
 
     /// True when `id` is acknowledged or was sent in this connection.
@@ -150,27 +173,63 @@ impl Outbox {
     /// Records a message handed to the connection: `pkid` for QoS 1 (an acknowledgement
     /// will come), `None` for QoS 0.
     pub fn sent(&mut self, tag: Tag, pkid: Option<u16>) {
+        self.sent_at(tag, pkid, Instant::now());
+    }
+
+    /// [`Outbox::sent`], at `now`.
+    pub fn sent_at(&mut self, tag: Tag, pkid: Option<u16>, now: Instant) {
         if let Tag::Reading(id) = tag {
             // The publisher sends only readings that are not `is_handled`.
             self.unacked.insert(id);
         }
         if let Some(p) = pkid {
-            self.pkids.insert(p, tag);
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            if let Some(old) = self.pkids.insert(
+                p,
+                InFlight {
+                    tag,
+                    seq,
+                    sent: now,
+                },
+            ) {
+                self.order.remove(&old.seq);
+            }
+            self.order.insert(seq, p);
         }
     }
 
     /// The broker's `PubAck(pkid)`. Returns what was acknowledged (`Tag::Other` when the
     /// packet id is not ours to track).
     pub fn puback(&mut self, pkid: u16) -> Tag {
-        let Some(tag) = self.pkids.remove(&pkid) else {
+        let Some(InFlight { tag, seq, .. }) = self.pkids.remove(&pkid) else {
             return Tag::Other;
         };
+        self.order.remove(&seq);
+        self.acked_seq = self.acked_seq.max(Some(seq));
         if let Tag::Reading(id) = tag {
             if self.unacked.remove(&id) {
                 self.acked.insert(id);
             }
         }
         tag
+    }
+
+    /// The oldest message in flight and how long it has waited, when that is more than
+    /// `limit` although the broker has acknowledged a message sent after it (a message
+    /// that is only slow, on a slow link, is never overtaken).
+    pub fn overdue(&mut self, now: Instant, limit: Duration) -> Option<(Tag, Duration)> {
+        let (seq, pkid) = loop {
+            let (&seq, &pkid) = self.order.first_key_value()?;
+            // Entries whose packet id left `pkids` by another way are dropped here.
+            if self.pkids.get(&pkid).is_some_and(|f| f.seq == seq) {
+                break (seq, pkid);
+            }
+            self.order.pop_first();
+        };
+        let f = self.pkids.get(&pkid)?;
+        let waited = now.saturating_duration_since(f.sent);
+        (self.acked_seq > Some(seq) && waited > limit).then_some((f.tag, waited))
     }
 
     /// Moves the cursor over the acknowledged prefix, not past `bound` (`None`: no bound).
@@ -295,5 +354,59 @@ mod tests {
         assert_eq!(o.puback(p), Tag::Other);
         assert_eq!(o.cursor(), 5);
         assert!(o.is_handled(5));
+    }
+
+    #[test]
+    fn overdue_is_the_oldest_in_flight_once_overtaken() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let limit = ms(1000);
+        let mut o = Outbox::new(0);
+        let mut pkids = Vec::new();
+        for id in 1..=4 {
+            let p = o.next_pkid().unwrap_or(0);
+            o.sent_at(Tag::Reading(id), Some(p), t0 + ms(id as u64));
+            pkids.push(p);
+        }
+        // In order but slow (a slow link): nothing is overdue, however long it takes.
+        assert_eq!(o.overdue(t0 + ms(60_000), limit), None);
+        o.puback(pkids[0]);
+        assert_eq!(o.overdue(t0 + ms(60_000), limit), None);
+        // 2 is skipped: 3 and 4 are acknowledged, 2 is overdue once it has waited the limit.
+        o.puback(pkids[2]);
+        o.puback(pkids[3]);
+        assert_eq!(o.overdue(t0 + ms(900), limit), None);
+        assert_eq!(
+            o.overdue(t0 + ms(1502), limit),
+            Some((Tag::Reading(2), ms(1500)))
+        );
+        assert_eq!(o.advance(None), Some(1), "2 holds the cursor");
+        // A new connection sends 2 again, and only 2: 3 and 4 stay acknowledged.
+        o.new_session();
+        assert_eq!(o.overdue(t0 + ms(5000), limit), None);
+        assert!(!o.is_handled(2));
+        assert!(o.is_handled(3) && o.is_handled(4));
+        let p = o.next_pkid().unwrap_or(0);
+        o.sent_at(Tag::Reading(2), Some(p), t0 + ms(5000));
+        assert_eq!(o.advance(Some(4)), None);
+        o.puback(p);
+        assert_eq!(o.advance(Some(4)), Some(4));
+    }
+
+    #[test]
+    fn overdue_skips_packet_ids_answered_another_way() {
+        let t0 = Instant::now();
+        let mut o = Outbox::new(0);
+        o.sent_at(Tag::Other, Some(1), t0);
+        o.sent_at(Tag::Reading(1), Some(2), t0);
+        o.sent_at(Tag::Reading(2), Some(3), t0);
+        // Packet id 1 leaves the map without `puback` (e.g. a refused publish).
+        o.pkids.remove(&1);
+        o.puback(3);
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(
+            o.overdue(later, Duration::from_secs(1)).map(|(t, _)| t),
+            Some(Tag::Reading(1))
+        );
     }
 }

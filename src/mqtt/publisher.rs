@@ -3,6 +3,13 @@
 //! reconnects with backoff, keep-alive pings, a stall watchdog, and a bounded drain at
 //! shutdown.
 //!
+//! The stall watchdog ends a session when nothing is acknowledged for the stall timeout,
+//! and when the oldest message in flight has waited that long although the broker has
+//! acknowledged later ones (a withheld acknowledgement): the next connection sends it
+//! again. The backoff between attempts is reset only by a connection that lasted
+//! ([`Tuning::backoff_reset_after`]), so a broker that accepts the station and drops it at
+//! once gets growing delays, and the cause is named once it repeats.
+//!
 //! Each pass of the loop handles what is ready (a packet from the broker, live readings, a
 //! page of the backlog, a timer), then encodes every message that is due into the
 //! connection's write buffer; the socket gets the buffer in one write. So a tick's readings
@@ -19,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
+use super::backoff::{Backoff, Reconnects};
 use super::connect::{explain, explain_lost, ConnectSettings, Stage};
 use super::discovery;
 use super::link::{Link, LinkError, Reader, Writer};
@@ -38,6 +45,9 @@ pub struct Tuning {
     pub backoff_initial: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// A connection that stays up this long resets the backoff (earlier, the delays keep
+    /// growing: a broker that drops the station right after accepting it is not stormed).
+    pub backoff_reset_after: Duration,
     /// Readings sent and not yet acknowledged, at most.
     pub window: usize,
     /// Readings read from the store per backlog query.
@@ -60,6 +70,7 @@ impl Default for Tuning {
         Tuning {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            backoff_reset_after: Duration::from_secs(30),
             window: 1000,
             page: 500,
             stall_timeout: None,
@@ -84,6 +95,9 @@ pub struct PublisherSummary {
     pub cursor: i64,
     /// Connections made.
     pub connections: u64,
+    /// Connections the broker closed before they had lasted
+    /// [`Tuning::backoff_reset_after`] (another client with the same client id, most often).
+    pub early_closes: u64,
     /// True when nothing was owed to the broker at exit.
     pub drained: bool,
 }
@@ -196,7 +210,9 @@ struct Ctx {
     shutdown_rx: watch::Receiver<Option<Instant>>,
     deadline: Option<Instant>,
     summary: PublisherSummary,
-    backoff: Backoff,
+    reconnects: Reconnects,
+    /// The broker closed the current connection (not our watchdog, not the network).
+    closed_by_broker: bool,
     last_failure: Option<String>,
 }
 
@@ -242,7 +258,11 @@ impl Ctx {
             state: StateSnapshot::new(cfg),
             cfg: cfg.clone(),
             settings,
-            backoff: Backoff::new(tuning.backoff_initial, tuning.backoff_max),
+            reconnects: Reconnects::new(
+                Backoff::new(tuning.backoff_initial, tuning.backoff_max),
+                tuning.backoff_reset_after,
+            ),
+            closed_by_broker: false,
             tuning,
             live: feeds.live,
             live_closed: false,
@@ -282,15 +302,17 @@ impl Ctx {
             if self.deadline.is_some() {
                 break;
             }
-            match self.session().await {
-                End::Shutdown => break,
-                End::Lost => {}
+            self.closed_by_broker = false;
+            let end = self.session().await;
+            self.note_end();
+            if let End::Shutdown = end {
+                break;
             }
             if self.deadline.is_some() {
                 tracing::info!("Not connected to the broker at shutdown; unpublished readings stay in the store for the next run.");
                 break;
             }
-            let delay = self.backoff.next_delay();
+            let delay = self.reconnects.next_delay();
             tracing::debug!("Reconnecting in {:.1} s.", delay.as_secs_f64());
             let until = Instant::now() + delay;
             loop {
@@ -317,6 +339,38 @@ impl Ctx {
         self.flush_cursor().await;
         self.summary.cursor = self.outbox.cursor();
         self.summary.clone()
+    }
+
+    /// Once the connection has lasted `backoff_reset_after`: the backoff starts again, and
+    /// a cause seen again after this is news again.
+    fn note_stable(&mut self) {
+        let churning = self.reconnects.churning();
+        if !self.reconnects.check_stable(Instant::now()) {
+            return;
+        }
+        self.last_failure = None;
+        if churning {
+            tracing::info!(
+                "The connection to the MQTT broker at {} has lasted {:.0} s: the broker no longer closes it at once.",
+                self.settings.url(),
+                self.tuning.backoff_reset_after.as_secs_f64()
+            );
+        }
+    }
+
+    /// A session ended: counts a connection the broker closed before it was stable, and
+    /// names the likely cause when that keeps happening (logged at 3, 6, 12, … in a row).
+    fn note_end(&mut self) {
+        self.note_stable();
+        let repeated = self.reconnects.ended(Instant::now(), self.closed_by_broker);
+        self.summary.early_closes = self.reconnects.early_closes();
+        if let Some(n) = repeated {
+            tracing::warn!(
+                "The broker at {} closed the connection right after accepting it {n} times: another client is probably using the client id \"{}\" (a cloned SD card? set [mqtt] client_id or [station] id). Reconnecting with growing delays; readings are kept in the store.",
+                self.settings.url(),
+                self.settings.client_id
+            );
+        }
     }
 
     fn note_shutdown(&mut self, sender_gone: bool) {
@@ -519,8 +573,11 @@ impl Ctx {
     /// One connection, from CONNACK to its end.
     async fn serve(&mut self, s: &mut Session) -> End {
         self.summary.connections += 1;
-        self.backoff.reset();
-        if self.last_failure.take().is_some() || self.summary.connections > 1 {
+        self.reconnects.connected(Instant::now());
+        if self.reconnects.churning() {
+            // The broker keeps closing the session: not a line per attempt.
+            tracing::debug!("Reconnected to the MQTT broker at {}.", self.settings.url());
+        } else if self.last_failure.is_some() || self.summary.connections > 1 {
             tracing::info!("Reconnected to the MQTT broker at {}.", self.settings.url());
         } else {
             tracing::info!("Connected to the MQTT broker at {}.", self.settings.url());
@@ -590,6 +647,18 @@ impl Ctx {
                     s.scan_wait = false;
                 }
                 _ = tick.tick() => {
+                    self.note_stable();
+                    if let Some((tag, waited)) = self.outbox.overdue(Instant::now(), stall) {
+                        let what = match tag {
+                            Tag::Reading(id) => format!("reading {id}"),
+                            _ => "a message".to_string(),
+                        };
+                        tracing::warn!(
+                            "The broker acknowledged later messages but not {what}, sent {} s ago; reconnecting to send it again.",
+                            waited.as_secs()
+                        );
+                        return End::Lost;
+                    }
                     if self.outbox.unacked() > 0 && s.last_ack.elapsed() > stall {
                         tracing::warn!(
                             "No acknowledgement from the broker for {} s with {} readings in flight; reconnecting.",
@@ -1023,10 +1092,16 @@ impl Ctx {
         }
     }
 
-    /// An established connection ended (logged once per distinct reason, like failures).
+    /// An established connection ended (logged once per distinct reason, like failures;
+    /// while the broker keeps closing new connections at once, `note_end` speaks for them
+    /// all, however each close looked: EOF or reset).
     fn report_lost(&mut self, e: &LinkError) {
+        self.closed_by_broker = closed_by_peer(e);
         let msg = explain_lost(e, &self.settings.url(), &self.settings.client_id);
-        if self.last_failure.as_deref() != Some(msg.as_str()) {
+        let churn = self.closed_by_broker && self.reconnects.churning();
+        if churn {
+            tracing::debug!("MQTT connection lost: {msg}.");
+        } else if self.last_failure.as_deref() != Some(msg.as_str()) {
             tracing::warn!(
                 "MQTT connection lost: {msg}. Reconnecting; readings are kept in the store."
             );
@@ -1049,6 +1124,23 @@ impl Ctx {
             }
         }
         self.last_failure = Some(msg);
+    }
+}
+
+/// True when the other side closed the connection (EOF, reset), as a broker does to the
+/// older of two clients with one client id.
+fn closed_by_peer(e: &LinkError) -> bool {
+    use std::io::ErrorKind;
+    match e {
+        LinkError::Closed => true,
+        LinkError::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::BrokenPipe
+        ),
+        _ => false,
     }
 }
 

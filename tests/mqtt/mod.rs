@@ -904,5 +904,7 @@ async fn mqtt_check_reports_each_step() {
     .await;
 }
 
+mod misbehaving;
 mod power_cut;
+mod scripted;
 mod station_outage;
