@@ -282,6 +282,7 @@ pub fn decode(bytes: &[u8], max: usize) -> Result<Option<(Incoming, usize)>, Wir
     };
     let kind = first >> 4;
     let flags = first & 0x0f;
+    check_flags(kind, flags)?;
     let packet = match kind {
         CONNACK => match body {
             [ack, code] => Incoming::ConnAck {
@@ -313,11 +314,41 @@ pub fn decode(bytes: &[u8], max: usize) -> Result<Option<(Incoming, usize)>, Wir
     Ok(Some((packet, header + len)))
 }
 
+/// The fixed-header flags each packet type must carry (MQTT 3.1.1 table 2.2, the same in
+/// MQTT 5 table 2.3): 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE, 0000 for every other type
+/// but PUBLISH, whose flags are DUP, QoS and RETAIN (QoS 3 does not exist). Anything else is
+/// a malformed packet and ends the connection (MQTT-2.2.2-2, MQTT-3.3.1-4).
+fn check_flags(kind: u8, flags: u8) -> Result<(), WireError> {
+    let (name, expected) = match kind {
+        PUBLISH if (flags >> 1) & 0x03 == 3 => {
+            return Err(WireError::Malformed(
+                "PUBLISH with QoS 3 (both QoS flags set)",
+            ))
+        }
+        PUBLISH | 0 | 15 => return Ok(()),
+        CONNECT => ("CONNECT with reserved flags set", 0),
+        CONNACK => ("CONNACK with reserved flags set", 0),
+        PUBACK => ("PUBACK with reserved flags set", 0),
+        5 => ("PUBREC with reserved flags set", 0),
+        6 => ("PUBREL without its fixed-header flags 0010", 0b0010),
+        7 => ("PUBCOMP with reserved flags set", 0),
+        SUBSCRIBE => ("SUBSCRIBE without its fixed-header flags 0010", 0b0010),
+        SUBACK => ("SUBACK with reserved flags set", 0),
+        10 => ("UNSUBSCRIBE without its fixed-header flags 0010", 0b0010),
+        11 => ("UNSUBACK with reserved flags set", 0),
+        PINGREQ => ("PINGREQ with reserved flags set", 0),
+        PINGRESP => ("PINGRESP with reserved flags set", 0),
+        _ => ("DISCONNECT with reserved flags set", 0),
+    };
+    if flags == expected {
+        Ok(())
+    } else {
+        Err(WireError::Malformed(name))
+    }
+}
+
 fn decode_publish(flags: u8, body: &[u8]) -> Result<Incoming, WireError> {
     let qos = (flags >> 1) & 0x03;
-    if qos == 3 {
-        return Err(WireError::Malformed("PUBLISH with QoS 3"));
-    }
     let [hi, lo, rest @ ..] = body else {
         return Err(WireError::Malformed("PUBLISH without a topic"));
     };
@@ -496,6 +527,55 @@ mod tests {
         // flags): a PUBACK whose length byte is 'T' (84) — refused as too large or malformed,
         // never taken as an acknowledgement.
         assert!(decode(b"HTTP/1.1 400 Bad Request\r\n", 64).is_err());
+    }
+
+    #[test]
+    fn refuses_reserved_flag_bits_of_every_packet_type() {
+        // MQTT 3.1.1 table 2.2 and §2.2.2 (MQTT-2.2.2-2): flags that are not the specified
+        // value make the packet malformed, and the connection must be closed.
+        let bodies: [(u8, u8, &[u8]); 9] = [
+            (2, 0b0000, &[0, 0]),       // CONNACK
+            (4, 0b0000, &[0, 1]),       // PUBACK
+            (5, 0b0000, &[0, 1]),       // PUBREC
+            (6, 0b0010, &[0, 1]),       // PUBREL
+            (7, 0b0000, &[0, 1]),       // PUBCOMP
+            (9, 0b0000, &[0, 1, 0]),    // SUBACK
+            (11, 0b0000, &[0, 1]),      // UNSUBACK
+            (13, 0b0000, &[]),          // PINGRESP
+            (3, 0b0000, &[0, 1, b't']), // PUBLISH QoS 0 (flags are DUP/QoS/RETAIN)
+        ];
+        for (kind, good, body) in bodies {
+            let packet = |flags: u8| {
+                let mut p = vec![(kind << 4) | flags, body.len() as u8];
+                p.extend_from_slice(body);
+                p
+            };
+            assert!(
+                matches!(decode(&packet(good), 64), Ok(Some(_))),
+                "type {kind} with its specified flags {good:#06b}"
+            );
+            if kind == 3 {
+                continue;
+            }
+            for flags in (0..16u8).filter(|&f| f != good) {
+                match decode(&packet(flags), 64) {
+                    Err(WireError::Malformed(what)) => {
+                        assert!(what.contains("flags"), "type {kind}, {flags:#06b}: {what}")
+                    }
+                    other => panic!("type {kind} with flags {flags:#06b} accepted: {other:?}"),
+                }
+            }
+        }
+        // PUBLISH: QoS 3 (both QoS bits set) is malformed whatever the other bits.
+        for flags in [0b0110, 0b0111, 0b1110, 0b1111] {
+            assert!(
+                matches!(
+                    decode(&[0x30 | flags, 5, 0, 1, b't', 0, 1], 64),
+                    Err(WireError::Malformed(_))
+                ),
+                "{flags:#06b}"
+            );
+        }
     }
 
     /// Our packets read back by rumqttc's decoder (an independent implementation, a
