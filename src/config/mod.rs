@@ -288,6 +288,8 @@ pub struct MqttConfig {
     pub keep_alive: Span,
     /// Backlog messages published per second while live readings keep flowing.
     pub backfill_rate: u32,
+    /// MQTT version: `"auto"` (5 where the broker speaks it, else 3.1.1), `"5"`, `"3.1.1"`.
+    pub protocol: crate::mqtt::connect::Protocol,
 }
 
 impl Default for MqttConfig {
@@ -309,6 +311,7 @@ impl Default for MqttConfig {
             discovery_prefix: "homeassistant".into(),
             keep_alive: Span::secs(30),
             backfill_rate: 50_000,
+            protocol: crate::mqtt::connect::Protocol::Auto,
         }
     }
 }

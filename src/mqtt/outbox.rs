@@ -7,6 +7,12 @@
 //! reading ids sent in this connection with their acknowledgement state. The cursor moves
 //! over the longest acknowledged prefix, but never past `bound`: the highest id below which
 //! every stored reading is known to have been sent in this connection.
+//!
+//! Under MQTT 5 a broker may answer a publish with a PUBACK whose reason code is 0x80 or
+//! above (its ACL denies the topic, a quota…): [`Outbox::refused`]. A refused reading is not
+//! a delivery: the cursor stays below it, it is not sent again in this connection (no hot
+//! loop), and it is offered again at the next connection or after
+//! [`Outbox::retry_refused`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,9 +37,20 @@ pub struct Outbox {
     /// backlog is replayed the cursor waits below it, and hundreds of thousands of live
     /// readings acknowledged meanwhile are a handful of ranges.
     acked: Ranges,
-    pkids: HashMap<u16, Tag>,
+    /// Reading ids above the cursor the broker refused in this connection.
+    refused: Ranges,
+    /// Packet id → what it carries and on which topic (an index into `topics`).
+    pkids: HashMap<u16, (Tag, u32)>,
     last_pkid: u16,
+    /// The topics messages were sent on, each once (a handful: status, meta, state, one
+    /// per sensor, discovery), so a refusal can name its topic without a string per
+    /// message.
+    topics: Vec<Box<str>>,
+    topic_ids: HashMap<Box<str>, u32>,
 }
+
+/// No topic recorded (a SUBSCRIBE).
+const NO_TOPIC: u32 = u32::MAX;
 
 /// Disjoint inclusive ranges of ids, `start → end`, never adjacent.
 #[derive(Debug, Default)]
@@ -96,6 +113,14 @@ impl Ranges {
     fn clear(&mut self) {
         self.0.clear();
     }
+
+    fn first(&self) -> Option<i64> {
+        self.0.first_key_value().map(|(&start, _)| start)
+    }
+
+    fn last(&self) -> Option<i64> {
+        self.0.last_key_value().map(|(_, &end)| end)
+    }
 }
 
 impl Outbox {
@@ -117,12 +142,36 @@ impl Outbox {
     pub fn new_session(&mut self) {
         self.unacked.clear();
         self.acked.clear();
+        self.refused.clear();
         self.pkids.clear();
     }
 
-    /// True when `id` is acknowledged or was sent in this connection.
+    /// True when `id` is acknowledged, or was sent (or refused) in this connection.
     pub fn is_handled(&self, id: i64) -> bool {
-        id <= self.cursor || self.unacked.contains(&id) || self.acked.contains(id)
+        id <= self.cursor
+            || self.unacked.contains(&id)
+            || self.acked.contains(id)
+            || self.refused.contains(id)
+    }
+
+    /// QoS 1 messages (and subscriptions) waiting for their acknowledgement, readings or
+    /// not: what an MQTT 5 broker's Receive Maximum limits.
+    pub fn in_flight(&self) -> usize {
+        self.pkids.len()
+    }
+
+    /// True when the broker refused readings in this connection.
+    pub fn has_refused(&self) -> bool {
+        !self.refused.0.is_empty()
+    }
+
+    /// Forgets this connection's refusals so the refused readings are sent again (by a
+    /// replay of the store from the cursor). Returns the highest refused id: the replay
+    /// must not end before the store has committed through it.
+    pub fn retry_refused(&mut self) -> Option<i64> {
+        let last = self.refused.last();
+        self.refused.clear();
+        last
     }
 
     /// Readings sent in this connection and not yet acknowledged.
@@ -147,22 +196,60 @@ impl Outbox {
         None
     }
 
-    /// Records a message handed to the connection: `pkid` for QoS 1 (an acknowledgement
-    /// will come), `None` for QoS 0.
+    /// Records a message handed to the connection without a topic (a SUBSCRIBE): `pkid`
+    /// for QoS 1 (an acknowledgement will come), `None` for QoS 0.
     pub fn sent(&mut self, tag: Tag, pkid: Option<u16>) {
+        self.record(tag, pkid, NO_TOPIC);
+    }
+
+    /// Records a PUBLISH to `topic` handed to the connection (see [`Outbox::sent`]).
+    pub fn sent_on(&mut self, topic: &str, tag: Tag, pkid: Option<u16>) {
+        let index = match pkid {
+            None => NO_TOPIC,
+            Some(_) => match self.topic_ids.get(topic) {
+                Some(&i) => i,
+                None => {
+                    let i = u32::try_from(self.topics.len()).unwrap_or(NO_TOPIC);
+                    self.topics.push(topic.into());
+                    self.topic_ids.insert(topic.into(), i);
+                    i
+                }
+            },
+        };
+        self.record(tag, pkid, index);
+    }
+
+    fn record(&mut self, tag: Tag, pkid: Option<u16>, topic: u32) {
         if let Tag::Reading(id) = tag {
             // The publisher sends only readings that are not `is_handled`.
             self.unacked.insert(id);
         }
         if let Some(p) = pkid {
-            self.pkids.insert(p, tag);
+            self.pkids.insert(p, (tag, topic));
         }
+    }
+
+    /// The broker refused the publish with packet id `pkid` (an MQTT 5 PUBACK with a reason
+    /// code of 0x80 or above). Returns what it carried and its topic (`None` when the
+    /// packet id is not ours to track). A refused reading holds the cursor below it.
+    pub fn refused(&mut self, pkid: u16) -> Option<(Tag, &str)> {
+        let (tag, topic) = self.pkids.remove(&pkid)?;
+        if let Tag::Reading(id) = tag {
+            if self.unacked.remove(&id) {
+                self.refused.insert(id);
+            }
+        }
+        let topic = usize::try_from(topic)
+            .ok()
+            .and_then(|i| self.topics.get(i))
+            .map_or("", |t| &**t);
+        Some((tag, topic))
     }
 
     /// The broker's `PubAck(pkid)`. Returns what was acknowledged (`Tag::Other` when the
     /// packet id is not ours to track).
     pub fn puback(&mut self, pkid: u16) -> Tag {
-        let Some(tag) = self.pkids.remove(&pkid) else {
+        let Some((tag, _)) = self.pkids.remove(&pkid) else {
             return Tag::Other;
         };
         if let Tag::Reading(id) = tag {
@@ -177,7 +264,11 @@ impl Outbox {
     /// Returns the new cursor when it moved.
     pub fn advance(&mut self, bound: Option<i64>) -> Option<i64> {
         let before = self.cursor;
-        let first_unacked = self.unacked.first().copied();
+        // The first id not delivered: unacknowledged, or refused by the broker.
+        let first_unacked = match (self.unacked.first().copied(), self.refused.first()) {
+            (Some(u), Some(r)) => Some(u.min(r)),
+            (u, r) => u.or(r),
+        };
         // The acknowledged ids below the first unacknowledged one, up to the bound.
         let stop = first_unacked
             .map_or(i64::MAX, |u| u - 1)
@@ -284,6 +375,55 @@ mod tests {
         // The replay reaches them: the cursor jumps over the whole range.
         assert_eq!(o.advance(Some(101_000)), Some(101_000));
         assert!(o.acked.0.is_empty());
+    }
+
+    #[test]
+    fn a_refused_reading_holds_the_cursor_until_it_is_delivered() {
+        let mut o = Outbox::new(10);
+        let mut pkid = BTreeMap::new();
+        for id in 11..=14 {
+            let p = o.next_pkid().unwrap_or(0);
+            o.sent_on("anemone/x/reading/mast", Tag::Reading(id), Some(p));
+            pkid.insert(id, p);
+        }
+        let p = o.next_pkid().unwrap_or(0);
+        o.sent_on("anemone/x/status", Tag::Other, Some(p));
+        assert_eq!(o.in_flight(), 5);
+        assert_eq!(o.puback(pkid[&11]), Tag::Reading(11));
+        assert_eq!(
+            o.refused(pkid[&12]),
+            Some((Tag::Reading(12), "anemone/x/reading/mast"))
+        );
+        assert_eq!(o.refused(p), Some((Tag::Other, "anemone/x/status")));
+        assert_eq!(o.refused(p), None, "an unknown packet id");
+        o.puback(pkid[&13]);
+        o.puback(pkid[&14]);
+        assert!(
+            o.all_acked(),
+            "a refusal is an answer: nothing waits for one"
+        );
+        assert_eq!(o.in_flight(), 0);
+        // The cursor stops before the refused reading, bound or not.
+        assert_eq!(o.advance(Some(14)), Some(11));
+        assert_eq!(o.advance(None), None);
+        assert_eq!(o.cursor(), 11);
+        // It is not sent again in this connection…
+        assert!(o.is_handled(12) && o.has_refused());
+        // …until the refusals are retried: then it is owed again, and once acknowledged
+        // the cursor passes it.
+        assert_eq!(o.retry_refused(), Some(12));
+        assert!(!o.is_handled(12) && !o.has_refused());
+        let again = o.next_pkid().unwrap_or(0);
+        o.sent_on("anemone/x/reading/mast", Tag::Reading(12), Some(again));
+        o.puback(again);
+        assert_eq!(o.advance(None), Some(14));
+        // A new connection forgets refusals too: they are replayed from the store.
+        let p = o.next_pkid().unwrap_or(0);
+        o.sent_on("anemone/x/reading/mast", Tag::Reading(15), Some(p));
+        o.refused(p);
+        o.new_session();
+        assert!(!o.is_handled(15));
+        assert_eq!(o.cursor(), 14);
     }
 
     #[test]
