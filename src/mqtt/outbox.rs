@@ -165,6 +165,15 @@ impl Outbox {
         !self.refused.0.is_empty()
     }
 
+    /// Readings the broker refused in this connection.
+    pub fn refused_count(&self) -> usize {
+        self.refused
+            .0
+            .iter()
+            .map(|(&start, &end)| usize::try_from(end - start + 1).unwrap_or(0))
+            .sum()
+    }
+
     /// Forgets this connection's refusals so the refused readings are sent again (by a
     /// replay of the store from the cursor). Returns the highest refused id: the replay
     /// must not end before the store has committed through it.
@@ -409,6 +418,7 @@ mod tests {
         assert_eq!(o.cursor(), 11);
         // It is not sent again in this connection…
         assert!(o.is_handled(12) && o.has_refused());
+        assert_eq!(o.refused_count(), 1);
         // …until the refusals are retried: then it is owed again, and once acknowledged
         // the cursor passes it.
         assert_eq!(o.retry_refused(), Some(12));

@@ -678,7 +678,7 @@ impl Ctx {
                     if owed {
                         tracing::warn!(
                             "Drain timeout: {} readings not yet acknowledged; they stay in the store for the next run.",
-                            self.outbox.unacked() + s.live_queue.len() + s.scan_buf.len()
+                            self.outbox.unacked() + self.outbox.refused_count() + s.live_queue.len() + s.scan_buf.len()
                         );
                     }
                     self.summary.drained = !owed;
@@ -933,6 +933,7 @@ impl Ctx {
             || !s.scan_buf.is_empty()
             || !s.live_queue.is_empty()
             || !self.outbox.all_acked()
+            || self.outbox.has_refused()
             || (!self.live_closed && !self.live.is_empty())
             || s.fetch.is_some()
     }

@@ -904,5 +904,6 @@ async fn mqtt_check_reports_each_step() {
     .await;
 }
 
+mod mqtt5;
 mod power_cut;
 mod station_outage;
