@@ -483,6 +483,20 @@ mod tests {
     }
 
     #[test]
+    fn protocol_key_of_the_config() {
+        for (text, want) in [
+            ("auto", Protocol::Auto),
+            ("5", Protocol::V5),
+            ("3.1.1", Protocol::V311),
+        ] {
+            let c = Config::from_toml(&format!("[mqtt]\nprotocol = \"{text}\"\n"), "t");
+            assert_eq!(c.map(|c| c.mqtt.protocol).ok(), Some(want), "{text}");
+        }
+        assert_eq!(Config::builtin().mqtt.protocol, Protocol::Auto);
+        assert!(Config::from_toml("[mqtt]\nprotocol = \"4\"\n", "t").is_err());
+    }
+
+    #[test]
     fn missing_ca_file_is_named() {
         let e = tls_client_config(Some(Path::new("/nonexistent/ca.pem")), None)
             .err()
