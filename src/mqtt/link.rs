@@ -157,6 +157,8 @@ pub struct Writer {
     needs_flush: bool,
     last_sent: Instant,
     unsent_since: Option<Instant>,
+    /// Write without lingering: nothing more will join these bytes soon.
+    urgent: bool,
 }
 
 impl Writer {
@@ -175,7 +177,16 @@ impl Writer {
         if self.sent == self.buf.len() {
             return None;
         }
+        if self.urgent {
+            return Some(now);
+        }
         Some(*self.unsent_since.get_or_insert(now) + LINGER)
+    }
+
+    /// Asks for what is buffered to be written without lingering (the publisher's window is
+    /// full: no more messages can join it before acknowledgements come back).
+    pub fn write_now(&mut self) {
+        self.urgent = true;
     }
 
     /// When bytes last went to the socket (for keep-alive pings).
@@ -201,6 +212,7 @@ impl Writer {
                 self.sent = 0;
                 self.needs_flush = true;
                 self.unsent_since = None;
+                self.urgent = false;
             }
         }
         if self.needs_flush && self.sent == 0 {
@@ -357,6 +369,7 @@ impl Link {
             needs_flush: false,
             last_sent: Instant::now(),
             unsent_since: None,
+            urgent: false,
         };
         wire::connect(&mut writer.buf, version, connect);
         writer.write_all().await?;

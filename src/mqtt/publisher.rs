@@ -945,9 +945,13 @@ impl Ctx {
         let now = Instant::now();
         s.tokens = (s.tokens + rate * (now - s.last_refill).as_secs_f64()).min(rate.max(1.0));
         s.last_refill = now;
-        while self.outbox.unacked() < self.tuning.window
-            && self.outbox.in_flight() < s.writer.receive_maximum
-        {
+        while self.outbox.unacked() < self.tuning.window {
+            if self.outbox.in_flight() >= s.writer.receive_maximum {
+                // The broker's Receive Maximum (MQTT 5) is reached: what is buffered goes
+                // out now rather than lingering for company that cannot come.
+                s.writer.write_now();
+                break;
+            }
             if let Some(r) = s.live_queue.pop_front() {
                 if self.outbox.is_handled(r.id) {
                     continue;
