@@ -577,7 +577,7 @@ fn properties(bytes: &[u8]) -> Result<Properties, WireError> {
 }
 
 /// A property list at the start of `bytes`, and what follows it.
-fn properties_then<'b>(bytes: &'b [u8]) -> Result<(Properties, &'b [u8]), WireError> {
+fn properties_then(bytes: &[u8]) -> Result<(Properties, &[u8]), WireError> {
     let bad = WireError::Malformed("MQTT 5 property list longer than the packet");
     let (len, used) = varint(bytes, "MQTT 5 property length longer than 4 bytes")?;
     let end = used.checked_add(len).ok_or(bad.clone())?;
