@@ -16,13 +16,7 @@ find_mosquitto() {
     command -v mosquitto 2>/dev/null || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true
 }
 
-if [ -z "$(find_mosquitto)" ] || ! command -v mosquitto_passwd >/dev/null || ! command -v openssl >/dev/null; then
-    log "Installing mosquitto and openssl"
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update
-    $SUDO apt-get install -y mosquitto openssl
-fi
+bash .ci/mqtt/install-mosquitto.sh
 MOSQUITTO="$(find_mosquitto)"
 [ -n "$MOSQUITTO" ] || { echo "mosquitto not found after installing it" >&2; exit 1; }
 

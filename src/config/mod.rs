@@ -302,6 +302,8 @@ pub struct MqttConfig {
     /// Let the embedded broker listen beyond this machine (e.g. `0.0.0.0:1883`) without
     /// accounts: anyone on the network can then publish as this station.
     pub allow_anonymous: bool,
+    /// MQTT version: `"auto"` (5 where the broker speaks it, else 3.1.1), `"5"`, `"3.1.1"`.
+    pub protocol: crate::mqtt::connect::Protocol,
 }
 
 /// One account on the embedded broker. Its `Debug` never shows the password.
@@ -347,6 +349,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("backfill_rate", &self.backfill_rate)
             .field("users", &self.users)
             .field("allow_anonymous", &self.allow_anonymous)
+            .field("protocol", &self.protocol)
             .finish()
     }
 }
@@ -372,6 +375,7 @@ impl Default for MqttConfig {
             backfill_rate: 50_000,
             users: Vec::new(),
             allow_anonymous: false,
+            protocol: crate::mqtt::connect::Protocol::Auto,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `anemone mqtt check`: connects with the configured settings and reports, step by step,
-//! what works: DNS, TCP, TLS, authentication, publish permission.
+//! what works: DNS, TCP, TLS, authentication (and the MQTT version spoken), publish
+//! permission.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -306,7 +307,11 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
                 Some(u) => format!("accepted user \"{u}\""),
                 None => "accepted an anonymous client".into(),
             };
-            report.push("auth", StepStatus::Ok, format!("the broker {who}"));
+            report.push(
+                "auth",
+                StepStatus::Ok,
+                format!("the broker {who}, speaking {}", link.version),
+            );
             link
         }
         Err(e) => {
@@ -337,9 +342,17 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
     );
     const SUB_ID: u16 = 1;
     const PUB_ID: u16 = 2;
-    wire::subscribe(&mut link.writer.buf, SUB_ID, &topic, Qos::AtLeastOnce);
+    let version = link.version;
+    wire::subscribe(
+        &mut link.writer.buf,
+        version,
+        SUB_ID,
+        &topic,
+        Qos::AtLeastOnce,
+    );
     wire::publish(
         &mut link.writer.buf,
+        version,
         &topic,
         payload.as_bytes(),
         Qos::AtLeastOnce,
@@ -364,7 +377,24 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
                 pkid: SUB_ID,
                 codes,
             })) => {
-                subscribed = Some(codes.iter().all(|c| *c != 0x80));
+                subscribed = Some(codes.iter().all(|c| *c < 0x80));
+            }
+            Ok(Ok(Incoming::PubRefused {
+                pkid: PUB_ID,
+                reason,
+            })) => {
+                report.push(
+                    "publish",
+                    StepStatus::Failed,
+                    format!(
+                        "the broker refused a publish to {topic}: {} (MQTT 5 reason code {reason:#04x}); allow this account to write {}/# (e.g. in the broker's ACL)",
+                        wire::reason_code_name(reason),
+                        topics.prefix
+                    ),
+                );
+                wire::disconnect(&mut link.writer.buf);
+                let _ = tokio::time::timeout(Duration::from_secs(1), link.writer.close()).await;
+                return;
             }
             Ok(Ok(Incoming::Publish {
                 topic: t,
@@ -403,7 +433,7 @@ async fn mqtt_steps(settings: &ConnectSettings, topics: &Topics, report: &mut Ch
             format!("published to {topic} (QoS 1 acknowledged and delivered)"),
         );
     } else {
-        report.push("publish", StepStatus::Warning, format!("the broker acknowledged a publish to {topic} but did not deliver it back; Mosquitto acknowledges publishes its ACL denies, so check that this account may write {}/#", topics.prefix));
+        report.push("publish", StepStatus::Warning, format!("the broker acknowledged a publish to {topic} but did not deliver it back; under MQTT 3.1.1 Mosquitto acknowledges publishes its ACL denies, so check that this account may write {}/#", topics.prefix));
     }
     wire::disconnect(&mut link.writer.buf);
     let _ = tokio::time::timeout(Duration::from_secs(1), link.writer.close()).await;

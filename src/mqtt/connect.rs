@@ -12,7 +12,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
@@ -58,6 +58,22 @@ pub enum ConnectError {
     Tls(#[from] rustls::Error),
 }
 
+/// `[mqtt] protocol`: which MQTT version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Protocol {
+    /// MQTT 5 where the broker speaks it, else MQTT 3.1.1 (decided at the first
+    /// connection and kept for the life of the process).
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// MQTT 5 only.
+    #[serde(rename = "5")]
+    V5,
+    /// MQTT 3.1.1 only.
+    #[serde(rename = "3.1.1")]
+    V311,
+}
+
 /// A password that never shows up in logs or debug output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -86,6 +102,11 @@ pub struct ConnectSettings {
     pub keep_alive: Duration,
     /// How long a TCP + TLS + CONNECT may take.
     pub connect_timeout: Duration,
+    /// The MQTT version asked for.
+    pub protocol: Protocol,
+    /// The version the broker took, once known (shared by clones of these settings, so a
+    /// publisher decides once and keeps it across reconnects).
+    spoken: Arc<Mutex<Option<wire::Version>>>,
     tls_config: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -137,6 +158,8 @@ impl ConnectSettings {
             password,
             keep_alive,
             connect_timeout: Duration::from_secs(10),
+            protocol: m.protocol,
+            spoken: Arc::new(Mutex::new(None)),
             tls_config,
         })
     }
@@ -157,6 +180,18 @@ impl ConnectSettings {
             format!("[{}]:{}", self.host, self.port)
         } else {
             format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The MQTT version the broker accepted, once a connection was made.
+    pub fn spoken(&self) -> Option<wire::Version> {
+        self.spoken.lock().map(|v| *v).unwrap_or(None)
+    }
+
+    /// Keeps the version the broker accepted for later connections.
+    pub(crate) fn remember(&self, version: wire::Version) {
+        if let Ok(mut v) = self.spoken.lock() {
+            *v = Some(version);
         }
     }
 
@@ -288,6 +323,8 @@ pub enum Stage {
 pub fn explain_lost(e: &LinkError, url: &str, client_id: &str) -> String {
     match e {
         LinkError::Closed => format!("{url} closed the connection (a broker restart, or another client connected with the client id \"{client_id}\": set mqtt.client_id to a unique one)"),
+        LinkError::Disconnected { reason: 0x8E, .. } => format!("{url} ended the session because another client connected with the client id \"{client_id}\" (MQTT 5 reason 0x8e, session taken over): give each station its own mqtt.client_id (and station id)"),
+        LinkError::Disconnected { .. } => format!("{url}: {e}"),
         LinkError::Io(io) => format!("the connection to {url} failed: {io}"),
         other => format!("the connection to {url} failed: {other}"),
     }
@@ -296,7 +333,8 @@ pub fn explain_lost(e: &LinkError, url: &str, client_id: &str) -> String {
 /// Puts a failed or lost connection into words an operator can act on.
 pub fn explain(e: &LinkError, url: &str) -> (Stage, String) {
     match e {
-        LinkError::Refused(code) => (Stage::Auth, wire::connack_code_text(*code)),
+        LinkError::Refused { .. } => (Stage::Auth, e.to_string()),
+        LinkError::Disconnected { .. } => (Stage::Protocol, format!("{url}: {e}")),
         LinkError::Timeout => (
             Stage::Network,
             format!("no answer from {url} in time (is the host reachable and the port right?)"),
@@ -418,6 +456,20 @@ mod tests {
             Duration::from_secs(u64::from(u16::MAX)),
             "pings follow what CONNECT announced"
         );
+    }
+
+    #[test]
+    fn protocol_key_of_the_config() {
+        for (text, want) in [
+            ("auto", Protocol::Auto),
+            ("5", Protocol::V5),
+            ("3.1.1", Protocol::V311),
+        ] {
+            let c = Config::from_toml(&format!("[mqtt]\nprotocol = \"{text}\"\n"), "t");
+            assert_eq!(c.map(|c| c.mqtt.protocol).ok(), Some(want), "{text}");
+        }
+        assert_eq!(Config::builtin().mqtt.protocol, Protocol::Auto);
+        assert!(Config::from_toml("[mqtt]\nprotocol = \"4\"\n", "t").is_err());
     }
 
     #[test]

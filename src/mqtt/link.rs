@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::connect::ConnectSettings;
-use super::wire::{self, Incoming, WireError};
+use super::connect::{ConnectSettings, Protocol};
+use super::wire::{self, Incoming, Version, WireError};
 
 /// The byte stream under MQTT: plain TCP or TLS over it.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -54,9 +54,24 @@ pub enum LinkError {
     /// Connected, but no CONNACK within the connect timeout.
     #[error("no CONNACK in time")]
     NoConnAck,
-    /// The broker refused the CONNECT with this return code.
-    #[error("{}", wire::connack_code_text(*.0))]
-    Refused(u8),
+    /// The broker refused the CONNECT with this return code (MQTT 5: reason code).
+    #[error("{}{}", wire::connack_code_text(*.version, *.code), .reason.as_ref().map(|r| format!(" (the broker says: {r})")).unwrap_or_default())]
+    Refused {
+        /// The version the CONNECT spoke.
+        version: Version,
+        /// The CONNACK return code or reason code.
+        code: u8,
+        /// The MQTT 5 Reason String, if the broker sent one.
+        reason: Option<String>,
+    },
+    /// The broker ended the session with an MQTT 5 DISCONNECT.
+    #[error("the broker ended the session: {} (MQTT 5 reason {reason:#04x}){}", wire::reason_code_name(*.reason), .text.as_ref().map(|r| format!(", saying \"{r}\"")).unwrap_or_default())]
+    Disconnected {
+        /// The DISCONNECT reason code.
+        reason: u8,
+        /// The broker's Reason String, if any.
+        text: Option<String>,
+    },
     /// Something other than CONNACK answered CONNECT.
     #[error("the broker did not answer CONNECT with CONNACK ({0})")]
     NotConnAck(String),
@@ -73,19 +88,26 @@ pub struct Reader {
     io: ReadHalf<Box<dyn Io>>,
     buf: Vec<u8>,
     start: usize,
+    version: Version,
 }
 
 impl Reader {
-    /// The next packet already read from the socket, if a whole one is there (no I/O).
+    /// The next packet already read from the socket, if a whole one is there (no I/O). An
+    /// MQTT 5 DISCONNECT from the broker is returned as [`LinkError::Disconnected`].
     pub fn buffered(&mut self) -> Result<Option<Incoming>, LinkError> {
-        match wire::decode(&self.buf[self.start..], MAX_INCOMING)? {
+        match wire::decode(&self.buf[self.start..], MAX_INCOMING, self.version)? {
             Some((packet, used)) => {
                 self.start += used;
                 if self.start == self.buf.len() {
                     self.buf.clear();
                     self.start = 0;
                 }
-                Ok(Some(packet))
+                match packet {
+                    Incoming::Disconnect { reason, text } => {
+                        Err(LinkError::Disconnected { reason, text })
+                    }
+                    packet => Ok(Some(packet)),
+                }
             }
             None => Ok(None),
         }
@@ -124,12 +146,19 @@ impl Reader {
 /// hand them to the socket.
 pub struct Writer {
     io: WriteHalf<Box<dyn Io>>,
+    /// The protocol version of this connection (for encoding PUBLISH and SUBSCRIBE).
+    pub version: Version,
+    /// QoS 1 publishes the broker takes unacknowledged at once (MQTT 5 Receive Maximum;
+    /// 65 535 when the broker names none, and under 3.1.1).
+    pub receive_maximum: usize,
     /// Packets not yet handed to the socket (from `sent` on).
     pub buf: Vec<u8>,
     sent: usize,
     needs_flush: bool,
     last_sent: Instant,
     unsent_since: Option<Instant>,
+    /// Write without lingering: nothing more will join these bytes soon.
+    urgent: bool,
 }
 
 impl Writer {
@@ -148,7 +177,16 @@ impl Writer {
         if self.sent == self.buf.len() {
             return None;
         }
+        if self.urgent {
+            return Some(now);
+        }
         Some(*self.unsent_since.get_or_insert(now) + LINGER)
+    }
+
+    /// Asks for what is buffered to be written without lingering (the publisher's window is
+    /// full: no more messages can join it before acknowledgements come back).
+    pub fn write_now(&mut self) {
+        self.urgent = true;
     }
 
     /// When bytes last went to the socket (for keep-alive pings).
@@ -174,6 +212,7 @@ impl Writer {
                 self.sent = 0;
                 self.needs_flush = true;
                 self.unsent_since = None;
+                self.urgent = false;
             }
         }
         if self.needs_flush && self.sent == 0 {
@@ -207,21 +246,80 @@ pub struct Link {
     pub writer: Writer,
     /// The broker kept a session for this client id (never with a clean session).
     pub session_present: bool,
+    /// The protocol version spoken.
+    pub version: Version,
+    /// The keep-alive the broker asks for instead of ours (MQTT 5 Server Keep Alive).
+    pub server_keep_alive: Option<Duration>,
 }
 
 impl Link {
     /// TCP (+ TLS) to the broker in `settings`, CONNECT, CONNACK, within the settings'
-    /// connect timeout.
+    /// connect timeout, in the protocol version the settings ask for.
+    ///
+    /// With `mqtt.protocol = "auto"` the first connection tries MQTT 5; a broker that
+    /// answers it with "unacceptable protocol version" (CONNACK code 1 or reason 0x84) or
+    /// closes the connection gets a second CONNECT in MQTT 3.1.1. The version that was
+    /// accepted is kept in the settings (shared by their clones) and used from then on;
+    /// it is logged once.
     pub async fn connect(
         settings: &ConnectSettings,
         connect: &wire::Connect<'_>,
+    ) -> Result<Link, LinkError> {
+        let known = settings.spoken();
+        let first = match (settings.protocol, known) {
+            (Protocol::V311, _) => Version::V311,
+            (Protocol::V5, _) => Version::V5,
+            (Protocol::Auto, Some(v)) => v,
+            (Protocol::Auto, None) => Version::V5,
+        };
+        let tried = Self::connect_as(settings, connect, first).await;
+        let link = match tried {
+            Err(e) if settings.protocol == Protocol::Auto && known.is_none() && not_v5(&e) => {
+                tracing::debug!(
+                    "The broker at {} did not take an MQTT 5 CONNECT ({e}); trying MQTT 3.1.1.",
+                    settings.url()
+                );
+                Self::connect_as(settings, connect, Version::V311).await?
+            }
+            other => other?,
+        };
+        if known.is_none() {
+            settings.remember(link.version);
+            match link.version {
+                Version::V5 => tracing::info!(
+                    "Speaking MQTT 5 with the broker at {}: a publish it refuses is not counted as delivered.",
+                    settings.url()
+                ),
+                Version::V311 if settings.protocol == Protocol::Auto => tracing::info!(
+                    "The broker at {} does not speak MQTT 5; speaking MQTT 3.1.1 with it from now on (it cannot say when it refuses a publish).",
+                    settings.url()
+                ),
+                Version::V311 => tracing::info!(
+                    "Speaking MQTT 3.1.1 with the broker at {} (mqtt.protocol).",
+                    settings.url()
+                ),
+            }
+        }
+        Ok(link)
+    }
+
+    /// One connection attempt in `version`.
+    async fn connect_as(
+        settings: &ConnectSettings,
+        connect: &wire::Connect<'_>,
+        version: Version,
     ) -> Result<Link, LinkError> {
         let io =
             match tokio::time::timeout(settings.connect_timeout, Self::transport(settings)).await {
                 Ok(r) => r?,
                 Err(_) => return Err(LinkError::Timeout),
             };
-        match tokio::time::timeout(settings.connect_timeout, Self::handshake(io, connect)).await {
+        match tokio::time::timeout(
+            settings.connect_timeout,
+            Self::handshake(io, connect, version),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(_) => Err(LinkError::NoConnAck),
         }
@@ -250,22 +348,30 @@ impl Link {
     }
 
     /// CONNECT, then the CONNACK.
-    async fn handshake(io: Box<dyn Io>, connect: &wire::Connect<'_>) -> Result<Link, LinkError> {
+    async fn handshake(
+        io: Box<dyn Io>,
+        connect: &wire::Connect<'_>,
+        version: Version,
+    ) -> Result<Link, LinkError> {
         let (r, w) = tokio::io::split(io);
         let mut reader = Reader {
             io: r,
             buf: Vec::with_capacity(4096),
             start: 0,
+            version,
         };
         let mut writer = Writer {
             io: w,
+            version,
+            receive_maximum: usize::from(u16::MAX),
             buf: Vec::with_capacity(4096),
             sent: 0,
             needs_flush: false,
             last_sent: Instant::now(),
             unsent_since: None,
+            urgent: false,
         };
-        wire::connect(&mut writer.buf, connect);
+        wire::connect(&mut writer.buf, version, connect);
         writer.write_all().await?;
         // A CONNACK starts with 0x20; anything else (a web server, a TLS port answering
         // plain TCP) is named at once instead of waiting for a packet that never ends.
@@ -282,16 +388,49 @@ impl Link {
             Ok(Incoming::ConnAck {
                 code: 0,
                 session_present,
-            }) => Ok(Link {
-                reader,
-                writer,
-                session_present,
+                receive_maximum,
+                server_keep_alive,
+                ..
+            }) => {
+                if let Some(max) = receive_maximum {
+                    // 0 is a protocol error; be safe rather than stuck.
+                    writer.receive_maximum = usize::from(max.max(1));
+                }
+                Ok(Link {
+                    reader,
+                    writer,
+                    session_present,
+                    version,
+                    server_keep_alive: server_keep_alive
+                        .filter(|&k| k > 0)
+                        .map(|k| Duration::from_secs(u64::from(k))),
+                })
+            }
+            Ok(Incoming::ConnAck { code, reason, .. }) => Err(LinkError::Refused {
+                version,
+                code,
+                reason,
             }),
-            Ok(Incoming::ConnAck { code, .. }) => Err(LinkError::Refused(code)),
             Ok(other) => Err(LinkError::NotConnAck(format!("got {other:?}"))),
             Err(LinkError::Wire(e)) => Err(LinkError::NotConnAck(e.to_string())),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// True when a failed MQTT 5 CONNECT looks like a broker that speaks only 3.1.1: it
+/// answered "unacceptable protocol version" (3.1.1 code 1, MQTT 5 reason 0x84), or closed
+/// the connection without an answer (as rumqttd's 3.1.1 listener and some others do).
+fn not_v5(e: &LinkError) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        LinkError::Refused { code, .. } => *code == 1 || *code == 0x84,
+        LinkError::Closed => true,
+        LinkError::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        ),
+        _ => false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! MQTT out: the dashboard contract, availability, Home Assistant discovery, TLS/auth,
 //! store-and-forward, the embedded broker and `anemone mqtt check`. The client side is our
-//! own MQTT 3.1.1 code ([`wire`] for the packets, [`link`] for a connection).
+//! own MQTT 5 and 3.1.1 code ([`wire`] for the packets, [`link`] for a connection and the
+//! choice of version).
 //!
 //! # Topics (prefix `anemone/<station id>`, `[mqtt] topic_prefix` to change it)
 //!
@@ -22,7 +23,8 @@
 //! readings the publisher could not carry (not connected, queue full, a gap in the ids)
 //! are read back from the store, and the publisher does not call the backlog done before
 //! the store has committed past them. What the broker
-//! has acknowledged (PUBACK) moves the *publish cursor*: the highest reading id such that it
+//! has acknowledged (PUBACK; under MQTT 5 only with a reason code below 0x80) moves the
+//! *publish cursor*: the highest reading id such that it
 //! and every lower stored id were acknowledged. The publisher sends cursor advances to the
 //! writer, which persists them. After a connection (the first, or any reconnect: every
 //! connection is a clean session, so unacknowledged QoS 1 messages are forgotten by both

@@ -15,6 +15,12 @@
 //! broker has acknowledged a message sent after it. A broker acknowledges QoS 1 messages in
 //! the order it received them (MQTT 3.1.1 § 4.6), so that message is not merely slow: its
 //! acknowledgement is missing, and only a new connection brings it again.
+//!
+//! Under MQTT 5 a broker may answer a publish with a PUBACK whose reason code is 0x80 or
+//! above (its ACL denies the topic, a quota…): [`Outbox::refused`]. A refused reading is not
+//! a delivery: the cursor stays below it, it is not sent again in this connection (no hot
+//! loop), and it is offered again at the next connection or after
+//! [`Outbox::retry_refused`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -43,13 +49,21 @@ pub struct Outbox {
     /// ranges: while the backlog is replayed the cursor waits below it, and hundreds of
     /// thousands of live readings acknowledged meanwhile are a handful of ranges.
     acked: Ranges,
+    /// Reading ids above the cursor the broker refused in this connection.
+    refused: Ranges,
     pkids: HashMap<u16, InFlight>,
     /// The packet ids in flight by the order they were sent (`InFlight::seq`).
     order: BTreeMap<u64, u16>,
     next_seq: u64,
-    /// The latest-sent message acknowledged in this connection (its `seq`).
+    /// The latest-sent message the broker answered (acknowledged or refused) in this
+    /// connection (its `seq`).
     acked_seq: Option<u64>,
     last_pkid: u16,
+    /// The topics messages were sent on, each once (a handful: status, meta, state, one
+    /// per sensor, discovery), so a refusal can name its topic without a string per
+    /// message.
+    topics: Vec<Box<str>>,
+    topic_ids: HashMap<Box<str>, u32>,
 }
 
 /// A QoS 1 message waiting for its acknowledgement.
@@ -59,7 +73,12 @@ struct InFlight {
     /// Sending order in this connection.
     seq: u64,
     sent: Instant,
+    /// Its topic, an index into `Outbox::topics` ([`NO_TOPIC`] for a SUBSCRIBE).
+    topic: u32,
 }
+
+/// No topic recorded (a SUBSCRIBE).
+const NO_TOPIC: u32 = u32::MAX;
 
 /// Disjoint inclusive ranges of ids, `start → end`, never adjacent.
 #[derive(Debug, Default)]
@@ -118,6 +137,18 @@ impl Ranges {
             }
         }
     }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn first(&self) -> Option<i64> {
+        self.0.first_key_value().map(|(&start, _)| start)
+    }
+
+    fn last(&self) -> Option<i64> {
+        self.0.last_key_value().map(|(_, &end)| end)
+    }
 }
 
 impl Outbox {
@@ -138,14 +169,47 @@ impl Outbox {
     /// gone with it and will be sent again); what it acknowledged stays acknowledged.
     pub fn new_session(&mut self) {
         self.unacked.clear();
+        self.refused.clear();
         self.pkids.clear();
         self.order.clear();
         self.acked_seq = None;
     }
 
-    /// True when `id` is acknowledged or was sent in this connection.
+    /// True when `id` is acknowledged, or was sent (or refused) in this connection.
     pub fn is_handled(&self, id: i64) -> bool {
-        id <= self.cursor || self.unacked.contains(&id) || self.acked.contains(id)
+        id <= self.cursor
+            || self.unacked.contains(&id)
+            || self.acked.contains(id)
+            || self.refused.contains(id)
+    }
+
+    /// QoS 1 messages (and subscriptions) waiting for their acknowledgement, readings or
+    /// not: what an MQTT 5 broker's Receive Maximum limits.
+    pub fn in_flight(&self) -> usize {
+        self.pkids.len()
+    }
+
+    /// True when the broker refused readings in this connection.
+    pub fn has_refused(&self) -> bool {
+        !self.refused.0.is_empty()
+    }
+
+    /// Readings the broker refused in this connection.
+    pub fn refused_count(&self) -> usize {
+        self.refused
+            .0
+            .iter()
+            .map(|(&start, &end)| usize::try_from(end - start + 1).unwrap_or(0))
+            .sum()
+    }
+
+    /// Forgets this connection's refusals so the refused readings are sent again (by a
+    /// replay of the store from the cursor). Returns the highest refused id: the replay
+    /// must not end before the store has committed through it.
+    pub fn retry_refused(&mut self) -> Option<i64> {
+        let last = self.refused.last();
+        self.refused.clear();
+        last
     }
 
     /// Readings sent in this connection and not yet acknowledged.
@@ -170,14 +234,35 @@ impl Outbox {
         None
     }
 
-    /// Records a message handed to the connection: `pkid` for QoS 1 (an acknowledgement
-    /// will come), `None` for QoS 0.
+    /// Records a message handed to the connection without a topic (a SUBSCRIBE): `pkid`
+    /// for QoS 1 (an acknowledgement will come), `None` for QoS 0.
     pub fn sent(&mut self, tag: Tag, pkid: Option<u16>) {
-        self.sent_at(tag, pkid, Instant::now());
+        self.record(tag, pkid, NO_TOPIC, Instant::now());
     }
 
     /// [`Outbox::sent`], at `now`.
     pub fn sent_at(&mut self, tag: Tag, pkid: Option<u16>, now: Instant) {
+        self.record(tag, pkid, NO_TOPIC, now);
+    }
+
+    /// Records a PUBLISH to `topic` handed to the connection (see [`Outbox::sent`]).
+    pub fn sent_on(&mut self, topic: &str, tag: Tag, pkid: Option<u16>) {
+        let index = match pkid {
+            None => NO_TOPIC,
+            Some(_) => match self.topic_ids.get(topic) {
+                Some(&i) => i,
+                None => {
+                    let i = u32::try_from(self.topics.len()).unwrap_or(NO_TOPIC);
+                    self.topics.push(topic.into());
+                    self.topic_ids.insert(topic.into(), i);
+                    i
+                }
+            },
+        };
+        self.record(tag, pkid, index, Instant::now());
+    }
+
+    fn record(&mut self, tag: Tag, pkid: Option<u16>, topic: u32, now: Instant) {
         if let Tag::Reading(id) = tag {
             // The publisher sends only readings that are not `is_handled`.
             self.unacked.insert(id);
@@ -191,12 +276,35 @@ impl Outbox {
                     tag,
                     seq,
                     sent: now,
+                    topic,
                 },
             ) {
                 self.order.remove(&old.seq);
             }
             self.order.insert(seq, p);
         }
+    }
+
+    /// The broker refused the publish with packet id `pkid` (an MQTT 5 PUBACK with a reason
+    /// code of 0x80 or above). Returns what it carried and its topic (`None` when the
+    /// packet id is not ours to track). A refused reading holds the cursor below it.
+    pub fn refused(&mut self, pkid: u16) -> Option<(Tag, &str)> {
+        let InFlight {
+            tag, seq, topic, ..
+        } = self.pkids.remove(&pkid)?;
+        // A refusal is an answer: the stall watchdog counts it like an acknowledgement.
+        self.order.remove(&seq);
+        self.acked_seq = self.acked_seq.max(Some(seq));
+        if let Tag::Reading(id) = tag {
+            if self.unacked.remove(&id) {
+                self.refused.insert(id);
+            }
+        }
+        let topic = usize::try_from(topic)
+            .ok()
+            .and_then(|i| self.topics.get(i))
+            .map_or("", |t| &**t);
+        Some((tag, topic))
     }
 
     /// The broker's `PubAck(pkid)`. Returns what was acknowledged (`Tag::Other` when the
@@ -236,7 +344,11 @@ impl Outbox {
     /// Returns the new cursor when it moved.
     pub fn advance(&mut self, bound: Option<i64>) -> Option<i64> {
         let before = self.cursor;
-        let first_unacked = self.unacked.first().copied();
+        // The first id not delivered: unacknowledged, or refused by the broker.
+        let first_unacked = match (self.unacked.first().copied(), self.refused.first()) {
+            (Some(u), Some(r)) => Some(u.min(r)),
+            (u, r) => u.or(r),
+        };
         // The acknowledged ids below the first unacknowledged one, up to the bound.
         let stop = first_unacked
             .map_or(i64::MAX, |u| u - 1)
@@ -343,6 +455,56 @@ mod tests {
         // The replay reaches them: the cursor jumps over the whole range.
         assert_eq!(o.advance(Some(101_000)), Some(101_000));
         assert!(o.acked.0.is_empty());
+    }
+
+    #[test]
+    fn a_refused_reading_holds_the_cursor_until_it_is_delivered() {
+        let mut o = Outbox::new(10);
+        let mut pkid = BTreeMap::new();
+        for id in 11..=14 {
+            let p = o.next_pkid().unwrap_or(0);
+            o.sent_on("anemone/x/reading/mast", Tag::Reading(id), Some(p));
+            pkid.insert(id, p);
+        }
+        let p = o.next_pkid().unwrap_or(0);
+        o.sent_on("anemone/x/status", Tag::Other, Some(p));
+        assert_eq!(o.in_flight(), 5);
+        assert_eq!(o.puback(pkid[&11]), Tag::Reading(11));
+        assert_eq!(
+            o.refused(pkid[&12]),
+            Some((Tag::Reading(12), "anemone/x/reading/mast"))
+        );
+        assert_eq!(o.refused(p), Some((Tag::Other, "anemone/x/status")));
+        assert_eq!(o.refused(p), None, "an unknown packet id");
+        o.puback(pkid[&13]);
+        o.puback(pkid[&14]);
+        assert!(
+            o.all_acked(),
+            "a refusal is an answer: nothing waits for one"
+        );
+        assert_eq!(o.in_flight(), 0);
+        // The cursor stops before the refused reading, bound or not.
+        assert_eq!(o.advance(Some(14)), Some(11));
+        assert_eq!(o.advance(None), None);
+        assert_eq!(o.cursor(), 11);
+        // It is not sent again in this connection…
+        assert!(o.is_handled(12) && o.has_refused());
+        assert_eq!(o.refused_count(), 1);
+        // …until the refusals are retried: then it is owed again, and once acknowledged
+        // the cursor passes it.
+        assert_eq!(o.retry_refused(), Some(12));
+        assert!(!o.is_handled(12) && !o.has_refused());
+        let again = o.next_pkid().unwrap_or(0);
+        o.sent_on("anemone/x/reading/mast", Tag::Reading(12), Some(again));
+        o.puback(again);
+        assert_eq!(o.advance(None), Some(14));
+        // A new connection forgets refusals too: they are replayed from the store.
+        let p = o.next_pkid().unwrap_or(0);
+        o.sent_on("anemone/x/reading/mast", Tag::Reading(15), Some(p));
+        o.refused(p);
+        o.new_session();
+        assert!(!o.is_handled(15));
+        assert_eq!(o.cursor(), 14);
     }
 
     #[test]

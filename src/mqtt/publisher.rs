@@ -63,6 +63,9 @@ pub struct Tuning {
     pub disconnect_timeout: Duration,
     /// How often backfill progress is logged.
     pub progress_interval: Duration,
+    /// First wait before readings the broker refused (MQTT 5) are offered again in the same
+    /// connection; it doubles up to 60 times this while refusals go on.
+    pub refused_retry: Duration,
 }
 
 impl Default for Tuning {
@@ -78,6 +81,7 @@ impl Default for Tuning {
             live_queue_max: 2_048,
             disconnect_timeout: Duration::from_secs(3),
             progress_interval: Duration::from_secs(10),
+            refused_retry: Duration::from_secs(60),
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct PublisherSummary {
     /// Connections the broker closed before they had lasted
     /// [`Tuning::backoff_reset_after`] (another client with the same client id, most often).
     pub early_closes: u64,
+    /// Readings the broker refused (MQTT 5 PUBACK reason ≥ 0x80); they stay owed.
+    pub refused: u64,
     /// True when nothing was owed to the broker at exit.
     pub drained: bool,
 }
@@ -214,6 +220,17 @@ struct Ctx {
     /// The broker closed the current connection (not our watchdog, not the network).
     closed_by_broker: bool,
     last_failure: Option<String>,
+    refusals: Refusals,
+}
+
+/// Publishes the broker refused (MQTT 5): which topics were reported, and when the refused
+/// readings are offered again.
+struct Refusals {
+    /// Topic → the reason code last reported for it (an ERROR once per topic and reason).
+    reported: BTreeMap<String, u8>,
+    /// When the readings refused in this connection are sent again.
+    retry_at: Option<Instant>,
+    delay: Duration,
 }
 
 /// The per-connection part.
@@ -253,6 +270,7 @@ impl Ctx {
         for (sensor, q) in discovery::configured_pairs(cfg) {
             announced.entry(sensor).or_default().insert(q);
         }
+        let tuning_refused_retry = tuning.refused_retry;
         Ctx {
             topics: Topics::new(cfg),
             state: StateSnapshot::new(cfg),
@@ -283,6 +301,11 @@ impl Ctx {
             deadline: None,
             summary: PublisherSummary::default(),
             last_failure: None,
+            refusals: Refusals {
+                reported: BTreeMap::new(),
+                retry_at: None,
+                delay: tuning_refused_retry,
+            },
         }
     }
 
@@ -538,6 +561,11 @@ impl Ctx {
                 },
             }
         };
+        if let Some(k) = link.server_keep_alive {
+            // MQTT 5: the broker's keep-alive replaces ours.
+            self.settings.keep_alive = k;
+        }
+        self.refusals.retry_at = None;
         let now = Instant::now();
         let mut s = Session {
             reader: link.reader,
@@ -685,6 +713,7 @@ impl Ctx {
                     if self.publish_state(s, false).is_err() {
                         return End::Lost;
                     }
+                    self.retry_refused(s);
                     self.log_progress(s);
                 }
                 changed = self.shutdown_rx.changed(), if self.deadline.is_none() => {
@@ -718,7 +747,7 @@ impl Ctx {
                     if owed {
                         tracing::warn!(
                             "Drain timeout: {} readings not yet acknowledged; they stay in the store for the next run.",
-                            self.outbox.unacked() + s.live_queue.len() + s.scan_buf.len()
+                            self.outbox.unacked() + self.outbox.refused_count() + s.live_queue.len() + s.scan_buf.len()
                         );
                     }
                     self.summary.drained = !owed;
@@ -746,6 +775,7 @@ impl Ctx {
             self.outbox.sent(Tag::Other, Some(pkid));
             wire::subscribe(
                 &mut s.writer.buf,
+                s.writer.version,
                 pkid,
                 &self.topics.ha_status(),
                 Qos::AtLeastOnce,
@@ -832,10 +862,11 @@ impl Ctx {
                     s.last_ack = Instant::now();
                 }
             }
+            Incoming::PubRefused { pkid, reason } => self.on_refused(s, pkid, reason),
             Incoming::PingResp => s.ping_sent = None,
             Incoming::SubAck { pkid, codes } => {
                 self.outbox.puback(pkid);
-                if codes.contains(&0x80) {
+                if codes.iter().any(|&c| c >= 0x80) {
                     tracing::warn!(
                         "The broker refused the subscription to {}: discovery is sent again at each connection only, not when Home Assistant restarts.",
                         self.topics.ha_status()
@@ -858,9 +889,58 @@ impl Ctx {
                     self.publish_state(s, true)?;
                 }
             }
-            Incoming::ConnAck { .. } | Incoming::Other(_) => {}
+            Incoming::ConnAck { .. } | Incoming::Disconnect { .. } | Incoming::Other(_) => {}
         }
         Ok(())
+    }
+
+    /// An MQTT 5 PUBACK with a reason code of 0x80 or above: not a delivery. The reading
+    /// stays owed (the cursor waits below it) and is offered again later; the topic is
+    /// named once, at ERROR, since only an operator can change what the broker allows.
+    fn on_refused(&mut self, s: &mut Session, pkid: u16, reason: u8) {
+        let Some((tag, topic)) = self.outbox.refused(pkid) else {
+            return;
+        };
+        let reading = matches!(tag, Tag::Reading(_));
+        if self.refusals.reported.get(topic) != Some(&reason) {
+            let what = if reading {
+                "Readings on it are not counted as delivered: they stay in the store and are offered again later"
+            } else {
+                "Dashboards miss this message until it is allowed"
+            };
+            tracing::error!(
+                "The broker refuses publishes to {topic}: {} (MQTT 5 reason code {reason:#04x}). {what}. Allow client \"{}\" to publish there (e.g. in the broker's ACL).",
+                wire::reason_code_name(reason),
+                self.settings.client_id
+            );
+            self.refusals.reported.insert(topic.to_string(), reason);
+        }
+        if reading {
+            self.summary.refused += 1;
+            s.last_ack = Instant::now();
+            if self.refusals.retry_at.is_none() {
+                self.refusals.retry_at = Some(Instant::now() + self.refusals.delay);
+            }
+        }
+    }
+
+    /// Offers the refused readings again once their retry is due: the store is replayed
+    /// from the cursor (what was acknowledged is skipped). The wait doubles each time.
+    fn retry_refused(&mut self, s: &mut Session) {
+        let due = self.refusals.retry_at.is_some_and(|t| t <= Instant::now());
+        if !due || s.fetch.is_some() {
+            return;
+        }
+        self.refusals.retry_at = None;
+        self.refusals.delay = (self.refusals.delay * 2).min(self.tuning.refused_retry * 60);
+        if let Some(last) = self.outbox.retry_refused() {
+            tracing::debug!("Offering the readings the broker refused again.");
+            self.must_scan = self.must_scan.max(last);
+            s.scan_pos = self.outbox.cursor();
+            s.scan_buf.clear();
+            s.scan_done = false;
+            s.scan_wait = false;
+        }
     }
 
     fn take_page(&mut self, s: &mut Session, rows: Vec<StoredReading>) {
@@ -922,6 +1002,7 @@ impl Ctx {
             || !s.scan_buf.is_empty()
             || !s.live_queue.is_empty()
             || !self.outbox.all_acked()
+            || self.outbox.has_refused()
             || (!self.live_closed && !self.live.is_empty())
             || s.fetch.is_some()
     }
@@ -934,6 +1015,12 @@ impl Ctx {
         s.tokens = (s.tokens + rate * (now - s.last_refill).as_secs_f64()).min(rate.max(1.0));
         s.last_refill = now;
         while self.outbox.unacked() < self.tuning.window {
+            if self.outbox.in_flight() >= s.writer.receive_maximum {
+                // The broker's Receive Maximum (MQTT 5) is reached: what is buffered goes
+                // out now rather than lingering for company that cannot come.
+                s.writer.write_now();
+                break;
+            }
             if let Some(r) = s.live_queue.pop_front() {
                 if self.outbox.is_handled(r.id) {
                     continue;
@@ -1169,12 +1256,13 @@ fn publish(
     };
     wire::publish(
         &mut writer.buf,
+        writer.version,
         topic,
         payload,
         qos,
         retain,
         pkid.unwrap_or(0),
     );
-    outbox.sent(tag, pkid);
+    outbox.sent_on(topic, tag, pkid);
     Ok(())
 }

@@ -905,6 +905,7 @@ async fn mqtt_check_reports_each_step() {
 }
 
 mod misbehaving;
+mod mqtt5;
 mod power_cut;
 mod scripted;
 mod station_outage;
