@@ -13,7 +13,7 @@
 //!   ([`WriterConfig::keep_unpublished`]), never runs while clock safety does not trust
 //!   the station clock ([`WriterMsg::ClockTrusted`]), and its "now" advances only by
 //!   station time actually elapsed ([`crate::clock::Clock::elapsed_ms`]), from the value
-//!   it last persisted: see the `store` module docs, "Retention".
+//!   it last persisted: see the `retention` module docs.
 //! * When a commit fails (disk full, I/O error) the batch stays in memory and is retried
 //!   at each interval; one ERROR names the file and the fix, one INFO says when writing
 //!   resumed. Beyond `max_buffered` readings the oldest are dropped, counted and logged.
