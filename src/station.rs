@@ -21,7 +21,7 @@ use crate::sources::SourceContext;
 use crate::store::writer::{
     run_writer_with_progress, LiveFeeds, StoreJob, WriterConfig, WriterMsg,
 };
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError, StoreOptions, Unpublished};
 
 /// Readings in flight between stages before senders wait (back-pressure).
 const CHANNEL_DEPTH: usize = 4096;
@@ -198,11 +198,18 @@ pub async fn run(
     } else {
         ClockGuard::trusted()
     };
-    // Retention never acts on a clock that clock safety does not trust yet.
-    let writer_cfg = WriterConfig {
-        clock_trusted: guard.state() == GuardState::Trusted,
-        ..WriterConfig::from_config(&config)
+    // Retention keeps what MQTT still owes, and never acts on a clock that clock safety
+    // does not trust yet.
+    let unpublished = if config.mqtt.enabled {
+        Unpublished::Keep
+    } else {
+        Unpublished::Expire
     };
+    let writer_cfg = WriterConfig::from_storage(
+        &config.storage,
+        unpublished,
+        guard.state() == GuardState::Trusted,
+    );
     // MQTT: the writer's live feed goes to the publisher; acknowledged ids come back as
     // publish-cursor advances that the writer persists.
     let (live_tx, live_rx) = match opts.live {

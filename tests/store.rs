@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anemone::clock::Clock;
-use anemone::config::Synchronous;
+use anemone::config::{Span, StorageConfig, Synchronous};
 use anemone::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
 use anemone::store::writer::{run_writer, WriterConfig, WriterMsg, WriterStats};
 use anemone::store::{
@@ -513,12 +513,16 @@ async fn writer_commits_on_the_station_clock_and_flushes_on_close() {
     let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     let t0 = ts("2026-06-01T00:00:00Z");
     let clock = Clock::virtual_at(t0);
-    let cfg = WriterConfig {
-        commit_interval_ms: 5_000,
-        retention_ms: 365 * 86_400_000,
-        max_buffered: 1_000,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(5_000),
+            retention: Span::millis(365 * 86_400_000),
+            max_buffered: 1_000,
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let path = db(&dir);
     let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("mast");
@@ -567,10 +571,14 @@ async fn writer_flushes_everything_when_the_channel_closes() {
     let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     let t0 = ts("2026-06-01T00:00:00Z");
     let clock = Clock::virtual_at(t0);
-    let cfg = WriterConfig {
-        commit_interval_ms: 60_000,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(60_000),
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("mast");
         for i in 0..7 {
@@ -595,12 +603,16 @@ async fn writer_keeps_readings_through_a_full_disk_and_resumes() {
     store.set_max_pages(1).unwrap();
     let t0 = ts("2026-06-01T00:00:00Z");
     let clock = Clock::virtual_at(t0);
-    let cfg = WriterConfig {
-        commit_interval_ms: 5_000,
-        retention_ms: 0,
-        max_buffered: 100_000,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(5_000),
+            retention: Span::millis(0),
+            max_buffered: 100_000,
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("anemometer");
         for s in 0..30 {
@@ -639,12 +651,16 @@ async fn writer_counts_readings_dropped_beyond_the_bound() {
     store.set_max_pages(1).unwrap();
     let t0 = ts("2026-06-01T00:00:00Z");
     let clock = Clock::virtual_at(t0);
-    let cfg = WriterConfig {
-        commit_interval_ms: 5_000,
-        retention_ms: 0,
-        max_buffered: 1_000,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(5_000),
+            retention: Span::millis(0),
+            max_buffered: 1_000,
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let (store, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("anemometer");
         for s in 0..10 {
@@ -777,11 +793,15 @@ async fn clock_jump_forward_deletes_nothing_inside_the_old_window() {
         .unwrap();
     let last = rows.last().unwrap().id;
     store.set_publish_cursor(last).unwrap();
-    let cfg = WriterConfig {
-        commit_interval_ms: 60_000,
-        retention_ms: day,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(60_000),
+            retention: Span::secs(86_400),
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     // Station time actually elapsed in both runs is at most 4 h + 3 h: retention may
     // delete up to t0 - 1 day + 7 h, never more, whatever the wall clock says.
     let inside = |store: &Store| {
@@ -987,11 +1007,15 @@ async fn corruption_found_while_running_moves_to_a_new_file_losing_nothing() {
         .collect();
     let old_last = store.insert_batch(&old).unwrap().last().unwrap().id;
     let clock = Clock::virtual_at(t0);
-    let cfg = WriterConfig {
-        commit_interval_ms: 5_000,
-        retention_ms: 0,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(5_000),
+            retention: Span::millis(0),
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let p2 = path.clone();
     let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("mast");
@@ -1072,11 +1096,15 @@ async fn a_large_file_is_checked_in_the_background_and_replaced_when_corrupt() {
     damage_page(&path, pages / 2);
     store.defer_check();
     let clock = Clock::virtual_at(t0);
-    let cfg = WriterConfig {
-        commit_interval_ms: 5_000,
-        retention_ms: 0,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(5_000),
+            retention: Span::millis(0),
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let p2 = path.clone();
     let (store, stats, feed) = with_writer(store, &clock, cfg, move |tx, p| async move {
         let m = sensor("mast");
@@ -1121,12 +1149,15 @@ async fn retention_waits_until_clock_safety_trusts_the_clock() {
         .unwrap();
     let all = rows.len() as u64;
     store.set_publish_cursor(rows.last().unwrap().id).unwrap();
-    let cfg = WriterConfig {
-        commit_interval_ms: 60_000,
-        retention_ms: day,
-        clock_trusted: false,
-        ..WriterConfig::default()
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(60_000),
+            retention: Span::secs(86_400),
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        false,
+    );
     let clock = Clock::virtual_at(t0);
     let (tx_count, rx_count) = oneshot::channel();
     let path = db(&dir);

@@ -20,6 +20,8 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::error::classify;
+use super::{schema, Store, StoreError};
 use crate::reading::{Flags, Timestamp};
 
 /// One minute in ms.
@@ -378,6 +380,67 @@ pub fn save_bucket(conn: &Connection, key: Key, b: &Bucket) -> rusqlite::Result<
         b.last_id,
     ])?;
     Ok(())
+}
+
+impl Store {
+    /// Rebuilds the in-memory aggregates: the persisted buckets plus every reading stored
+    /// after them.
+    pub(super) fn rebuild_aggregates(&mut self) -> Result<(), StoreError> {
+        let through = self.meta_i64(schema::META_AGG_THROUGH)?.unwrap_or(0);
+        let mut agg = AggState::new(self.tz, through);
+        let n = self.db(agg.catch_up(&self.conn))?;
+        if n > 0 {
+            tracing::info!(path = %self.path.display(), readings = n,
+                "Rebuilt aggregates from readings stored after the last persisted ones.");
+        }
+        self.agg = agg;
+        self.agg_stale = false;
+        Ok(())
+    }
+
+    /// Persists the in-memory aggregates (changed buckets and the id they cover) in one
+    /// transaction.
+    pub fn flush_aggregates(&mut self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
+        if self.agg_stale {
+            self.rebuild_aggregates()?;
+        }
+        if !self.agg.has_unpersisted() {
+            return Ok(());
+        }
+        let keys = self.agg.dirty_keys();
+        let through = self.agg.through_id;
+        let path = self.path.clone();
+        let err = |e| classify(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        for k in &keys {
+            if let Some(b) = self.agg.buckets.get(k) {
+                save_bucket(&tx, *k, b).map_err(err)?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![schema::META_AGG_THROUGH, through],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.agg.persisted(&keys, through);
+        Ok(())
+    }
+
+    /// The aggregates to overlay on the persisted ones: the writer's memory, or for a
+    /// read-only store the readings stored after the last persist, folded afresh.
+    pub(super) fn overlay(&self) -> Result<std::borrow::Cow<'_, AggState>, StoreError> {
+        if !self.read_only && !self.agg_stale {
+            return Ok(std::borrow::Cow::Borrowed(&self.agg));
+        }
+        let through = self.meta_i64(schema::META_AGG_THROUGH)?.unwrap_or(0);
+        let mut agg = AggState::new(self.tz, through);
+        self.db(agg.catch_up(&self.conn))?;
+        Ok(std::borrow::Cow::Owned(agg))
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{companion, schema, StoreError};
+use super::identity::companion;
+use super::{schema, StoreError};
 
 /// What a quarantine did: the text of its ERROR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +224,7 @@ pub(super) fn continue_after(
         floor = floor.max(time_floor(old.modified_ms));
     }
     let cursor = old.cursor.min(floor);
-    let err = |e| super::classify(path, e);
+    let err = |e| super::error::classify(path, e);
     let tx = conn.transaction().map_err(err)?;
     tx.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",

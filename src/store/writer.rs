@@ -10,10 +10,10 @@
 //! * Retention runs at the first commit and then every [`RETENTION_EVERY_MS`], deleting at
 //!   most [`EXPIRE_PER_CYCLE`] rows per commit cycle in small transactions. It never
 //!   deletes a reading the broker has not acknowledged while MQTT is configured
-//!   ([`WriterConfig::keep_unpublished`]), never runs while clock safety does not trust
+//!   ([`Unpublished::Keep`]), never runs while clock safety does not trust
 //!   the station clock ([`WriterMsg::ClockTrusted`]), and its "now" advances only by
 //!   station time actually elapsed ([`crate::clock::Clock::elapsed_ms`]), from the value
-//!   it last persisted: see the `store` module docs, "Retention".
+//!   it last persisted: see the `retention` module docs.
 //! * When a commit fails (disk full, I/O error) the batch stays in memory and is retried
 //!   at each interval; one ERROR names the file and the fix, one INFO says when writing
 //!   resumed. Beyond `max_buffered` readings the oldest are dropped, counted and logged.
@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Store, StoreError, StoredReading, Unpublished};
 use crate::clock::{Clock, Participant};
-use crate::config::{Config, StorageConfig};
+use crate::config::StorageConfig;
 use crate::reading::{Reading, Timestamp};
 
 /// Aggregates are persisted on this grid of station time (and at flush/shutdown). Hourly:
@@ -101,47 +101,38 @@ impl std::fmt::Debug for WriterMsg {
     }
 }
 
-/// Writer settings (from `[storage]`).
+/// Writer settings, built by [`WriterConfig::from_storage`] only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterConfig {
     /// Station time between commits.
-    pub commit_interval_ms: i64,
+    commit_interval_ms: i64,
     /// Raw readings older than this are deleted; 0 keeps them forever.
-    pub retention_ms: i64,
+    retention_ms: i64,
     /// Readings held in memory while commits fail, before the oldest are dropped.
-    pub max_buffered: usize,
-    /// MQTT is configured: retention keeps every reading above the publish cursor.
-    pub keep_unpublished: bool,
-    /// Clock safety trusts the station clock from the start; otherwise retention waits
-    /// for [`WriterMsg::ClockTrusted`].
-    pub clock_trusted: bool,
+    max_buffered: usize,
+    /// What retention does with readings above the publish cursor.
+    unpublished: Unpublished,
+    /// Clock safety trusts the station clock from the start.
+    clock_trusted: bool,
 }
 
 impl WriterConfig {
-    /// The settings of a `[storage]` section, keeping unpublished readings (as if MQTT
-    /// were configured) and trusting the clock.
-    pub fn from_storage(s: &StorageConfig) -> WriterConfig {
+    /// The writer's settings: the `[storage]` section; what retention does with readings
+    /// the broker has not acknowledged ([`Unpublished::Keep`] while MQTT is configured);
+    /// and whether clock safety trusts the station clock from the start (otherwise
+    /// retention waits for [`WriterMsg::ClockTrusted`]).
+    pub fn from_storage(
+        storage: &StorageConfig,
+        unpublished: Unpublished,
+        clock_trusted: bool,
+    ) -> WriterConfig {
         WriterConfig {
-            commit_interval_ms: s.commit_interval.as_millis_i64(),
-            retention_ms: s.retention.as_millis_i64(),
-            max_buffered: s.max_buffered,
-            keep_unpublished: true,
-            clock_trusted: true,
+            commit_interval_ms: storage.commit_interval.as_millis_i64(),
+            retention_ms: storage.retention.as_millis_i64(),
+            max_buffered: storage.max_buffered,
+            unpublished,
+            clock_trusted,
         }
-    }
-
-    /// The settings of a station config: `[storage]`, and whether MQTT is configured.
-    pub fn from_config(c: &Config) -> WriterConfig {
-        WriterConfig {
-            keep_unpublished: c.mqtt.enabled,
-            ..WriterConfig::from_storage(&c.storage)
-        }
-    }
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        WriterConfig::from_storage(&StorageConfig::default())
     }
 }
 
@@ -368,11 +359,7 @@ impl Writer {
                     let (at, carry) = self.retention.now(now);
                     (at.saturating_sub(self.cfg.retention_ms), carry)
                 });
-        let unpublished = if self.cfg.keep_unpublished {
-            Unpublished::Keep
-        } else {
-            Unpublished::Expire
-        };
+        let unpublished = self.cfg.unpublished;
         let mut batch = std::mem::take(&mut self.buf);
         let cursor = self.cursor.take();
         // Reserve the next block while half of this one is still free.

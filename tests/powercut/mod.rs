@@ -50,10 +50,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anemone::clock::Clock;
-use anemone::config::Synchronous;
+use anemone::config::{Span, StorageConfig, Synchronous};
 use anemone::reading::{Quantity, Reading, SensorId, StoredReading, Timestamp};
 use anemone::store::writer::{run_writer_with_progress, LiveFeeds, WriterConfig, WriterMsg};
-use anemone::store::{Query, Store, StoreOptions};
+use anemone::store::{Query, Store, StoreOptions, Unpublished};
 use tokio::sync::{mpsc, watch};
 
 use crate::common::{Lcg, JUNE_1};
@@ -171,13 +171,16 @@ async fn run_until_cut(
     let (tx, rx) = mpsc::channel(1024);
     let (live_tx, mut live_rx) = mpsc::channel::<Vec<StoredReading>>(256);
     let (ct_tx, mut ct_rx) = watch::channel(0i64);
-    let cfg = WriterConfig {
-        commit_interval_ms: STEP_MS,
-        retention_ms: 0,
-        max_buffered: 1_000_000,
-        keep_unpublished: true,
-        clock_trusted: true,
-    };
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(STEP_MS as u64),
+            retention: Span::millis(0),
+            max_buffered: 1_000_000,
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
     let feeds = LiveFeeds {
         live: Some(live_tx),
         committed_through: Some(ct_tx),
@@ -527,10 +530,14 @@ async fn measure_the_loss_window_at_default_settings() {
         let clock = Clock::virtual_at(JUNE_1);
         let (wp, pp) = (clock.participant(), clock.participant());
         let (tx, rx) = mpsc::channel(1024);
-        let cfg = WriterConfig {
-            retention_ms: 0,
-            ..WriterConfig::default()
-        };
+        let cfg = WriterConfig::from_storage(
+            &StorageConfig {
+                retention: Span::millis(0),
+                ..StorageConfig::default()
+            },
+            Unpublished::Keep,
+            true,
+        );
         let writer = tokio::spawn(run_writer_with_progress(
             store,
             rx,

@@ -1,0 +1,349 @@
+//! Opening the database: read-write (creating and migrating it) or read-only, and the
+//! pragmas that decide its durability.
+//!
+//! # Files and durability
+//! One database file (`[storage] path`) in WAL mode, plus its `-wal` and `-shm` companions.
+//! One writer ([`run_writer`](super::writer::run_writer)) owns the read-write [`Store`];
+//! `export` and `stats` use [`Store::open_read_only`], which never creates or changes
+//! anything and may run while the daemon writes.
+//!
+//! * A crashed process loses at most the readings buffered since the last commit (one
+//!   `commit_interval`, default 2 min of station time).
+//! * With `synchronous = "full"` (default) every commit is synced: a power cut loses no
+//!   more than a crash. With `synchronous = "normal"` a power cut may also roll back the
+//!   commits made since SQLite last synced the WAL (at checkpoints and id reservations:
+//!   up to about 5½ h at the default settings, measured by `tests/powercut/`), for about
+//!   10 % fewer bytes written.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use chrono_tz::Tz;
+use rusqlite::config::DbConfig;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::aggregate::AggState;
+use super::error::classify;
+use super::identity::{
+    file_bytes, inspect, is_ours, quick_check, Found, QUICK_CHECK_AT_OPEN_BYTES,
+};
+use super::registry::Sensors;
+use super::{quarantine, schema, Quarantine, Store, StoreError, StoreOptions, SCHEMA_VERSION};
+use crate::config::Synchronous;
+
+/// SQLite page cache of the daemon's connections, KiB.
+const WRITER_CACHE_KIB: u32 = 256;
+
+impl Store {
+    /// Caps this connection's page cache (the daemon's MQTT backlog reader scans forward
+    /// once and needs little).
+    pub fn small_cache(&self) -> Result<(), StoreError> {
+        self.db(self
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};")))
+    }
+
+    /// Opens the station database read-write, creating it when the file is missing or
+    /// empty and migrating an older schema. Refuses foreign and newer files without
+    /// writing to them. An Anemone database found corrupt (`PRAGMA quick_check`, or an
+    /// error while opening) is moved aside untouched and a new one is started at `path`
+    /// ([`Store::quarantined`] says so; see the `quarantine` docs). Rebuilds the
+    /// in-memory aggregates from readings stored after the last persisted ones.
+    pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        match Store::open_file(path, opts) {
+            Err(StoreError::Corrupt { detail, .. }) if is_ours(path) => {
+                let old = quarantine::OldFile::read(path);
+                Store::start_after_corrupt(path, opts, old, None, detail)
+            }
+            other => other,
+        }
+    }
+
+    /// Moves the corrupt file at `path` aside and opens a new store there, continuing
+    /// after `old`; logs the ERROR.
+    fn start_after_corrupt(
+        path: &Path,
+        opts: &StoreOptions,
+        old: quarantine::OldFile,
+        known_floor: Option<i64>,
+        detail: String,
+    ) -> Result<Store, StoreError> {
+        let kept = quarantine::move_aside(path)?;
+        let mut store = Store::open_file(path, opts)?;
+        let q = quarantine::continue_after(&mut store.conn, path, kept, &old, known_floor, detail)?;
+        store.load_sensors()?;
+        tracing::error!(path = %path.display(), kept = %q.kept.display(), "{q}");
+        store.quarantined = Some(q);
+        Ok(store)
+    }
+
+    /// False when the file was too large to be checked at open: the writer runs
+    /// [`Store::check_file`] in the background.
+    pub fn checked_at_open(&self) -> bool {
+        self.checked_at_open
+    }
+
+    /// Leaves the check of this file to the writer's background check, as for a file too
+    /// large to check at open (lets tests exercise that path on a small file).
+    #[doc(hidden)]
+    pub fn defer_check(&mut self) {
+        self.checked_at_open = false;
+    }
+
+    /// `PRAGMA quick_check` of the file at `path` on its own read-only connection (it may
+    /// run while the writer writes): [`StoreError::Corrupt`] unless the file is sound.
+    pub fn check_file(path: &Path) -> Result<(), StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        quick_check(path, &conn)
+    }
+
+    /// The corrupt file this store replaced when it was opened, if any.
+    pub fn quarantined(&self) -> Option<&Quarantine> {
+        self.quarantined.as_ref()
+    }
+
+    /// This store's file was found corrupt while running: closes it without writing
+    /// into it again (no checkpoint at close), moves it aside and returns a new store at
+    /// the same path whose ids start above `known_floor` (every id this run handed out)
+    /// and above everything the old file still shows.
+    pub fn replace_corrupt(self, known_floor: i64, detail: String) -> Result<Store, StoreError> {
+        // SQLite checkpoints the WAL into the database when the last connection closes:
+        // that would write into the damaged file.
+        if let Err(e) = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "Could not turn off the checkpoint at close");
+        }
+        let path = self.path.clone();
+        let opts = self.opts.clone();
+        let old = quarantine::OldFile::read(&path);
+        drop(self);
+        Store::start_after_corrupt(&path, &opts, old, Some(known_floor), detail)
+    }
+
+    fn open_file(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let mut checked = true;
+        if let Found::Ours(probe, version) = inspect(path)? {
+            // Damaged pages anywhere in the file are found before anything is written:
+            // `quick_check` reads every page once — about 0.1 s for 15 MB and 0.6 s for
+            // 150 MB on a PC, several seconds on a Pi's SD card. A larger file (a year of
+            // a busy station is gigabytes) would hold up the start (systemd allows 90 s),
+            // so the writer checks it in the background instead (`checked_at_open`).
+            if version >= 1 {
+                if file_bytes(path) <= QUICK_CHECK_AT_OPEN_BYTES {
+                    quick_check(path, &probe)?;
+                } else {
+                    checked = false;
+                }
+            }
+            drop(probe);
+        }
+        let err = |e| classify(path, e);
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match &opts.vfs {
+            None => Connection::open_with_flags(path, flags),
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str()),
+        }
+        .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; commits will write more");
+        }
+        let sync = match opts.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        // The writer appends at the tail of a few b-trees: a small page cache serves it as
+        // well as SQLite's default 2 MiB, which would be a fifth of the daemon's memory.
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync}; PRAGMA journal_size_limit = 4194304; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+        ))
+        .map_err(err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            tz: opts.tz,
+            read_only: false,
+            sensors: RefCell::new(Sensors::default()),
+            agg: AggState::new(opts.tz, 0),
+            agg_stale: false,
+            synchronous: opts.synchronous,
+            opts: opts.clone(),
+            quarantined: None,
+            checked_at_open: checked,
+        };
+        let ready = store
+            .migrate()
+            .and_then(|()| store.load_sensors())
+            .and_then(|()| store.check_tz())
+            .and_then(|()| store.rebuild_aggregates());
+        if let Err(e) = ready {
+            if e.is_corrupt() {
+                // Closing must not checkpoint into the damaged file.
+                let _ = store
+                    .conn
+                    .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            }
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only (export, stats). Creates nothing and
+    /// writes nothing; works while the daemon is writing.
+    pub fn open_read_only(path: &Path, tz: Tz) -> Result<Store, StoreError> {
+        let (conn, version) = match inspect(path)? {
+            Found::Ours(conn, v) => (conn, v),
+            Found::Missing | Found::Empty => {
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
+        };
+        if version == 0 {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| classify(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            tz,
+            read_only: true,
+            sensors: RefCell::new(Sensors::default()),
+            agg: AggState::new(tz, 0),
+            agg_stale: false,
+            synchronous: Synchronous::Normal,
+            opts: StoreOptions {
+                synchronous: Synchronous::Normal,
+                tz,
+                vfs: None,
+            },
+            quarantined: None,
+            checked_at_open: true,
+        };
+        store.load_sensors()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| classify(&path, e);
+        let mut version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        while version < SCHEMA_VERSION {
+            let Some(sql) = schema::MIGRATIONS.get(version as usize) else {
+                break;
+            };
+            let tx = self.conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            if version == 0 {
+                tx.execute_batch(&format!(
+                    "PRAGMA application_id = {}",
+                    schema::APPLICATION_ID
+                ))
+                .map_err(err)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            if version > 0 {
+                tracing::info!(path = %path.display(), from = version, to = version + 1, "Migrated the database schema.");
+            }
+            version += 1;
+        }
+        Ok(())
+    }
+
+    fn check_tz(&mut self) -> Result<(), StoreError> {
+        let stored: Option<String> = self.db(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [schema::META_DAY_TZ],
+                |r| r.get(0),
+            )
+            .optional())?;
+        let name = self.tz.name();
+        if stored.as_deref() == Some(name) {
+            return Ok(());
+        }
+        if let Some(old) = stored {
+            tracing::warn!(path = %self.path.display(), old, new = name,
+                "The station time zone changed: day summaries stored so far keep their old local days.");
+        }
+        self.db(self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![schema::META_DAY_TZ, name],
+        ))?;
+        Ok(())
+    }
+
+    /// Caps the database file at `pages` pages (`PRAGMA max_page_count`, never below its
+    /// current size) for this connection; returns the cap in force. Writes beyond it fail
+    /// as [`StoreError::DiskFull`], which is also how tests simulate a full disk.
+    pub fn set_max_pages(&self, pages: u64) -> Result<u64, StoreError> {
+        let pages = i64::try_from(pages).unwrap_or(i64::MAX);
+        let cap: i64 =
+            self.db(self
+                .conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                }))?;
+        Ok(cap.max(0) as u64)
+    }
+
+    /// Runs a passive WAL checkpoint; returns how many frames (pages of
+    /// `page_size`, 4 KiB by default) the WAL held, i.e. were written since the last
+    /// completed checkpoint.
+    pub fn wal_checkpoint(&self) -> Result<u64, StoreError> {
+        let (_busy, log, _done): (i64, i64, i64) =
+            self.db(self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                }))?;
+        Ok(log.max(0) as u64)
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: `"ok"` or the problems found, one per line.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let mut stmt = self.db(self.conn.prepare("PRAGMA integrity_check"))?;
+        let rows = self.db(stmt.query_map([], |r| r.get::<_, String>(0)))?;
+        let mut lines = Vec::new();
+        for r in rows {
+            lines.push(self.db(r)?);
+        }
+        Ok(lines.join("\n"))
+    }
+}
