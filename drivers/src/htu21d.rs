@@ -10,7 +10,7 @@
 //! measurements: while converting it does not acknowledge its address (see below).
 //! "Permission denied" on `/dev/i2c-1` means the user is not in the `i2c` group.
 //!
-//! # Protocol (datasheet HPC199_3, "Communication protocol with HTU21D(F) sensor")
+//! # Protocol (datasheet HPC199, communication protocol and commands)
 //!
 //! A measurement is one command byte — `0xF3` temperature, `0xF5` relative humidity ("no hold
 //! master") — then a 3-byte read: data MSB, data LSB, CRC. The two lowest bits of the LSB are
@@ -42,9 +42,9 @@
 //! The datasheet's formulas ("Conversion of signal outputs"), at every resolution:
 //! T = −46.85 + 175.72 · S_T / 2¹⁶ °C and RH = −6 + 125 · S_RH / 2¹⁶ %RH, then the
 //! temperature-coefficient compensation RH_comp = RH + (25 − T) · (−0.15) %RH/°C, which the
-//! datasheet specifies for 0..80 °C. The datasheet notes that the humidity output can go
-//! below 0 %RH and above 100 %RH (down to −6 %RH, up to 118 %RH) because of process
-//! tolerances. This driver returns the computed value as it is, unclamped, also outside
+//! datasheet specifies for 0..80 °C. The datasheet notes that, to absorb process tolerances,
+//! the humidity output goes below 0 %RH and above 100 %RH (−6 %RH at the minimum output, a
+//! clamp at 118 %RH in the chip itself). This driver returns the computed value as it is, unclamped, also outside
 //! 0..80 °C (where the compensation is extrapolated; [`compensation_characterised`] says
 //! whether it was): the daemon's QC flags an out-of-range reading instead of hiding it
 //! (DESIGN.md: flag, never clamp or drop).
