@@ -7,6 +7,7 @@
 //! | Module | Chip / instrument | Interface | Datasheet |
 //! |---|---|---|---|
 //! | [`bme280`] | Bosch BME280 (T, P, RH); BMP280 detected and refused | I2C `0x76`/`0x77` | [BST-BME280-DS002](https://www.bosch-sensortec.com/media/boschsensortec/downloads/datasheets/bst-bme280-ds002.pdf) |
+//! | [`htu21d`] | TE Connectivity (MEAS) HTU21D(F) (T, RH; Oracle Weather Station HAT) | I2C `0x40` (fixed: `new(bus)`) | [HTU21D(F) HPC199](https://cdn-shop.adafruit.com/datasheets/1899_HTU21D.pdf) |
 //! | [`ds18b20`] | Maxim/Analog Devices DS18B20 water/ground temperature probe | 1-Wire via the kernel's `w1_slave` | [DS18B20](https://www.analog.com/media/en/technical-documentation/data-sheets/DS18B20.pdf) |
 //! | [`mcp3008`] | Microchip MCP3008 10-bit 8-channel ADC | SPI | [MCP3004/3008](https://ww1.microchip.com/downloads/en/DeviceDoc/21295d.pdf) |
 //! | [`ads1115`] | Texas Instruments ADS1115 16-bit 4-channel ADC | I2C `0x48`–`0x4B` | [ADS111x](https://www.ti.com/lit/ds/symlink/ads1115.pdf) |
@@ -62,6 +63,7 @@ pub mod anemometer;
 pub mod bme280;
 pub mod ds18b20;
 pub mod ezo_ph;
+pub mod htu21d;
 pub mod mcp3008;
 pub mod pulse;
 pub mod rain_gauge;
