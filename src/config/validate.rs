@@ -334,27 +334,21 @@ fn sensors(value: Option<toml::Value>, problems: &mut Problems) -> Vec<(usize, S
     out
 }
 
-/// The known types as `"a", "b" or "c"`.
+/// The known types as `"a", "b" or "c"` (the registration declares more than one).
 fn type_choices() -> String {
     let quoted: Vec<String> = SensorKind::TYPES
         .iter()
         .map(|t| format!("\"{t}\""))
         .collect();
-    match quoted.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
-    }
+    let n = quoted.len().saturating_sub(1);
+    format!("{} or {}", quoted[..n].join(", "), quoted[n..].join(""))
 }
 
 /// Like [`lenient`], but for a sensor, whose common keys and `type` are required.
 fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Option<SensorConfig> {
     let mut table = table;
     // Check the common keys on their own so their errors name them.
-    for key in COMMON_KEYS {
-        if key == "id" {
-            continue;
-        }
+    for key in COMMON_KEYS.into_iter().filter(|k| *k != "id") {
         if let Some(v) = table.get(key).cloned() {
             let mut probe = toml::Table::new();
             probe.insert("id".into(), "x".into());
@@ -372,14 +366,13 @@ fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Op
     }
     let ty = table.get("type").cloned();
     if let Some(toml::Value::String(t)) = &ty {
-        const TYPES: &[&str] = SensorKind::TYPES;
-        if !TYPES.contains(&t.as_str()) {
-            let hint = did_you_mean(t, TYPES);
+        if !SensorKind::TYPES.contains(&t.as_str()) {
+            let hint = did_you_mean(t, SensorKind::TYPES);
             problems.add(
                 join(path, "type"),
                 format!(
                     "unknown sensor type \"{t}\".{hint} Known types: {}",
-                    TYPES.join(", ")
+                    SensorKind::TYPES.join(", ")
                 ),
             );
             return None;

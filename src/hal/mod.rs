@@ -18,7 +18,7 @@ use crate::reading::Timestamp;
 pub use bus::{HalDelay, I2cBus, OpenError, SpiBus};
 pub use error::{BusError, SpiBusError};
 pub use gpio::{EdgeSource, GpioError};
-pub use sim::{SimWorld, Switch};
+pub use sim::SimWorld;
 pub use w1::{W1Bus, W1Error};
 
 /// Access to the station's buses: real ones on a Pi, simulated ones with `--simulate`.

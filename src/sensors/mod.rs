@@ -391,6 +391,25 @@ mod tests {
         }
     }
 
+    /// Settings other than the defaults (the enums' other variants, nested tables).
+    #[test]
+    fn kinds_with_settings_round_trip_through_toml() {
+        for text in [
+            "type = \"bme280\"\naddress = 0x77\nmode = \"normal\"\noversampling = 4\niir_filter = 2\n",
+            "type = \"ds18b20\"\nrom = \"28-0316a2791cff\"\nquantity = \"water_temperature\"\n",
+            "type = \"anemometer\"\nchip = 1\ngpio = 17\npulses_per_revolution = 2.0\nkmh_per_hz = 2.5\ndebounce = \"2ms\"\n",
+            "type = \"wind_vane\"\nadc = \"ads1115\"\nchannel = 2\naddress = 0x49\noffset_deg = 90.0\n",
+            "type = \"rain_gauge\"\ngpio = 13\nmm_per_tip = 0.5\nmin_tip_interval = \"1s\"\n",
+            "type = \"ph_ezo\"\naddress = 0x64\ntemperature_sensor = \"water\"\n",
+            "type = \"ph_analog\"\nchannel = 1\ncalibration = { neutral_volts = 1.6, slope_volts_per_ph = -0.055 }\n",
+        ] {
+            let kind: SensorKind = toml::from_str(text).unwrap();
+            let back = toml::to_string(&kind).unwrap();
+            let again: SensorKind = toml::from_str(&back).unwrap();
+            assert_eq!(kind, again, "{back}");
+        }
+    }
+
     #[test]
     fn unknown_keys_and_types_are_refused() {
         let e = toml::from_str::<SensorKind>("type = \"anemometer\"\ngpoi = 5\n").unwrap_err();

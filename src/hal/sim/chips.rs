@@ -5,7 +5,7 @@ use anemone_drivers::bme280::{compensate, Calibration, Raw};
 use anemone_drivers::mcp3008::mcp3008_counts;
 use anemone_drivers::wind_vane::VaneTable;
 
-use super::{I2cChip, Weather};
+use super::{SimI2cChip, Weather};
 use crate::clock::Clock;
 use crate::hal::error::BusError;
 
@@ -96,7 +96,7 @@ impl SimBme280 {
     }
 }
 
-impl I2cChip for SimBme280 {
+impl SimI2cChip for SimBme280 {
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
         let Some((&reg, values)) = bytes.split_first() else {
             return Ok(());
@@ -197,7 +197,7 @@ impl SimEzo {
     }
 }
 
-impl I2cChip for SimEzo {
+impl SimI2cChip for SimEzo {
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
         let cmd = String::from_utf8_lossy(bytes);
         let cmd = cmd.trim_end_matches('\0').trim();
@@ -334,7 +334,7 @@ impl SimAds1115 {
     }
 }
 
-impl I2cChip for SimAds1115 {
+impl SimI2cChip for SimAds1115 {
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
         let Some((&reg, values)) = bytes.split_first() else {
             return Ok(());

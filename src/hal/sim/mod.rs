@@ -27,9 +27,14 @@ use crate::clock::Clock;
 use crate::reading::Quantity;
 use chips::{SimAds1115, SimBme280, SimEzo, SimMcp3008};
 
-/// A simulated I2C chip.
-trait I2cChip: Send {
+/// A simulated I2C chip: what it does with the bytes a driver writes, and what it
+/// answers when read. A kind whose chip is not among ours ([`SimWorldBuilder::bme280`]
+/// and its siblings) implements this beside its driver model and registers it with
+/// [`SimWorldBuilder::i2c_chip`].
+pub trait SimI2cChip: Send {
+    /// The driver wrote `bytes` (register pointer, command, data).
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError>;
+    /// The driver reads `buf.len()` bytes.
     fn read(&mut self, buf: &mut [u8]) -> Result<(), BusError>;
 }
 
@@ -37,7 +42,7 @@ trait I2cChip: Send {
 pub struct SimWorld {
     weather: Weather,
     clock: Clock,
-    i2c: Mutex<HashMap<(u8, u8), Box<dyn I2cChip>>>,
+    i2c: Mutex<HashMap<(u8, u8), Box<dyn SimI2cChip>>>,
     spi: Mutex<HashMap<(u8, u8), SimMcp3008>>,
     w1: HashMap<String, Quantity>,
     switches: HashMap<(u8, u32), Switch>,
@@ -55,7 +60,7 @@ pub const AUTO_ROM: &str = "28-000000000a0e";
 pub struct SimWorldBuilder {
     weather: Weather,
     clock: Clock,
-    i2c: HashMap<(u8, u8), Box<dyn I2cChip>>,
+    i2c: HashMap<(u8, u8), Box<dyn SimI2cChip>>,
     spi: HashMap<(u8, u8), SimMcp3008>,
     ads: HashMap<(u8, u8), SimAds1115>,
     w1: HashMap<String, Quantity>,
@@ -75,6 +80,21 @@ impl SimWorldBuilder {
             w1: HashMap::new(),
             switches: HashMap::new(),
         }
+    }
+
+    /// The station's weather, for a chip that answers with it.
+    pub fn weather(&self) -> &Weather {
+        &self.weather
+    }
+
+    /// The station clock, for a chip that answers with the weather of "now".
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Any simulated chip at `address` on I2C bus `bus`.
+    pub fn i2c_chip(&mut self, bus: u8, address: u8, chip: Box<dyn SimI2cChip>) {
+        self.i2c.insert((bus, address), chip);
     }
 
     /// A BME280 register map at `address` on I2C bus `bus`.
