@@ -373,6 +373,11 @@ pub async fn sample_on_bus(
     }
 }
 
+/// True for a number above zero (false for NaN).
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,9 +422,4 @@ mod tests {
         let e = toml::from_str::<SensorKind>("type = \"bme208\"\n").unwrap_err();
         assert!(e.message().contains("unknown variant `bme208`"), "{e}");
     }
-}
-
-/// True for a number above zero (false for NaN).
-fn positive(x: f64) -> bool {
-    x > 0.0
 }
