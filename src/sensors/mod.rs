@@ -415,6 +415,24 @@ mod tests {
         }
     }
 
+    /// The simulator drives the switch a configured kind registered on its line (with the
+    /// kind's own settings), and nothing on other lines.
+    #[test]
+    fn simulated_switches_are_the_configured_ones() {
+        let text =
+            "[hal]\nsimulate = true\n[[sensor]]\ntype = \"anemometer\"\nid = \"w\"\ngpio = 17\n";
+        let config = Config::from_toml(text, "test").unwrap();
+        let clock = Clock::real();
+        let hal = open_hal(&config, &clock, 0);
+        assert!(hal.edges(0, 17, 0).is_ok());
+        let err = hal.edges(0, 5, 0).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("no simulated switch")),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn unknown_keys_and_types_are_refused() {
         let e = toml::from_str::<SensorKind>("type = \"anemometer\"\ngpoi = 5\n").unwrap_err();
