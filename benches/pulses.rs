@@ -26,9 +26,10 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anemone::config::{Config, SensorKind, EXAMPLE};
+use anemone::config::{Config, EXAMPLE};
 use anemone::hal::sim::{SimEdges, Switch, Weather};
 use anemone::hal::{EdgeSource, GpioError};
+use anemone::sensors::SensorKind;
 use anemone_drivers::pulse::{Edge, PulseCounter};
 use anemone_drivers::rain_gauge::{RainGauge, DEFAULT_MM_PER_TIP};
 
@@ -327,17 +328,13 @@ fn bench() -> Result<(), String> {
     for s in &config.sensors {
         let interval_ms = s.interval.0.as_millis() as i64;
         match &s.kind {
-            SensorKind::Anemometer { debounce, .. } if anemo.is_none() => {
-                anemo = Some((debounce.0.as_micros(), interval_ms));
+            SensorKind::Anemometer(a) if anemo.is_none() => {
+                anemo = Some((a.debounce.0.as_micros(), interval_ms));
             }
-            SensorKind::RainGauge {
-                debounce,
-                min_tip_interval,
-                ..
-            } if rain.is_none() => {
+            SensorKind::RainGauge(r) if rain.is_none() => {
                 rain = Some((
-                    debounce.0.as_micros(),
-                    min_tip_interval.0.as_micros() as u64,
+                    r.debounce.0.as_micros(),
+                    r.min_tip_interval.0.as_micros() as u64,
                     interval_ms,
                 ));
             }

@@ -15,10 +15,10 @@ use anemone_drivers::ads1115::{Ads1115, Fsr};
 use anemone_drivers::analog_ph::{calibrate as fit, CalPointV, PhCalibration};
 use anemone_drivers::ezo_ph::{CalPoint, EzoPh};
 
-use crate::config::{Config, SensorKind};
+use crate::config::Config;
 use crate::hal::Hal;
 use crate::reading::Timestamp;
-use crate::sources::PhCalibrationInForce;
+use crate::sensors::{PhCalibrationInForce, SensorKind};
 use crate::store::{Store, StoreError};
 
 /// Which buffer the probe sits in.
@@ -90,7 +90,8 @@ pub fn calibrate(
     })?;
     let mut delay = hal.delay();
     match &sensor.kind {
-        SensorKind::PhEzo { bus, address, .. } => {
+        SensorKind::PhEzo(c) => {
+            let (bus, address) = (&c.bus, &c.address);
             let i2c = hal
                 .i2c(*bus)
                 .map_err(|e| CalibrateError::Device(e.to_string()))?;
@@ -147,13 +148,9 @@ pub fn calibrate(
                 }
             }
         }
-        SensorKind::PhAnalog {
-            bus,
-            address,
-            channel,
-            calibration,
-            temperature_sensor,
-        } => {
+        SensorKind::PhAnalog(c) => {
+            let (bus, address, channel) = (&c.bus, &c.address, &c.channel);
+            let (calibration, temperature_sensor) = (&c.calibration, &c.temperature_sensor);
             let default_slope = calibration.slope_volts_per_ph;
             match action {
                 Action::Point(point, ph) => {
@@ -223,7 +220,7 @@ pub fn calibrate(
 
 fn read_temperature(config: &Config, hal: &Hal, id: &str) -> Option<f64> {
     let s = config.sensor(id)?;
-    let mut source = crate::sources::build(config, s, hal, &Default::default()).ok()?;
+    let mut source = crate::sensors::build(s, hal, &Default::default()).ok()?;
     let readings = source.sample(crate::clock::system_now()).ok()?;
     readings.into_iter().find_map(|r| r.value)
 }

@@ -318,7 +318,7 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
                 config.hal.simulate = true;
             }
             let clock = Clock::real();
-            let hal = anemone::hal::Hal::new(&config, &clock, clock.now());
+            let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
             let report = anemone::probe::probe(&config, &hal);
             print!("{}", anemone::probe::render(&report));
             Ok(std::process::ExitCode::SUCCESS)
@@ -650,7 +650,7 @@ fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
         Action::Point(point, value)
     };
     let clock = Clock::real();
-    let hal = anemone::hal::Hal::new(&config, &clock, clock.now());
+    let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
     let mut store = Store::open(
         &config.storage.path,
         &anemone::store::StoreOptions {

@@ -10,14 +10,14 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::hal::{timesync, Hal};
+use crate::hal::timesync;
 use crate::mqtt::{Backlog, BoxError, Feeds};
 use crate::notify::{self, Judge, Notifier, Progress};
 use crate::pipeline::clock_guard::{ClockGuard, GuardState};
 use crate::pipeline::Pipeline;
 use crate::reading::{Reading, StoredReading, Timestamp};
-use crate::sources::scheduler::{run_sensor, SensorTask, StartupFailed};
-use crate::sources::SourceContext;
+use crate::sensors::scheduler::{run_sensor, SensorTask, StartupFailed};
+use crate::sensors::{sample_on_bus, start_on_bus, SourceContext};
 use crate::store::writer::{
     run_writer_with_progress, LiveFeeds, StoreJob, WriterConfig, WriterMsg,
 };
@@ -144,7 +144,7 @@ pub async fn run(
     type Opened = (
         Store,
         Vec<Reading>,
-        std::collections::HashMap<String, crate::sources::PhCalibrationInForce>,
+        std::collections::HashMap<String, crate::sensors::PhCalibrationInForce>,
     );
     let (store, history, ph_calibrations) =
         tokio::task::spawn_blocking(move || -> Result<Opened, StoreError> {
@@ -172,7 +172,7 @@ pub async fn run(
         "Station started"
     );
 
-    let hal = Hal::new(&config, &clock, started);
+    let hal = crate::sensors::open_hal(&config, &clock, started);
     let ctx = SourceContext {
         ph_calibrations,
         ..SourceContext::default()
@@ -346,7 +346,6 @@ pub async fn run(
     let mut sensors = JoinSet::new();
     for (sensor, participant) in config.sensors.iter().zip(sensor_participants) {
         let task = SensorTask {
-            config: config.clone(),
             sensor: sensor.clone(),
             hal: hal.clone(),
             ctx: ctx.clone(),
@@ -487,46 +486,36 @@ fn recent_history(store: &Store, now: Timestamp) -> Result<Vec<Reading>, StoreEr
 /// sensors need a window, so they are sampled twice, `window_ms` apart.
 pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec<Reading> {
     let start = clock.now();
-    let hal = Hal::new(&config, &clock, start);
+    let hal = crate::sensors::open_hal(&config, &clock, start);
     let ctx = SourceContext::default();
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     let participant = clock.participant();
     let mut out = Vec::new();
     let mut sources = Vec::new();
+    let inline = hal.is_simulated();
     for sensor in &config.sensors {
         let id: crate::reading::SensorId = Arc::from(sensor.id.as_str());
-        let (cfg, s, h, c) = (config.clone(), sensor.clone(), hal.clone(), ctx.clone());
-        let built = tokio::task::spawn_blocking(move || crate::sources::build(&cfg, &s, &h, &c))
-            .await
-            .map_err(|e| crate::sources::SourceError::Device(e.to_string()))
-            .and_then(|r| r);
-        match built {
-            Ok(mut source) => {
+        match start_on_bus(sensor, &hal, &ctx).await {
+            Ok(source) => {
                 let now = clock.now();
-                let first = tokio::task::spawn_blocking(move || {
-                    let r = source.sample(now);
-                    (source, r)
-                })
-                .await;
-                match first {
-                    Ok((source, Ok(readings))) if readings.is_empty() => {
+                match sample_on_bus(source, inline, now).await {
+                    (Some(source), Ok(readings)) if readings.is_empty() => {
                         sources.push((sensor.clone(), source))
                     }
-                    Ok((_, Ok(readings))) => out.extend(readings),
-                    Ok((_, Err(e))) => {
+                    (_, Ok(readings)) => out.extend(readings),
+                    (_, Err(e)) => {
                         tracing::warn!(sensor = %id, "Sensor failed: {e}");
-                        out.extend(crate::sources::error_readings(
+                        out.extend(crate::sensors::error_readings(
                             &id,
                             &sensor.kind.quantities(),
                             now,
                         ));
                     }
-                    Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
                 }
             }
             Err(e) => {
                 tracing::warn!(sensor = %id, "Sensor failed to start: {e}");
-                out.extend(crate::sources::error_readings(
+                out.extend(crate::sensors::error_readings(
                     &id,
                     &sensor.kind.quantities(),
                     start,
@@ -536,20 +525,19 @@ pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec
     }
     if !sources.is_empty() {
         participant.sleep_until(start + window_ms).await;
-        for (sensor, mut source) in sources {
+        for (sensor, source) in sources {
             let id: crate::reading::SensorId = Arc::from(sensor.id.as_str());
             let now = clock.now();
-            match tokio::task::spawn_blocking(move || source.sample(now)).await {
-                Ok(Ok(readings)) => out.extend(readings),
-                Ok(Err(e)) => {
+            match sample_on_bus(source, inline, now).await {
+                (_, Ok(readings)) => out.extend(readings),
+                (_, Err(e)) => {
                     tracing::warn!(sensor = %id, "Sensor failed: {e}");
-                    out.extend(crate::sources::error_readings(
+                    out.extend(crate::sensors::error_readings(
                         &id,
                         &sensor.kind.quantities(),
                         now,
                     ));
                 }
-                Err(e) => tracing::warn!(sensor = %id, "Sensor task failed: {e}"),
             }
         }
     }

@@ -1,9 +1,10 @@
 //! Weather-science acceptance: DST days, a restart a second before midnight, rain and
 //! gusts against the simulated pulse trains.
 
-use anemone::config::{Config, SensorKind};
+use anemone::config::Config;
 use anemone::hal::sim::{SimEdges, Switch, Weather};
 use anemone::reading::{Quantity, Timestamp};
+use anemone::sensors::SensorKind;
 use anemone::store::{Query, Store};
 
 use crate::common::run_virtual;
@@ -19,9 +20,7 @@ fn london(db: &std::path::Path) -> Config {
     c.sensors.retain(|s| {
         matches!(
             s.kind,
-            SensorKind::WindVane { .. }
-                | SensorKind::RainGauge { .. }
-                | SensorKind::Anemometer { .. }
+            SensorKind::WindVane(_) | SensorKind::RainGauge(_) | SensorKind::Anemometer(_)
         )
     });
     c
@@ -167,12 +166,8 @@ async fn day_rain_is_tips_times_mm_and_max_gust_is_the_largest_3s_mean() {
             .sensors
             .iter()
             .fold((0.0, 0.0, 0.0), |acc, s| match &s.kind {
-                SensorKind::Anemometer {
-                    kmh_per_hz,
-                    pulses_per_revolution,
-                    ..
-                } => (*kmh_per_hz, *pulses_per_revolution, acc.2),
-                SensorKind::RainGauge { mm_per_tip, .. } => (acc.0, acc.1, *mm_per_tip),
+                SensorKind::Anemometer(a) => (a.kmh_per_hz, a.pulses_per_revolution, acc.2),
+                SensorKind::RainGauge(r) => (acc.0, acc.1, r.mm_per_tip),
                 _ => acc,
             });
     let weather = Weather::new(

@@ -123,7 +123,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::Bus(e) => write!(f, "BME280 I2C bus error: {e:?}"),
             Error::Bmp280 => f.write_str(
                 "chip id 0x58 is a BMP280, which measures pressure and temperature only (no \
-                 humidity); configure it as a BMP280 or fit a real BME280",
+                 humidity); fit a real BME280",
             ),
             Error::UnknownChip(id) => write!(
                 f,

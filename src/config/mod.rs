@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{parse_span, Span};
 pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
-pub use sensor::{
-    vane_ohms, AdcKind, BmeMode, OnStartupError, PhAnalogCalibration, SensorConfig, SensorKind,
-};
+pub use sensor::{OnStartupError, SensorConfig};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 

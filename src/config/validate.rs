@@ -14,10 +14,10 @@ use super::rules::{self, client_id_problem, span_problem, topic_part_problem};
 use super::secrets;
 use super::sensor::COMMON_KEYS;
 use super::{
-    Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, SensorKind, Span,
-    StationConfig, StorageConfig,
+    Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, Span, StationConfig,
+    StorageConfig,
 };
-use crate::reading::Quantity;
+use crate::sensors::SensorKind;
 
 /// One problem in a config file: the key it concerns and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,7 +316,7 @@ fn sensors(value: Option<toml::Value>, problems: &mut Problems) -> Vec<(usize, S
         if !table.contains_key("type") {
             problems.add(
                 &path,
-                "missing `type`: add type = \"bme280\", \"ds18b20\", \"anemometer\", \"wind_vane\", \"rain_gauge\", \"ph_ezo\" or \"ph_analog\"",
+                format!("missing `type`: add type = {}", type_choices()),
             );
             continue;
         }
@@ -334,18 +334,25 @@ fn sensors(value: Option<toml::Value>, problems: &mut Problems) -> Vec<(usize, S
     out
 }
 
+/// The known types as `"a", "b" or "c"` (the registration declares more than one).
+fn type_choices() -> String {
+    let quoted: Vec<String> = SensorKind::TYPES
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    let n = quoted.len().saturating_sub(1);
+    format!("{} or {}", quoted[..n].join(", "), quoted[n..].join(""))
+}
+
 /// Like [`lenient`], but for a sensor, whose common keys and `type` are required.
 fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Option<SensorConfig> {
     let mut table = table;
     // Check the common keys on their own so their errors name them.
-    for key in COMMON_KEYS {
-        if key == "id" {
-            continue;
-        }
+    for key in COMMON_KEYS.into_iter().filter(|k| *k != "id") {
         if let Some(v) = table.get(key).cloned() {
             let mut probe = toml::Table::new();
             probe.insert("id".into(), "x".into());
-            probe.insert("type".into(), "ds18b20".into());
+            probe.insert("type".into(), SensorKind::TYPES[0].into());
             probe.insert(key.into(), v);
             if let Err(e) = try_de::<SensorConfig>(&probe) {
                 let msg = e
@@ -359,33 +366,19 @@ fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Op
     }
     let ty = table.get("type").cloned();
     if let Some(toml::Value::String(t)) = &ty {
-        const TYPES: [&str; 7] = [
-            "bme280",
-            "ds18b20",
-            "anemometer",
-            "wind_vane",
-            "rain_gauge",
-            "ph_ezo",
-            "ph_analog",
-        ];
-        if !TYPES.contains(&t.as_str()) {
-            let hint = did_you_mean(t, &TYPES);
+        if !SensorKind::TYPES.contains(&t.as_str()) {
+            let hint = did_you_mean(t, SensorKind::TYPES);
             problems.add(
                 join(path, "type"),
                 format!(
                     "unknown sensor type \"{t}\".{hint} Known types: {}",
-                    TYPES.join(", ")
+                    SensorKind::TYPES.join(", ")
                 ),
             );
             return None;
         }
     }
     lenient::<SensorConfig>(table, path, problems)
-}
-
-/// True for a number above zero (false for NaN).
-fn positive(x: f64) -> bool {
-    x > 0.0
 }
 
 /// True when `a < b` (false for NaN).
@@ -673,176 +666,8 @@ fn check_sensors(c: &Config, sensors: &[(usize, SensorConfig)], p: &mut Problems
                 p.add(&path, format!("{r} is already used by sensor \"{other}\": each sensor needs its own address or pin"));
             }
         }
-        check_kind(c, &path, &s.kind, p);
-    }
-}
-
-fn check_kind(c: &Config, path: &str, kind: &SensorKind, p: &mut Problems) {
-    let temp_ref = |p: &mut Problems, r: &Option<String>| {
-        if let Some(id) = r {
-            match c.sensor(id) {
-                None => p.add(
-                    join(path, "temperature_sensor"),
-                    format!("no sensor has id \"{id}\": name the DS18B20 in the water, or remove the key to compensate at 25 °C"),
-                ),
-                Some(t) if !t.kind.quantities().contains(&Quantity::WaterTemperature) => p.add(
-                    join(path, "temperature_sensor"),
-                    format!("sensor \"{id}\" does not measure water_temperature: give its quantity = \"water_temperature\""),
-                ),
-                Some(_) => {}
-            }
-        }
-    };
-    match kind {
-        SensorKind::Bme280 {
-            address,
-            oversampling,
-            iir_filter,
-            ..
-        } => {
-            if *address != 0x76 && *address != 0x77 {
-                p.add(
-                    join(path, "address"),
-                    format!("{address:#04x} is not a BME280 address: use 0x76 or 0x77"),
-                );
-            }
-            if ![1, 2, 4, 8, 16].contains(oversampling) {
-                p.add(join(path, "oversampling"), "must be 1, 2, 4, 8 or 16");
-            }
-            if ![0, 2, 4, 8, 16].contains(iir_filter) {
-                p.add(join(path, "iir_filter"), "must be 0 (off), 2, 4, 8 or 16");
-            }
-        }
-        SensorKind::Ds18b20 { rom, quantity } => {
-            let ok_rom = rom == "auto"
-                || (rom.len() == 15
-                    && rom.starts_with("28-")
-                    && rom[3..].chars().all(|c| c.is_ascii_hexdigit()));
-            if !ok_rom {
-                p.add(join(path, "rom"), format!("\"{rom}\" is not a DS18B20 ROM id: copy it from `anemone probe`, e.g. rom = \"28-0316a2791cff\""));
-            }
-            if ![
-                Quantity::GroundTemperature,
-                Quantity::WaterTemperature,
-                Quantity::AirTemperature,
-            ]
-            .contains(quantity)
-            {
-                p.add(
-                    join(path, "quantity"),
-                    "a DS18B20 measures ground_temperature, water_temperature or air_temperature",
-                );
-            }
-        }
-        SensorKind::Anemometer {
-            pulses_per_revolution,
-            kmh_per_hz,
-            debounce,
-            ..
-        } => {
-            if let Some(m) = span_problem(*debounce, Span::secs(0), rules::DEBOUNCE_MAX, "1ms") {
-                p.add(join(path, "debounce"), m);
-            }
-            if !positive(*pulses_per_revolution) {
-                p.add(
-                    join(path, "pulses_per_revolution"),
-                    "must be more than 0 (usually 1 or 2)",
-                );
-            }
-            if !positive(*kmh_per_hz) {
-                p.add(
-                    join(path, "kmh_per_hz"),
-                    "must be more than 0 (datasheet: 2.4)",
-                );
-            }
-        }
-        SensorKind::WindVane {
-            adc,
-            channel,
-            vref,
-            divider_ohms,
-            resistors,
-            tolerance_volts,
-            ..
-        } => {
-            let max_ch = match adc {
-                super::AdcKind::Mcp3008 => 7,
-                super::AdcKind::Ads1115 => 3,
-            };
-            if *channel > max_ch {
-                p.add(
-                    join(path, "channel"),
-                    format!("this ADC has channels 0–{max_ch}"),
-                );
-            }
-            if !(*vref > 0.0 && *vref <= 5.5) {
-                p.add(
-                    join(path, "vref"),
-                    "must be the divider's supply voltage, e.g. 3.3",
-                );
-            }
-            if !positive(*divider_ohms) {
-                p.add(
-                    join(path, "divider_ohms"),
-                    "must be the fixed resistor in ohms, e.g. 4700",
-                );
-            }
-            if resistors.len() != 16 || resistors.iter().any(|r| !positive(*r)) {
-                p.add(
-                    join(path, "resistors"),
-                    "must list 16 positive resistances in ohms, from N clockwise",
-                );
-            }
-            if !positive(*tolerance_volts) {
-                p.add(
-                    join(path, "tolerance_volts"),
-                    "must be more than 0, e.g. 0.1",
-                );
-            }
-        }
-        SensorKind::RainGauge {
-            mm_per_tip,
-            debounce,
-            min_tip_interval,
-            ..
-        } => {
-            if let Some(m) = span_problem(*debounce, Span::secs(0), rules::DEBOUNCE_MAX, "25ms") {
-                p.add(join(path, "debounce"), m);
-            }
-            if let Some(m) = span_problem(
-                *min_tip_interval,
-                Span::secs(0),
-                rules::DEBOUNCE_MAX,
-                "500ms",
-            ) {
-                p.add(join(path, "min_tip_interval"), m);
-            }
-            if !(*mm_per_tip > 0.0 && *mm_per_tip < 10.0) {
-                p.add(
-                    join(path, "mm_per_tip"),
-                    "must be the rain per tip in mm, e.g. 0.2794",
-                );
-            }
-        }
-        SensorKind::PhEzo {
-            temperature_sensor, ..
-        } => temp_ref(p, temperature_sensor),
-        SensorKind::PhAnalog {
-            channel,
-            temperature_sensor,
-            calibration,
-            ..
-        } => {
-            if *channel > 3 {
-                p.add(join(path, "channel"), "the ADS1115 has channels 0–3");
-            }
-            if calibration.slope_volts_per_ph == 0.0 {
-                p.add(
-                    join(path, "calibration.slope_volts_per_ph"),
-                    "must not be 0 (a bare electrode: −0.05916)",
-                );
-            }
-            temp_ref(p, temperature_sensor);
+        for (key, message) in s.kind.check(c) {
+            p.add(join(&path, key), message);
         }
     }
 }

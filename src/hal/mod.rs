@@ -3,6 +3,7 @@
 //! Nothing else in `src/` touches `/dev` or `/sys`.
 
 pub mod bus;
+pub mod error;
 pub mod gpio;
 pub mod paths;
 pub mod sim;
@@ -12,12 +13,12 @@ pub mod w1;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::HalConfig;
 use crate::reading::Timestamp;
-pub use bus::{BusError, HalDelay, I2cBus, OpenError, SpiBus};
+pub use bus::{HalDelay, I2cBus, OpenError, SpiBus};
+pub use error::{BusError, SpiBusError};
 pub use gpio::{EdgeSource, GpioError};
-pub use sim::{SimWorld, Switch};
+pub use sim::SimWorld;
 pub use w1::{W1Bus, W1Error};
 
 /// Access to the station's buses: real ones on a Pi, simulated ones with `--simulate`.
@@ -29,16 +30,20 @@ pub struct Hal {
 }
 
 impl Hal {
-    /// The buses `config` describes; simulated when `config.hal.simulate` is set.
-    /// `start` is the station time the simulated switches start from.
-    pub fn new(config: &Config, clock: &Clock, start: Timestamp) -> Hal {
-        let sim = config
-            .hal
-            .simulate
-            .then(|| SimWorld::new(config, clock.clone()));
+    /// The real buses (`crate::sensors::open_hal` chooses between real and simulated).
+    pub fn real(config: &HalConfig) -> Hal {
         Hal {
-            sim,
-            w1_root: config.hal.w1_root.clone(),
+            sim: None,
+            w1_root: config.w1_root.clone(),
+            start: 0,
+        }
+    }
+
+    /// The simulated buses of `world`; its switches start at station time `start`.
+    pub fn simulated(config: &HalConfig, world: Arc<SimWorld>, start: Timestamp) -> Hal {
+        Hal {
+            sim: Some(world),
+            w1_root: config.w1_root.clone(),
             start,
         }
     }
@@ -77,17 +82,17 @@ impl Hal {
         }
     }
 
-    /// Edges of the reed switch on `line` of GPIO chip `chip` (`switch` says what the
-    /// simulator should drive it with).
-    pub fn edges(
-        &self,
-        chip: u8,
-        line: u32,
-        debounce_us: u64,
-        switch: Switch,
-    ) -> Result<EdgeSource, GpioError> {
+    /// Edges of the reed switch on `line` of GPIO chip `chip`.
+    pub fn edges(&self, chip: u8, line: u32, debounce_us: u64) -> Result<EdgeSource, GpioError> {
         match &self.sim {
-            Some(w) => Ok(EdgeSource::Sim(Box::new(w.edges(switch, self.start)))),
+            Some(w) => match w.edges(chip, line, self.start) {
+                Some(e) => Ok(EdgeSource::Sim(Box::new(e))),
+                None => Err(GpioError::Request {
+                    chip: format!("simulated GPIO chip {chip}"),
+                    line,
+                    detail: "no simulated switch is wired to this line".into(),
+                }),
+            },
             None => open_edges(chip, line, debounce_us),
         }
     }

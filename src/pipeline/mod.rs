@@ -8,8 +8,8 @@ pub mod derived;
 pub mod qc;
 
 use crate::config::Config;
+use crate::latest::Latest;
 use crate::reading::{Flags, Reading};
-use crate::sources::Latest;
 
 /// The processing stages, in order.
 pub struct Pipeline {

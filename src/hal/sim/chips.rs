@@ -5,8 +5,9 @@ use anemone_drivers::bme280::{compensate, Calibration, Raw};
 use anemone_drivers::mcp3008::mcp3008_counts;
 use anemone_drivers::wind_vane::VaneTable;
 
-use super::{BusError, I2cChip, Weather};
+use super::{SimI2cChip, Weather};
 use crate::clock::Clock;
+use crate::hal::error::BusError;
 
 /// Finds the raw ADC value in `lo..=hi` whose compensated output is closest to `target`,
 /// by bisection on a function that is monotonic (either direction).
@@ -95,7 +96,7 @@ impl SimBme280 {
     }
 }
 
-impl I2cChip for SimBme280 {
+impl SimI2cChip for SimBme280 {
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
         let Some((&reg, values)) = bytes.split_first() else {
             return Ok(());
@@ -196,7 +197,7 @@ impl SimEzo {
     }
 }
 
-impl I2cChip for SimEzo {
+impl SimI2cChip for SimEzo {
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
         let cmd = String::from_utf8_lossy(bytes);
         let cmd = cmd.trim_end_matches('\0').trim();
@@ -215,7 +216,7 @@ impl I2cChip for SimEzo {
 }
 
 /// What an ADC channel is wired to.
-pub(super) enum AdsChannel {
+pub enum SimChannel {
     /// The wind vane's divider.
     Vane {
         /// Voltage per direction.
@@ -227,12 +228,12 @@ pub(super) enum AdsChannel {
     Ph(PhCalibration),
 }
 
-impl AdsChannel {
+impl SimChannel {
     fn volts(&self, weather: &Weather, t: crate::reading::Timestamp) -> f64 {
         match self {
-            AdsChannel::Vane { table, offset_deg } => table
+            SimChannel::Vane { table, offset_deg } => table
                 .voltage_for_direction((weather.wind_direction(t) - offset_deg).rem_euclid(360.0)),
-            AdsChannel::Ph(cal) => volts_for_ph(weather.ph(t), weather.water_temperature(t), cal),
+            SimChannel::Ph(cal) => volts_for_ph(weather.ph(t), weather.water_temperature(t), cal),
         }
     }
 }
@@ -242,7 +243,7 @@ pub(super) struct SimMcp3008 {
     weather: Weather,
     clock: Clock,
     vref: f64,
-    channels: [Option<AdsChannel>; 8],
+    channels: [Option<SimChannel>; 8],
 }
 
 impl SimMcp3008 {
@@ -255,7 +256,7 @@ impl SimMcp3008 {
         }
     }
 
-    pub(super) fn attach(&mut self, channel: u8, source: AdsChannel) {
+    pub(super) fn attach(&mut self, channel: u8, source: SimChannel) {
         if let Some(slot) = self.channels.get_mut(channel as usize) {
             *slot = Some(source);
         }
@@ -282,7 +283,7 @@ impl SimMcp3008 {
 pub(super) struct SimAds1115 {
     weather: Weather,
     clock: Clock,
-    channels: [Option<AdsChannel>; 4],
+    channels: [Option<SimChannel>; 4],
     pointer: u8,
     config: u16,
     conversion: i16,
@@ -300,7 +301,7 @@ impl SimAds1115 {
         }
     }
 
-    pub(super) fn attach(&mut self, channel: u8, source: AdsChannel) {
+    pub(super) fn attach(&mut self, channel: u8, source: SimChannel) {
         if let Some(slot) = self.channels.get_mut(channel as usize) {
             *slot = Some(source);
         }
@@ -333,7 +334,7 @@ impl SimAds1115 {
     }
 }
 
-impl I2cChip for SimAds1115 {
+impl SimI2cChip for SimAds1115 {
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
         let Some((&reg, values)) = bytes.split_first() else {
             return Ok(());

@@ -5,7 +5,8 @@
 //! answer on a simulated I2C bus, an MCP3008 / ADS1115 that return the vane's and the
 //! probe's voltages, DS18B20 `w1_slave` text, and timestamped reed-switch edges for the
 //! anemometer and rain gauge. The real drivers read them exactly as they read hardware,
-//! so the simulated station exercises the same conversion code as a real one.
+//! so the simulated station exercises the same conversion code as a real one. Each
+//! sensor kind registers its chip through a [`SimWorldBuilder`].
 
 mod chips;
 mod edges;
@@ -17,18 +18,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use embedded_hal::i2c::Operation;
 use embedded_hal::spi;
 
+pub use chips::SimChannel;
 pub use edges::{SimEdges, Switch};
 pub use weather::Weather;
 
-use super::bus::{BusError, SpiBusError};
+use super::error::{BusError, SpiBusError};
 use crate::clock::Clock;
-use crate::config::{AdcKind, Config, SensorKind};
 use crate::reading::Quantity;
-use chips::{AdsChannel, SimAds1115, SimBme280, SimEzo, SimMcp3008};
+use chips::{SimAds1115, SimBme280, SimEzo, SimMcp3008};
 
-/// A simulated I2C chip.
-trait I2cChip: Send {
+/// A simulated I2C chip: what it does with the bytes a driver writes, and what it
+/// answers when read. A kind whose chip is not among ours ([`SimWorldBuilder::bme280`]
+/// and its siblings) implements this beside its driver model and registers it with
+/// [`SimWorldBuilder::i2c_chip`].
+pub trait SimI2cChip: Send {
+    /// The driver wrote `bytes` (register pointer, command, data).
     fn write(&mut self, bytes: &[u8]) -> Result<(), BusError>;
+    /// The driver reads `buf.len()` bytes.
     fn read(&mut self, buf: &mut [u8]) -> Result<(), BusError>;
 }
 
@@ -36,9 +42,10 @@ trait I2cChip: Send {
 pub struct SimWorld {
     weather: Weather,
     clock: Clock,
-    i2c: Mutex<HashMap<(u8, u8), Box<dyn I2cChip>>>,
+    i2c: Mutex<HashMap<(u8, u8), Box<dyn SimI2cChip>>>,
     spi: Mutex<HashMap<(u8, u8), SimMcp3008>>,
     w1: HashMap<String, Quantity>,
+    switches: HashMap<(u8, u32), Switch>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,101 +55,107 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ROM id the simulator gives a DS18B20 configured with `rom = "auto"`.
 pub const AUTO_ROM: &str = "28-000000000a0e";
 
-impl SimWorld {
-    /// Builds the simulated chips for every sensor of `config`.
-    pub fn new(config: &Config, clock: Clock) -> Arc<SimWorld> {
-        let weather = Weather::new(
-            config.hal.seed,
-            config.station.longitude,
-            config.station.altitude_m,
-        );
-        let mut i2c: HashMap<(u8, u8), Box<dyn I2cChip>> = HashMap::new();
-        let mut spi: HashMap<(u8, u8), SimMcp3008> = HashMap::new();
-        let mut ads: HashMap<(u8, u8), SimAds1115> = HashMap::new();
-        let mut w1 = HashMap::new();
-        for s in &config.sensors {
-            match &s.kind {
-                SensorKind::Bme280 { bus, address, .. } => {
-                    i2c.insert(
-                        (*bus, *address),
-                        Box::new(SimBme280::new(weather.clone(), clock.clone())),
-                    );
-                }
-                SensorKind::PhEzo { bus, address, .. } => {
-                    i2c.insert(
-                        (*bus, *address),
-                        Box::new(SimEzo::new(weather.clone(), clock.clone())),
-                    );
-                }
-                SensorKind::Ds18b20 { rom, quantity } => {
-                    let rom = if rom == "auto" { AUTO_ROM } else { rom };
-                    w1.insert(rom.to_string(), *quantity);
-                }
-                SensorKind::WindVane {
-                    adc,
-                    channel,
-                    spi_bus,
-                    spi_cs,
-                    bus,
-                    address,
-                    vref,
-                    divider_ohms,
-                    resistors,
-                    offset_deg,
-                    ..
-                } => {
-                    let ohms = crate::config::vane_ohms(resistors);
-                    let table =
-                        anemone_drivers::wind_vane::VaneTable::new(&ohms, *divider_ohms, *vref);
-                    let source = AdsChannel::Vane {
-                        table,
-                        offset_deg: *offset_deg,
-                    };
-                    match adc {
-                        AdcKind::Mcp3008 => {
-                            spi.entry((*spi_bus, *spi_cs))
-                                .or_insert_with(|| {
-                                    SimMcp3008::new(weather.clone(), clock.clone(), *vref)
-                                })
-                                .attach(*channel, source);
-                        }
-                        AdcKind::Ads1115 => {
-                            ads.entry((*bus, *address))
-                                .or_insert_with(|| SimAds1115::new(weather.clone(), clock.clone()))
-                                .attach(*channel, source);
-                        }
-                    }
-                }
-                SensorKind::PhAnalog {
-                    bus,
-                    address,
-                    channel,
-                    calibration,
-                    ..
-                } => {
-                    let cal = anemone_drivers::analog_ph::PhCalibration {
-                        neutral_volts: calibration.neutral_volts,
-                        slope_volts_per_ph: calibration.slope_volts_per_ph,
-                    };
-                    ads.entry((*bus, *address))
-                        .or_insert_with(|| SimAds1115::new(weather.clone(), clock.clone()))
-                        .attach(*channel, AdsChannel::Ph(cal));
-                }
-                SensorKind::Anemometer { .. } | SensorKind::RainGauge { .. } => {}
-            }
+/// Collects the simulated chips, probes and switches; each sensor kind registers its own
+/// (`SensorKindSpec::register_sim` in `crate::sensors`).
+pub struct SimWorldBuilder {
+    weather: Weather,
+    clock: Clock,
+    i2c: HashMap<(u8, u8), Box<dyn SimI2cChip>>,
+    spi: HashMap<(u8, u8), SimMcp3008>,
+    ads: HashMap<(u8, u8), SimAds1115>,
+    w1: HashMap<String, Quantity>,
+    switches: HashMap<(u8, u32), Switch>,
+}
+
+impl SimWorldBuilder {
+    /// An empty station with seeded weather at `longitude` (for the sun) and
+    /// `altitude_m` (for the pressure).
+    pub fn new(seed: u64, longitude: f64, altitude_m: f64, clock: Clock) -> SimWorldBuilder {
+        SimWorldBuilder {
+            weather: Weather::new(seed, longitude, altitude_m),
+            clock,
+            i2c: HashMap::new(),
+            spi: HashMap::new(),
+            ads: HashMap::new(),
+            w1: HashMap::new(),
+            switches: HashMap::new(),
         }
-        for (key, chip) in ads {
+    }
+
+    /// The station's weather, for a chip that answers with it.
+    pub fn weather(&self) -> &Weather {
+        &self.weather
+    }
+
+    /// The station clock, for a chip that answers with the weather of "now".
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Any simulated chip at `address` on I2C bus `bus`.
+    pub fn i2c_chip(&mut self, bus: u8, address: u8, chip: Box<dyn SimI2cChip>) {
+        self.i2c.insert((bus, address), chip);
+    }
+
+    /// A BME280 register map at `address` on I2C bus `bus`.
+    pub fn bme280(&mut self, bus: u8, address: u8) {
+        let chip = SimBme280::new(self.weather.clone(), self.clock.clone());
+        self.i2c.insert((bus, address), Box::new(chip));
+    }
+
+    /// An EZO-pH circuit at `address` on I2C bus `bus`.
+    pub fn ezo_ph(&mut self, bus: u8, address: u8) {
+        let chip = SimEzo::new(self.weather.clone(), self.clock.clone());
+        self.i2c.insert((bus, address), Box::new(chip));
+    }
+
+    /// A DS18B20 measuring `quantity` (`auto` becomes [`AUTO_ROM`]).
+    pub fn ds18b20(&mut self, rom: &str, quantity: Quantity) {
+        let rom = if rom == "auto" { AUTO_ROM } else { rom };
+        self.w1.insert(rom.to_string(), quantity);
+    }
+
+    /// `what` on channel `channel` of the MCP3008 on SPI `bus`.`cs` (referenced to `vref`).
+    pub fn mcp3008_channel(&mut self, bus: u8, cs: u8, vref: f64, channel: u8, what: SimChannel) {
+        let (weather, clock) = (&self.weather, &self.clock);
+        self.spi
+            .entry((bus, cs))
+            .or_insert_with(|| SimMcp3008::new(weather.clone(), clock.clone(), vref))
+            .attach(channel, what);
+    }
+
+    /// `what` on channel `channel` of the ADS1115 at `address` on I2C bus `bus`.
+    pub fn ads1115_channel(&mut self, bus: u8, address: u8, channel: u8, what: SimChannel) {
+        let (weather, clock) = (&self.weather, &self.clock);
+        self.ads
+            .entry((bus, address))
+            .or_insert_with(|| SimAds1115::new(weather.clone(), clock.clone()))
+            .attach(channel, what);
+    }
+
+    /// A reed switch driven by `switch` on `line` of GPIO chip `chip`.
+    pub fn switch(&mut self, chip: u8, line: u32, switch: Switch) {
+        self.switches.insert((chip, line), switch);
+    }
+
+    /// The finished station.
+    pub fn build(self) -> Arc<SimWorld> {
+        let mut i2c = self.i2c;
+        for (key, chip) in self.ads {
             i2c.insert(key, Box::new(chip));
         }
         Arc::new(SimWorld {
-            weather,
-            clock,
+            weather: self.weather,
+            clock: self.clock,
             i2c: Mutex::new(i2c),
-            spi: Mutex::new(spi),
-            w1,
+            spi: Mutex::new(self.spi),
+            w1: self.w1,
+            switches: self.switches,
         })
     }
+}
 
+impl SimWorld {
     /// The simulated weather.
     pub fn weather(&self) -> &Weather {
         &self.weather
@@ -208,9 +221,11 @@ impl SimWorld {
         b
     }
 
-    /// Reed-switch edges of the simulated anemometer or rain gauge.
-    pub fn edges(self: &Arc<Self>, switch: Switch, start: crate::reading::Timestamp) -> SimEdges {
-        SimEdges::new(self.weather.clone(), switch, start)
+    /// Edges of the simulated switch on `line` of GPIO chip `chip`, from station time
+    /// `start`; `None` when no sensor registered a switch there.
+    pub fn edges(&self, chip: u8, line: u32, start: crate::reading::Timestamp) -> Option<SimEdges> {
+        let switch = *self.switches.get(&(chip, line))?;
+        Some(SimEdges::new(self.weather.clone(), switch, start))
     }
 }
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{build, error_readings, Source, SourceContext, SourceError};
+use super::{error_readings, sample_on_bus, start_on_bus, Source, SourceContext, SourceError};
 use crate::clock::Participant;
-use crate::config::{Config, OnStartupError, SensorConfig};
+use crate::config::{OnStartupError, SensorConfig};
 use crate::hal::Hal;
 use crate::reading::{Reading, SensorId, Timestamp};
 
@@ -34,8 +34,6 @@ pub struct StartupFailed {
 
 /// Everything one sensor task needs.
 pub struct SensorTask {
-    /// The whole config (for cross-sensor settings).
-    pub config: Arc<Config>,
     /// This sensor's entry.
     pub sensor: SensorConfig,
     /// The buses.
@@ -103,49 +101,13 @@ impl FailureLog {
     }
 }
 
-/// Runs `f` off the runtime thread when it may block on a real bus, inline on simulated
-/// buses. A panic in a driver becomes an error instead of taking the station down.
-async fn on_bus<T: Send + 'static>(
-    inline: bool,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    if inline {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-            p.downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".into())
-        })
-    } else {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-async fn build_source(task: &SensorTask) -> Result<Box<dyn Source>, SourceError> {
-    let config = task.config.clone();
-    let sensor = task.sensor.clone();
-    let hal = task.hal.clone();
-    let ctx = task.ctx.clone();
-    match on_bus(task.hal.is_simulated(), move || {
-        build(&config, &sensor, &hal, &ctx)
-    })
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => Err(SourceError::Device(format!(
-            "driver panicked while starting: {e}"
-        ))),
-    }
-}
-
 /// Runs one sensor until `stop` or `end`. Returns `Err` only for a `fail` start-up policy.
 pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<(), StartupFailed> {
     let id: SensorId = Arc::from(task.sensor.id.as_str());
     let interval = task.sensor.interval.as_millis_i64().max(1);
     let quantities = task.sensor.kind.quantities();
     let inline = task.hal.is_simulated();
+    let start = || start_on_bus(&task.sensor, &task.hal, &task.ctx);
     let mut stop = task.stop.clone();
     let mut log = FailureLog {
         since: None,
@@ -154,7 +116,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         count: 0,
     };
 
-    let mut source = match build_source(&task).await {
+    let mut source = match start().await {
         Ok(s) => Some(s),
         Err(e) => match task.sensor.on_startup_error {
             OnStartupError::Fail => {
@@ -196,7 +158,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         }
         let now = participant.now();
         if source.is_none() {
-            match build_source(&task).await {
+            match start().await {
                 Ok(s) => {
                     report_hw(s.as_ref());
                     source = Some(s);
@@ -206,37 +168,24 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
         }
         let readings = match source.take() {
             None => error_readings(&id, &quantities, now),
-            Some(mut s) => {
-                let joined = on_bus(inline, move || {
-                    let r = s.sample(now);
-                    (s, r)
-                })
-                .await;
-                match joined {
-                    Ok((s, Ok(readings))) => {
-                        source = Some(s);
-                        log.recovered(&id, now);
-                        readings
-                    }
-                    Ok((s, Err(e))) => {
-                        // An absent device is rebuilt from scratch next time (it may
-                        // have been re-plugged and need its init sequence again).
-                        if !e.is_absent() {
-                            source = Some(s);
-                        }
-                        log.failed(&id, now, &e);
-                        error_readings(&id, &quantities, now)
-                    }
-                    Err(panic) => {
-                        log.failed(
-                            &id,
-                            now,
-                            &SourceError::Device(format!("driver panicked: {panic}")),
-                        );
-                        error_readings(&id, &quantities, now)
-                    }
+            Some(s) => match sample_on_bus(s, inline, now).await {
+                (Some(s), Ok(readings)) => {
+                    source = Some(s);
+                    log.recovered(&id, now);
+                    readings
                 }
-            }
+                (s, Err(e)) => {
+                    // An absent device is rebuilt from scratch next time (it may have
+                    // been re-plugged and need its init sequence again); a driver that
+                    // panicked is rebuilt too.
+                    if !e.is_absent() {
+                        source = s;
+                    }
+                    log.failed(&id, now, &e);
+                    error_readings(&id, &quantities, now)
+                }
+                (None, Ok(_)) => error_readings(&id, &quantities, now),
+            },
         };
         // The readings are in flight until the pipeline has processed them: a virtual
         // clock waits, so every sensor sees the same "latest" values in every run.

@@ -1,13 +1,15 @@
-//! pH: Atlas Scientific EZO-pH over I2C, or an analog probe board through an ADS1115,
-//! compensated with the water temperature of another sensor.
+//! What the two pH kinds share: the source (an EZO-pH circuit or an analog board
+//! through an ADS1115), compensated with the water temperature of another sensor, and
+//! the rule for naming that sensor.
 
 use anemone_drivers::ads1115::{Ads1115, Fsr};
 use anemone_drivers::analog_ph::{ph_from_volts, PhCalibration};
 use anemone_drivers::ezo_ph::EzoPh;
 
 use super::{Source, SourceContext, SourceError};
-use crate::config::{Config, SensorKind};
+use crate::config::Config;
 use crate::hal::{Hal, HalDelay, I2cBus};
+use crate::latest::Latest;
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
 
 /// Water temperature older than this is not used for compensation.
@@ -24,8 +26,11 @@ pub struct PhCalibrationInForce {
     pub calibration: PhCalibration,
 }
 
-enum Probe {
+/// The two ways to read a pH electrode.
+pub(super) enum Probe {
+    /// Atlas Scientific EZO-pH circuit.
     Ezo(EzoPh<I2cBus>),
+    /// Analog board through an ADS1115 channel.
     Analog {
         adc: Ads1115<I2cBus>,
         channel: u8,
@@ -33,79 +38,59 @@ enum Probe {
     },
 }
 
-pub(super) struct PhSource {
+/// The `temperature_sensor` key: another sensor that measures water temperature.
+pub(super) fn check_temperature_sensor(
+    config: &Config,
+    temperature_sensor: &Option<String>,
+    p: &mut Vec<(&'static str, String)>,
+) {
+    if let Some(id) = temperature_sensor {
+        match config.sensor(id) {
+            None => p.push((
+                "temperature_sensor",
+                format!("no sensor has id \"{id}\": name the DS18B20 in the water, or remove the key to compensate at 25 °C"),
+            )),
+            Some(t) if !t.kind.quantities().contains(&Quantity::WaterTemperature) => p.push((
+                "temperature_sensor",
+                format!("sensor \"{id}\" does not measure water_temperature: give its quantity = \"water_temperature\""),
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+struct PhSource {
     id: SensorId,
     probe: Probe,
     delay: HalDelay,
     temperature_sensor: Option<String>,
-    latest: super::Latest,
+    latest: Latest,
     where_: String,
 }
 
-impl PhSource {
-    pub(super) fn build(
-        _config: &Config,
-        id: SensorId,
-        kind: &SensorKind,
-        hal: &Hal,
-        ctx: &SourceContext,
-    ) -> Result<Self, SourceError> {
-        let delay = hal.delay();
-        let (probe, temperature_sensor, where_) = match kind {
-            SensorKind::PhEzo {
-                bus,
-                address,
-                temperature_sensor,
-            } => {
-                let i2c = hal.i2c(*bus)?;
-                let where_ = format!("{address:#04x} on {}", i2c.describe());
-                (
-                    Probe::Ezo(EzoPh::new(i2c, *address)),
-                    temperature_sensor.clone(),
-                    where_,
-                )
-            }
-            SensorKind::PhAnalog {
-                bus,
-                address,
-                channel,
-                temperature_sensor,
-                calibration,
-            } => {
-                let i2c = hal.i2c(*bus)?;
-                let where_ = format!(
-                    "ADS1115 {address:#04x} channel {channel} on {}",
-                    i2c.describe()
-                );
-                let stored = ctx.ph_calibrations.get(&*id).map(|c| c.calibration);
-                let calibration = stored.unwrap_or(PhCalibration {
-                    neutral_volts: calibration.neutral_volts,
-                    slope_volts_per_ph: calibration.slope_volts_per_ph,
-                });
-                (
-                    Probe::Analog {
-                        adc: Ads1115::new(i2c, *address),
-                        channel: *channel,
-                        calibration,
-                    },
-                    temperature_sensor.clone(),
-                    where_,
-                )
-            }
-            _ => return Err(SourceError::Device("not a pH config".into())),
-        };
-        let mut source = PhSource {
-            id,
-            probe,
-            delay,
-            temperature_sensor,
-            latest: ctx.latest.clone(),
-            where_,
-        };
-        source.check()?;
-        Ok(source)
-    }
+/// Builds a pH source on `probe` and talks to it once, so an absent probe is reported
+/// at start-up.
+pub(super) fn start(
+    id: SensorId,
+    probe: Probe,
+    temperature_sensor: Option<String>,
+    where_: String,
+    hal: &Hal,
+    ctx: &SourceContext,
+) -> Result<Box<dyn Source>, SourceError> {
+    let mut source = PhSource {
+        id,
+        probe,
+        delay: hal.delay(),
+        temperature_sensor,
+        latest: ctx.latest.clone(),
+        where_,
+    };
+    source.check()?;
+    Ok(Box::new(source))
+}
 
+impl PhSource {
     /// Talks to the device once so an absent probe is reported at start-up.
     fn check(&mut self) -> Result<(), SourceError> {
         let where_ = self.where_.clone();

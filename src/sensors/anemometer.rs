@@ -1,0 +1,168 @@
+//! Cup anemometer: debounced reed-switch closures per interval → wind speed.
+//!
+//! Wire the switch between a GPIO pin (default GPIO 5) and GND; the line is requested
+//! with the internal pull-up ([`crate::hal::gpio`]).
+
+use anemone_drivers::anemometer::{speed_mps, AnemometerParams};
+use anemone_drivers::pulse::{Edge, PulseCounter};
+use serde::{Deserialize, Serialize};
+
+use super::{SensorKindSpec, Source, SourceContext, SourceError};
+use crate::config::rules::{self, span_problem};
+use crate::config::{Config, Span};
+use crate::hal::sim::{SimWorldBuilder, Switch};
+use crate::hal::{EdgeSource, Hal};
+use crate::reading::{Quantity, Reading, SensorId, Timestamp};
+
+/// `type = "anemometer"`: a cup anemometer with a reed switch on a GPIO line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnemometerConfig {
+    /// GPIO chip number (`/dev/gpiochip<chip>`).
+    #[serde(default)]
+    pub chip: u8,
+    /// BCM line number.
+    #[serde(default = "default_gpio")]
+    pub gpio: u32,
+    /// Switch closures per revolution of the cups.
+    #[serde(default = "default_pulses_per_revolution")]
+    pub pulses_per_revolution: f64,
+    /// km/h per revolution per second (datasheet: 2.4).
+    #[serde(default = "default_kmh_per_hz")]
+    pub kmh_per_hz: f64,
+    /// Ignore contact bounce shorter than this.
+    #[serde(default = "default_debounce")]
+    pub debounce: Span,
+}
+
+fn default_gpio() -> u32 {
+    5
+}
+fn default_pulses_per_revolution() -> f64 {
+    1.0
+}
+fn default_kmh_per_hz() -> f64 {
+    2.4
+}
+fn default_debounce() -> Span {
+    Span::millis(1)
+}
+
+impl AnemometerConfig {
+    fn params(&self) -> AnemometerParams {
+        AnemometerParams {
+            pulses_per_revolution: self.pulses_per_revolution,
+            kmh_per_hz: self.kmh_per_hz,
+        }
+    }
+}
+
+impl SensorKindSpec for AnemometerConfig {
+    const TYPE: &'static str = "anemometer";
+
+    fn default_interval(&self) -> Span {
+        Span::secs(1)
+    }
+
+    fn quantities(&self) -> Vec<Quantity> {
+        vec![Quantity::WindSpeed]
+    }
+
+    fn resources(&self) -> Vec<String> {
+        vec![format!("GPIO chip {} line {}", self.chip, self.gpio)]
+    }
+
+    fn check(&self, _config: &Config, p: &mut Vec<(&'static str, String)>) {
+        if let Some(m) = span_problem(self.debounce, Span::secs(0), rules::DEBOUNCE_MAX, "1ms") {
+            p.push(("debounce", m));
+        }
+        if !super::positive(self.pulses_per_revolution) {
+            p.push((
+                "pulses_per_revolution",
+                "must be more than 0 (usually 1 or 2)".into(),
+            ));
+        }
+        if !super::positive(self.kmh_per_hz) {
+            p.push(("kmh_per_hz", "must be more than 0 (datasheet: 2.4)".into()));
+        }
+    }
+
+    fn build(
+        &self,
+        id: SensorId,
+        hal: &Hal,
+        _ctx: &SourceContext,
+    ) -> Result<Box<dyn Source>, SourceError> {
+        let debounce_us = self.debounce.0.as_micros() as u64;
+        let edges = hal.edges(self.chip, self.gpio, debounce_us)?;
+        Ok(Box::new(AnemometerSource {
+            id,
+            edges,
+            counter: PulseCounter::new(debounce_us.min(u64::from(u32::MAX)) as u32),
+            params: self.params(),
+            last: None,
+            carried: 0,
+            reported: false,
+            buf: Vec::new(),
+        }))
+    }
+
+    fn register_sim(&self, world: &mut SimWorldBuilder) {
+        world.switch(self.chip, self.gpio, Switch::Anemometer(self.params()));
+    }
+
+    fn gpio_line(&self) -> Option<(u8, u32)> {
+        Some((self.chip, self.gpio))
+    }
+}
+
+struct AnemometerSource {
+    id: SensorId,
+    edges: EdgeSource,
+    counter: PulseCounter,
+    params: AnemometerParams,
+    last: Option<Timestamp>,
+    /// Pulses of a first window too short to report, carried into the next one.
+    carried: u64,
+    /// A speed was reported (the minimum window applies to the first one only).
+    reported: bool,
+    buf: Vec<Edge>,
+}
+
+/// The first wind speed needs a window at least this long (ms): the start-up sample just
+/// before an aligned tick would otherwise give a speed from a few milliseconds of pulses.
+/// (Later windows are the configured interval, whatever it is.)
+const MIN_WINDOW_MS: i64 = 500;
+
+impl Source for AnemometerSource {
+    fn sample(&mut self, now: Timestamp) -> Result<Vec<Reading>, SourceError> {
+        self.buf.clear();
+        self.edges.drain(now, &mut self.buf)?;
+        let mut pulses = 0u64;
+        for e in &self.buf {
+            if self.counter.edge(*e).is_some() {
+                pulses += 1;
+            }
+        }
+        let Some(last) = self.last else {
+            // First call opens the first window; nothing to report yet.
+            self.last = Some(now);
+            return Ok(Vec::new());
+        };
+        if !self.reported && now - last < MIN_WINDOW_MS {
+            self.carried += pulses;
+            return Ok(Vec::new());
+        }
+        self.last = Some(now);
+        self.reported = true;
+        let pulses = pulses + std::mem::take(&mut self.carried);
+        let window_us = ((now - last).max(0) as u64) * 1000;
+        let speed = speed_mps(pulses, window_us, &self.params);
+        Ok(vec![Reading::new(
+            now,
+            &self.id,
+            Quantity::WindSpeed,
+            speed,
+        )])
+    }
+}
