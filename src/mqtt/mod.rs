@@ -56,6 +56,7 @@ pub mod backoff;
 pub mod broker;
 pub mod check;
 pub mod connect;
+pub mod diagnose;
 pub mod discovery;
 pub mod link;
 pub mod outbox;

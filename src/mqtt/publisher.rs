@@ -27,7 +27,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Reconnects};
-use super::connect::{explain, explain_lost, ConnectSettings, Stage};
+use super::connect::ConnectSettings;
+use super::diagnose::{explain, explain_lost, Stage};
 use super::discovery;
 use super::link::{Link, LinkError, Reader, Writer};
 use super::outbox::{Outbox, Tag};
