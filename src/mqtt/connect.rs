@@ -147,8 +147,7 @@ impl ConnectSettings {
             None
         };
         // What CONNECT can carry (whole seconds, 1..=65 535), so the pings follow it.
-        let keep_alive =
-            Duration::from_secs(u64::from(super::link::keep_alive_secs(m.keep_alive.0)));
+        let keep_alive = Duration::from_secs(u64::from(keep_alive_secs(m.keep_alive.0)));
         Ok(ConnectSettings {
             host,
             port,
@@ -214,7 +213,7 @@ impl ConnectSettings {
         let username = self.username.as_deref();
         wire::Connect {
             client_id,
-            keep_alive: super::link::keep_alive_secs(self.keep_alive),
+            keep_alive: keep_alive_secs(self.keep_alive),
             clean_session: true,
             will,
             username,
@@ -303,6 +302,11 @@ pub fn tls_client_config(
         None => builder.with_no_client_auth(),
     };
     Ok(config)
+}
+
+/// Keep-alive in whole seconds for CONNECT (at least 1, at most 18 h).
+pub fn keep_alive_secs(d: Duration) -> u16 {
+    u16::try_from(d.as_secs().max(1)).unwrap_or(u16::MAX)
 }
 
 #[cfg(test)]
