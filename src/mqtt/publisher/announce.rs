@@ -2,6 +2,8 @@
 //! discovery and `state`, published at every connection (and discovery again when Home
 //! Assistant comes online, or a reading brings a new sensor and quantity).
 
+use tokio::time::Instant;
+
 use super::end::SessionEnd;
 use super::session::Session;
 use super::Ctx;
@@ -12,8 +14,6 @@ use crate::mqtt::payload::meta_payload;
 use crate::mqtt::topics::ONLINE;
 use crate::mqtt::wire::{self, Qos};
 use crate::reading::{Quantity, StoredReading};
-
-use tokio::time::Instant;
 
 impl Ctx {
     /// Status, meta, discovery and the current state, at every connection.
