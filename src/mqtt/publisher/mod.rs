@@ -19,11 +19,12 @@
 //! and sent again from the store (QoS 1 allows the duplicates; they carry the same reading
 //! `id`).
 //!
-//! The parts, each in its own file: [`announce`] (status, meta, discovery, state),
-//! [`live`] (the writer's live feed), [`replay`] (the backlog read from the store at
-//! `backfill_rate`, the cursor, refused readings), [`watchdog`] (keep-alive pings and the
-//! stall watchdog), [`session`] (one connection, from CONNECT to its end) and [`end`] (why
-//! a session ended, and how that is reported). This file holds the reconnect loop.
+//! The parts, each in its own file under `publisher/`: `announce.rs` (status, meta,
+//! discovery, state), `live.rs` (the writer's live feed), `replay.rs` (the backlog read from
+//! the store at `backfill_rate`, the cursor, refused readings), `watchdog.rs` (keep-alive
+//! pings and the stall watchdog), `session.rs` (one connection, from CONNECT to its end) and
+//! `end.rs` (why a session ended, and how that is reported). This file holds the reconnect
+//! loop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
