@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::broker::{probe, Probe};
-use super::connect::{explain, ConnectSettings, Stage};
+use super::connect::ConnectSettings;
+use super::diagnose::{explain, Stage};
 use super::link::{Link, LinkError};
 use super::topics::Topics;
 use super::wire::{self, Incoming, Qos};

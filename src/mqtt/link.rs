@@ -6,8 +6,9 @@
 //! it encodes every message that is due into the writer's buffer and the socket gets them
 //! in one write, acknowledgements are parsed straight from the read buffer, packet ids are
 //! chosen by the publisher's own bookkeeping, and nothing crosses a channel or another task.
-//! (With rumqttc every message was a request through a channel, a wake-up of its event loop
-//! task, one `writev` system call and an event back: bench/README.md, "CPU with Mosquitto".)
+//! (Through a general-purpose client such as rumqttc, every message is a request through a
+//! channel, a wake-up of its event loop task, one `writev` system call and an event back:
+//! bench/README.md, "CPU with Mosquitto".)
 //!
 //! Both halves are cancel-safe: [`Reader::next`] keeps partial packets in its buffer, and
 //! [`Writer::write_some`] only drops bytes from its buffer once the socket took them.
@@ -447,9 +448,4 @@ fn preview(bytes: &[u8]) -> String {
             }
         })
         .collect()
-}
-
-/// Keep-alive in whole seconds for CONNECT (at least 1, at most 18 h).
-pub fn keep_alive_secs(d: Duration) -> u16 {
-    u16::try_from(d.as_secs().max(1)).unwrap_or(u16::MAX)
 }

@@ -1,7 +1,8 @@
 //! MQTT out: the dashboard contract, availability, Home Assistant discovery, TLS/auth,
 //! store-and-forward, the embedded broker and `anemone mqtt check`. The client side is our
-//! own MQTT 5 and 3.1.1 code ([`wire`] for the packets, [`link`] for a connection and the
-//! choice of version).
+//! own MQTT 5 and 3.1.1 code ([`wire`] for the packets, [`connect`] for the settings that
+//! reach the broker, [`link`] for a connection and the choice of version, [`diagnose`] for
+//! what a failure means) and the [`publisher`].
 //!
 //! # Topics (prefix `anemone/<station id>`, `[mqtt] topic_prefix` to change it)
 //!
@@ -56,6 +57,7 @@ pub mod backoff;
 pub mod broker;
 pub mod check;
 pub mod connect;
+pub mod diagnose;
 pub mod discovery;
 pub mod link;
 pub mod outbox;

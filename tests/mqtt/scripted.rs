@@ -7,7 +7,7 @@
 //! time later. It records every connection and every PUBLISH.
 //!
 //! Packets are parsed and written with rumqttc's `mqttbytes::v4` (an independent codec), not
-//! with the station's own `src/mqtt/wire.rs`.
+//! with the station's own `src/mqtt/wire/`.
 //!
 //! Also here: [`captured_logs`], the station's log lines as the tests can read them.
 

@@ -1,0 +1,200 @@
+//! The retained messages that describe the station: `status`, `meta`, Home Assistant
+//! discovery and `state`, published at every connection (and discovery again when Home
+//! Assistant comes online, or a reading brings a new sensor and quantity).
+
+use tokio::time::Instant;
+
+use super::end::SessionEnd;
+use super::session::Session;
+use super::Ctx;
+use crate::mqtt::discovery;
+use crate::mqtt::link::Writer;
+use crate::mqtt::outbox::{Outbox, Tag};
+use crate::mqtt::payload::meta_payload;
+use crate::mqtt::topics::ONLINE;
+use crate::mqtt::wire::{self, Qos};
+use crate::reading::{Quantity, StoredReading};
+
+impl Ctx {
+    /// Status, meta, discovery and the current state, at every connection.
+    pub(super) fn announce(&mut self, s: &mut Session) -> Result<(), SessionEnd> {
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.status,
+            Qos::AtLeastOnce,
+            true,
+            ONLINE.as_bytes(),
+            Tag::Other,
+        )?;
+        self.publish_meta(s)?;
+        if self.cfg.mqtt.discovery {
+            let pkid = self
+                .outbox
+                .next_pkid()
+                .ok_or(SessionEnd::PacketIdsExhausted)?;
+            self.outbox.sent(Tag::Other, Some(pkid));
+            wire::subscribe(
+                &mut s.writer.buf,
+                s.writer.version,
+                pkid,
+                &self.topics.ha_status(),
+                Qos::AtLeastOnce,
+            );
+            self.publish_discovery(s)?;
+        }
+        if !self.announced.state.is_empty() {
+            self.publish_state(s, true)?;
+        }
+        Ok(())
+    }
+
+    fn publish_meta(&mut self, s: &mut Session) -> Result<(), SessionEnd> {
+        let meta = meta_payload(&self.cfg, &self.announced.seen).to_string();
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.meta,
+            Qos::AtLeastOnce,
+            true,
+            meta.as_bytes(),
+            Tag::Other,
+        )
+    }
+
+    /// Every discovery config announced so far.
+    pub(super) fn publish_discovery(&mut self, s: &mut Session) -> Result<(), SessionEnd> {
+        let pairs: Vec<(String, Quantity)> = self
+            .announced
+            .discovery
+            .iter()
+            .flat_map(|(sensor, qs)| qs.iter().map(|q| (sensor.clone(), *q)))
+            .collect();
+        for (sensor, q) in pairs {
+            self.publish_discovery_of(s, &sensor, q)?;
+        }
+        Ok(())
+    }
+
+    /// The retained Home Assistant discovery config of one (sensor, quantity).
+    fn publish_discovery_of(
+        &mut self,
+        s: &mut Session,
+        sensor: &str,
+        q: Quantity,
+    ) -> Result<(), SessionEnd> {
+        let payload = discovery::config_payload(&self.cfg, &self.topics, sensor, q);
+        let topic = self.topics.discovery(sensor, q);
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &topic,
+            Qos::AtLeastOnce,
+            true,
+            payload.to_string().as_bytes(),
+            Tag::Other,
+        )
+    }
+
+    /// `state` when it changed and `state_interval` has passed since the last one, or now
+    /// when `force`d.
+    pub(super) fn publish_state(&mut self, s: &mut Session, force: bool) -> Result<(), SessionEnd> {
+        let due = s
+            .last_state
+            .is_none_or(|t| t.elapsed() >= self.tuning.state_interval);
+        if !(force || (self.announced.state_dirty && due)) {
+            return Ok(());
+        }
+        self.announced.state_dirty = false;
+        s.last_state = Some(Instant::now());
+        let payload = self.announced.state.to_json().to_string();
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.state,
+            Qos::AtMostOnce,
+            true,
+            payload.as_bytes(),
+            Tag::Other,
+        )
+    }
+
+    /// A (sensor, quantity) not in the config (a derived quantity): announce it.
+    pub(super) fn note_pair(
+        &mut self,
+        s: &mut Session,
+        r: &StoredReading,
+    ) -> Result<(), SessionEnd> {
+        let known = self
+            .announced
+            .discovery
+            .get(&*r.reading.sensor)
+            .is_some_and(|qs| qs.contains(&r.reading.quantity));
+        if known {
+            return Ok(());
+        }
+        let key = (r.reading.sensor.to_string(), r.reading.quantity);
+        self.announced
+            .discovery
+            .entry(key.0.clone())
+            .or_default()
+            .insert(key.1);
+        let qs = self.announced.seen.entry(key.0.clone()).or_default();
+        if !qs.contains(&key.1) {
+            qs.push(key.1);
+        }
+        if self.cfg.mqtt.discovery {
+            self.publish_discovery_of(s, &key.0, key.1)?;
+        }
+        self.publish_meta(s)
+    }
+
+    /// Takes note of live readings that are not sent now (state, new sensors).
+    pub(super) fn observe(&mut self, batch: &[StoredReading]) {
+        for r in batch {
+            if self.announced.state.update(&r.reading) {
+                self.announced.state_dirty = true;
+            }
+            let known = self
+                .announced
+                .seen
+                .get(&*r.reading.sensor)
+                .is_some_and(|qs| qs.contains(&r.reading.quantity));
+            if !known {
+                self.announced
+                    .seen
+                    .entry(r.reading.sensor.to_string())
+                    .or_default()
+                    .push(r.reading.quantity);
+            }
+        }
+    }
+}
+
+/// Encodes one PUBLISH into the connection's write buffer and records it in the outbox
+/// (QoS 1 gets a packet id).
+pub(super) fn publish(
+    outbox: &mut Outbox,
+    writer: &mut Writer,
+    topic: &str,
+    qos: Qos,
+    retain: bool,
+    payload: &[u8],
+    tag: Tag,
+) -> Result<(), SessionEnd> {
+    let pkid = match qos {
+        Qos::AtMostOnce => None,
+        Qos::AtLeastOnce => Some(outbox.next_pkid().ok_or(SessionEnd::PacketIdsExhausted)?),
+    };
+    wire::publish(
+        &mut writer.buf,
+        writer.version,
+        topic,
+        payload,
+        qos,
+        retain,
+        pkid.unwrap_or(0),
+    );
+    outbox.sent_on(topic, tag, pkid);
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! One session: connect (the live feed keeps being read meanwhile), announce, then serve
+//! the connection until it ends, and say why in a [`SessionEnd`].
+//!
+//! Each pass of the loop handles what is ready (a packet from the broker, live readings, a
+//! page of the backlog, a timer), then encodes every message that is due into the
+//! connection's write buffer; the socket gets the buffer in one write.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::announce::publish;
+use super::end::SessionEnd;
+use super::replay::{committed_changed, next_page, RateLimit, Replay};
+use super::watchdog::KeepAlive;
+use super::Ctx;
+use crate::mqtt::link::{Link, Reader, Writer};
+use crate::mqtt::outbox::Tag;
+use crate::mqtt::topics::{OFFLINE, ONLINE};
+use crate::mqtt::wire::{self, Incoming, Qos, Will};
+use crate::reading::StoredReading;
+
+/// The per-connection part.
+pub(super) struct Session {
+    pub(super) reader: Reader,
+    pub(super) writer: Writer,
+    pub(super) keep_alive: KeepAlive,
+    /// Live readings to send before the backlog.
+    pub(super) live_queue: VecDeque<StoredReading>,
+    pub(super) replay: Replay,
+    pub(super) rate: RateLimit,
+    /// When `state` was last published.
+    pub(super) last_state: Option<Instant>,
+    /// The next marker for a message whose acknowledgement is waited for.
+    pub(super) next_marker: u32,
+}
+
+impl Ctx {
+    /// One connection, from the attempt to its end.
+    pub(super) async fn session(&mut self) -> SessionEnd {
+        if let Err(end) = self.load_cursor().await {
+            return end;
+        }
+        // What came live before this connection (sent in a lost one, or not sent at all)
+        // comes from the store.
+        self.feed.must_scan = self.feed.must_scan.max(self.feed.last_live.unwrap_or(0));
+        let mut early = VecDeque::new();
+        let settings = self.settings.clone();
+        let status = self.topics.status.clone();
+        let will = Will {
+            topic: &status,
+            payload: OFFLINE.as_bytes(),
+            qos: Qos::AtLeastOnce,
+            retain: true,
+        };
+        let packet = settings.connect_packet(&settings.client_id, Some(will));
+        let attempt = Link::connect(&settings, &packet);
+        tokio::pin!(attempt);
+        // Connect (the live feed keeps being read meanwhile).
+        let link = loop {
+            tokio::select! {
+                r = &mut attempt => match r {
+                    Ok(link) => break link,
+                    Err(e) => return SessionEnd::ConnectFailed(e),
+                },
+                changed = self.shutdown.rx.changed() => {
+                    self.shutdown.note(changed.is_err());
+                    return SessionEnd::ShutdownWhileConnecting;
+                }
+                batch = self.feed.rx.recv(), if !self.feed.closed => match batch {
+                    Some(b) => {
+                        self.queue_live(&mut early, b);
+                    }
+                    None => self.feed.closed = true,
+                },
+            }
+        };
+        if let Some(k) = link.server_keep_alive {
+            // MQTT 5: the broker's keep-alive replaces ours.
+            self.settings.keep_alive = k;
+        }
+        self.refusals.retry_at = None;
+        let now = Instant::now();
+        let mut s = Session {
+            reader: link.reader,
+            writer: link.writer,
+            keep_alive: KeepAlive::new(now),
+            live_queue: early,
+            replay: Replay::new(self.outbox.cursor(), now),
+            rate: RateLimit::new(now),
+            last_state: None,
+            next_marker: 1,
+        };
+        self.outbox.new_session();
+        let end = match self.serve(&mut s).await {
+            Err(end) => end,
+            Ok(never) => match never {},
+        };
+        // A backlog read still running holds the store handle: take it back for the
+        // next connection.
+        if let Some(fetch) = s.replay.fetch.take() {
+            if let Ok((backlog, _)) = fetch.await {
+                self.store.backlog = Some(backlog);
+            }
+        }
+        end
+    }
+
+    /// One connection, from CONNACK to its end (every end is an `Err`, shutdown too).
+    async fn serve(&mut self, s: &mut Session) -> Result<Infallible, SessionEnd> {
+        self.summary.connections += 1;
+        self.reconnects.connected(Instant::now());
+        if self.reconnects.churning() {
+            // The broker keeps closing the session: not a line per attempt.
+            tracing::debug!("Reconnected to the MQTT broker at {}.", self.settings.url());
+        } else if self.last_failure.is_some() || self.summary.connections > 1 {
+            tracing::info!("Reconnected to the MQTT broker at {}.", self.settings.url());
+        } else {
+            tracing::info!("Connected to the MQTT broker at {}.", self.settings.url());
+        }
+        if s.replay.pos > 0 {
+            tracing::debug!(
+                "Replaying stored readings above id {} (the publish cursor).",
+                s.replay.pos
+            );
+        }
+
+        self.announce(s)?;
+
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stall = self.stall_timeout();
+        loop {
+            let now = Instant::now();
+            let write_at = s.writer.write_due(now);
+            tokio::select! {
+                packet = s.reader.next() => {
+                    let p = packet.map_err(SessionEnd::Lost)?;
+                    self.on_packet(s, p)?;
+                }
+                written = s.writer.write_some(), if write_at.is_some_and(|t| t <= now) => {
+                    written.map_err(SessionEnd::Lost)?;
+                }
+                _ = tokio::time::sleep_until(write_at.unwrap_or(now)), if write_at.is_some_and(|t| t > now) => {}
+                batch = self.feed.rx.recv(), if !self.feed.closed => match batch {
+                    Some(b) => {
+                        if self.queue_live(&mut s.live_queue, b) {
+                            s.replay.done = false;
+                        }
+                    }
+                    None => self.feed.closed = true,
+                },
+                fetched = next_page(&mut s.replay.fetch), if s.replay.fetch.is_some() => {
+                    s.replay.fetch = None;
+                    match fetched {
+                        Ok((backlog, Ok(rows))) => {
+                            self.store.backlog = Some(backlog);
+                            self.take_page(s, rows);
+                        }
+                        Ok((backlog, Err(e))) => {
+                            self.store.backlog = Some(backlog);
+                            tracing::warn!("Reading the backlog from the store failed: {e}; retrying.");
+                        }
+                        Err(e) => return Err(SessionEnd::BacklogReader(e)),
+                    }
+                }
+                _ = committed_changed(&mut self.feed.committed), if s.replay.wait => {
+                    s.replay.wait = false;
+                }
+                _ = tick.tick() => {
+                    self.note_stable();
+                    self.watch(s, stall)?;
+                    self.publish_state(s, false)?;
+                    self.retry_refused(s);
+                    self.log_progress(s);
+                }
+                changed = self.shutdown.rx.changed(), if self.shutdown.deadline.is_none() => {
+                    self.shutdown.note(changed.is_err());
+                }
+            }
+            // Everything else that is ready now goes into the same write: the packets
+            // already read (acknowledgements come in bursts) and the waiting live batches.
+            while let Some(p) = s.reader.buffered().map_err(SessionEnd::Lost)? {
+                self.on_packet(s, p)?;
+            }
+            self.take_ready_live(s);
+            self.advance_cursor(s);
+            self.pump(s)?;
+            if let Some(deadline) = self.shutdown.deadline {
+                let owed = self.owes(s);
+                if !owed || Instant::now() >= deadline {
+                    if owed {
+                        tracing::warn!(
+                            "Drain timeout: {} readings not yet acknowledged; they stay in the store for the next run.",
+                            self.outbox.unacked() + self.outbox.refused_count() + s.live_queue.len() + s.replay.buf.len()
+                        );
+                    }
+                    self.summary.drained = !owed;
+                    self.goodbye(s).await;
+                    return Err(SessionEnd::Shutdown);
+                }
+            }
+        }
+    }
+
+    /// A packet from the broker.
+    fn on_packet(&mut self, s: &mut Session, packet: Incoming) -> Result<(), SessionEnd> {
+        match packet {
+            Incoming::PubAck(pkid) => {
+                if let Tag::Reading(_) = self.outbox.puback(pkid) {
+                    self.summary.acknowledged += 1;
+                    s.keep_alive.last_ack = Instant::now();
+                }
+            }
+            Incoming::PubRefused { pkid, reason } => self.on_refused(s, pkid, reason),
+            Incoming::PingResp => s.keep_alive.ping_sent = None,
+            Incoming::SubAck { pkid, codes } => {
+                self.outbox.puback(pkid);
+                if codes.iter().any(|&c| c >= 0x80) {
+                    tracing::warn!(
+                        "The broker refused the subscription to {}: discovery is sent again at each connection only, not when Home Assistant restarts.",
+                        self.topics.ha_status()
+                    );
+                }
+            }
+            Incoming::Publish {
+                topic,
+                payload,
+                qos,
+                pkid,
+                ..
+            } => {
+                if let (1, Some(id)) = (qos, pkid) {
+                    wire::puback(&mut s.writer.buf, id);
+                }
+                if topic == self.topics.ha_status() && payload == ONLINE.as_bytes() {
+                    tracing::info!("Home Assistant came online; publishing discovery again.");
+                    self.publish_discovery(s)?;
+                    self.publish_state(s, true)?;
+                }
+            }
+            Incoming::ConnAck { .. } | Incoming::Disconnect { .. } | Incoming::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    /// `offline` (retained), waited for, then DISCONNECT.
+    async fn goodbye(&mut self, s: &mut Session) {
+        let marker = s.next_marker;
+        s.next_marker += 1;
+        if let Err(end) = publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.status,
+            Qos::AtLeastOnce,
+            true,
+            OFFLINE.as_bytes(),
+            Tag::Marker(marker),
+        ) {
+            self.report_end(&end);
+            return;
+        }
+        let limit = Instant::now() + self.tuning.disconnect_timeout;
+        let mut acked = false;
+        while !acked {
+            tokio::select! {
+                packet = s.reader.next() => match packet {
+                    Ok(Incoming::PubAck(pkid)) => {
+                        match self.outbox.puback(pkid) {
+                            Tag::Marker(m) if m == marker => acked = true,
+                            Tag::Reading(_) => self.summary.acknowledged += 1,
+                            _ => {}
+                        }
+                        self.advance_cursor(s);
+                    }
+                    Ok(other) => {
+                        if let Err(end) = self.on_packet(s, other) {
+                            self.report_end(&end);
+                        }
+                    }
+                    Err(_) => return,
+                },
+                written = s.writer.write_some(), if s.writer.pending() => {
+                    if written.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(limit) => break,
+            }
+        }
+        wire::disconnect(&mut s.writer.buf);
+        let closed = tokio::time::timeout_at(limit, s.writer.close()).await;
+        if matches!(closed, Ok(Ok(()))) {
+            tracing::info!("Disconnected from the MQTT broker (status offline).");
+        }
+    }
+}
