@@ -521,7 +521,7 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     let rt = runtime()?;
     let readings = rt.block_on(station::read_once(config, clock, 1_000));
     if args.json {
-        let arr: Vec<serde_json::Value> = readings.iter().map(|r| r.to_json()).collect();
+        let arr: Vec<_> = readings.iter().map(|r| r.json()).collect();
         println!("{}", serde_json::to_string_pretty(&arr)?);
     } else {
         println!(
