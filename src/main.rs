@@ -532,22 +532,7 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
         },
     };
     let progress = std::io::stderr().is_terminal();
-    let count = match &args.output {
-        Some(path) => {
-            let file = report::export::create_output(path, store.path(), args.force)?;
-            let mut out = std::io::BufWriter::new(file);
-            let n = report::export(&store, &opts, &mut out, progress)?;
-            out.flush()?;
-            n
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = report::export(&store, &opts, &mut out, progress)?;
-            out.flush()?;
-            n
-        }
-    };
+    let count = report::export_to(&store, &opts, args.output.as_deref(), args.force, progress)?;
     if args.output.is_some() {
         eprintln!("Exported {count} rows.");
     }

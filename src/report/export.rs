@@ -254,6 +254,34 @@ pub fn export(
     }
 }
 
+/// `anemone export`: writes what `opts` selects to the file `output` (created by
+/// [`create_output`] for the database `store` reads) or, without one, to stdout; returns
+/// the number of rows. A progress bar follows long exports when `progress` is set.
+pub fn export_to(
+    store: &Store,
+    opts: &ExportOptions,
+    output: Option<&Path>,
+    force: bool,
+    progress: bool,
+) -> Result<u64, ReportError> {
+    match output {
+        Some(path) => {
+            let file = create_output(path, store.path(), force)?;
+            let mut out = std::io::BufWriter::new(file);
+            let n = export(store, opts, &mut out, progress)?;
+            out.flush()?;
+            Ok(n)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = export(store, opts, &mut out, progress)?;
+            out.flush()?;
+            Ok(n)
+        }
+    }
+}
+
 /// Why `--output` was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
