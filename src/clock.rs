@@ -32,6 +32,27 @@ pub fn system_now() -> Timestamp {
     }
 }
 
+/// Start of the UTC day that holds `ts`.
+pub fn start_of_utc_day(ts: Timestamp) -> Timestamp {
+    ts - ts.rem_euclid(86_400_000)
+}
+
+/// Slowest `--speed` factor.
+pub const MIN_SPEED: f64 = 0.001;
+/// Fastest `--speed` factor (beyond it, `--speed max`).
+pub const MAX_SPEED: f64 = 1_000_000.0;
+
+/// Why `run --speed` cannot make a clock.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpeedError {
+    /// Not `max` and not a factor within [`MIN_SPEED`]..=[`MAX_SPEED`].
+    #[error("--speed `{0}` must be a number from {MIN_SPEED} to {MAX_SPEED}, or `max`")]
+    NotASpeed(String),
+    /// A virtual clock with no end would run forever.
+    #[error("--speed max needs --duration (e.g. --duration 24h): a virtual clock would otherwise run forever")]
+    VirtualWithoutEnd,
+}
+
 /// The station clock; cheap to clone, all clones share one time.
 #[derive(Clone)]
 pub struct Clock {
@@ -111,6 +132,42 @@ impl Clock {
                 speed: speed.max(f64::MIN_POSITIVE),
             }),
         }
+    }
+
+    /// The clock of `anemone run --speed SPEED [--start START]`: `"1"` is real time (or,
+    /// with a start, real speed from that start), `"max"` a virtual clock (which needs a
+    /// `finite` run), anything else a factor for a scaled clock. An accelerated run
+    /// without a start begins at the start of the current UTC day, so one seed gives the
+    /// same readings all day.
+    pub fn for_run(
+        speed: &str,
+        start: Option<Timestamp>,
+        finite: bool,
+    ) -> Result<Clock, SpeedError> {
+        let accelerated = speed != "1";
+        let from = match start {
+            Some(s) => s,
+            None if accelerated => start_of_utc_day(system_now()),
+            None => system_now(),
+        };
+        let clock = match speed {
+            "max" => Clock::virtual_at(from),
+            "1" if start.is_none() => Clock::real(),
+            factor => {
+                // Bounded so that no arithmetic on station time can overflow (a year of
+                // real time at the top speed is still only ~10^16 ms).
+                let f: f64 = factor
+                    .parse()
+                    .ok()
+                    .filter(|f: &f64| (MIN_SPEED..=MAX_SPEED).contains(f))
+                    .ok_or_else(|| SpeedError::NotASpeed(factor.to_string()))?;
+                Clock::scaled(from, f)
+            }
+        };
+        if clock.is_virtual() && !finite {
+            return Err(SpeedError::VirtualWithoutEnd);
+        }
+        Ok(clock)
     }
 
     /// A discrete-event clock at `start` that runs as fast as its participants allow.
@@ -340,6 +397,26 @@ impl Drop for Sleep<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn run_clock_from_speed() {
+        use super::{Clock, SpeedError};
+        let c = Clock::for_run("max", Some(5_000), true).expect("virtual clock");
+        assert!(c.is_virtual());
+        assert_eq!(c.now(), 5_000);
+        assert!(Clock::for_run("1", None, false).expect("real").is_real());
+        let scaled = Clock::for_run("1", Some(5_000), false).expect("scaled");
+        assert!(!scaled.is_real() && !scaled.is_virtual());
+        assert_eq!(
+            Clock::for_run("max", Some(0), false).err(),
+            Some(SpeedError::VirtualWithoutEnd)
+        );
+        assert_eq!(
+            Clock::for_run("2e7", None, true).err(),
+            Some(SpeedError::NotASpeed("2e7".into()))
+        );
+        assert_eq!(super::start_of_utc_day(86_400_000 + 5), 86_400_000);
+    }
+
     use super::*;
 
     #[tokio::test]

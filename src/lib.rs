@@ -1,11 +1,17 @@
 //! Anemone: weather and ocean sensor station firmware and logger for the Raspberry Pi.
 //!
-//! Data flows one way: HAL → sensor kind → pipeline → sinks (store, MQTT).
+//! Data flows one way: HAL → sensor kind → pipeline → store → (MQTT publisher).
 //!
 //! * [`hal`]: the buses (real or simulated); the only module that touches `/dev`/`/sys`.
 //! * [`sensors`]: one module per sensor kind, sampled on the station clock.
-//! * [`pipeline`]: QC and derived quantities.
+//! * [`pipeline`]: its own task: clock safety, QC and derived quantities, on to the store
+//!   writer's queue.
 //! * [`store`]: SQLite, the source of truth and the MQTT outbox.
+//! * [`mqtt`]: our MQTT client, the publisher, discovery and the embedded broker.
+//! * [`reading`]: the `Reading` model and its one serialisation (export, `read --json`,
+//!   MQTT).
+//! * [`report`]: `export` and `stats`, read-only beside the daemon.
+//! * [`station`]: wires the tasks together for `run`.
 //! * [`clock`]: the one source of station time.
 
 #![deny(unsafe_code)]

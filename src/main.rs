@@ -394,17 +394,6 @@ fn parse_time(text: &str, what: &str) -> Result<Timestamp> {
     parse_ts(text).with_context(|| format!("{what} `{text}` is not a time: use RFC 3339 (2026-05-01T12:00:00Z) or a date (2026-05-01)"))
 }
 
-/// Start of the current UTC day.
-fn start_of_today() -> Timestamp {
-    let now = system_now();
-    now - now.rem_euclid(86_400_000)
-}
-
-/// Slowest `--speed` factor.
-const MIN_SPEED: f64 = 0.001;
-/// Fastest `--speed` factor (beyond it, `--speed max`).
-const MAX_SPEED: f64 = 1_000_000.0;
-
 fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
     let (mut config, origin) = load_config(cli)?;
     if args.simulate {
@@ -423,34 +412,15 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         None => None,
     };
     let speed = args.speed.as_deref().unwrap_or("1");
-    let accelerated = speed != "1";
-    if accelerated && !config.hal.simulate {
+    if speed != "1" && !config.hal.simulate {
         bail!("--speed only makes sense for a simulated station: add --simulate");
     }
-    let start = match &args.start {
-        Some(s) => parse_time(s, "--start")?,
-        None if accelerated => start_of_today(),
-        None => system_now(),
-    };
-    let clock = match speed {
-        "max" => Clock::virtual_at(start),
-        "1" if args.start.is_none() => Clock::real(),
-        factor => {
-            // Bounded so that no arithmetic on station time can overflow (a year of real
-            // time at the top speed is still only ~10^16 ms).
-            let f: f64 = factor
-                .parse()
-                .ok()
-                .filter(|f: &f64| (MIN_SPEED..=MAX_SPEED).contains(f))
-                .with_context(|| {
-                    format!("--speed `{factor}` must be a number from {MIN_SPEED} to {MAX_SPEED}, or `max`")
-                })?;
-            Clock::scaled(start, f)
-        }
-    };
-    if clock.is_virtual() && duration_ms.is_none() {
-        bail!("--speed max needs --duration (e.g. --duration 24h): a virtual clock would otherwise run forever");
-    }
+    let start = args
+        .start
+        .as_deref()
+        .map(|s| parse_time(s, "--start"))
+        .transpose()?;
+    let clock = Clock::for_run(speed, start, duration_ms.is_some())?;
     tracing::info!(config = %origin, "Using {origin}");
     log_warnings(
         &config,
@@ -471,7 +441,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             writer_handle: None,
             progress: None,
         };
-        station::run(config, opts, shutdown_signal()).await
+        station::run(config, opts, station::shutdown_signal()).await
     })?;
     eprintln!(
         "Stored {} readings in {} commits ({} simulated h).",
@@ -480,31 +450,6 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         (summary.ended - summary.started) as f64 / 3_600_000.0
     );
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        match (term, int) {
-            (Ok(mut t), Ok(mut i)) => {
-                tokio::select! {
-                    _ = t.recv() => {}
-                    _ = i.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
@@ -521,7 +466,7 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     let rt = runtime()?;
     let readings = rt.block_on(station::read_once(config, clock, 1_000));
     if args.json {
-        let arr: Vec<serde_json::Value> = readings.iter().map(|r| r.to_json()).collect();
+        let arr: Vec<_> = readings.iter().map(|r| r.json()).collect();
         println!("{}", serde_json::to_string_pretty(&arr)?);
     } else {
         println!(
@@ -587,22 +532,7 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
         },
     };
     let progress = std::io::stderr().is_terminal();
-    let count = match &args.output {
-        Some(path) => {
-            let file = report::export::create_output(path, store.path(), args.force)?;
-            let mut out = std::io::BufWriter::new(file);
-            let n = report::export(&store, &opts, &mut out, progress)?;
-            out.flush()?;
-            n
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = report::export(&store, &opts, &mut out, progress)?;
-            out.flush()?;
-            n
-        }
-    };
+    let count = report::export_to(&store, &opts, args.output.as_deref(), args.force, progress)?;
     if args.output.is_some() {
         eprintln!("Exported {count} rows.");
     }

@@ -263,16 +263,18 @@ impl Reading {
         self.quantity.unit()
     }
 
-    /// The public JSON shape: `{ts, sensor, quantity, value, unit, flags}`.
+    /// The public JSON shape, as a tree (see [`ReadingJson`], which writes it).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "ts": format_ts(self.ts),
-            "sensor": &*self.sensor,
-            "quantity": self.quantity.as_str(),
-            "value": self.value.filter(|v| v.is_finite()),
-            "unit": self.unit(),
-            "flags": self.flags.names(),
-        })
+        serde_json::to_value(self.json()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The one serialisation of this reading: `{flags, quantity, sensor, ts, unit, value}`.
+    pub fn json(&self) -> ReadingJson<'_> {
+        ReadingJson {
+            reading: self,
+            id: None,
+            backfill: None,
+        }
     }
 }
 
@@ -283,6 +285,91 @@ pub struct StoredReading {
     pub id: i64,
     /// The reading.
     pub reading: Reading,
+}
+
+impl StoredReading {
+    /// The reading's JSON with its store `id` and whether it is sent as `backfill`: the
+    /// MQTT `…/reading/<sensor>` payload.
+    pub fn json_with_id(&self, backfill: bool) -> ReadingJson<'_> {
+        ReadingJson {
+            reading: &self.reading,
+            id: Some(self.id),
+            backfill: Some(backfill),
+        }
+    }
+}
+
+/// The one JSON serialisation of a reading, used by `export --format json|ndjson`,
+/// `read --json` and the MQTT reading payloads.
+///
+/// The object holds the public fields in this order (the order `export` has always
+/// written them in):
+///
+/// ```json
+/// {"flags": ["ok"], "quantity": "air_temperature", "sensor": "air",
+///  "ts": "2026-06-01T12:00:10.000Z", "unit": "°C", "value": 17.42}
+/// ```
+///
+/// `value` is a JSON number, or `null` when the sensor failed or the value is not finite.
+/// [`StoredReading::json_with_id`] appends `"id"` and `"backfill"`. It implements
+/// `Serialize` (a tree or pretty output through serde_json) and writes itself straight
+/// into a byte buffer with [`ReadingJson::write_to`], without building a tree.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadingJson<'a> {
+    reading: &'a Reading,
+    id: Option<i64>,
+    backfill: Option<bool>,
+}
+
+impl ReadingJson<'_> {
+    /// Appends the JSON object, compact, to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        // Writing strings and numbers into a Vec cannot fail: every value here has a JSON
+        // form (a non-finite number is written as null).
+        let _ = serde_json::to_writer(out, self);
+    }
+}
+
+/// Serialises flag names as a sequence without collecting them first.
+struct FlagNames(Flags);
+
+impl Serialize for FlagNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let flags = self.0;
+        if flags.is_ok() {
+            return ["ok"].serialize(s);
+        }
+        let mut seq = s.serialize_seq(None)?;
+        for (f, name) in Flags::NAMES.iter() {
+            if flags.contains(*f) {
+                seq.serialize_element(name)?;
+            }
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for ReadingJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.reading;
+        let extra = usize::from(self.id.is_some()) + usize::from(self.backfill.is_some());
+        let mut map = s.serialize_struct("Reading", 6 + extra)?;
+        map.serialize_field("flags", &FlagNames(r.flags))?;
+        map.serialize_field("quantity", r.quantity.as_str())?;
+        map.serialize_field("sensor", &*r.sensor)?;
+        map.serialize_field("ts", &format_ts(r.ts))?;
+        map.serialize_field("unit", r.unit())?;
+        map.serialize_field("value", &r.value.filter(|v| v.is_finite()))?;
+        if let Some(id) = self.id {
+            map.serialize_field("id", &id)?;
+        }
+        if let Some(backfill) = self.backfill {
+            map.serialize_field("backfill", &backfill)?;
+        }
+        map.end()
+    }
 }
 
 #[cfg(test)]
@@ -320,6 +407,27 @@ mod tests {
         assert_eq!(j["flags"][0], "ok");
         let e = Reading::sensor_error(0, &s, Quantity::Ph);
         assert!(e.to_json()["value"].is_null());
+    }
+
+    #[test]
+    fn reading_json_bytes() {
+        let s: SensorId = Arc::from("mast");
+        let mut r = Reading::new(1_700_000_000_123, &s, Quantity::AirTemperature, 21.5);
+        let mut out = Vec::new();
+        r.json().write_to(&mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"flags":["ok"],"quantity":"air_temperature","sensor":"mast","ts":"2023-11-14T22:13:20.123Z","unit":"°C","value":21.5}"#
+        );
+        r.value = Some(f64::NAN);
+        r.flags = Flags::SPIKE | Flags::STUCK;
+        let stored = StoredReading { id: 7, reading: r };
+        out.clear();
+        stored.json_with_id(true).write_to(&mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"flags":["spike","stuck"],"quantity":"air_temperature","sensor":"mast","ts":"2023-11-14T22:13:20.123Z","unit":"°C","value":null,"id":7,"backfill":true}"#
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! The running station: sensors → pipeline → store writer (→ MQTT), on one clock.
+//!
+//! This module only wires: it opens the store, builds the HAL, starts the writer, the
+//! MQTT publisher, the pipeline task ([`crate::pipeline::task`]) and one task per sensor,
+//! connects their channels, and waits for the end of the run or a shutdown.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -14,13 +18,12 @@ use crate::hal::timesync;
 use crate::mqtt::{Backlog, BoxError, Feeds};
 use crate::notify::{self, Judge, Notifier, Progress};
 use crate::pipeline::clock_guard::{ClockGuard, GuardState};
+use crate::pipeline::task::{recent_history, PipelineTask};
 use crate::pipeline::Pipeline;
 use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sensors::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sensors::{sample_on_bus, start_on_bus, SourceContext};
-use crate::store::writer::{
-    run_writer_with_progress, LiveFeeds, StoreJob, WriterConfig, WriterMsg,
-};
+use crate::store::writer::{run_writer_with_progress, LiveFeeds, WriterConfig, WriterMsg};
 use crate::store::{Store, StoreError, StoreOptions, Unpublished};
 
 /// Readings in flight between stages before senders wait (back-pressure).
@@ -119,6 +122,31 @@ pub enum StationError {
     Task(String),
 }
 
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut t), Ok(mut i)) => {
+                tokio::select! {
+                    _ = t.recv() => {}
+                    _ = i.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Runs the station until `shutdown` resolves or `opts.duration_ms` of station time has
 /// passed, then flushes everything to the store.
 pub async fn run(
@@ -179,10 +207,10 @@ pub async fn run(
     };
     let progress = opts.progress.clone().unwrap_or_default();
 
-    let (sensor_tx, mut sensor_rx) = mpsc::channel::<Vec<Reading>>(CHANNEL_DEPTH);
+    let (sensor_tx, sensor_rx) = mpsc::channel::<Vec<Reading>>(CHANNEL_DEPTH);
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(CHANNEL_DEPTH);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (hw_tx, mut hw_rx) = mpsc::unbounded_channel::<(String, String)>();
+    let (hw_tx, hw_rx) = mpsc::unbounded_channel::<(String, String)>();
 
     // Participants are registered before any task starts, so the virtual clock cannot
     // move before everyone is asleep.
@@ -193,7 +221,7 @@ pub async fn run(
         let _ = h.send(writer_tx.clone());
     }
 
-    let mut guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
+    let guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
         ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
     } else {
         ClockGuard::trusted()
@@ -268,79 +296,23 @@ pub async fn run(
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     pipeline.prime(&history);
     drop(history);
-    let pipe_writer = writer_tx.clone();
-    let kinds: std::collections::HashMap<String, &'static str> = config
-        .sensors
-        .iter()
-        .map(|s| (s.id.clone(), s.kind.type_name()))
-        .collect();
-    let pipe_progress = progress.clone();
-    let pipe_clock = clock.clone();
-    let pipe = tokio::spawn(async move {
-        let mut admitted = Vec::with_capacity(8);
-        let mut out = Vec::with_capacity(16);
-        let mut sync_check = tokio::time::interval(Duration::from_secs(10));
-        let mut hw_open = true;
-        loop {
-            tokio::select! {
-                biased;
-                hw = hw_rx.recv(), if hw_open => {
-                    if hw.is_none() {
-                        hw_open = false;
-                    }
-                    if let Some((sensor, hardware_id)) = hw {
-                        let kind = kinds.get(&sensor).copied().unwrap_or("unknown");
-                        let (tx, _rx) = tokio::sync::oneshot::channel();
-                        let job: StoreJob = Box::new(move |s: &mut Store| {
-                            s.register_sensor(&sensor, kind, Some(&hardware_id))
-                        });
-                        if pipe_writer.send(WriterMsg::Run(job, tx)).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                batch = sensor_rx.recv() => {
-                    let Some(batch) = batch else { break };
-                    let now = Instant::now();
-                    for r in batch {
-                        pipe_progress.reading();
-                        guard.admit(r, now, &mut admitted);
-                    }
-                }
-                _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
-                    guard.poll(timesync::sync_state(), pipe_clock.now(), Instant::now(), &mut admitted);
-                    if guard.state() == GuardState::Trusted
-                        && pipe_writer.send(WriterMsg::ClockTrusted).await.is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-            let processed = admitted.len() as u64;
-            for r in admitted.drain(..) {
-                pipeline.process(r, &mut out);
-            }
-            pipe_clock.release(processed);
-            if !out.is_empty()
-                && pipe_writer
-                    .send(WriterMsg::Readings(out.split_off(0)))
-                    .await
-                    .is_err()
-            {
-                return;
-            }
+    let pipe = tokio::spawn(
+        PipelineTask {
+            pipeline,
+            guard,
+            readings: sensor_rx,
+            hardware_ids: hw_rx,
+            writer: writer_tx.clone(),
+            kinds: config
+                .sensors
+                .iter()
+                .map(|s| (s.id.clone(), s.kind.type_name()))
+                .collect(),
+            progress: progress.clone(),
+            clock: clock.clone(),
         }
-        // Stopping before the clock was ever synchronised: store what was held rather
-        // than lose it.
-        guard.release(&mut admitted);
-        for r in admitted.drain(..) {
-            pipeline.process(r, &mut out);
-        }
-        if !out.is_empty() {
-            // The writer is gone only when the store failed, which `run` reports.
-            let _ = pipe_writer.send(WriterMsg::Readings(out)).await;
-        }
-    });
+        .run(),
+    );
     drop(writer_tx);
 
     let mut sensors = JoinSet::new();
@@ -458,27 +430,6 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(summary),
     }
-}
-
-/// Readings the stateful pipeline stages need after a restart: the last 24 h of rain
-/// (rain today, last 24 h) and the last 11 min of wind (gusts, means).
-fn recent_history(store: &Store, now: Timestamp) -> Result<Vec<Reading>, StoreError> {
-    let mut history = Vec::new();
-    for (q, span) in [
-        (crate::reading::Quantity::Rain, 86_400_000),
-        (crate::reading::Quantity::WindSpeed, 660_000),
-        (crate::reading::Quantity::WindDirection, 660_000),
-    ] {
-        let query = crate::store::Query {
-            from: Some(now - span),
-            to: Some(now),
-            sensor: None,
-            quantity: Some(q),
-        };
-        history.extend(store.readings(&query)?.into_iter().map(|s| s.reading));
-    }
-    history.sort_by_key(|r| r.ts);
-    Ok(history)
 }
 
 /// `anemone read`: builds every sensor, takes one sample of each, runs it through QC,

@@ -8,53 +8,24 @@ use crate::config::Config;
 use crate::reading::{format_ts, Quantity, Reading, StoredReading, Timestamp};
 
 /// `…/reading/<sensor>`: the public reading shape (`ts`, `sensor`, `quantity`, `value`,
-/// `unit`, `flags`) plus the reading `id` and `backfill`.
+/// `unit`, `flags`) plus the reading `id` and `backfill`, as a tree. The publisher writes
+/// the same bytes with [`write_reading_payload`]; both come from
+/// [`StoredReading::json_with_id`], the one serialisation of a reading.
 ///
 /// ```json
-/// {"id": 1042, "ts": "2026-11-14T10:00:00.000Z", "sensor": "air",
-///  "quantity": "air_temperature", "value": 12.5, "unit": "°C", "flags": ["ok"],
-///  "backfill": false}
+/// {"flags": ["ok"], "quantity": "air_temperature", "sensor": "air",
+///  "ts": "2026-11-14T10:00:00.000Z", "unit": "°C", "value": 12.5,
+///  "id": 1042, "backfill": false}
 /// ```
 pub fn reading_payload(r: &StoredReading, backfill: bool) -> Value {
-    let mut v = r.reading.to_json();
-    if let Value::Object(map) = &mut v {
-        map.insert("id".into(), json!(r.id));
-        map.insert("backfill".into(), json!(backfill));
-    }
-    v
+    serde_json::to_value(r.json_with_id(backfill)).unwrap_or(Value::Null)
 }
 
 /// [`reading_payload`] serialised into `out` without building a JSON tree first (cleared
 /// first; the publisher reuses one buffer for every reading it sends).
 pub fn write_reading_payload(out: &mut Vec<u8>, r: &StoredReading, backfill: bool) {
-    #[derive(serde::Serialize)]
-    struct Wire<'a> {
-        ts: String,
-        sensor: &'a str,
-        quantity: &'a str,
-        value: Option<f64>,
-        unit: &'a str,
-        flags: Vec<&'static str>,
-        id: i64,
-        backfill: bool,
-    }
-    let reading = &r.reading;
-    let wire = Wire {
-        ts: format_ts(reading.ts),
-        sensor: &reading.sensor,
-        quantity: reading.quantity.as_str(),
-        value: reading.value.filter(|v| v.is_finite()),
-        unit: reading.unit(),
-        flags: reading.flags.names(),
-        id: r.id,
-        backfill,
-    };
     out.clear();
-    // Serialising plain strings and numbers cannot fail; fall back to the tree anyway.
-    if serde_json::to_writer(&mut *out, &wire).is_err() {
-        out.clear();
-        out.extend_from_slice(reading_payload(r, backfill).to_string().as_bytes());
-    }
+    r.json_with_id(backfill).write_to(out);
 }
 
 /// How long a sensor's last value stays in `state` without a newer reading before it is

@@ -1,11 +1,12 @@
 //! Reading → QC (flag, never drop) → derived quantities → sinks.
 //!
-//! The pipeline is a plain synchronous state machine ([`Pipeline::process`]); the station
-//! runs it in one task between the sensor tasks and the store writer.
+//! The pipeline is a plain synchronous state machine ([`Pipeline::process`]); its task
+//! ([`task::PipelineTask`]) runs it between the sensor tasks and the store writer.
 
 pub mod clock_guard;
 pub mod derived;
 pub mod qc;
+pub mod task;
 
 use crate::config::Config;
 use crate::latest::Latest;

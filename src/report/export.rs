@@ -1,7 +1,8 @@
 //! `anemone export`: readings or aggregates as CSV, a JSON array or NDJSON.
 //!
 //! Raw readings use the public reading shape everywhere: `ts` (RFC 3339 UTC with `Z`),
-//! `sensor`, `quantity`, `value` (number or null), `unit`, `flags` (names). CSV has the
+//! `sensor`, `quantity`, `value` (number or null), `unit`, `flags` (names); JSON and NDJSON
+//! are written by [`crate::reading::ReadingJson`], the one serialisation of a reading. CSV has the
 //! header `ts,sensor,quantity,value,unit,flags` with flags joined by `|`.
 //!
 //! Aggregates (`--resolution minute|hour|day`) have one row per bucket, sensor and
@@ -130,13 +131,14 @@ impl<'a> Sink<'a> {
         })
     }
 
-    fn json(&mut self, v: &serde_json::Value) -> Result<(), ReportError> {
-        match self.format {
-            Format::Json => {
-                let sep = if self.rows == 0 { "\n" } else { ",\n" };
-                write!(self.out, "{sep}{v}")?;
-            }
-            _ => writeln!(self.out, "{v}")?,
+    fn json(&mut self, v: &impl serde::Serialize) -> Result<(), ReportError> {
+        if self.format == Format::Json {
+            let sep = if self.rows == 0 { "\n" } else { ",\n" };
+            self.out.write_all(sep.as_bytes())?;
+        }
+        serde_json::to_writer(&mut self.out, v).map_err(std::io::Error::from)?;
+        if self.format != Format::Json {
+            self.out.write_all(b"\n")?;
         }
         self.rows += 1;
         Ok(())
@@ -165,7 +167,7 @@ impl<'a> Sink<'a> {
                 r.unit(),
                 &r.flags.names().join("|"),
             ]),
-            _ => self.json(&r.to_json()),
+            _ => self.json(&r.json()),
         }
     }
 
@@ -249,6 +251,34 @@ pub fn export(
             sink.aggregate(a)
         })?;
         sink.finish()
+    }
+}
+
+/// `anemone export`: writes what `opts` selects to the file `output` (created by
+/// [`create_output`] for the database `store` reads) or, without one, to stdout; returns
+/// the number of rows. A progress bar follows long exports when `progress` is set.
+pub fn export_to(
+    store: &Store,
+    opts: &ExportOptions,
+    output: Option<&Path>,
+    force: bool,
+    progress: bool,
+) -> Result<u64, ReportError> {
+    match output {
+        Some(path) => {
+            let file = create_output(path, store.path(), force)?;
+            let mut out = std::io::BufWriter::new(file);
+            let n = export(store, opts, &mut out, progress)?;
+            out.flush()?;
+            Ok(n)
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let n = export(store, opts, &mut out, progress)?;
+            out.flush()?;
+            Ok(n)
+        }
     }
 }
 

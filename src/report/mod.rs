@@ -6,7 +6,7 @@
 pub mod export;
 pub mod stats;
 
-pub use export::{export, ExportOptions, Format, UnknownFormat};
+pub use export::{export, export_to, ExportOptions, Format, UnknownFormat};
 pub use stats::{stats, stats_json};
 
 use crate::store::StoreError;
@@ -23,4 +23,7 @@ pub enum ReportError {
     /// Nothing to report.
     #[error("no data: {0}")]
     NoData(String),
+    /// `--output` was refused or could not be created.
+    #[error(transparent)]
+    Output(#[from] export::OutputError),
 }
