@@ -957,3 +957,33 @@ fn export_refuses_an_existing_file_without_force() {
     );
     assert_eq!(std::fs::read_to_string(&fresh).unwrap().lines().count(), 51);
 }
+
+#[test]
+fn read_simulated_htu21d_prints_temperature_and_humidity() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("htu.toml");
+    let db = dir.path().join("htu.db");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[storage]\npath = \"{}\"\n[mqtt]\nenabled = false\n[[sensor]]\ntype = \"htu21d\"\nid = \"hat\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let out = run(bin().args(["read", "--simulate", "--config"]).arg(&cfg));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for quantity in ["air_temperature", "relative_humidity"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("hat") && l.contains(quantity))
+            .unwrap_or_else(|| panic!("no {quantity} line: {text}"));
+        let value: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!((-30.0..=100.0).contains(&value), "{line}");
+    }
+}

@@ -13,6 +13,7 @@
 pub mod anemometer;
 pub mod bme280;
 pub mod ds18b20;
+pub mod htu21d;
 mod ph;
 pub mod ph_analog;
 pub mod ph_ezo;
@@ -199,6 +200,8 @@ sensor_kinds! {
     PhEzo(ph_ezo::PhEzoConfig),
     /// Analog pH probe board read through an ADS1115.
     PhAnalog(ph_analog::PhAnalogConfig),
+    /// TE Connectivity HTU21D(F) on I2C: air temperature, humidity.
+    Htu21d(htu21d::Htu21dConfig),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
