@@ -13,6 +13,7 @@
 pub mod calibrate;
 pub mod clock;
 pub mod config;
+pub mod duration;
 pub mod hal;
 pub mod latest;
 pub mod mqtt;

@@ -5,10 +5,8 @@
 //! per sensor. Every key except a sensor's `type` and `id` has a default, and unknown keys
 //! are errors. [`validate`] reports every problem in one run.
 
-mod duration;
 pub mod rules;
 pub mod secrets;
-mod sensor;
 mod validate;
 mod warnings;
 
@@ -17,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::{parse_span, Span};
+pub use crate::duration::{parse_span, Span};
+pub use crate::hal::HalConfig;
+pub use crate::sensors::{OnStartupError, SensorConfig};
 pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
-pub use sensor::{OnStartupError, SensorConfig};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 
@@ -98,28 +97,6 @@ impl StationConfig {
     /// reports that case).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::UTC)
-    }
-}
-
-/// `[hal]`: where the buses are, and whether they are simulated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HalConfig {
-    /// Run every sensor on simulated buses (same drivers, simulated weather).
-    pub simulate: bool,
-    /// Seed of the simulated weather.
-    pub seed: u64,
-    /// Root of the kernel's 1-Wire device tree.
-    pub w1_root: PathBuf,
-}
-
-impl Default for HalConfig {
-    fn default() -> Self {
-        HalConfig {
-            simulate: false,
-            seed: 1,
-            w1_root: PathBuf::from(crate::hal::paths::DEFAULT_W1_ROOT),
-        }
     }
 }
 
@@ -466,6 +443,18 @@ impl Config {
     /// Serializes back to TOML.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
+    }
+}
+
+impl crate::sensors::StationFacts for Config {
+    fn hal(&self) -> &HalConfig {
+        &self.hal
+    }
+    fn site(&self) -> (f64, f64) {
+        (self.station.longitude, self.station.altitude_m)
+    }
+    fn sensors(&self) -> &[SensorConfig] {
+        &self.sensors
     }
 }
 

@@ -12,12 +12,12 @@ use serde::de::DeserializeOwned;
 
 use super::rules::{self, client_id_problem, span_problem, topic_part_problem};
 use super::secrets;
-use super::sensor::COMMON_KEYS;
 use super::{
     Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, Span, StationConfig,
     StorageConfig,
 };
 use crate::sensors::SensorKind;
+use crate::sensors::COMMON_KEYS;
 
 /// One problem in a config file: the key it concerns and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
