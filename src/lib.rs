@@ -25,3 +25,4 @@ pub mod report;
 pub mod sensors;
 pub mod station;
 pub mod store;
+pub mod topics;

@@ -23,6 +23,7 @@ pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 
 use crate::reading::Quantity;
+use crate::topics::Topics;
 
 /// The commented example printed by `anemone config init`.
 pub const EXAMPLE: &str = include_str!("../../etc/anemone.toml");
@@ -234,6 +235,22 @@ impl Default for DerivedConfig {
     }
 }
 
+/// `[mqtt] protocol`: which MQTT version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Protocol {
+    /// MQTT 5 where the broker speaks it, else MQTT 3.1.1 (decided at the first
+    /// connection and kept for the life of the process).
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// MQTT 5 only.
+    #[serde(rename = "5")]
+    V5,
+    /// MQTT 3.1.1 only.
+    #[serde(rename = "3.1.1")]
+    V311,
+}
+
 /// `[mqtt]`: publishing to dashboards. Its `Debug` never shows a password.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -278,7 +295,7 @@ pub struct MqttConfig {
     /// accounts: anyone on the network can then publish as this station.
     pub allow_anonymous: bool,
     /// MQTT version: `"auto"` (5 where the broker speaks it, else 3.1.1), `"5"`, `"3.1.1"`.
-    pub protocol: crate::mqtt::connect::Protocol,
+    pub protocol: Protocol,
 }
 
 /// One account on the embedded broker. Its `Debug` never shows the password.
@@ -350,7 +367,7 @@ impl Default for MqttConfig {
             backfill_rate: 50_000,
             users: Vec::new(),
             allow_anonymous: false,
-            protocol: crate::mqtt::connect::Protocol::Auto,
+            protocol: Protocol::Auto,
         }
     }
 }
@@ -443,6 +460,17 @@ impl Config {
     /// Serializes back to TOML.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
+    }
+}
+
+impl Topics {
+    /// The topics for this config.
+    pub fn new(cfg: &Config) -> Topics {
+        Topics::from_parts(
+            cfg.topic_prefix(),
+            &cfg.mqtt.discovery_prefix,
+            &cfg.station.id,
+        )
     }
 }
 
