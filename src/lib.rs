@@ -19,6 +19,7 @@
 pub mod calibrate;
 pub mod clock;
 pub mod config;
+pub mod duration;
 pub mod hal;
 pub mod latest;
 pub mod mqtt;
@@ -30,3 +31,4 @@ pub mod report;
 pub mod sensors;
 pub mod station;
 pub mod store;
+pub mod topics;

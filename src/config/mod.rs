@@ -5,10 +5,8 @@
 //! per sensor. Every key except a sensor's `type` and `id` has a default, and unknown keys
 //! are errors. [`validate`] reports every problem in one run.
 
-mod duration;
 pub mod rules;
 pub mod secrets;
-mod sensor;
 mod validate;
 mod warnings;
 
@@ -17,13 +15,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::{parse_span, Span};
+pub use crate::duration::{parse_span, Span};
+pub use crate::hal::HalConfig;
+pub use crate::sensors::{OnStartupError, SensorConfig};
 pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
-pub use sensor::{OnStartupError, SensorConfig};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 
 use crate::reading::Quantity;
+use crate::topics::Topics;
 
 /// The commented example printed by `anemone config init`.
 pub const EXAMPLE: &str = include_str!("../../etc/anemone.toml");
@@ -98,28 +98,6 @@ impl StationConfig {
     /// reports that case).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::UTC)
-    }
-}
-
-/// `[hal]`: where the buses are, and whether they are simulated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HalConfig {
-    /// Run every sensor on simulated buses (same drivers, simulated weather).
-    pub simulate: bool,
-    /// Seed of the simulated weather.
-    pub seed: u64,
-    /// Root of the kernel's 1-Wire device tree.
-    pub w1_root: PathBuf,
-}
-
-impl Default for HalConfig {
-    fn default() -> Self {
-        HalConfig {
-            simulate: false,
-            seed: 1,
-            w1_root: PathBuf::from(crate::hal::paths::DEFAULT_W1_ROOT),
-        }
     }
 }
 
@@ -257,6 +235,22 @@ impl Default for DerivedConfig {
     }
 }
 
+/// `[mqtt] protocol`: which MQTT version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Protocol {
+    /// MQTT 5 where the broker speaks it, else MQTT 3.1.1 (decided at the first
+    /// connection and kept for the life of the process).
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// MQTT 5 only.
+    #[serde(rename = "5")]
+    V5,
+    /// MQTT 3.1.1 only.
+    #[serde(rename = "3.1.1")]
+    V311,
+}
+
 /// `[mqtt]`: publishing to dashboards. Its `Debug` never shows a password.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -301,7 +295,7 @@ pub struct MqttConfig {
     /// accounts: anyone on the network can then publish as this station.
     pub allow_anonymous: bool,
     /// MQTT version: `"auto"` (5 where the broker speaks it, else 3.1.1), `"5"`, `"3.1.1"`.
-    pub protocol: crate::mqtt::connect::Protocol,
+    pub protocol: Protocol,
 }
 
 /// One account on the embedded broker. Its `Debug` never shows the password.
@@ -373,7 +367,7 @@ impl Default for MqttConfig {
             backfill_rate: 50_000,
             users: Vec::new(),
             allow_anonymous: false,
-            protocol: crate::mqtt::connect::Protocol::Auto,
+            protocol: Protocol::Auto,
         }
     }
 }
@@ -466,6 +460,29 @@ impl Config {
     /// Serializes back to TOML.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string(self)
+    }
+}
+
+impl Topics {
+    /// The topics for this config.
+    pub fn new(cfg: &Config) -> Topics {
+        Topics::from_parts(
+            cfg.topic_prefix(),
+            &cfg.mqtt.discovery_prefix,
+            &cfg.station.id,
+        )
+    }
+}
+
+impl crate::sensors::StationFacts for Config {
+    fn hal(&self) -> &HalConfig {
+        &self.hal
+    }
+    fn site(&self) -> (f64, f64) {
+        (self.station.longitude, self.station.altitude_m)
+    }
+    fn sensors(&self) -> &[SensorConfig] {
+        &self.sensors
     }
 }
 

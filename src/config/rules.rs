@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 
+pub use crate::duration::span_problem;
+
 use super::{MqttConfig, Span};
 
 /// MQTT's limit on a topic name and on a client id: a two-byte length (65 535 bytes).
@@ -33,8 +35,7 @@ pub const INTERVAL_MAX: Span = Span::secs(86_400);
 pub const CLOCK_SYNC_WAIT_MAX: Span = Span::secs(86_400);
 /// Longest retention of raw readings: 100 years of 365.25 days.
 pub const RETENTION_MAX: Span = Span::secs(3_155_760_000);
-/// Longest debounce or minimum time between rain tips.
-pub const DEBOUNCE_MAX: Span = Span::secs(60);
+pub use crate::sensors::DEBOUNCE_MAX;
 
 /// A broker URL: `mqtt://host[:port]` or `mqtts://host[:port]` (IPv6 in brackets).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,20 +190,6 @@ pub fn client_id_problem(id: &str) -> (Option<String>, Option<String>) {
         );
     }
     (None, None)
-}
-
-/// What is wrong with a span that must lie within `min..=max`, if anything.
-pub fn span_problem(span: Span, min: Span, max: Span, example: &str) -> Option<String> {
-    if span < min {
-        if min <= Span::millis(1) {
-            return Some(format!("must be more than 0: e.g. \"{example}\""));
-        }
-        return Some(format!("must be at least {min}: e.g. \"{example}\""));
-    }
-    if span > max {
-        return Some(format!("must be at most {max}: e.g. \"{example}\""));
-    }
-    None
 }
 
 /// The client id in force.

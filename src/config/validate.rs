@@ -12,12 +12,12 @@ use serde::de::DeserializeOwned;
 
 use super::rules::{self, client_id_problem, span_problem, topic_part_problem};
 use super::secrets;
-use super::sensor::COMMON_KEYS;
 use super::{
     Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, Span, StationConfig,
     StorageConfig,
 };
 use crate::sensors::SensorKind;
+use crate::sensors::COMMON_KEYS;
 
 /// One problem in a config file: the key it concerns and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,7 +556,7 @@ fn check_mqtt(c: &Config, p: &mut Problems) {
 
 /// The longest topic the station builds from the prefixes and ids must fit MQTT's limit.
 fn check_topic_lengths(c: &Config, p: &mut Problems) {
-    let topics = crate::mqtt::topics::Topics::new(c);
+    let topics = crate::topics::Topics::new(c);
     let longest_sensor = "s".repeat(rules::MAX_ID_CHARS);
     let longest_quantity = crate::reading::Quantity::ALL
         .iter()
@@ -761,30 +761,6 @@ id = "air"
         assert_eq!(ps[1].key, "mqtt.users");
         assert!(ps[1].message.contains("colour"), "{ps:#?}");
         assert!(!format!("{ps:?}").contains("pw-123"));
-    }
-
-    #[test]
-    fn validate_and_the_connection_read_broker_urls_alike() {
-        for url in [
-            "mqtt://[::1]",
-            "mqtt://[::1]:1884",
-            "mqtts://broker.example",
-            "mqtt://10.0.0.2:1884/",
-            "mqtt://[::1]x",
-            "mqtt://::1",
-            "mqtt://host:0",
-            "mqtt://host:1883/path",
-            "mqtt://u:p@host",
-            "tcp://host",
-        ] {
-            let text = format!("[mqtt]\nbroker = \"{url}\"\n");
-            let (config, ps) = validate_text(&text);
-            let Some(config) = config else {
-                panic!("{url}: {ps:?}");
-            };
-            let connects = crate::mqtt::ConnectSettings::from_config(&config, None).is_ok();
-            assert_eq!(ps.is_empty(), connects, "{url}: {ps:?}");
-        }
     }
 
     #[test]

@@ -13,13 +13,36 @@ pub mod w1;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::HalConfig;
+use serde::{Deserialize, Serialize};
+
 use crate::reading::Timestamp;
 pub use bus::{HalDelay, I2cBus, OpenError, SpiBus};
 pub use error::{BusError, SpiBusError};
 pub use gpio::{EdgeSource, GpioError};
 pub use sim::SimWorld;
 pub use w1::{W1Bus, W1Error};
+
+/// `[hal]`: where the buses are, and whether they are simulated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HalConfig {
+    /// Run every sensor on simulated buses (same drivers, simulated weather).
+    pub simulate: bool,
+    /// Seed of the simulated weather.
+    pub seed: u64,
+    /// Root of the kernel's 1-Wire device tree.
+    pub w1_root: PathBuf,
+}
+
+impl Default for HalConfig {
+    fn default() -> Self {
+        HalConfig {
+            simulate: false,
+            seed: 1,
+            w1_root: PathBuf::from(paths::DEFAULT_W1_ROOT),
+        }
+    }
+}
 
 /// Access to the station's buses: real ones on a Pi, simulated ones with `--simulate`.
 #[derive(Clone)]

@@ -21,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::wire;
 use crate::config::Config;
+pub use crate::config::Protocol;
 
 /// A setting that keeps the broker from being reached, found before connecting.
 #[derive(Debug, thiserror::Error)]
@@ -56,22 +57,6 @@ pub enum ConnectError {
     /// rustls refused the TLS settings (e.g. a key that does not match the certificate).
     #[error("TLS settings rejected: {0}")]
     Tls(#[from] rustls::Error),
-}
-
-/// `[mqtt] protocol`: which MQTT version to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub enum Protocol {
-    /// MQTT 5 where the broker speaks it, else MQTT 3.1.1 (decided at the first
-    /// connection and kept for the life of the process).
-    #[default]
-    #[serde(rename = "auto")]
-    Auto,
-    /// MQTT 5 only.
-    #[serde(rename = "5")]
-    V5,
-    /// MQTT 3.1.1 only.
-    #[serde(rename = "3.1.1")]
-    V311,
 }
 
 /// A password that never shows up in logs or debug output.
@@ -312,6 +297,30 @@ pub fn keep_alive_secs(d: Duration) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_and_the_connection_read_broker_urls_alike() {
+        for url in [
+            "mqtt://[::1]",
+            "mqtt://[::1]:1884",
+            "mqtts://broker.example",
+            "mqtt://10.0.0.2:1884/",
+            "mqtt://[::1]x",
+            "mqtt://::1",
+            "mqtt://host:0",
+            "mqtt://host:1883/path",
+            "mqtt://u:p@host",
+            "tcp://host",
+        ] {
+            let text = format!("[mqtt]\nbroker = \"{url}\"\n");
+            let (config, ps) = crate::config::validate_text(&text);
+            let Some(config) = config else {
+                panic!("{url}: {ps:?}");
+            };
+            let connects = ConnectSettings::from_config(&config, None).is_ok();
+            assert_eq!(ps.is_empty(), connects, "{url}: {ps:?}");
+        }
+    }
 
     #[test]
     fn broker_urls() {

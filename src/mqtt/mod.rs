@@ -63,7 +63,6 @@ pub mod link;
 pub mod outbox;
 pub mod payload;
 pub mod publisher;
-pub mod topics;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -74,6 +73,8 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::reading::StoredReading;
 
+/// The topic names (defined beside the config so that `validate` can measure them).
+pub use crate::topics;
 pub use broker::{choose_broker, BrokerChoice, EmbeddedBroker};
 pub use check::{check, render, CheckReport, CheckStep, StepStatus};
 pub use connect::{ConnectError, ConnectSettings};

@@ -7,9 +7,9 @@ use anemone_drivers::anemometer::{speed_mps, AnemometerParams};
 use anemone_drivers::pulse::{Edge, PulseCounter};
 use serde::{Deserialize, Serialize};
 
-use super::{SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::rules::{self, span_problem};
-use crate::config::{Config, Span};
+use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::span_problem;
+use crate::duration::Span;
 use crate::hal::sim::{SimWorldBuilder, Switch};
 use crate::hal::{EdgeSource, Hal};
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
@@ -72,8 +72,8 @@ impl SensorKindSpec for AnemometerConfig {
         vec![format!("GPIO chip {} line {}", self.chip, self.gpio)]
     }
 
-    fn check(&self, _config: &Config, p: &mut Vec<(&'static str, String)>) {
-        if let Some(m) = span_problem(self.debounce, Span::secs(0), rules::DEBOUNCE_MAX, "1ms") {
+    fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
+        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "1ms") {
             p.push(("debounce", m));
         }
         if !super::positive(self.pulses_per_revolution) {

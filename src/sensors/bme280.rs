@@ -9,8 +9,8 @@ use anemone_drivers::bme280::{
 use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
-use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::{Config, Span};
+use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::Span;
 use crate::hal::sim::SimWorldBuilder;
 use crate::hal::{BusError, Hal, HalDelay, I2cBus};
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
@@ -80,7 +80,7 @@ impl SensorKindSpec for Bme280Config {
         )]
     }
 
-    fn check(&self, _config: &Config, p: &mut Vec<(&'static str, String)>) {
+    fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
         let address = self.address;
         if address != DEFAULT_ADDRESS && address != SECONDARY_ADDRESS {
             p.push((

@@ -6,8 +6,8 @@
 use anemone_drivers::ds18b20::parse_w1_slave;
 use serde::{Deserialize, Serialize};
 
-use super::{SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::{Config, Span};
+use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::Span;
 use crate::hal::sim::SimWorldBuilder;
 use crate::hal::{Hal, W1Bus};
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
@@ -50,7 +50,7 @@ impl SensorKindSpec for Ds18b20Config {
         }
     }
 
-    fn check(&self, _config: &Config, p: &mut Vec<(&'static str, String)>) {
+    fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
         let rom = &self.rom;
         let ok_rom = rom == "auto"
             || (rom.len() == 15

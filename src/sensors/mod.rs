@@ -13,6 +13,7 @@
 pub mod anemometer;
 pub mod bme280;
 pub mod ds18b20;
+mod entry;
 pub mod htu21d;
 mod ph;
 pub mod ph_analog;
@@ -27,13 +28,47 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::Clock;
-use crate::config::{Config, SensorConfig, Span};
+use crate::duration::Span;
 use crate::hal::sim::SimWorldBuilder;
-use crate::hal::{GpioError, Hal, HalDelay, I2cBus, OpenError, W1Error};
+use crate::hal::{GpioError, Hal, HalConfig, HalDelay, I2cBus, OpenError, W1Error};
 use crate::latest::Latest;
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
 
+pub(crate) use entry::COMMON_KEYS;
+pub use entry::{OnStartupError, SensorConfig};
 pub use ph::PhCalibrationInForce;
+
+/// Longest debounce or minimum time between rain tips.
+pub const DEBOUNCE_MAX: Span = Span::secs(60);
+
+/// What the sensor kinds need to know of the station beyond their own entry: its
+/// buses, its place (for the simulated weather) and the other sensors (for rules that
+/// name one). `config::Config` implements it, so the kinds never see the whole file.
+pub trait StationFacts {
+    /// The `[hal]` section.
+    fn hal(&self) -> &HalConfig;
+    /// Longitude in degrees east and altitude in metres.
+    fn site(&self) -> (f64, f64);
+    /// Every `[[sensor]]` entry.
+    fn sensors(&self) -> &[SensorConfig];
+
+    /// The sensor with this id.
+    fn sensor(&self, id: &str) -> Option<&SensorConfig> {
+        self.sensors().iter().find(|s| s.id == id)
+    }
+}
+
+impl<T: StationFacts + ?Sized> StationFacts for Arc<T> {
+    fn hal(&self) -> &HalConfig {
+        (**self).hal()
+    }
+    fn site(&self) -> (f64, f64) {
+        (**self).site()
+    }
+    fn sensors(&self) -> &[SensorConfig] {
+        (**self).sensors()
+    }
+}
 
 /// What a kind's config struct knows about itself. One implementation per kind.
 pub trait SensorKindSpec: Sized + Serialize + for<'de> Deserialize<'de> {
@@ -51,8 +86,8 @@ pub trait SensorKindSpec: Sized + Serialize + for<'de> Deserialize<'de> {
     fn resources(&self) -> Vec<String>;
 
     /// Its own rules: each problem as (key inside the `[[sensor]]` entry, message).
-    /// `config` is the whole file, for references to other sensors.
-    fn check(&self, config: &Config, problems: &mut Vec<(&'static str, String)>);
+    /// `station` gives the other sensors, for references to them.
+    fn check(&self, station: &dyn StationFacts, problems: &mut Vec<(&'static str, String)>);
 
     /// Builds the source on `hal`. Fails when the hardware is absent.
     fn build(
@@ -126,9 +161,9 @@ macro_rules! sensor_kinds {
             }
 
             /// The kind's own rules: (key inside the entry, message) per problem.
-            pub fn check(&self, config: &Config) -> Vec<(&'static str, String)> {
+            pub fn check(&self, station: &dyn StationFacts) -> Vec<(&'static str, String)> {
                 let mut out = Vec::new();
-                match self { $(SensorKind::$variant(c) => c.check(config, &mut out),)* }
+                match self { $(SensorKind::$variant(c) => c.check(station, &mut out),)* }
                 out
             }
 
@@ -304,20 +339,17 @@ pub fn build(
 /// The buses `config` describes: simulated (every configured sensor's chip registered
 /// by its kind) when `[hal] simulate` is set, the real ones otherwise. `start` is the
 /// station time the simulated switches start from.
-pub fn open_hal(config: &Config, clock: &Clock, start: Timestamp) -> Hal {
-    if !config.hal.simulate {
-        return Hal::real(&config.hal);
+pub fn open_hal(config: &impl StationFacts, clock: &Clock, start: Timestamp) -> Hal {
+    let hal = config.hal();
+    if !hal.simulate {
+        return Hal::real(hal);
     }
-    let mut world = SimWorldBuilder::new(
-        config.hal.seed,
-        config.station.longitude,
-        config.station.altitude_m,
-        clock.clone(),
-    );
-    for s in &config.sensors {
+    let (longitude, altitude_m) = config.site();
+    let mut world = SimWorldBuilder::new(hal.seed, longitude, altitude_m, clock.clone());
+    for s in config.sensors() {
         s.kind.register_sim(&mut world);
     }
-    Hal::simulated(&config.hal, world.build(), start)
+    Hal::simulated(hal, world.build(), start)
 }
 
 /// Runs `f` off the runtime thread when it may block on a real bus, inline on simulated
@@ -384,6 +416,7 @@ fn positive(x: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     /// Every kind's config, with its defaults, goes to TOML and back unchanged; and each
     /// type name parses to the kind that bears it.

@@ -6,8 +6,7 @@ use anemone_drivers::ads1115::{Ads1115, Fsr};
 use anemone_drivers::analog_ph::{ph_from_volts, PhCalibration};
 use anemone_drivers::ezo_ph::EzoPh;
 
-use super::{Source, SourceContext, SourceError};
-use crate::config::Config;
+use super::{Source, SourceContext, SourceError, StationFacts};
 use crate::hal::{Hal, HalDelay, I2cBus};
 use crate::latest::Latest;
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
@@ -40,12 +39,12 @@ pub(super) enum Probe {
 
 /// The `temperature_sensor` key: another sensor that measures water temperature.
 pub(super) fn check_temperature_sensor(
-    config: &Config,
+    station: &dyn StationFacts,
     temperature_sensor: &Option<String>,
     p: &mut Vec<(&'static str, String)>,
 ) {
     if let Some(id) = temperature_sensor {
-        match config.sensor(id) {
+        match station.sensor(id) {
             None => p.push((
                 "temperature_sensor",
                 format!("no sensor has id \"{id}\": name the DS18B20 in the water, or remove the key to compensate at 25 °C"),

@@ -8,8 +8,8 @@ use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
 use super::ph::{check_temperature_sensor, start, Probe};
-use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::{Config, Span};
+use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::Span;
 use crate::hal::sim::{SimChannel, SimWorldBuilder};
 use crate::hal::{Hal, HalDelay, I2cBus};
 use crate::reading::{Quantity, SensorId};
@@ -93,7 +93,7 @@ impl SensorKindSpec for PhAnalogConfig {
         )]
     }
 
-    fn check(&self, config: &Config, p: &mut Vec<(&'static str, String)>) {
+    fn check(&self, station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
         if self.channel > 3 {
             p.push(("channel", "the ADS1115 has channels 0–3".into()));
         }
@@ -103,7 +103,7 @@ impl SensorKindSpec for PhAnalogConfig {
                 "must not be 0 (a bare electrode: −0.05916)".into(),
             ));
         }
-        check_temperature_sensor(config, &self.temperature_sensor, p);
+        check_temperature_sensor(station, &self.temperature_sensor, p);
     }
 
     fn build(

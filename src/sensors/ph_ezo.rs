@@ -8,8 +8,8 @@ use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
 use super::ph::{check_temperature_sensor, start, Probe};
-use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::{Config, Span};
+use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::Span;
 use crate::hal::sim::SimWorldBuilder;
 use crate::hal::{Hal, HalDelay, I2cBus};
 use crate::reading::{Quantity, SensorId};
@@ -55,8 +55,8 @@ impl SensorKindSpec for PhEzoConfig {
         )]
     }
 
-    fn check(&self, config: &Config, p: &mut Vec<(&'static str, String)>) {
-        check_temperature_sensor(config, &self.temperature_sensor, p);
+    fn check(&self, station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
+        check_temperature_sensor(station, &self.temperature_sensor, p);
     }
 
     fn build(

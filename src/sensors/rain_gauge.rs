@@ -7,9 +7,9 @@ use anemone_drivers::pulse::Edge;
 use anemone_drivers::rain_gauge::{tips_to_mm, RainGauge};
 use serde::{Deserialize, Serialize};
 
-use super::{SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::rules::{self, span_problem};
-use crate::config::{Config, Span};
+use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::span_problem;
+use crate::duration::Span;
 use crate::hal::sim::{SimWorldBuilder, Switch};
 use crate::hal::{EdgeSource, Hal};
 use crate::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
@@ -63,14 +63,14 @@ impl SensorKindSpec for RainGaugeConfig {
         vec![format!("GPIO chip {} line {}", self.chip, self.gpio)]
     }
 
-    fn check(&self, _config: &Config, p: &mut Vec<(&'static str, String)>) {
-        if let Some(m) = span_problem(self.debounce, Span::secs(0), rules::DEBOUNCE_MAX, "25ms") {
+    fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
+        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "25ms") {
             p.push(("debounce", m));
         }
         if let Some(m) = span_problem(
             self.min_tip_interval,
             Span::secs(0),
-            rules::DEBOUNCE_MAX,
+            super::DEBOUNCE_MAX,
             "500ms",
         ) {
             p.push(("min_tip_interval", m));

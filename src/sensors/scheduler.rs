@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{error_readings, sample_on_bus, start_on_bus, Source, SourceContext, SourceError};
+use super::{
+    error_readings, sample_on_bus, start_on_bus, OnStartupError, SensorConfig, Source,
+    SourceContext, SourceError,
+};
 use crate::clock::Participant;
-use crate::config::{OnStartupError, SensorConfig};
 use crate::hal::Hal;
 use crate::reading::{Reading, SensorId, Timestamp};
 

@@ -8,8 +8,8 @@ use anemone_drivers::mcp3008::{mcp3008_volts, Mcp3008};
 use anemone_drivers::wind_vane::VaneTable;
 use serde::{Deserialize, Serialize};
 
-use super::{SensorKindSpec, Source, SourceContext, SourceError};
-use crate::config::{Config, Span};
+use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use crate::duration::Span;
 use crate::hal::sim::{SimChannel, SimWorldBuilder};
 use crate::hal::{Hal, HalDelay, I2cBus, SpiBus};
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
@@ -130,7 +130,7 @@ impl SensorKindSpec for WindVaneConfig {
         }
     }
 
-    fn check(&self, _config: &Config, p: &mut Vec<(&'static str, String)>) {
+    fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
         let max_ch = match self.adc {
             AdcKind::Mcp3008 => 7,
             AdcKind::Ads1115 => 3,

@@ -5,11 +5,9 @@
 use tokio::time::Instant;
 
 use super::end::SessionEnd;
-use super::session::Session;
-use super::Ctx;
+use super::{publish, Ctx, Session};
 use crate::mqtt::discovery;
-use crate::mqtt::link::Writer;
-use crate::mqtt::outbox::{Outbox, Tag};
+use crate::mqtt::outbox::Tag;
 use crate::mqtt::payload::meta_payload;
 use crate::mqtt::topics::ONLINE;
 use crate::mqtt::wire::{self, Qos};
@@ -169,32 +167,4 @@ impl Ctx {
             }
         }
     }
-}
-
-/// Encodes one PUBLISH into the connection's write buffer and records it in the outbox
-/// (QoS 1 gets a packet id).
-pub(super) fn publish(
-    outbox: &mut Outbox,
-    writer: &mut Writer,
-    topic: &str,
-    qos: Qos,
-    retain: bool,
-    payload: &[u8],
-    tag: Tag,
-) -> Result<(), SessionEnd> {
-    let pkid = match qos {
-        Qos::AtMostOnce => None,
-        Qos::AtLeastOnce => Some(outbox.next_pkid().ok_or(SessionEnd::PacketIdsExhausted)?),
-    };
-    wire::publish(
-        &mut writer.buf,
-        writer.version,
-        topic,
-        payload,
-        qos,
-        retain,
-        pkid.unwrap_or(0),
-    );
-    outbox.sent_on(topic, tag, pkid);
-    Ok(())
 }

@@ -5,8 +5,7 @@ use std::collections::VecDeque;
 
 use tokio::sync::mpsc;
 
-use super::session::Session;
-use super::Ctx;
+use super::{Ctx, Session};
 use crate::reading::StoredReading;
 
 impl Ctx {

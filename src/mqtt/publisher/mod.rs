@@ -23,10 +23,10 @@
 //! discovery, state), `live.rs` (the writer's live feed), `replay.rs` (the backlog read from
 //! the store at `backfill_rate`, the cursor, refused readings), `watchdog.rs` (keep-alive
 //! pings and the stall watchdog), `session.rs` (one connection, from CONNECT to its end) and
-//! `end.rs` (why a session ended, and how that is reported). This file holds the reconnect
-//! loop.
+//! `end.rs` (why a session ended, and how that is reported). This file holds what they
+//! share (`Ctx`, the per-connection `Session`, and `publish`) and the reconnect loop.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -36,9 +36,11 @@ use tokio::time::Instant;
 use super::backoff::{Backoff, Reconnects};
 use super::connect::ConnectSettings;
 use super::discovery;
-use super::outbox::Outbox;
+use super::link::{Reader, Writer};
+use super::outbox::{Outbox, Tag};
 use super::payload::StateSnapshot;
 use super::topics::Topics;
+use super::wire::{self, Qos};
 use super::{Backlog, Feeds};
 use crate::config::Config;
 use crate::reading::{Quantity, StoredReading};
@@ -51,7 +53,51 @@ mod session;
 mod watchdog;
 
 use end::SessionEnd;
-use replay::Refusals;
+use replay::{RateLimit, Refusals, Replay};
+use watchdog::KeepAlive;
+
+/// The per-connection part.
+struct Session {
+    reader: Reader,
+    writer: Writer,
+    keep_alive: KeepAlive,
+    /// Live readings to send before the backlog.
+    live_queue: VecDeque<StoredReading>,
+    replay: Replay,
+    rate: RateLimit,
+    /// When `state` was last published.
+    last_state: Option<Instant>,
+    /// The next marker for a message whose acknowledgement is waited for.
+    next_marker: u32,
+}
+
+/// Encodes one PUBLISH into the connection's write buffer and records it in the outbox
+/// (QoS 1 gets a packet id).
+fn publish(
+    outbox: &mut Outbox,
+    writer: &mut Writer,
+    topic: &str,
+    qos: Qos,
+    retain: bool,
+    payload: &[u8],
+    tag: Tag,
+) -> Result<(), SessionEnd> {
+    let pkid = match qos {
+        Qos::AtMostOnce => None,
+        Qos::AtLeastOnce => Some(outbox.next_pkid().ok_or(SessionEnd::PacketIdsExhausted)?),
+    };
+    wire::publish(
+        &mut writer.buf,
+        writer.version,
+        topic,
+        payload,
+        qos,
+        retain,
+        pkid.unwrap_or(0),
+    );
+    outbox.sent_on(topic, tag, pkid);
+    Ok(())
+}
 
 /// Knobs of the publisher that are not user configuration (tests shrink them).
 #[derive(Debug, Clone)]

@@ -10,10 +10,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::announce::publish;
 use super::end::SessionEnd;
-use super::session::Session;
-use super::Ctx;
+use super::{publish, Ctx, Session};
 use crate::mqtt::outbox::{Outbox, Tag};
 use crate::mqtt::payload::write_reading_payload;
 use crate::mqtt::wire::{self, Qos};

@@ -11,31 +11,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::announce::publish;
 use super::end::SessionEnd;
 use super::replay::{committed_changed, next_page, RateLimit, Replay};
 use super::watchdog::KeepAlive;
-use super::Ctx;
-use crate::mqtt::link::{Link, Reader, Writer};
+use super::{publish, Ctx, Session};
+use crate::mqtt::link::Link;
 use crate::mqtt::outbox::Tag;
 use crate::mqtt::topics::{OFFLINE, ONLINE};
 use crate::mqtt::wire::{self, Incoming, Qos, Will};
-use crate::reading::StoredReading;
-
-/// The per-connection part.
-pub(super) struct Session {
-    pub(super) reader: Reader,
-    pub(super) writer: Writer,
-    pub(super) keep_alive: KeepAlive,
-    /// Live readings to send before the backlog.
-    pub(super) live_queue: VecDeque<StoredReading>,
-    pub(super) replay: Replay,
-    pub(super) rate: RateLimit,
-    /// When `state` was last published.
-    pub(super) last_state: Option<Instant>,
-    /// The next marker for a message whose acknowledgement is waited for.
-    pub(super) next_marker: u32,
-}
 
 impl Ctx {
     /// One connection, from the attempt to its end.

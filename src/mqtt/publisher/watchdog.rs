@@ -9,8 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::end::SessionEnd;
-use super::session::Session;
-use super::Ctx;
+use super::{Ctx, Session};
 use crate::mqtt::outbox::Tag;
 use crate::mqtt::wire;
 

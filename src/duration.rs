@@ -77,6 +77,20 @@ fn span_of_secs(secs: u64) -> Result<Span, String> {
     }
 }
 
+/// What is wrong with a span that must lie within `min..=max`, if anything.
+pub fn span_problem(span: Span, min: Span, max: Span, example: &str) -> Option<String> {
+    if span < min {
+        if min <= Span::millis(1) {
+            return Some(format!("must be more than 0: e.g. \"{example}\""));
+        }
+        return Some(format!("must be at least {min}: e.g. \"{example}\""));
+    }
+    if span > max {
+        return Some(format!("must be at most {max}: e.g. \"{example}\""));
+    }
+    None
+}
+
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();

@@ -1,6 +1,7 @@
-//! The topic names of the contract, in one place.
+//! The MQTT topic names of the contract, in one place: the publisher, discovery and
+//! `mqtt check` build them, and `validate` measures them against MQTT's length limit.
+//! `Topics::new` (from a config) is defined in `config`, which this module does not see.
 
-use crate::config::Config;
 use crate::reading::Quantity;
 
 /// Every topic the publisher uses, derived from the config.
@@ -26,16 +27,16 @@ pub const ONLINE: &str = "online";
 pub const OFFLINE: &str = "offline";
 
 impl Topics {
-    /// The topics for this config.
-    pub fn new(cfg: &Config) -> Topics {
-        let prefix = cfg.topic_prefix();
+    /// The topics under `prefix`, with discovery under `discovery_prefix` for the
+    /// station `station_id`.
+    pub fn from_parts(prefix: String, discovery_prefix: &str, station_id: &str) -> Topics {
         Topics {
             status: format!("{prefix}/status"),
             state: format!("{prefix}/state"),
             meta: format!("{prefix}/meta"),
             prefix,
-            discovery_prefix: cfg.mqtt.discovery_prefix.clone(),
-            station_id: cfg.station.id.clone(),
+            discovery_prefix: discovery_prefix.to_string(),
+            station_id: station_id.to_string(),
         }
     }
 
@@ -73,6 +74,7 @@ impl Topics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn default_topics() {

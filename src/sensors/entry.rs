@@ -1,10 +1,10 @@
-//! `[[sensor]]` entries: the keys every sensor has, and its kind (`crate::sensors`
-//! declares the kinds and their settings).
+//! `[[sensor]]` entries: the keys every sensor has, and its kind (declared beside this
+//! file, one module per kind).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::Span;
-use crate::sensors::SensorKind;
+use super::SensorKind;
+use crate::duration::Span;
 
 /// What to do when a sensor does not answer at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
