@@ -13,6 +13,7 @@
 //! * [`report`]: `export` and `stats`, read-only beside the daemon.
 //! * [`station`]: wires the tasks together for `run`.
 //! * [`clock`]: the one source of station time.
+//! * [`units`]: the one table for showing values in imperial units.
 
 #![deny(unsafe_code)]
 
@@ -32,3 +33,4 @@ pub mod sensors;
 pub mod station;
 pub mod store;
 pub mod topics;
+pub mod units;
