@@ -216,8 +216,9 @@ async fn mqtt_discovery_payloads_one_per_quantity() {
             assert!(v.is_object(), "{topic} is not JSON");
             for key in [
                 "unique_id",
+                "default_entity_id",
+                "origin",
                 "name",
-                "state_class",
                 "suggested_display_precision",
                 "state_topic",
                 "value_template",
@@ -226,6 +227,16 @@ async fn mqtt_discovery_payloads_one_per_quantity() {
                 "device",
             ] {
                 assert!(v.get(key).is_some(), "{key} missing in {topic}");
+            }
+            assert!(v.get("object_id").is_none(), "object_id in {topic}");
+            assert_eq!(v["origin"]["name"], "Anemone", "{topic}");
+            if v["unique_id"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("_rain"))
+            {
+                assert!(v.get("state_class").is_none(), "{topic}: {v}");
+            } else {
+                assert!(v.get("state_class").is_some(), "{topic}: {v}");
             }
             assert_eq!(v["state_topic"], format!("anemone/{id}/state"));
             assert_eq!(v["availability_topic"], format!("anemone/{id}/status"));
@@ -298,6 +309,82 @@ async fn mqtt_discovery_payloads_one_per_quantity() {
         sub.wait_for("discovery again", 10, |m| ours(m) && !m.retain)
             .await;
         station.shutdown(Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+/// A sensor removed from the config: the retained discovery config an earlier run left
+/// is cleared (an empty retained payload), so its entity leaves Home Assistant; another
+/// station's configs are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_discovery_clears_the_config_of_a_removed_sensor() {
+    bounded(60, async {
+        let broker = TestBroker::start().await;
+        let id = station_id("removed");
+        let cfg = broker.config(&id, broker.addr);
+        let topics = anemone::mqtt::topics::Topics::new(&cfg);
+        let gone_q = anemone::reading::Quantity::WaterTemperature;
+        let gone = topics.discovery("old_probe", gone_q);
+        let old_payload =
+            anemone::mqtt::discovery::config_payload(&cfg, &topics, "old_probe", gone_q);
+        let mut other_cfg = cfg.clone();
+        other_cfg.station.id = format!("{id}_neighbour");
+        let other_topics = anemone::mqtt::topics::Topics::new(&other_cfg);
+        let kept = other_topics.discovery("probe", gone_q);
+        let kept_payload =
+            anemone::mqtt::discovery::config_payload(&other_cfg, &other_topics, "probe", gone_q);
+        // An earlier run announced both.
+        let filter = "homeassistant/sensor/+/config".to_string();
+        let mut sub = Subscriber::connect(&broker, &format!("{id}-a"), &[filter.clone()]).await;
+        for (topic, payload) in [(&gone, &old_payload), (&kept, &kept_payload)] {
+            sub.client
+                .publish(
+                    topic.clone(),
+                    rumqttc::QoS::AtLeastOnce,
+                    true,
+                    payload.to_string(),
+                )
+                .await
+                .expect("publish old config");
+        }
+        sub.wait_for("the old config", 10, |m| &m.topic == &gone)
+            .await;
+        sub.wait_for("the neighbour's config", 10, |m| &m.topic == &kept)
+            .await;
+
+        let mut station = Station::start(cfg, MemStore::default(), fast_tuning());
+        sub.wait_for("the old config cleared", 10, |m| {
+            m.topic == gone && m.payload.is_empty()
+        })
+        .await;
+        sub.collect_for(300).await;
+        station.shutdown(Duration::from_secs(2)).await;
+
+        // A Home Assistant that connects now finds no config for the removed sensor, and
+        // still finds the neighbour's.
+        let mut late = Subscriber::connect(&broker, &format!("{id}-late"), &[filter]).await;
+        late.collect_for(500).await;
+        let retained = |t: &str| {
+            late.seen
+                .iter()
+                .any(|m| m.topic == t && m.retain && !m.payload.is_empty())
+        };
+        assert!(
+            !retained(&gone),
+            "the removed sensor's config is still retained"
+        );
+        assert!(retained(&kept), "the neighbour's config was cleared");
+        assert!(
+            late.seen.iter().any(|m| m.retain
+                && m.topic.starts_with(&format!("homeassistant/sensor/{id}_"))
+                && m.topic != gone),
+            "the station's own configs are retained"
+        );
+        // Leave the broker clean for later runs against the same Mosquitto.
+        late.client
+            .publish(kept.clone(), rumqttc::QoS::AtLeastOnce, true, "")
+            .await
+            .expect("clear");
     })
     .await;
 }

@@ -222,6 +222,8 @@ struct Ctx {
     /// The last failure reported (a cause is logged once until it changes).
     last_failure: Option<String>,
     refusals: Refusals,
+    /// What the configured sensors may publish (their discovery configs are kept).
+    expected: BTreeMap<String, BTreeSet<Quantity>>,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -328,6 +330,7 @@ impl Ctx {
             summary: PublisherSummary::default(),
             last_failure: None,
             refusals: Refusals::new(tuning.refused_retry),
+            expected: discovery::expected_pairs(cfg),
             tuning,
         }
     }

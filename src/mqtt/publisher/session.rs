@@ -203,8 +203,9 @@ impl Ctx {
                 self.outbox.puback(pkid);
                 if codes.iter().any(|&c| c >= 0x80) {
                     tracing::warn!(
-                        "The broker refused the subscription to {}: discovery is sent again at each connection only, not when Home Assistant restarts.",
-                        self.topics.ha_status()
+                        "The broker refused a subscription ({} or {}): discovery is sent again at each connection only, not when Home Assistant restarts, and entities of removed sensors are not cleared.",
+                        self.topics.ha_status(),
+                        self.topics.discovery_filter()
                     );
                 }
             }
@@ -222,6 +223,9 @@ impl Ctx {
                     tracing::info!("Home Assistant came online; publishing discovery again.");
                     self.publish_discovery(s)?;
                     self.publish_state(s, true)?;
+                }
+                if self.cfg.mqtt.discovery {
+                    self.clear_if_stale(s, &topic, &payload)?;
                 }
             }
             Incoming::ConnAck { .. } | Incoming::Disconnect { .. } | Incoming::Other(_) => {}
