@@ -22,7 +22,7 @@ pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 
-use crate::reading::Quantity;
+use crate::reading::{Precision, Quantity};
 use crate::topics::Topics;
 
 /// The commented example printed by `anemone config init`.
@@ -447,6 +447,11 @@ impl Config {
     /// The sensor with this id.
     pub fn sensor(&self, id: &str) -> Option<&SensorConfig> {
         self.sensors.iter().find(|s| s.id == id)
+    }
+
+    /// How many decimals each sensor's values get on the wire and in exports.
+    pub fn precision(&self) -> Precision {
+        crate::sensors::precision(&self.sensors)
     }
 
     /// The MQTT topic prefix in force.

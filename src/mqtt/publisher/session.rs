@@ -66,6 +66,8 @@ impl Ctx {
         }
         self.refusals.retry_at = None;
         let now = Instant::now();
+        let startup =
+            self.summary.connections == 0 && now - self.started <= self.tuning.startup_grace;
         let mut s = Session {
             reader: link.reader,
             writer: link.writer,
@@ -75,6 +77,7 @@ impl Ctx {
             rate: RateLimit::new(now),
             last_state: None,
             next_marker: 1,
+            startup,
         };
         self.outbox.new_session();
         let end = match self.serve(&mut s).await {
