@@ -283,11 +283,11 @@ mod tests {
             3_600_000,
             &other,
             Quantity::DewPoint,
-            3.14159,
+            3.04159,
         ));
         let v = st.to_json();
         assert_eq!(v["sensors"]["air"]["air_pressure"], 1004.89);
-        assert_eq!(v["sensors"]["derived"]["dew_point"], 3.1);
+        assert_eq!(v["sensors"]["derived"]["dew_point"], 3.0);
     }
 
     #[test]

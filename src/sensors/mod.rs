@@ -425,6 +425,20 @@ fn positive(x: f64) -> bool {
     x > 0.0
 }
 
+/// How many decimals each configured sensor's quantities get on the wire: each kind's own
+/// resolution, else the quantity's default (see [`Precision`]).
+pub fn precision(sensors: &[SensorConfig]) -> Precision {
+    let mut p = Precision::default();
+    for s in sensors {
+        for q in s.kind.quantities() {
+            if let Some(d) = s.kind.decimals(q) {
+                p.set(&s.id, q, d);
+            }
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,18 +502,4 @@ mod tests {
         let e = toml::from_str::<SensorKind>("type = \"bme208\"\n").unwrap_err();
         assert!(e.message().contains("unknown variant `bme208`"), "{e}");
     }
-}
-
-/// How many decimals each configured sensor's quantities get on the wire: each kind's own
-/// resolution, else the quantity's default (see [`Precision`]).
-pub fn precision(sensors: &[SensorConfig]) -> Precision {
-    let mut p = Precision::default();
-    for s in sensors {
-        for q in s.kind.quantities() {
-            if let Some(d) = s.kind.decimals(q) {
-                p.set(&s.id, q, d);
-            }
-        }
-    }
-    p
 }

@@ -468,7 +468,8 @@ async fn mqtt_discovery_clears_the_config_of_a_removed_sensor() {
             anemone::mqtt::discovery::config_payload(&other_cfg, &other_topics, "probe", gone_q);
         // An earlier run announced both.
         let filter = "homeassistant/sensor/+/config".to_string();
-        let mut sub = Subscriber::connect(&broker, &format!("{id}-a"), &[filter.clone()]).await;
+        let mut sub =
+            Subscriber::connect(&broker, &format!("{id}-a"), std::slice::from_ref(&filter)).await;
         for (topic, payload) in [(&gone, &old_payload), (&kept, &kept_payload)] {
             sub.client
                 .publish(
@@ -480,9 +481,9 @@ async fn mqtt_discovery_clears_the_config_of_a_removed_sensor() {
                 .await
                 .expect("publish old config");
         }
-        sub.wait_for("the old config", 10, |m| &m.topic == &gone)
+        sub.wait_for("the old config", 10, |m| m.topic == gone)
             .await;
-        sub.wait_for("the neighbour's config", 10, |m| &m.topic == &kept)
+        sub.wait_for("the neighbour's config", 10, |m| m.topic == kept)
             .await;
 
         let mut station = Station::start(cfg, MemStore::default(), fast_tuning());
