@@ -150,7 +150,7 @@ pub async fn shutdown_signal() {
 /// The config with the station id the database decided on (see
 /// [`crate::config::StationConfig::id_for_store`]), and a word about it in the log.
 fn with_station_id(config: Arc<Config>, recorded: Option<&str>, id: String) -> Arc<Config> {
-    let how = if config.station.id_derived {
+    let how = if config.station.id_is_derived() {
         "derived from this board; set [station] id to choose one"
     } else {
         "from the config"

@@ -225,7 +225,7 @@ async fn the_station_id_a_database_ran_under_is_kept() {
     let board = |db: &std::path::Path| {
         let mut c = sim_config(db, 1);
         c.station.id = "anemone-0badf00d".into();
-        c.station.id_derived = true;
+        c.station.derived_id = Some(c.station.id.clone());
         c
     };
     // A database from before per-board ids: readings, no recorded id.
@@ -262,7 +262,6 @@ async fn the_station_id_a_database_ran_under_is_kept() {
     // An explicit id wins over what the database recorded.
     let mut named = board(&old);
     named.station.id = "mast".into();
-    named.station.id_derived = false;
     run_virtual(named, JUNE_1 + 120_000, 60_000).await;
     assert_eq!(recorded(&old).as_deref(), Some("mast"));
 }

@@ -70,9 +70,10 @@ pub struct StationConfig {
     /// Default: unique per board, `anemone-` and 8 hex digits derived from the board's
     /// serial number (else the machine id and network address; see `hal::identity`).
     pub id: String,
-    /// True when `id` was not in the file but derived from the board.
+    /// The id derived from the board when the file has none (`id` is it then, unless
+    /// changed since).
     #[serde(skip)]
-    pub id_derived: bool,
+    pub derived_id: Option<String>,
     /// Human name shown on dashboards.
     pub name: String,
     /// Latitude in degrees north.
@@ -92,7 +93,7 @@ impl Default for StationConfig {
     fn default() -> Self {
         StationConfig {
             id: LEGACY_STATION_ID.into(),
-            id_derived: false,
+            derived_id: None,
             name: "Anemone station".into(),
             latitude: 0.0,
             longitude: 0.0,
@@ -114,11 +115,16 @@ impl StationConfig {
             Some(r) => r == LEGACY_STATION_ID,
             None => has_readings,
         };
-        if self.id_derived && legacy {
+        if self.id_is_derived() && legacy {
             LEGACY_STATION_ID.to_string()
         } else {
             self.id.clone()
         }
+    }
+
+    /// True when the id in force is the one derived from the board (no `id` in the file).
+    pub fn id_is_derived(&self) -> bool {
+        self.derived_id.as_deref() == Some(self.id.as_str())
     }
 
     /// The station's time zone (UTC if the configured name is not valid; `validate`
@@ -494,7 +500,7 @@ impl Config {
     /// A station id derived from the board is left out, so a file written on one Pi and
     /// copied to another does not pin the first one's id there.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        if !self.station.id_derived {
+        if !self.station.id_is_derived() {
             return toml::to_string(self);
         }
         let mut table = toml::Table::try_from(self)?;
@@ -573,7 +579,7 @@ mod tests {
     fn an_existing_station_keeps_the_old_default_id() {
         let derived = StationConfig {
             id: "anemone-1a2b3c4d".into(),
-            id_derived: true,
+            derived_id: Some("anemone-1a2b3c4d".into()),
             ..StationConfig::default()
         };
         // A new database, or one of this board: the derived id.
@@ -618,7 +624,7 @@ mod tests {
                 dir.path().join("machine-id").display()
             );
             let c = Config::from_toml(&text, "board").unwrap();
-            assert!(c.station.id_derived);
+            assert!(c.station.id_is_derived());
             assert!(c.station.id.starts_with("anemone-"), "{}", c.station.id);
             assert_eq!(c.topic_prefix(), format!("anemone/{}", c.station.id));
             // Stable across restarts.
@@ -630,10 +636,15 @@ mod tests {
             let written = c.to_toml().unwrap();
             assert!(!written.contains(&c.station.id), "{written}");
             assert_eq!(Config::from_toml(&written, "written").unwrap(), c);
+            // An id set since (as tests and tools do) is an explicit one.
+            let mut renamed = c.clone();
+            renamed.station.id = "renamed".into();
+            assert!(!renamed.station.id_is_derived());
+            assert!(renamed.to_toml().unwrap().contains("id = \"renamed\""));
             let explicit =
                 Config::from_toml(&format!("[station]\nid = \"mast\"\n{text}"), "x").unwrap();
             assert_eq!(explicit.station.id, "mast");
-            assert!(!explicit.station.id_derived);
+            assert!(!explicit.station.id_is_derived());
             ids.push(c.station.id);
         }
         assert_ne!(ids[0], ids[1]);
@@ -645,7 +656,7 @@ mod tests {
         );
         let c = Config::from_toml(&text, "bare").unwrap();
         assert_eq!(c.station.id, LEGACY_STATION_ID);
-        assert!(!c.station.id_derived);
+        assert!(!c.station.id_is_derived());
     }
 
     #[test]

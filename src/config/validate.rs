@@ -103,8 +103,8 @@ fn check_text(text: &str) -> (Option<Config>, Vec<Problem>) {
     if !explicit_id {
         // Unique per board (the board's serial number), not the same on every Pi.
         if let Some(id) = crate::hal::BoardIds::read(&hal).station_id() {
-            station.id = id;
-            station.id_derived = true;
+            station.id = id.clone();
+            station.derived_id = Some(id);
         }
     }
     let storage: StorageConfig = section(&mut doc, "storage", &mut problems);
