@@ -27,37 +27,26 @@ impl Ctx {
         )?;
         self.publish_meta(s)?;
         if self.cfg.mqtt.discovery {
-            let pkid = self
-                .outbox
-                .next_pkid()
-                .ok_or(SessionEnd::PacketIdsExhausted)?;
-            self.outbox.sent(Tag::Other, Some(pkid));
-            wire::subscribe(
-                &mut s.writer.buf,
-                s.writer.version,
-                pkid,
-                &self.topics.ha_status(),
-                Qos::AtLeastOnce,
-            );
+            self.subscribe(s, &self.topics.ha_status(), Qos::AtLeastOnce)?;
             // The retained configs the broker hands back name what earlier runs announced:
             // those of sensors no longer configured are cleared (see `clear_if_stale`).
-            let pkid = self
-                .outbox
-                .next_pkid()
-                .ok_or(SessionEnd::PacketIdsExhausted)?;
-            self.outbox.sent(Tag::Other, Some(pkid));
-            wire::subscribe(
-                &mut s.writer.buf,
-                s.writer.version,
-                pkid,
-                &self.topics.discovery_filter(),
-                Qos::AtMostOnce,
-            );
+            self.subscribe(s, &self.topics.discovery_filter(), Qos::AtMostOnce)?;
             self.publish_discovery(s)?;
         }
         if !self.announced.state.is_empty() {
             self.publish_state(s, true)?;
         }
+        Ok(())
+    }
+
+    /// A SUBSCRIBE to `filter`, its SUBACK waited for like a PUBACK.
+    fn subscribe(&mut self, s: &mut Session, filter: &str, qos: Qos) -> Result<(), SessionEnd> {
+        let pkid = self
+            .outbox
+            .next_pkid()
+            .ok_or(SessionEnd::PacketIdsExhausted)?;
+        self.outbox.sent(Tag::Other, Some(pkid));
+        wire::subscribe(&mut s.writer.buf, s.writer.version, pkid, filter, qos);
         Ok(())
     }
 
