@@ -462,11 +462,12 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     } else {
         Clock::real()
     };
+    let precision = config.precision();
     let config = Arc::new(config);
     let rt = runtime()?;
     let readings = rt.block_on(station::read_once(config, clock, 1_000));
     if args.json {
-        let arr: Vec<_> = readings.iter().map(|r| r.json()).collect();
+        let arr: Vec<_> = readings.iter().map(|r| r.json_in(&precision)).collect();
         println!("{}", serde_json::to_string_pretty(&arr)?);
     } else {
         println!(
@@ -499,7 +500,7 @@ fn open_for_reading(cli: &Cli) -> Result<(Store, Config)> {
 }
 
 fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
-    let (store, _) = open_for_reading(cli)?;
+    let (store, config) = open_for_reading(cli)?;
     let quantity = match &args.quantity {
         Some(q) => Some(q.parse::<Quantity>()?),
         None => None,
@@ -530,6 +531,7 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
             ResolutionArg::Hour => Resolution::Hour,
             ResolutionArg::Day => Resolution::Day,
         },
+        precision: config.precision(),
     };
     let progress = std::io::stderr().is_terminal();
     let count = report::export_to(&store, &opts, args.output.as_deref(), args.force, progress)?;

@@ -92,6 +92,86 @@ quantities! {
     DissolvedOxygen => "dissolved_oxygen", "mg/L", "Dissolved oxygen.";
 }
 
+impl Quantity {
+    /// Decimal places a value of this quantity is given with on the wire (MQTT payloads,
+    /// `read --json`, exports) when its sensor kind does not say otherwise: the resolution
+    /// of the sensors that measure it, and a sensible one for derived values. Stored values
+    /// keep every digit. [`Precision`] applies this table and each kind's own resolution.
+    pub fn decimals(self) -> u8 {
+        use Quantity::*;
+        match self {
+            // BME280 / HTU21D: 0.01 °C; DS18B20: 1/16 °C.
+            AirTemperature | WaterTemperature | GroundTemperature => 2,
+            // BME280: 0.0018 hPa, a noise floor around 0.01 hPa.
+            AirPressure => 2,
+            // BME280 and HTU21D at 12 bits: 0.01–0.04 %.
+            RelativeHumidity => 2,
+            // Cup anemometers: one pulse per window is a few tenths of a m/s.
+            WindSpeed => 1,
+            // A 16-position vane: 22.5°.
+            WindDirection => 1,
+            // A tip is 0.2–0.5 mm.
+            Rain | RainToday | RainLast24h => 2,
+            // Analog probes: 0.01 pH (an EZO circuit says 0.001, see its kind).
+            Ph => 2,
+            PhTemperature => 1,
+            Conductivity => 0,
+            DissolvedOxygen => 2,
+            // Derived from the above.
+            SeaLevelPressure => 1,
+            DewPoint | WindChill | HeatIndex | FeelsLike => 1,
+            WindGust | WindSpeedAvg2m | WindSpeedAvg10m => 1,
+            WindDirectionAvg10m | WindGustDirection => 0,
+            RainRate => 1,
+        }
+    }
+}
+
+/// `value` rounded to `decimals` places (half away from zero); non-finite values as they
+/// are.
+pub fn round_to(value: f64, decimals: u8) -> f64 {
+    if !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(i32::from(decimals));
+    let scaled = value * scale;
+    if !scaled.is_finite() || scaled.abs() >= 1e15 {
+        return value;
+    }
+    scaled.round() / scale
+}
+
+/// The one place that decides how many decimals a reading is given on the wire: each
+/// sensor's own resolution (from its kind and settings, see
+/// `sensors::SensorKind::decimals`), else the quantity's [`Quantity::decimals`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Precision {
+    /// Sensor id → the quantities whose decimals its kind sets.
+    by_sensor: std::collections::HashMap<String, Vec<(Quantity, u8)>>,
+}
+
+impl Precision {
+    /// Sets the decimals of `sensor`'s `quantity`.
+    pub fn set(&mut self, sensor: &str, quantity: Quantity, decimals: u8) {
+        let qs = self.by_sensor.entry(sensor.to_string()).or_default();
+        qs.retain(|(q, _)| *q != quantity);
+        qs.push((quantity, decimals));
+    }
+
+    /// Decimal places of `sensor`'s `quantity`.
+    pub fn decimals(&self, sensor: &str, quantity: Quantity) -> u8 {
+        self.by_sensor
+            .get(sensor)
+            .and_then(|qs| qs.iter().find(|(q, _)| *q == quantity))
+            .map_or_else(|| quantity.decimals(), |(_, d)| *d)
+    }
+
+    /// `value` of `sensor`'s `quantity`, rounded for the wire.
+    pub fn round(&self, sensor: &str, quantity: Quantity, value: f64) -> f64 {
+        round_to(value, self.decimals(sensor, quantity))
+    }
+}
+
 impl Serialize for Quantity {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -263,15 +343,23 @@ impl Reading {
         self.quantity.unit()
     }
 
-    /// The public JSON shape, as a tree (see [`ReadingJson`], which writes it).
+    /// The public JSON shape, as a tree (see [`ReadingJson`], which writes it), with the
+    /// quantity's default decimals.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.json()).unwrap_or(serde_json::Value::Null)
     }
 
-    /// The one serialisation of this reading: `{flags, quantity, sensor, ts, unit, value}`.
+    /// The one serialisation of this reading: `{flags, quantity, sensor, ts, unit, value}`,
+    /// the value rounded to the quantity's default decimals ([`Quantity::decimals`]).
     pub fn json(&self) -> ReadingJson<'_> {
+        self.json_in(&Precision::default())
+    }
+
+    /// [`Reading::json`] with the value rounded as `precision` says for its sensor.
+    pub fn json_in(&self, precision: &Precision) -> ReadingJson<'_> {
         ReadingJson {
             reading: self,
+            decimals: precision.decimals(&self.sensor, self.quantity),
             id: None,
             backfill: None,
         }
@@ -289,12 +377,12 @@ pub struct StoredReading {
 
 impl StoredReading {
     /// The reading's JSON with its store `id` and whether it is sent as `backfill`: the
-    /// MQTT `…/reading/<sensor>` payload.
-    pub fn json_with_id(&self, backfill: bool) -> ReadingJson<'_> {
+    /// MQTT `…/reading/<sensor>` payload, the value rounded as `precision` says.
+    pub fn json_with_id(&self, backfill: bool, precision: &Precision) -> ReadingJson<'_> {
         ReadingJson {
-            reading: &self.reading,
             id: Some(self.id),
             backfill: Some(backfill),
+            ..self.reading.json_in(precision)
         }
     }
 }
@@ -310,13 +398,16 @@ impl StoredReading {
 ///  "ts": "2026-06-01T12:00:10.000Z", "unit": "°C", "value": 17.42}
 /// ```
 ///
-/// `value` is a JSON number, or `null` when the sensor failed or the value is not finite.
+/// `value` is a JSON number rounded to the sensor's resolution ([`Precision`]; the store
+/// keeps the value as measured), or `null` when the sensor failed or the value is not
+/// finite.
 /// [`StoredReading::json_with_id`] appends `"id"` and `"backfill"`. It implements
 /// `Serialize` (a tree or pretty output through serde_json) and writes itself straight
 /// into a byte buffer with [`ReadingJson::write_to`], without building a tree.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadingJson<'a> {
     reading: &'a Reading,
+    decimals: u8,
     id: Option<i64>,
     backfill: Option<bool>,
 }
@@ -361,7 +452,11 @@ impl Serialize for ReadingJson<'_> {
         map.serialize_field("sensor", &*r.sensor)?;
         map.serialize_field("ts", &format_ts(r.ts))?;
         map.serialize_field("unit", r.unit())?;
-        map.serialize_field("value", &r.value.filter(|v| v.is_finite()))?;
+        let value = r
+            .value
+            .filter(|v| v.is_finite())
+            .map(|v| round_to(v, self.decimals));
+        map.serialize_field("value", &value)?;
         if let Some(id) = self.id {
             map.serialize_field("id", &id)?;
         }
@@ -423,11 +518,41 @@ mod tests {
         r.flags = Flags::SPIKE | Flags::STUCK;
         let stored = StoredReading { id: 7, reading: r };
         out.clear();
-        stored.json_with_id(true).write_to(&mut out);
+        stored
+            .json_with_id(true, &Precision::default())
+            .write_to(&mut out);
         assert_eq!(
             String::from_utf8_lossy(&out),
             r#"{"flags":["spike","stuck"],"quantity":"air_temperature","sensor":"mast","ts":"2023-11-14T22:13:20.123Z","unit":"°C","value":null,"id":7,"backfill":true}"#
         );
+    }
+
+    #[test]
+    fn values_are_rounded_on_the_wire_only() {
+        let s: SensorId = Arc::from("mast");
+        let r = Reading::new(0, &s, Quantity::AirPressure, 1004.8946875);
+        assert_eq!(r.to_json()["value"], 1004.89);
+        let t = Reading::new(0, &s, Quantity::AirTemperature, 5.793498442625405);
+        let mut out = Vec::new();
+        t.json().write_to(&mut out);
+        assert!(String::from_utf8_lossy(&out).contains(r#""value":5.79}"#));
+        // The reading itself keeps every digit.
+        assert_eq!(r.value, Some(1004.8946875));
+        // A sensor's own resolution wins over the quantity's.
+        let mut p = Precision::default();
+        p.set("mast", Quantity::AirPressure, 0);
+        assert_eq!(
+            serde_json::to_value(r.json_in(&p)).unwrap()["value"],
+            1005.0
+        );
+        let stored = StoredReading { id: 3, reading: r };
+        let v = serde_json::to_value(stored.json_with_id(false, &p)).unwrap();
+        assert_eq!(v["value"], 1005.0);
+        assert_eq!(p.decimals("other", Quantity::AirPressure), 2);
+        assert_eq!(round_to(-2.345, 1), -2.3);
+        assert_eq!(round_to(0.2794 * 3.0, 2), 0.84);
+        assert!(round_to(f64::NAN, 2).is_nan());
+        assert_eq!(round_to(1e300, 2), 1e300);
     }
 
     #[test]

@@ -147,6 +147,35 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The config with the station id the database decided on (see
+/// [`crate::config::StationConfig::id_for_store`]), and a word about it in the log.
+fn with_station_id(config: Arc<Config>, recorded: Option<&str>, id: String) -> Arc<Config> {
+    let how = if config.station.id_is_derived() {
+        "derived from this board; set [station] id to choose one"
+    } else {
+        "from the config"
+    };
+    if id != config.station.id {
+        tracing::info!(
+            "Station id \"{id}\": this database ran under it before this board's own id \"{}\" existed; it is kept so topics and Home Assistant entities stay the same. Set [station] id to change it.",
+            config.station.id
+        );
+    } else {
+        tracing::info!("Station id \"{id}\" ({how}).");
+    }
+    if let Some(old) = recorded.filter(|r| *r != id) {
+        tracing::warn!(
+            "The station id changed from \"{old}\" (this database's last run) to \"{id}\": MQTT topics, the client id and Home Assistant entities follow the new id. If the card was cloned from another station, that is right; otherwise set [station] id = \"{old}\"."
+        );
+    }
+    if id == config.station.id {
+        return config;
+    }
+    let mut c = (*config).clone();
+    c.station.id = id;
+    Arc::new(c)
+}
+
 /// Runs the station until `shutdown` resolves or `opts.duration_ms` of station time has
 /// passed, then flushes everything to the store.
 pub async fn run(
@@ -173,10 +202,17 @@ pub async fn run(
         Store,
         Vec<Reading>,
         std::collections::HashMap<String, crate::sensors::PhCalibrationInForce>,
+        (Option<String>, String),
     );
-    let (store, history, ph_calibrations) =
+    let station_cfg = config.station.clone();
+    let (store, history, ph_calibrations, (recorded_id, station_id)) =
         tokio::task::spawn_blocking(move || -> Result<Opened, StoreError> {
             let mut store = Store::open(&path, &store_opts)?;
+            let recorded = store.station_id()?;
+            let id = station_cfg.id_for_store(recorded.as_deref(), store.has_readings()?);
+            if recorded.as_deref() != Some(id.as_str()) {
+                store.record_station_id(&id)?;
+            }
             for (id, kind) in &sensors {
                 store.register_sensor(id, kind, None)?;
             }
@@ -189,10 +225,11 @@ pub async fn run(
                     }
                 }
             }
-            Ok((store, history, cals))
+            Ok((store, history, cals, (recorded, id)))
         })
         .await
         .map_err(|e| StationError::Task(e.to_string()))??;
+    let config = with_station_id(config, recorded_id.as_deref(), station_id);
     tracing::info!(
         db = %opts.db_path.display(),
         sensors = config.sensors.len(),

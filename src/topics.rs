@@ -64,6 +64,22 @@ impl Topics {
         )
     }
 
+    /// `homeassistant/sensor/+/config`: every sensor's discovery config (the retained ones
+    /// tell the station which entities it announced in earlier runs).
+    pub fn discovery_filter(&self) -> String {
+        format!("{}/sensor/+/config", self.discovery_prefix)
+    }
+
+    /// True for a topic `discovery_filter` matches that may be this station's
+    /// (`homeassistant/sensor/<station>_…/config`).
+    pub fn is_own_discovery(&self, topic: &str) -> bool {
+        topic
+            .strip_prefix(&self.discovery_prefix)
+            .and_then(|t| t.strip_prefix("/sensor/"))
+            .and_then(|t| t.strip_prefix(&self.station_id))
+            .is_some_and(|t| t.starts_with('_') && t.ends_with("/config"))
+    }
+
     /// `homeassistant/status`: Home Assistant's birth message; `online` asks for
     /// discovery again.
     pub fn ha_status(&self) -> String {

@@ -987,3 +987,40 @@ fn read_simulated_htu21d_prints_temperature_and_humidity() {
         assert!((-30.0..=100.0).contains(&value), "{line}");
     }
 }
+
+/// `read --json` gives each value to its sensor's resolution, not with false precision
+/// (the simulated chips give raw-register values with many digits).
+#[test]
+fn read_json_rounds_values_to_the_sensor_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(bin()
+        .current_dir(dir.path())
+        .args(["read", "--simulate", "--json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let readings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arr = readings.as_array().unwrap();
+    assert!(!arr.is_empty());
+    let decimals = |v: &serde_json::Value| {
+        let text = v.to_string();
+        text.split_once('.').map_or(0, |(_, frac)| frac.len())
+    };
+    for r in arr {
+        let most = match r["quantity"].as_str().unwrap_or_default() {
+            "air_pressure" | "air_temperature" | "relative_humidity" | "water_temperature"
+            | "ground_temperature" => 2,
+            "wind_speed" | "wind_direction" | "dew_point" | "sea_level_pressure" => 1,
+            _ => 3,
+        };
+        if r["value"].is_number() {
+            assert!(decimals(&r["value"]) <= most, "{r}");
+        }
+    }
+    assert!(
+        arr.iter().any(|r| r["quantity"] == "air_pressure"),
+        "{readings:#}"
+    );
+}

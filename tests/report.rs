@@ -82,12 +82,72 @@ fn run(store: &Store, format: Format, resolution: Resolution, query: Query) -> (
             format,
             resolution,
             query,
+            precision: Default::default(),
         },
         &mut out,
         false,
     )
     .unwrap();
     (n, String::from_utf8(out).unwrap())
+}
+
+/// False precision: exports give each value to its sensor's resolution; the store keeps
+/// the value as measured.
+#[test]
+fn export_rounds_values_and_the_store_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anemone.db");
+    let tz = chrono_tz::Europe::London;
+    let opts = StoreOptions {
+        synchronous: Synchronous::Normal,
+        tz,
+        vfs: None,
+    };
+    let mut s = Store::open(&path, &opts).unwrap();
+    let air: SensorId = Arc::from("air");
+    let t0 = ts("2026-06-01T10:00:00Z");
+    s.insert_batch(&[
+        Reading::new(t0, &air, Quantity::AirPressure, 1004.8946875),
+        Reading::new(t0, &air, Quantity::AirTemperature, 5.793498442625405),
+    ])
+    .unwrap();
+    drop(s);
+    let ro = Store::open_read_only(&path, tz).unwrap();
+    let (_, csv) = run(&ro, Format::Csv, Resolution::Raw, Query::default());
+    assert!(csv.contains(",air,air_pressure,1004.89,hPa,"), "{csv}");
+    assert!(csv.contains(",air,air_temperature,5.79,°C,"), "{csv}");
+    let (_, nd) = run(&ro, Format::Ndjson, Resolution::Raw, Query::default());
+    assert!(nd.contains(r#""value":1004.89}"#), "{nd}");
+    assert!(nd.contains(r#""value":5.79}"#), "{nd}");
+    let (_, hours) = run(&ro, Format::Csv, Resolution::Hour, Query::default());
+    assert!(hours.contains(",1004.89,"), "{hours}");
+    assert!(!hours.contains("1004.894"), "{hours}");
+    // A sensor whose kind has a coarser resolution.
+    let mut precision = anemone::reading::Precision::default();
+    precision.set("air", Quantity::AirPressure, 1);
+    let mut out = Vec::new();
+    export(
+        &ro,
+        &ExportOptions {
+            format: Format::Csv,
+            resolution: Resolution::Raw,
+            query: Query::default(),
+            precision,
+        },
+        &mut out,
+        false,
+    )
+    .unwrap();
+    assert!(String::from_utf8_lossy(&out).contains(",air_pressure,1004.9,"));
+    // Stored as measured.
+    let mut stored = Vec::new();
+    ro.for_each_reading::<anemone::store::StoreError>(&Query::default(), |r| {
+        stored.push(r.reading.value);
+        Ok(())
+    })
+    .unwrap();
+    assert!(stored.contains(&Some(1004.8946875)), "{stored:?}");
+    assert!(stored.contains(&Some(5.793498442625405)), "{stored:?}");
 }
 
 #[test]
@@ -172,10 +232,11 @@ fn export_aggregates_by_day_and_hour() {
         lines[0],
         "start,end,sensor,quantity,unit,count,flagged,min,min_ts,max,max_ts,mean,sum"
     );
+    // The mean is given to the sensor's resolution (0.01 °C), like every value.
     assert_eq!(
         lines[1],
         "2026-05-31T23:00:00.000Z,2026-06-01T23:00:00.000Z,mast,air_temperature,°C,2,1,\
-         9.5,2026-06-01T04:30:00.000Z,21.25,2026-06-01T13:15:00.000Z,15.375,30.75"
+         9.5,2026-06-01T04:30:00.000Z,21.25,2026-06-01T13:15:00.000Z,15.38,30.75"
     );
     let (_, text) = run(&s, Format::Ndjson, Resolution::Hour, q);
     let hours: Vec<serde_json::Value> = text

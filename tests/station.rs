@@ -206,3 +206,62 @@ async fn backward_clock_jump_keeps_aggregates_and_cursor_consistent() {
         assert!((a.sum - sum).abs() < 1e-6 * sum.abs().max(1.0));
     }
 }
+
+/// The station id a database ran under: an existing station whose config never named an
+/// id keeps the old default `anemone` (its topics and Home Assistant entities stay); a
+/// new database takes the board's own id and keeps it at every start; an explicit id wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_station_id_a_database_ran_under_is_kept() {
+    use anemone::config::Synchronous;
+    use anemone::reading::{Reading, SensorId};
+    use anemone::store::{Store, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = |db: &std::path::Path| {
+        Store::open_read_only(db, chrono_tz::UTC)
+            .unwrap()
+            .station_id()
+            .unwrap()
+    };
+    let board = |db: &std::path::Path| {
+        let mut c = sim_config(db, 1);
+        c.station.id = "anemone-0badf00d".into();
+        c.station.derived_id = Some(c.station.id.clone());
+        c
+    };
+    // A database from before per-board ids: readings, no recorded id.
+    let old = dir.path().join("old.db");
+    {
+        let mut s = Store::open(
+            &old,
+            &StoreOptions {
+                synchronous: Synchronous::Normal,
+                tz: chrono_tz::UTC,
+                vfs: None,
+            },
+        )
+        .unwrap();
+        let air: SensorId = std::sync::Arc::from("air");
+        s.insert_batch(&[Reading::new(
+            JUNE_1 - 60_000,
+            &air,
+            Quantity::AirTemperature,
+            9.0,
+        )])
+        .unwrap();
+    }
+    run_virtual(board(&old), JUNE_1, 60_000).await;
+    assert_eq!(recorded(&old).as_deref(), Some("anemone"));
+    run_virtual(board(&old), JUNE_1 + 60_000, 60_000).await;
+    assert_eq!(recorded(&old).as_deref(), Some("anemone"));
+    // A new database: this board's id, at every start.
+    let new = dir.path().join("new.db");
+    for n in 0..2 {
+        run_virtual(board(&new), JUNE_1 + n * 60_000, 60_000).await;
+        assert_eq!(recorded(&new).as_deref(), Some("anemone-0badf00d"));
+    }
+    // An explicit id wins over what the database recorded.
+    let mut named = board(&old);
+    named.station.id = "mast".into();
+    run_virtual(named, JUNE_1 + 120_000, 60_000).await;
+    assert_eq!(recorded(&old).as_deref(), Some("mast"));
+}

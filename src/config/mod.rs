@@ -22,7 +22,7 @@ pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 
-use crate::reading::Quantity;
+use crate::reading::{Precision, Quantity};
 use crate::topics::Topics;
 
 /// The commented example printed by `anemone config init`.
@@ -30,6 +30,10 @@ pub const EXAMPLE: &str = include_str!("../../etc/anemone.toml");
 
 /// Where the daemon looks for its config when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/anemone/anemone.toml";
+
+/// The station id of a board that says nothing about itself, and the default of versions
+/// before the per-board id (a database of such a station keeps it: see `station::run`).
+pub const LEGACY_STATION_ID: &str = "anemone";
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +67,13 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StationConfig {
     /// Short machine id, used in MQTT topics and Home Assistant ids (`[a-z0-9_-]`).
+    /// Default: unique per board, `anemone-` and 8 hex digits derived from the board's
+    /// serial number (else the machine id and network address; see `hal::identity`).
     pub id: String,
+    /// The id derived from the board when the file has none (`id` is it then, unless
+    /// changed since).
+    #[serde(skip)]
+    pub derived_id: Option<String>,
     /// Human name shown on dashboards.
     pub name: String,
     /// Latitude in degrees north.
@@ -82,7 +92,8 @@ pub struct StationConfig {
 impl Default for StationConfig {
     fn default() -> Self {
         StationConfig {
-            id: "anemone".into(),
+            id: LEGACY_STATION_ID.into(),
+            derived_id: None,
             name: "Anemone station".into(),
             latitude: 0.0,
             longitude: 0.0,
@@ -94,6 +105,28 @@ impl Default for StationConfig {
 }
 
 impl StationConfig {
+    /// The id to run under, given the id the database recorded at its last run
+    /// (`recorded`) and whether it holds readings. An explicit id always wins. A derived
+    /// id gives way to the old default `anemone` where the database shows that the
+    /// station ran under it (recorded, or readings from before ids were recorded), so an
+    /// existing station keeps its topics, client id and Home Assistant entities.
+    pub fn id_for_store(&self, recorded: Option<&str>, has_readings: bool) -> String {
+        let legacy = match recorded {
+            Some(r) => r == LEGACY_STATION_ID,
+            None => has_readings,
+        };
+        if self.id_is_derived() && legacy {
+            LEGACY_STATION_ID.to_string()
+        } else {
+            self.id.clone()
+        }
+    }
+
+    /// True when the id in force is the one derived from the board (no `id` in the file).
+    pub fn id_is_derived(&self) -> bool {
+        self.derived_id.as_deref() == Some(self.id.as_str())
+    }
+
     /// The station's time zone (UTC if the configured name is not valid; `validate`
     /// reports that case).
     pub fn tz(&self) -> chrono_tz::Tz {
@@ -449,6 +482,11 @@ impl Config {
         self.sensors.iter().find(|s| s.id == id)
     }
 
+    /// How many decimals each sensor's values get on the wire and in exports.
+    pub fn precision(&self) -> Precision {
+        crate::sensors::precision(&self.sensors)
+    }
+
     /// The MQTT topic prefix in force.
     pub fn topic_prefix(&self) -> String {
         self.mqtt
@@ -458,8 +496,18 @@ impl Config {
     }
 
     /// Serializes back to TOML.
+    ///
+    /// A station id derived from the board is left out, so a file written on one Pi and
+    /// copied to another does not pin the first one's id there.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        toml::to_string(self)
+        if !self.station.id_is_derived() {
+            return toml::to_string(self);
+        }
+        let mut table = toml::Table::try_from(self)?;
+        if let Some(toml::Value::Table(station)) = table.get_mut("station") {
+            station.remove("id");
+        }
+        toml::to_string(&table)
     }
 }
 
@@ -524,7 +572,91 @@ mod tests {
             c.hal.w1_root,
             PathBuf::from(crate::hal::paths::DEFAULT_W1_ROOT)
         );
-        assert_eq!(c.topic_prefix(), "anemone/anemone");
+        assert_eq!(c.topic_prefix(), format!("anemone/{}", c.station.id));
+    }
+
+    #[test]
+    fn an_existing_station_keeps_the_old_default_id() {
+        let derived = StationConfig {
+            id: "anemone-1a2b3c4d".into(),
+            derived_id: Some("anemone-1a2b3c4d".into()),
+            ..StationConfig::default()
+        };
+        // A new database, or one of this board: the derived id.
+        assert_eq!(derived.id_for_store(None, false), "anemone-1a2b3c4d");
+        assert_eq!(
+            derived.id_for_store(Some("anemone-1a2b3c4d"), true),
+            "anemone-1a2b3c4d"
+        );
+        // Readings from before ids were recorded, or the old default recorded: kept.
+        assert_eq!(derived.id_for_store(None, true), LEGACY_STATION_ID);
+        assert_eq!(
+            derived.id_for_store(Some("anemone"), true),
+            LEGACY_STATION_ID
+        );
+        // A card cloned from another board's: this board's id.
+        assert_eq!(
+            derived.id_for_store(Some("anemone-99999999"), true),
+            "anemone-1a2b3c4d"
+        );
+        // An explicit id always wins.
+        let explicit = StationConfig {
+            id: "mast".into(),
+            ..StationConfig::default()
+        };
+        assert_eq!(explicit.id_for_store(Some("anemone"), true), "mast");
+    }
+
+    /// Without `[station] id`, the id comes from the board (here a fake sysfs tree): two
+    /// boards, two ids; the same board, the same id at every start; an explicit id wins.
+    #[test]
+    fn default_station_id_is_unique_per_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ids = Vec::new();
+        for (board, serial) in [("a", "10000000a1b2c3d4"), ("b", "10000000e5f60718")] {
+            let sys = dir.path().join(board);
+            let dt = sys.join("firmware/devicetree/base");
+            std::fs::create_dir_all(&dt).unwrap();
+            std::fs::write(dt.join("serial-number"), format!("{serial}\0")).unwrap();
+            let text = format!(
+                "[hal]\nsys_root = \"{}\"\nmachine_id_file = \"{}\"\n",
+                sys.display(),
+                dir.path().join("machine-id").display()
+            );
+            let c = Config::from_toml(&text, "board").unwrap();
+            assert!(c.station.id_is_derived());
+            assert!(c.station.id.starts_with("anemone-"), "{}", c.station.id);
+            assert_eq!(c.topic_prefix(), format!("anemone/{}", c.station.id));
+            // Stable across restarts.
+            assert_eq!(
+                Config::from_toml(&text, "again").unwrap().station.id,
+                c.station.id
+            );
+            // Not written into a config file.
+            let written = c.to_toml().unwrap();
+            assert!(!written.contains(&c.station.id), "{written}");
+            assert_eq!(Config::from_toml(&written, "written").unwrap(), c);
+            // An id set since (as tests and tools do) is an explicit one.
+            let mut renamed = c.clone();
+            renamed.station.id = "renamed".into();
+            assert!(!renamed.station.id_is_derived());
+            assert!(renamed.to_toml().unwrap().contains("id = \"renamed\""));
+            let explicit =
+                Config::from_toml(&format!("[station]\nid = \"mast\"\n{text}"), "x").unwrap();
+            assert_eq!(explicit.station.id, "mast");
+            assert!(!explicit.station.id_is_derived());
+            ids.push(c.station.id);
+        }
+        assert_ne!(ids[0], ids[1]);
+        // Nothing known about the board: the old default.
+        let text = format!(
+            "[hal]\nsys_root = \"{}\"\nmachine_id_file = \"{}\"\n",
+            dir.path().join("none").display(),
+            dir.path().join("none-id").display()
+        );
+        let c = Config::from_toml(&text, "bare").unwrap();
+        assert_eq!(c.station.id, LEGACY_STATION_ID);
+        assert!(!c.station.id_is_derived());
     }
 
     #[test]

@@ -94,8 +94,19 @@ fn check_text(text: &str) -> (Option<Config>, Vec<Problem>) {
             doc.remove(&key);
         }
     }
-    let station: StationConfig = section(&mut doc, "station", &mut problems);
+    let explicit_id = doc
+        .get("station")
+        .and_then(|s| s.as_table())
+        .is_some_and(|s| s.contains_key("id"));
+    let mut station: StationConfig = section(&mut doc, "station", &mut problems);
     let hal: HalConfig = section(&mut doc, "hal", &mut problems);
+    if !explicit_id {
+        // Unique per board (the board's serial number), not the same on every Pi.
+        if let Some(id) = crate::hal::BoardIds::read(&hal).station_id() {
+            station.id = id.clone();
+            station.derived_id = Some(id);
+        }
+    }
     let storage: StorageConfig = section(&mut doc, "storage", &mut problems);
     let qc: QcConfig = section(&mut doc, "qc", &mut problems);
     let mqtt: MqttConfig = section(&mut doc, "mqtt", &mut problems);

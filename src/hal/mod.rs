@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod error;
 pub mod gpio;
+pub mod identity;
 pub mod paths;
 pub mod sim;
 pub mod timesync;
@@ -19,6 +20,7 @@ use crate::reading::Timestamp;
 pub use bus::{HalDelay, I2cBus, OpenError, SpiBus};
 pub use error::{BusError, SpiBusError};
 pub use gpio::{EdgeSource, GpioError};
+pub use identity::BoardIds;
 pub use sim::SimWorld;
 pub use w1::{W1Bus, W1Error};
 
@@ -32,6 +34,11 @@ pub struct HalConfig {
     pub seed: u64,
     /// Root of the kernel's 1-Wire device tree.
     pub w1_root: PathBuf,
+    /// Root of sysfs, where the board's serial number and network addresses are read for
+    /// the default station id (tests point it at a fake tree).
+    pub sys_root: PathBuf,
+    /// The machine-id file, the default station id's fallback.
+    pub machine_id_file: PathBuf,
 }
 
 impl Default for HalConfig {
@@ -40,6 +47,8 @@ impl Default for HalConfig {
             simulate: false,
             seed: 1,
             w1_root: PathBuf::from(paths::DEFAULT_W1_ROOT),
+            sys_root: PathBuf::from(identity::DEFAULT_SYS_ROOT),
+            machine_id_file: PathBuf::from(identity::DEFAULT_MACHINE_ID_FILE),
         }
     }
 }

@@ -17,12 +17,16 @@ pub enum Stage {
     Protocol,
 }
 
+/// What two stations that share an id are told (both of them: each takes the other's
+/// session in turn).
+pub const SHARED_ID_FIX: &str = "another station probably uses the same station id (Pis set up from one config file, or a cloned SD card). Give each station its own: leave `[station] id` out of the config so each Pi derives one from its serial number, or set a different `[station] id` (or `[mqtt] client_id`) on each";
+
 /// Puts a connection that worked and then ended into words (a broker restart is the usual
 /// cause; a second client with the same client id makes the broker drop the first).
 pub fn explain_lost(e: &LinkError, url: &str, client_id: &str) -> String {
     match e {
         LinkError::Closed => format!("{url} closed the connection (a broker restart, or another client connected with the client id \"{client_id}\": set mqtt.client_id to a unique one)"),
-        LinkError::Disconnected { reason: 0x8E, .. } => format!("{url} ended the session because another client connected with the client id \"{client_id}\" (MQTT 5 reason 0x8e, session taken over): give each station its own mqtt.client_id (and station id)"),
+        LinkError::Disconnected { reason: 0x8E, .. } => format!("{url} ended the session because another client connected with the client id \"{client_id}\" (MQTT 5 reason 0x8e, session taken over): {SHARED_ID_FIX}"),
         LinkError::Disconnected { .. } => format!("{url}: {e}"),
         LinkError::Io(io) => format!("the connection to {url} failed: {io}"),
         other => format!("the connection to {url} failed: {other}"),

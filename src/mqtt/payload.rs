@@ -5,27 +5,33 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
-use crate::reading::{format_ts, Quantity, Reading, StoredReading, Timestamp};
+use crate::reading::{format_ts, Precision, Quantity, Reading, StoredReading, Timestamp};
 
 /// `…/reading/<sensor>`: the public reading shape (`ts`, `sensor`, `quantity`, `value`,
 /// `unit`, `flags`) plus the reading `id` and `backfill`, as a tree. The publisher writes
 /// the same bytes with [`write_reading_payload`]; both come from
-/// [`StoredReading::json_with_id`], the one serialisation of a reading.
+/// [`StoredReading::json_with_id`], the one serialisation of a reading. The value is
+/// rounded as `precision` says (the sensor's resolution).
 ///
 /// ```json
 /// {"flags": ["ok"], "quantity": "air_temperature", "sensor": "air",
 ///  "ts": "2026-11-14T10:00:00.000Z", "unit": "°C", "value": 12.5,
 ///  "id": 1042, "backfill": false}
 /// ```
-pub fn reading_payload(r: &StoredReading, backfill: bool) -> Value {
-    serde_json::to_value(r.json_with_id(backfill)).unwrap_or(Value::Null)
+pub fn reading_payload(r: &StoredReading, backfill: bool, precision: &Precision) -> Value {
+    serde_json::to_value(r.json_with_id(backfill, precision)).unwrap_or(Value::Null)
 }
 
 /// [`reading_payload`] serialised into `out` without building a JSON tree first (cleared
 /// first; the publisher reuses one buffer for every reading it sends).
-pub fn write_reading_payload(out: &mut Vec<u8>, r: &StoredReading, backfill: bool) {
+pub fn write_reading_payload(
+    out: &mut Vec<u8>,
+    r: &StoredReading,
+    backfill: bool,
+    precision: &Precision,
+) {
     out.clear();
-    r.json_with_id(backfill).write_to(out);
+    r.json_with_id(backfill, precision).write_to(out);
 }
 
 /// How long a sensor's last value stays in `state` without a newer reading before it is
@@ -62,6 +68,7 @@ struct Entry {
 pub struct StateSnapshot {
     entries: BTreeMap<String, BTreeMap<Quantity, Entry>>,
     stale_after: BTreeMap<String, i64>,
+    precision: Precision,
 }
 
 impl StateSnapshot {
@@ -75,6 +82,7 @@ impl StateSnapshot {
         StateSnapshot {
             entries: BTreeMap::new(),
             stale_after,
+            precision: cfg.precision(),
         }
     }
 
@@ -83,7 +91,10 @@ impl StateSnapshot {
     pub fn update(&mut self, r: &Reading) -> bool {
         let entry = Entry {
             ts: r.ts,
-            value: r.value.filter(|v| v.is_finite()),
+            value: r
+                .value
+                .filter(|v| v.is_finite())
+                .map(|v| self.precision.round(&r.sensor, r.quantity, v)),
         };
         if !self.entries.contains_key(&*r.sensor) {
             self.entries.insert(r.sensor.to_string(), BTreeMap::new());
@@ -209,7 +220,8 @@ mod tests {
             id: 7,
             reading: Reading::new(1_700_000_000_000, &s, Quantity::AirTemperature, 12.5),
         };
-        let v = reading_payload(&r, true);
+        let p = Precision::default();
+        let v = reading_payload(&r, true, &p);
         assert_eq!(v["id"], 7);
         assert_eq!(v["ts"], "2023-11-14T22:13:20.000Z");
         assert_eq!(v["sensor"], "air");
@@ -225,9 +237,9 @@ mod tests {
             let r = StoredReading { id: 9, reading };
             let mut buf = b"left over from the previous reading".to_vec();
             for backfill in [false, true] {
-                write_reading_payload(&mut buf, &r, backfill);
+                write_reading_payload(&mut buf, &r, backfill, &p);
                 let fast: Value = serde_json::from_slice(&buf).expect("valid JSON");
-                assert_eq!(fast, reading_payload(&r, backfill));
+                assert_eq!(fast, reading_payload(&r, backfill, &p));
             }
         }
     }
@@ -260,6 +272,22 @@ mod tests {
         assert!(v["sensors"]["air"]["air_temperature"].is_null());
         assert_eq!(v["sensors"]["derived"]["dew_point"], 3.0);
         assert_eq!(v["ts"], "1970-01-01T01:00:00.000Z");
+        // Values are rounded to the sensor's resolution.
+        st.update(&Reading::new(
+            3_600_000,
+            &air,
+            Quantity::AirPressure,
+            1004.8946875,
+        ));
+        st.update(&Reading::new(
+            3_600_000,
+            &other,
+            Quantity::DewPoint,
+            3.04159,
+        ));
+        let v = st.to_json();
+        assert_eq!(v["sensors"]["air"]["air_pressure"], 1004.89);
+        assert_eq!(v["sensors"]["derived"]["dew_point"], 3.0);
     }
 
     #[test]

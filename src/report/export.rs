@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::reading::format_ts;
+use crate::reading::{format_ts, Precision};
 use crate::store::{Aggregate, Query, Resolution, Store, StoredReading};
 
 use super::ReportError;
@@ -79,6 +79,8 @@ pub struct ExportOptions {
     pub resolution: Resolution,
     /// Time range (`from` inclusive, `to` exclusive), sensor and quantity filters.
     pub query: Query,
+    /// Decimals of each sensor's values (the store keeps them as measured).
+    pub precision: Precision,
 }
 
 const READING_HEADER: &str = "ts,sensor,quantity,value,unit,flags";
@@ -156,23 +158,24 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    fn reading(&mut self, r: &StoredReading) -> Result<(), ReportError> {
+    fn reading(&mut self, r: &StoredReading, p: &Precision) -> Result<(), ReportError> {
         let r = &r.reading;
         match self.format {
             Format::Csv => self.csv(&[
                 &format_ts(r.ts),
                 &r.sensor,
                 r.quantity.as_str(),
-                &num(r.value),
+                &num(r.value.map(|v| p.round(&r.sensor, r.quantity, v))),
                 r.unit(),
                 &r.flags.names().join("|"),
             ]),
-            _ => self.json(&r.json()),
+            _ => self.json(&r.json_in(p)),
         }
     }
 
-    fn aggregate(&mut self, a: &Aggregate) -> Result<(), ReportError> {
+    fn aggregate(&mut self, a: &Aggregate, p: &Precision) -> Result<(), ReportError> {
         let ts_opt = |m: Option<(f64, i64)>| m.map(|(_, t)| format_ts(t));
+        let round = |v: Option<f64>| v.map(|v| p.round(&a.sensor, a.quantity, v));
         match self.format {
             Format::Csv => self.csv(&[
                 &format_ts(a.start),
@@ -182,12 +185,12 @@ impl<'a> Sink<'a> {
                 a.quantity.unit(),
                 &a.count.to_string(),
                 &a.flagged.to_string(),
-                &num(a.min.map(|m| m.0)),
+                &num(round(a.min.map(|m| m.0))),
                 &ts_opt(a.min).unwrap_or_default(),
-                &num(a.max.map(|m| m.0)),
+                &num(round(a.max.map(|m| m.0))),
                 &ts_opt(a.max).unwrap_or_default(),
-                &num(a.mean()),
-                &num(Some(a.sum)),
+                &num(round(a.mean())),
+                &num(round(Some(a.sum))),
             ]),
             _ => self.json(&serde_json::json!({
                 "start": format_ts(a.start),
@@ -197,12 +200,12 @@ impl<'a> Sink<'a> {
                 "unit": a.quantity.unit(),
                 "count": a.count,
                 "flagged": a.flagged,
-                "min": json_num(a.min.map(|m| m.0)),
+                "min": json_num(round(a.min.map(|m| m.0))),
                 "min_ts": ts_opt(a.min),
-                "max": json_num(a.max.map(|m| m.0)),
+                "max": json_num(round(a.max.map(|m| m.0))),
                 "max_ts": ts_opt(a.max),
-                "mean": json_num(a.mean()),
-                "sum": json_num(Some(a.sum)),
+                "mean": json_num(round(a.mean())),
+                "sum": json_num(round(Some(a.sum))),
             })),
         }
     }
@@ -235,7 +238,7 @@ pub fn export(
         };
         let mut sink = Sink::new(opts.format, out, READING_HEADER)?;
         store.for_each_reading::<ReportError>(&opts.query, |r| {
-            sink.reading(r)?;
+            sink.reading(r, &opts.precision)?;
             if let Some(b) = &bar {
                 b.inc(1);
             }
@@ -248,7 +251,7 @@ pub fn export(
     } else {
         let mut sink = Sink::new(opts.format, out, AGGREGATE_HEADER)?;
         store.for_each_aggregate::<ReportError>(opts.resolution, &opts.query, |a| {
-            sink.aggregate(a)
+            sink.aggregate(a, &opts.precision)
         })?;
         sink.finish()
     }

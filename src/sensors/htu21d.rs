@@ -82,6 +82,20 @@ impl SensorKindSpec for Htu21dConfig {
         vec![Quantity::AirTemperature, Quantity::RelativeHumidity]
     }
 
+    /// The configured resolution: humidity steps of 0.04 % (12 bits) to 0.7 % (8 bits),
+    /// temperature steps of 0.01 °C (14 bits) to 0.09 °C (11 bits).
+    fn decimals(&self, quantity: Quantity) -> Option<u8> {
+        use HtuResolution::*;
+        match (quantity, self.resolution) {
+            (Quantity::RelativeHumidity, Rh12T14) => Some(2),
+            (Quantity::RelativeHumidity, Rh11T11 | Rh10T13) => Some(1),
+            (Quantity::RelativeHumidity, Rh8T12) => Some(0),
+            (Quantity::AirTemperature, Rh11T11) => Some(1),
+            (Quantity::AirTemperature, _) => Some(2),
+            _ => None,
+        }
+    }
+
     fn resources(&self) -> Vec<String> {
         vec![format!(
             "I2C bus {} address {:#04x}",
@@ -275,6 +289,23 @@ mod tests {
     use crate::sensors::{open_hal, SensorKind};
 
     const CONFIG: &str = "[hal]\nsimulate = true\n[mqtt]\nenabled = false\n[[sensor]]\ntype = \"htu21d\"\nid = \"hat\"\n";
+
+    /// Values go on the wire to the configured resolution (the one place: `Precision`).
+    #[test]
+    fn values_are_given_to_the_configured_resolution() {
+        let text = format!("{CONFIG}resolution = \"rh8_t12\"\n");
+        let (cfg, problems) = validate_text(&text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let p = cfg.map(|c| c.precision()).unwrap_or_default();
+        assert_eq!(p.decimals("hat", Quantity::RelativeHumidity), 0);
+        assert_eq!(p.decimals("hat", Quantity::AirTemperature), 2);
+        assert_eq!(p.round("hat", Quantity::RelativeHumidity, 81.4), 81.0);
+        let (cfg, _) = validate_text(CONFIG);
+        let p = cfg.map(|c| c.precision()).unwrap_or_default();
+        assert_eq!(p.round("hat", Quantity::RelativeHumidity, 81.4372), 81.44);
+        // Derived from its readings: the quantity's own decimals.
+        assert_eq!(p.decimals("hat", Quantity::DewPoint), 1);
+    }
 
     #[test]
     fn config_round_trips_through_toml_and_refuses_unknown_keys() {

@@ -32,7 +32,7 @@ use crate::duration::Span;
 use crate::hal::sim::SimWorldBuilder;
 use crate::hal::{GpioError, Hal, HalConfig, HalDelay, I2cBus, OpenError, W1Error};
 use crate::latest::Latest;
-use crate::reading::{Quantity, Reading, SensorId, Timestamp};
+use crate::reading::{Precision, Quantity, Reading, SensorId, Timestamp};
 
 pub(crate) use entry::COMMON_KEYS;
 pub use entry::{OnStartupError, SensorConfig};
@@ -102,6 +102,12 @@ pub trait SensorKindSpec: Sized + Serialize + for<'de> Deserialize<'de> {
 
     /// The GPIO line it watches (chip, line), which `probe` checks.
     fn gpio_line(&self) -> Option<(u8, u32)> {
+        None
+    }
+
+    /// Decimal places its `quantity` is given with on the wire, where its resolution
+    /// differs from the quantity's default ([`Quantity::decimals`]).
+    fn decimals(&self, _quantity: Quantity) -> Option<u8> {
         None
     }
 
@@ -183,6 +189,12 @@ macro_rules! sensor_kinds {
             /// The GPIO line it watches, if any.
             pub fn gpio_line(&self) -> Option<(u8, u32)> {
                 match self { $(SensorKind::$variant(c) => c.gpio_line(),)* }
+            }
+
+            /// Decimal places of `quantity` on the wire, where this kind (with its
+            /// settings) has its own resolution.
+            pub fn decimals(&self, quantity: Quantity) -> Option<u8> {
+                match self { $(SensorKind::$variant(c) => c.decimals(quantity),)* }
             }
 
             /// Every kind's chips that answer on `i2c`.
@@ -411,6 +423,20 @@ pub async fn sample_on_bus(
 /// True for a number above zero (false for NaN).
 fn positive(x: f64) -> bool {
     x > 0.0
+}
+
+/// How many decimals each configured sensor's quantities get on the wire: each kind's own
+/// resolution, else the quantity's default (see [`Precision`]).
+pub fn precision(sensors: &[SensorConfig]) -> Precision {
+    let mut p = Precision::default();
+    for s in sensors {
+        for q in s.kind.quantities() {
+            if let Some(d) = s.kind.decimals(q) {
+                p.set(&s.id, q, d);
+            }
+        }
+    }
+    p
 }
 
 #[cfg(test)]

@@ -48,6 +48,11 @@ impl SensorKindSpec for PhEzoConfig {
         vec![Quantity::Ph, Quantity::PhTemperature]
     }
 
+    /// The EZO-pH circuit reports to 0.001 pH.
+    fn decimals(&self, quantity: Quantity) -> Option<u8> {
+        (quantity == Quantity::Ph).then_some(3)
+    }
+
     fn resources(&self) -> Vec<String> {
         vec![format!(
             "I2C bus {} address {:#04x}",

@@ -37,6 +37,36 @@ impl Sensors {
 }
 
 impl Store {
+    /// The station id the station last ran under (`None` in a database from before ids
+    /// were recorded, or a new one).
+    pub fn station_id(&self) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.db(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [schema::META_STATION_ID],
+                |r| r.get(0),
+            )
+            .optional())
+    }
+
+    /// Records the station id the station runs under.
+    pub fn record_station_id(&mut self, id: &str) -> Result<(), StoreError> {
+        self.db(self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![schema::META_STATION_ID, id],
+        ))?;
+        Ok(())
+    }
+
+    /// True when the database holds at least one reading.
+    pub fn has_readings(&self) -> Result<bool, StoreError> {
+        self.db(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM readings)", [], |r| r.get(0)))
+    }
+
     pub(super) fn load_sensors(&self) -> Result<(), StoreError> {
         let mut s = Sensors::default();
         let mut stmt = self.db(self.conn.prepare("SELECT id, name FROM sensors"))?;

@@ -92,6 +92,8 @@ pub const META_IDS_RESERVED: &str = "reading_ids_reserved";
 pub const META_RETENTION_NOW: &str = "retention_now";
 /// `meta` key: the IANA zone the persisted day buckets were cut in.
 pub const META_DAY_TZ: &str = "day_timezone";
+/// `meta` key: the station id the station last ran under (see `station::run`).
+pub const META_STATION_ID: &str = "station_id";
 
 /// The stored code of a quantity. These numbers are on disk: never change or reuse one;
 /// a new quantity takes the next free number.

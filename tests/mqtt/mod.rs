@@ -216,8 +216,9 @@ async fn mqtt_discovery_payloads_one_per_quantity() {
             assert!(v.is_object(), "{topic} is not JSON");
             for key in [
                 "unique_id",
+                "default_entity_id",
+                "origin",
                 "name",
-                "state_class",
                 "suggested_display_precision",
                 "state_topic",
                 "value_template",
@@ -226,6 +227,16 @@ async fn mqtt_discovery_payloads_one_per_quantity() {
                 "device",
             ] {
                 assert!(v.get(key).is_some(), "{key} missing in {topic}");
+            }
+            assert!(v.get("object_id").is_none(), "object_id in {topic}");
+            assert_eq!(v["origin"]["name"], "Anemone", "{topic}");
+            if v["unique_id"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("_rain"))
+            {
+                assert!(v.get("state_class").is_none(), "{topic}: {v}");
+            } else {
+                assert!(v.get("state_class").is_some(), "{topic}: {v}");
             }
             assert_eq!(v["state_topic"], format!("anemone/{id}/state"));
             assert_eq!(v["availability_topic"], format!("anemone/{id}/status"));
@@ -904,6 +915,7 @@ async fn mqtt_check_reports_each_step() {
     .await;
 }
 
+mod first_hour;
 mod misbehaving;
 mod mqtt5;
 mod power_cut;

@@ -515,3 +515,69 @@ async fn mqtt5_falls_back_to_3_1_1_with_rumqttd() {
     })
     .await;
 }
+
+/// Two stations that share a station id (one config file on two Pis, a cloned card) on a
+/// real Mosquitto: each connection takes the other's session (MQTT 5 reason 0x8e), and
+/// each station is told, in its own log, that another station probably uses its station
+/// id and how to fix it. Each runs on its own thread with its own runtime and log.
+#[test]
+fn mqtt5_two_stations_with_one_station_id_are_both_told() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const NEEDLE: &str = "another station probably uses the same station id";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let Some(broker) = rt.block_on(Mosquitto::start(None)) else {
+        return;
+    };
+    let id = station_id("twin");
+    let told: Arc<[AtomicBool; 2]> = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let stations: Vec<_> = (0..2)
+        .map(|n| {
+            let cfg = broker.config(&id);
+            let told = told.clone();
+            std::thread::spawn(move || {
+                let (logs, _guard) = capture();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    let tuning = anemone::mqtt::Tuning {
+                        backoff_initial: Duration::from_millis(100),
+                        backoff_max: Duration::from_millis(800),
+                        ..fast()
+                    };
+                    let mut station = Station::start(cfg, MemStore::default(), tuning);
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                    // Both keep running until both were told (or time is up): a station
+                    // that stopped early would stop taking the other's session.
+                    while tokio::time::Instant::now() < deadline
+                        && !told.iter().all(|t| t.load(Ordering::SeqCst))
+                    {
+                        if logs.count(NEEDLE) > 0 {
+                            told[n].store(true, Ordering::SeqCst);
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    station.shutdown(Duration::from_secs(1)).await;
+                });
+                logs.text()
+            })
+        })
+        .collect();
+    let logs: Vec<String> = stations
+        .into_iter()
+        .map(|t| t.join().expect("station thread"))
+        .collect();
+    for (n, log) in logs.iter().enumerate() {
+        let warnings: Vec<&str> = log.lines().filter(|l| l.contains(NEEDLE)).collect();
+        assert!(!warnings.is_empty(), "station {n} was not told:\n{log}");
+        for w in &warnings {
+            assert!(w.contains("WARN"), "{w}");
+            assert!(w.contains("leave `[station] id` out"), "{w}");
+            assert!(w.contains(&format!("\"anemone-{id}\"")), "{w}");
+        }
+    }
+}

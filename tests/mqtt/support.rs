@@ -173,6 +173,10 @@ impl MemStore {
             .map_or(0, |r| r.id)
     }
 
+    pub fn rows(&self) -> Vec<StoredReading> {
+        self.0.lock().expect("store lock").rows.clone()
+    }
+
     pub fn ids(&self) -> Vec<i64> {
         self.0
             .lock()

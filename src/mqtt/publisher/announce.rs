@@ -27,23 +27,26 @@ impl Ctx {
         )?;
         self.publish_meta(s)?;
         if self.cfg.mqtt.discovery {
-            let pkid = self
-                .outbox
-                .next_pkid()
-                .ok_or(SessionEnd::PacketIdsExhausted)?;
-            self.outbox.sent(Tag::Other, Some(pkid));
-            wire::subscribe(
-                &mut s.writer.buf,
-                s.writer.version,
-                pkid,
-                &self.topics.ha_status(),
-                Qos::AtLeastOnce,
-            );
+            self.subscribe(s, &self.topics.ha_status(), Qos::AtLeastOnce)?;
+            // The retained configs the broker hands back name what earlier runs announced:
+            // those of sensors no longer configured are cleared (see `clear_if_stale`).
+            self.subscribe(s, &self.topics.discovery_filter(), Qos::AtMostOnce)?;
             self.publish_discovery(s)?;
         }
         if !self.announced.state.is_empty() {
             self.publish_state(s, true)?;
         }
+        Ok(())
+    }
+
+    /// A SUBSCRIBE to `filter`, its SUBACK waited for like a PUBACK.
+    fn subscribe(&mut self, s: &mut Session, filter: &str, qos: Qos) -> Result<(), SessionEnd> {
+        let pkid = self
+            .outbox
+            .next_pkid()
+            .ok_or(SessionEnd::PacketIdsExhausted)?;
+        self.outbox.sent(Tag::Other, Some(pkid));
+        wire::subscribe(&mut s.writer.buf, s.writer.version, pkid, filter, qos);
         Ok(())
     }
 
@@ -90,6 +93,41 @@ impl Ctx {
             Qos::AtLeastOnce,
             true,
             payload.to_string().as_bytes(),
+            Tag::Other,
+        )
+    }
+
+    /// A retained discovery config of this station that no configured sensor (nor any
+    /// quantity announced in this run) accounts for: an empty retained config removes the
+    /// entity from Home Assistant.
+    pub(super) fn clear_if_stale(
+        &mut self,
+        s: &mut Session,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), SessionEnd> {
+        if !self.topics.is_own_discovery(topic) {
+            return Ok(());
+        }
+        let expected = |t: &str| {
+            self.expected
+                .iter()
+                .chain(self.announced.discovery.iter())
+                .any(|(sensor, qs)| qs.iter().any(|q| self.topics.discovery(sensor, *q) == t))
+        };
+        if !discovery::is_stale(&self.cfg, topic, payload, &expected) {
+            return Ok(());
+        }
+        tracing::info!(
+            "Removing the Home Assistant entity at {topic}: its sensor is no longer in the config."
+        );
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            topic,
+            Qos::AtLeastOnce,
+            true,
+            b"",
             Tag::Other,
         )
     }

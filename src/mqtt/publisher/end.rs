@@ -8,7 +8,7 @@ use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::Ctx;
-use crate::mqtt::diagnose::{explain, explain_lost, Stage};
+use crate::mqtt::diagnose::{explain, explain_lost, Stage, SHARED_ID_FIX};
 use crate::mqtt::link::LinkError;
 use crate::mqtt::BoxError;
 
@@ -74,6 +74,8 @@ impl SessionEnd {
         use std::io::ErrorKind;
         match self {
             SessionEnd::Lost(LinkError::Closed) => true,
+            // MQTT 5: "session taken over", another client with this client id.
+            SessionEnd::Lost(LinkError::Disconnected { reason: 0x8E, .. }) => true,
             SessionEnd::Lost(LinkError::Io(io)) => matches!(
                 io.kind(),
                 ErrorKind::ConnectionReset
@@ -144,9 +146,10 @@ impl Ctx {
         self.summary.early_closes = self.reconnects.early_closes();
         if let Some(n) = repeated {
             tracing::warn!(
-                "The broker at {} closed the connection right after accepting it {n} times: another client is probably using the client id \"{}\" (a cloned SD card? set [mqtt] client_id or [station] id). Reconnecting with growing delays; readings are kept in the store.",
+                "The broker at {} closed the connection right after accepting it {n} times: another client is probably using the client id \"{}\": {} (set [mqtt] client_id or [station] id). Reconnecting with growing delays; readings are kept in the store.",
                 self.settings.url(),
-                self.settings.client_id
+                self.settings.client_id,
+                SHARED_ID_FIX
             );
         }
     }

@@ -28,6 +28,7 @@ impl Ctx {
             None => self.committed_now().saturating_add(1),
         };
         self.feed.last_live = Some(last.id);
+        self.feed.first_live.get_or_insert(first.id);
         let gap = self.feed.committed.is_some() && first.id > expected;
         if gap {
             self.feed.must_scan = self.feed.must_scan.max(first.id - 1);

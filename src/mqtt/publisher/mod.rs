@@ -43,7 +43,7 @@ use super::topics::Topics;
 use super::wire::{self, Qos};
 use super::{Backlog, Feeds};
 use crate::config::Config;
-use crate::reading::{Quantity, StoredReading};
+use crate::reading::{Precision, Quantity, StoredReading};
 
 mod announce;
 mod end;
@@ -69,6 +69,9 @@ struct Session {
     last_state: Option<Instant>,
     /// The next marker for a message whose acknowledgement is waited for.
     next_marker: u32,
+    /// The run's first connection, made within [`Tuning::startup_grace`]: readings this
+    /// run sampled before it are live, not backfill.
+    startup: bool,
 }
 
 /// Encodes one PUBLISH into the connection's write buffer and records it in the outbox
@@ -127,6 +130,10 @@ pub struct Tuning {
     /// First wait before readings the broker refused (MQTT 5) are offered again in the same
     /// connection; it doubles up to 60 times this while refusals go on.
     pub refused_retry: Duration,
+    /// A first connection made within this time of the start is the station's normal
+    /// start-up (the network and the broker come up after the station): readings sampled
+    /// before it are sent live, not as backfill. A later first connection ends an outage.
+    pub startup_grace: Duration,
 }
 
 impl Default for Tuning {
@@ -143,6 +150,7 @@ impl Default for Tuning {
             disconnect_timeout: Duration::from_secs(3),
             progress_interval: Duration::from_secs(10),
             refused_retry: Duration::from_secs(60),
+            startup_grace: Duration::from_secs(120),
         }
     }
 }
@@ -222,6 +230,12 @@ struct Ctx {
     /// The last failure reported (a cause is logged once until it changes).
     last_failure: Option<String>,
     refusals: Refusals,
+    /// What the configured sensors may publish (their discovery configs are kept).
+    expected: BTreeMap<String, BTreeSet<Quantity>>,
+    /// The decimals of each sensor's values in the payloads.
+    precision: Precision,
+    /// When the publisher started.
+    started: Instant,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -235,6 +249,8 @@ struct LiveFeed {
     must_scan: i64,
     /// The last live id seen, to notice gaps.
     last_live: Option<i64>,
+    /// The first live id seen: readings from it on were sampled in this run.
+    first_live: Option<i64>,
 }
 
 /// The store's side: the backlog reader, and the cursor advances for the writer.
@@ -305,6 +321,7 @@ impl Ctx {
                 committed: feeds.committed,
                 must_scan: 0,
                 last_live: None,
+                first_live: None,
             },
             store: StoreHandle {
                 backlog: Some(feeds.backlog),
@@ -328,6 +345,9 @@ impl Ctx {
             summary: PublisherSummary::default(),
             last_failure: None,
             refusals: Refusals::new(tuning.refused_retry),
+            expected: discovery::expected_pairs(cfg),
+            precision: cfg.precision(),
+            started: Instant::now(),
             tuning,
         }
     }

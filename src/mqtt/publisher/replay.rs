@@ -291,10 +291,15 @@ impl Ctx {
                 if self.announced.state.update(&r.reading) {
                     self.announced.state_dirty = true;
                 }
-                self.send_reading(s, &r, true)?;
+                let backfill = !self.sampled_at_startup(s, &r);
+                self.send_reading(s, &r, backfill)?;
                 s.rate.tokens -= 1.0;
                 s.replay.sent += 1;
-                self.summary.backfilled += 1;
+                if backfill {
+                    self.summary.backfilled += 1;
+                } else {
+                    self.summary.published += 1;
+                }
                 continue;
             }
             break;
@@ -313,6 +318,13 @@ impl Ctx {
         Ok(())
     }
 
+    /// True for a stored reading this run sampled before its first connection, when that
+    /// connection came at start-up (the broker was not up yet, no outage): it is sent as
+    /// live (`"backfill": false`), like the readings after it.
+    fn sampled_at_startup(&self, s: &Session, r: &StoredReading) -> bool {
+        s.startup && self.feed.first_live.is_some_and(|first| r.id >= first)
+    }
+
     fn send_reading(
         &mut self,
         s: &mut Session,
@@ -321,7 +333,7 @@ impl Ctx {
     ) -> Result<(), SessionEnd> {
         self.note_pair(s, r)?;
         let out = &mut self.announced;
-        write_reading_payload(&mut out.scratch, r, backfill);
+        write_reading_payload(&mut out.scratch, r, backfill, &self.precision);
         let sensor: &str = &r.reading.sensor;
         if !out.reading_topics.contains_key(sensor) {
             let topic = self.topics.reading(sensor);

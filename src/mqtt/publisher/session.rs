@@ -66,6 +66,8 @@ impl Ctx {
         }
         self.refusals.retry_at = None;
         let now = Instant::now();
+        let startup =
+            self.summary.connections == 0 && now - self.started <= self.tuning.startup_grace;
         let mut s = Session {
             reader: link.reader,
             writer: link.writer,
@@ -75,6 +77,7 @@ impl Ctx {
             rate: RateLimit::new(now),
             last_state: None,
             next_marker: 1,
+            startup,
         };
         self.outbox.new_session();
         let end = match self.serve(&mut s).await {
@@ -203,8 +206,9 @@ impl Ctx {
                 self.outbox.puback(pkid);
                 if codes.iter().any(|&c| c >= 0x80) {
                     tracing::warn!(
-                        "The broker refused the subscription to {}: discovery is sent again at each connection only, not when Home Assistant restarts.",
-                        self.topics.ha_status()
+                        "The broker refused a subscription ({} or {}): discovery is sent again at each connection only, not when Home Assistant restarts, and entities of removed sensors are not cleared.",
+                        self.topics.ha_status(),
+                        self.topics.discovery_filter()
                     );
                 }
             }
@@ -222,6 +226,9 @@ impl Ctx {
                     tracing::info!("Home Assistant came online; publishing discovery again.");
                     self.publish_discovery(s)?;
                     self.publish_state(s, true)?;
+                }
+                if self.cfg.mqtt.discovery {
+                    self.clear_if_stale(s, &topic, &payload)?;
                 }
             }
             Incoming::ConnAck { .. } | Incoming::Disconnect { .. } | Incoming::Other(_) => {}
