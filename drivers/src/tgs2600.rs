@@ -57,6 +57,11 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// True for a number above 0 (false for NaN).
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
 /// The measuring circuit: circuit voltage Vc and load resistor RL.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Circuit {
@@ -68,7 +73,7 @@ pub struct Circuit {
 
 /// Rs = (Vc / VRL − 1) · RL, ohms (Figaro's basic measuring circuit).
 pub fn resistance_ohms(vrl: f64, circuit: Circuit) -> Result<f64, Error> {
-    if !(circuit.supply_volts > 0.0 && circuit.load_ohms > 0.0) {
+    if !positive(circuit.supply_volts) || !positive(circuit.load_ohms) {
         return Err(Error::BadParameter);
     }
     if vrl.is_nan() || vrl <= 0.0 {
@@ -100,7 +105,7 @@ impl CleanAirBaseline {
     pub fn from_samples(rs: &[f64]) -> Result<CleanAirBaseline, Error> {
         let n = rs.len() as f64;
         let mean = rs.iter().sum::<f64>() / n;
-        if rs.is_empty() || !(mean > 0.0) || !mean.is_finite() {
+        if rs.is_empty() || !positive(mean) || !mean.is_finite() {
             return Err(Error::BadParameter);
         }
         Ok(CleanAirBaseline { r0_ohms: mean })
@@ -109,7 +114,7 @@ impl CleanAirBaseline {
 
 /// Rs/R0: 1 in the calibration's clean air, below 1 with reducing gases.
 pub fn ratio(rs: f64, baseline: CleanAirBaseline) -> Result<f64, Error> {
-    if !(baseline.r0_ohms > 0.0) || !(rs >= 0.0) {
+    if !positive(baseline.r0_ohms) || rs.is_nan() || rs < 0.0 {
         return Err(Error::BadParameter);
     }
     Ok(rs / baseline.r0_ohms)
