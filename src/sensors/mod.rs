@@ -12,6 +12,7 @@
 
 pub mod anemometer;
 pub mod bme280;
+pub mod bmp180;
 pub mod ds18b20;
 mod entry;
 pub mod htu21d;
@@ -237,6 +238,8 @@ sensor_kinds! {
     PhAnalog(ph_analog::PhAnalogConfig),
     /// TE Connectivity HTU21D(F) on I2C: air temperature, humidity.
     Htu21d(htu21d::Htu21dConfig),
+    /// Bosch BMP180 (or BMP085) on I2C: station air pressure.
+    Bmp180(bmp180::Bmp180Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
