@@ -21,6 +21,7 @@ pub mod ph_analog;
 pub mod ph_ezo;
 pub mod rain_gauge;
 pub mod scheduler;
+pub mod tgs2600;
 pub mod wind_vane;
 
 use std::collections::HashMap;
@@ -240,6 +241,8 @@ sensor_kinds! {
     Htu21d(htu21d::Htu21dConfig),
     /// Bosch BMP180 (or BMP085) on I2C: station air pressure.
     Bmp180(bmp180::Bmp180Config),
+    /// Figaro TGS2600 air-quality sensor through an MCP3427: resistance and Rs/R0.
+    Tgs2600(tgs2600::Tgs2600Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
