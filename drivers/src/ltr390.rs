@@ -186,9 +186,11 @@ impl Settings {
         gain: Gain::X18,
         resolution: Resolution::Bits20,
     };
-    /// The ambient light setting: gain 3, 18 bits (the chip's defaults).
+    /// The ambient light setting: gain 1, 18 bits, whose 262 143 counts reach the
+    /// datasheet's 157 000 lx (at the chip's default gain 3 it would saturate at 52 000 lx,
+    /// below full sun).
     pub const ALS: Settings = Settings {
-        gain: Gain::X3,
+        gain: Gain::X1,
         resolution: Resolution::Bits18,
     };
 }
@@ -354,22 +356,23 @@ mod tests {
     use super::*;
 
     /// Datasheet "UVI formula": 2300 counts per UVI at gain 18, 20 bits (400 ms), so 2300
-    /// counts are UVI 1 and 6900 counts UVI 3; at gain 3 and 18 bits a UVI is 2300 · 3/18 ·
-    /// 1/4 = 95.83 counts.
+    /// counts are UVI 1 and 6900 counts UVI 3; at gain 1 and 18 bits a UVI is 2300 · 1/18 ·
+    /// 1/4 = 31.94 counts.
     #[test]
     fn uv_index_formula() {
         assert_eq!(uv_index(2300, Settings::UV, 1.0), 1.0);
         assert_eq!(uv_index(6900, Settings::UV, 1.0), 3.0);
-        assert!((uv_sensitivity(Settings::ALS) - 2300.0 / 24.0).abs() < 1e-9);
+        assert!((uv_sensitivity(Settings::ALS) - 2300.0 / 72.0).abs() < 1e-9);
         assert_eq!(uv_index(2300, Settings::UV, 1.5), 1.5);
     }
 
-    /// Datasheet "ALS lux formula": lux = 0.6 · ALS / (gain · Int) · Wfac; at gain 3 and
-    /// 18 bits (Int 1) 5000 counts are 1000 lx; at gain 18 and 20 bits (Int 4) 1000 lx is
-    /// 120000 counts.
+    /// Datasheet "ALS lux formula": lux = 0.6 · ALS / (gain · Int) · Wfac; at gain 1 and
+    /// 18 bits (Int 1) 5000 counts are 3000 lx and full scale is the datasheet's 157 000 lx;
+    /// at gain 18 and 20 bits (Int 4) 1000 lx is 120000 counts.
     #[test]
     fn lux_formula() {
-        assert_eq!(lux(5000, Settings::ALS, 1.0), 1000.0);
+        assert_eq!(lux(5000, Settings::ALS, 1.0), 3000.0);
+        assert!((lux(Resolution::Bits18.max_count(), Settings::ALS, 1.0) - 157_285.8).abs() < 0.1);
         assert!((lux(120_000, Settings::UV, 1.0) - 1000.0).abs() < 1e-9);
         assert_eq!(Resolution::Bits13.int_factor(), 0.125);
     }

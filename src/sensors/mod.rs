@@ -16,12 +16,14 @@ pub mod bmp180;
 pub mod ds18b20;
 mod entry;
 pub mod htu21d;
+pub mod ltr390;
 mod ph;
 pub mod ph_analog;
 pub mod ph_ezo;
 pub mod rain_gauge;
 pub mod scheduler;
 pub mod tgs2600;
+pub mod tsl2591;
 pub mod wind_vane;
 
 use std::collections::HashMap;
@@ -243,6 +245,10 @@ sensor_kinds! {
     Bmp180(bmp180::Bmp180Config),
     /// Figaro TGS2600 air-quality sensor through an MCP3427: resistance and Rs/R0.
     Tgs2600(tgs2600::Tgs2600Config),
+    /// ams TSL2591 on I2C: illuminance.
+    Tsl2591(tsl2591::Tsl2591Config),
+    /// Lite-On LTR390 on I2C: UV index and illuminance.
+    Ltr390(ltr390::Ltr390Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
