@@ -11,6 +11,7 @@
 //! [`start_on_bus`] and [`sample_on_bus`]. Sources never know about storage or MQTT.
 
 pub mod anemometer;
+pub mod as3935;
 pub mod bme280;
 pub mod bmp180;
 pub mod ds18b20;
@@ -249,6 +250,8 @@ sensor_kinds! {
     Tsl2591(tsl2591::Tsl2591Config),
     /// Lite-On LTR390 on I2C: UV index and illuminance.
     Ltr390(ltr390::Ltr390Config),
+    /// ams AS3935 lightning sensor on I2C with its IRQ on a GPIO line.
+    As3935(as3935::As3935Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
