@@ -99,3 +99,44 @@ fn oracle_preset_simulated_day_stores_every_quantity() {
         .count();
     assert!((287..=288).contains(&reports), "{reports}");
 }
+
+/// `anemone probe` on a simulated HAT: the chips are listed, the HAT is recognised and
+/// its preset offered; a BMP180 is not called an unknown chip at a BME280 address.
+#[test]
+fn probe_recognises_the_hat_and_offers_the_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("oracle.toml");
+    std::fs::write(&cfg, preset()).unwrap();
+    let out = bin()
+        .args(["probe", "--simulate", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "bus 1 address 0x40: HTU21D",
+        "bus 1 address 0x77: BMP180",
+        "bus 1 address 0x69: MCP3427",
+        "bus 1 address 0x6a: MCP3427",
+        "bus 1 address 0x29: TSL2591",
+        "bus 1 address 0x53: LTR390",
+        "Raspberry Pi Oracle Weather Station HAT",
+        "examples/oracle-weather-station.toml /etc/anemone/anemone.toml",
+    ] {
+        assert!(text.contains(line), "{line}:\n{text}");
+    }
+    assert!(!text.contains("unknown chip"), "{text}");
+    // Without the HAT's chips (the weather mast), no HAT.
+    let mast = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware/weather-mast.toml");
+    let out = bin()
+        .args(["probe", "--simulate", "--config"])
+        .arg(&mast)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Oracle"));
+}

@@ -11,9 +11,10 @@
 
 use anemone_drivers::mcp3427::{self, Gain, Mcp3427, Resolution};
 use anemone_drivers::tgs2600::{self, CleanAirBaseline, Circuit};
+use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
-use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::duration::Span;
 use crate::hal::sim::{SimChannel, SimWorldBuilder};
 use crate::hal::{Hal, HalDelay, I2cBus};
@@ -158,6 +159,22 @@ impl SensorKindSpec for Tgs2600Config {
             clean_air_ohms: self.clean_air_ohms.unwrap_or(40_000.0),
         };
         world.mcp3427_channel(self.bus, self.address, self.channel, what);
+    }
+
+    /// The AIR board's MCP3427 at 0x6A answers a read with its result and configuration
+    /// bytes (it has no id register).
+    fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
+        let mut buf = [0u8; 3];
+        if i2c.read(HAT_AIR_ADDRESS, &mut buf).is_err() {
+            return Vec::new();
+        }
+        vec![I2cFound {
+            address: HAT_AIR_ADDRESS,
+            what: "MCP3427 ADC, the Oracle Weather Station AIR board's (TGS2600 air quality on channel 0), or another chip at this address".into(),
+            snippet: Some(format!(
+                "[[sensor]]\ntype = \"tgs2600\"\nid = \"air_quality\"\nbus = {bus}\naddress = 0x6A\nchannel = 0\n"
+            )),
+        }]
     }
 }
 

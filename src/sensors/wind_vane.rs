@@ -10,9 +10,10 @@ use anemone_drivers::ads1115::{Ads1115, Fsr};
 use anemone_drivers::mcp3008::{mcp3008_volts, Mcp3008};
 use anemone_drivers::mcp3427::{self, Mcp3427};
 use anemone_drivers::wind_vane::VaneTable;
+use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
-use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
+use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::duration::Span;
 use crate::hal::sim::{SimChannel, SimWorldBuilder};
 use crate::hal::{Hal, HalDelay, I2cBus, SpiBus};
@@ -88,6 +89,9 @@ fn default_resistors() -> Vec<f64> {
 fn default_tolerance_volts() -> f64 {
     0.1
 }
+
+/// Address of the Oracle Weather Station HAT's MCP3427, whose channel 0 is the vane.
+pub const HAT_VANE_ADDRESS: u8 = 0x69;
 
 /// The standard 16-position reed-switch vane (SparkFun/Argent 80422), ohms per direction
 /// from N (0°) clockwise in 22.5° steps.
@@ -238,6 +242,25 @@ impl SensorKindSpec for WindVaneConfig {
             AdcKind::Ads1115 => world.ads1115_channel(self.bus, self.address, self.channel, vane),
             AdcKind::Mcp3427 => world.mcp3427_channel(self.bus, self.address, self.channel, vane),
         }
+    }
+
+    /// The Oracle Weather Station HAT's MCP3427 at 0x69 answers a read with its two result
+    /// bytes and its configuration byte (it has no id register).
+    fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
+        let mut buf = [0u8; 3];
+        if i2c.read(HAT_VANE_ADDRESS, &mut buf).is_err() {
+            return Vec::new();
+        }
+        vec![I2cFound {
+            address: HAT_VANE_ADDRESS,
+            what: format!(
+                "MCP3427 ADC, the Oracle Weather Station HAT's wind vane ADC (or another chip at this address; configuration {:#04x})",
+                buf[2]
+            ),
+            snippet: Some(format!(
+                "[[sensor]]\ntype = \"wind_vane\"\nid = \"vane\"\nadc = \"mcp3427\"\nbus = {bus}\naddress = 0x69\nchannel = 0\ndivider_ohms = 75000.0\n"
+            )),
+        }]
     }
 }
 
