@@ -18,7 +18,11 @@ fn preset() -> String {
 #[test]
 fn oracle_preset_validates() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware/oracle-weather-station.toml");
-    let out = bin().args(["validate", "--config"]).arg(&path).output().unwrap();
+    let out = bin()
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}{}",

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::{span_problem, Span};
-use crate::hal::EdgeSource;
 use crate::hal::sim::{SimI2cChip, SimWorldBuilder, Switch, Weather};
+use crate::hal::EdgeSource;
 use crate::hal::{BusError, Hal, HalDelay, I2cBus};
 use crate::reading::{Quantity, Reading, SensorId, Timestamp};
 
@@ -146,8 +146,7 @@ impl SensorKindSpec for As3935Config {
         if ![1, 5, 9, 16].contains(&self.min_strikes) {
             p.push(("min_strikes", "must be 1, 5, 9 or 16".into()));
         }
-        if let Some(m) = span_problem(self.report_every, Span::secs(60), Span::secs(3600), "5m")
-        {
+        if let Some(m) = span_problem(self.report_every, Span::secs(60), Span::secs(3600), "5m") {
             p.push(("report_every", m));
         }
     }
@@ -277,7 +276,8 @@ impl Source for As3935Source {
                         if let Some(km) = s.distance.km() {
                             self.tally.last_km = Some(km);
                         }
-                        self.tally.max_energy = Some(self.tally.max_energy.unwrap_or(0).max(s.energy));
+                        self.tally.max_energy =
+                            Some(self.tally.max_energy.unwrap_or(0).max(s.energy));
                     }
                 }
                 Interrupt::Disturber => self.tally.disturbers += 1,
@@ -407,14 +407,18 @@ mod tests {
             "[[sensor]]\ntype = \"as3935\"\nid = \"l\"\ngpio = 6\n[[sensor]]\ntype = \"rain_gauge\"\nid = \"r\"\n",
         );
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].message.contains("GPIO chip 0 line 6"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("GPIO chip 0 line 6"),
+            "{problems:?}"
+        );
     }
 
     /// A thundery day in the simulator: strikes are counted per report, with the storm's
     /// distance and an energy; a noise floor of 0 brings noise interrupts instead of some.
     #[test]
     fn simulated_storm_is_counted_per_report() {
-        let text = "[hal]\nsimulate = true\nseed = 3\n[[sensor]]\ntype = \"as3935\"\nid = \"storm\"\n";
+        let text =
+            "[hal]\nsimulate = true\nseed = 3\n[[sensor]]\ntype = \"as3935\"\nid = \"storm\"\n";
         let config = Config::from_toml(text, "test").unwrap();
         let weather = Weather::new(
             config.hal.seed,
@@ -452,6 +456,9 @@ mod tests {
         assert_eq!(reports, 12, "one report every 5 minutes");
         assert!(strikes > 0.0, "no strike in a thundery hour");
         assert!(!distances.is_empty());
-        assert!(distances.iter().all(|d| (0.0..=40.0).contains(d)), "{distances:?}");
+        assert!(
+            distances.iter().all(|d| (0.0..=40.0).contains(d)),
+            "{distances:?}"
+        );
     }
 }

@@ -6,9 +6,7 @@
 //! chip's own temperature is the temperature inside the HAT's box, not the air's (the
 //! HTU21D beside it measures that).
 
-use anemone_drivers::bmp180::{
-    Bmp180, Calibration, Error as BmpError, Register, ADDRESS, CHIP_ID,
-};
+use anemone_drivers::bmp180::{Bmp180, Calibration, Error as BmpError, Register, ADDRESS, CHIP_ID};
 use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
@@ -275,6 +273,9 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.is_absent(), "{err}");
-        assert!(err.to_string().contains("i2cdetect -y 1` shows 77"), "{err}");
+        assert!(
+            err.to_string().contains("i2cdetect -y 1` shows 77"),
+            "{err}"
+        );
     }
 }

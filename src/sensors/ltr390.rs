@@ -188,7 +188,9 @@ impl SimLtr390 {
                 / 0.6
                 / self.wfac
         };
-        counts.round().clamp(0.0, f64::from(s.resolution.max_count())) as u32
+        counts
+            .round()
+            .clamp(0.0, f64::from(s.resolution.max_count())) as u32
     }
 }
 
@@ -257,7 +259,10 @@ mod tests {
             let lux = r[1].value.unwrap();
             let expected = weather.illuminance(t);
             // One count at gain 1, 18 bits is 0.6 lx.
-            assert!((lux - expected).abs() < 0.31, "{hour} h: {lux} vs {expected}");
+            assert!(
+                (lux - expected).abs() < 0.31,
+                "{hour} h: {lux} vs {expected}"
+            );
         }
     }
 

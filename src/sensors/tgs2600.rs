@@ -10,7 +10,7 @@
 //! in `clean_air_ohms`. The ratio does not depend on `load_ohms`; the resistance does.
 
 use anemone_drivers::mcp3427::{self, Gain, Mcp3427, Resolution};
-use anemone_drivers::tgs2600::{self, CleanAirBaseline, Circuit};
+use anemone_drivers::tgs2600::{self, Circuit, CleanAirBaseline};
 use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +112,10 @@ impl SensorKindSpec for Tgs2600Config {
             ));
         }
         if !super::positive(self.load_ohms) {
-            p.push(("load_ohms", "must be the load resistor in ohms, e.g. 10000".into()));
+            p.push((
+                "load_ohms",
+                "must be the load resistor in ohms, e.g. 10000".into(),
+            ));
         }
         if let Some(r0) = self.clean_air_ohms {
             if !super::positive(r0) {
@@ -143,7 +146,9 @@ impl SensorKindSpec for Tgs2600Config {
             delay: hal.delay(),
             channel: self.channel,
             circuit: self.circuit(),
-            baseline: self.clean_air_ohms.map(|r0_ohms| CleanAirBaseline { r0_ohms }),
+            baseline: self
+                .clean_air_ohms
+                .map(|r0_ohms| CleanAirBaseline { r0_ohms }),
             where_,
             bus: self.bus,
         };
@@ -228,7 +233,12 @@ impl Source for Tgs2600Source {
         if let Some(b) = self.baseline {
             let ratio = tgs2600::ratio(rs, b)
                 .map_err(|e| SourceError::Device(format!("{}: {e}", self.where_)))?;
-            out.push(Reading::new(now, &self.id, Quantity::AirQualityRatio, ratio));
+            out.push(Reading::new(
+                now,
+                &self.id,
+                Quantity::AirQualityRatio,
+                ratio,
+            ));
         }
         Ok(out)
     }

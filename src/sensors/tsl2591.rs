@@ -154,7 +154,12 @@ impl Source for Tsl2591Source {
             .dev
             .measure_auto(&mut self.delay)
             .map_err(|e| explain(&e, &self.where_, self.bus))?;
-        Ok(vec![Reading::new(now, &self.id, Quantity::Illuminance, m.lux)])
+        Ok(vec![Reading::new(
+            now,
+            &self.id,
+            Quantity::Illuminance,
+            m.lux,
+        )])
     }
 }
 

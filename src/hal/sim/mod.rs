@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use embedded_hal::i2c::Operation;
 use embedded_hal::spi;
 
-pub use chips::SimChannel;
 pub(crate) use chips::invert;
+pub use chips::SimChannel;
 pub use edges::{SimEdges, Switch};
 pub use weather::Weather;
 
