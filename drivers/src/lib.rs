@@ -81,6 +81,30 @@ pub mod tgs2600;
 pub mod tsl2591;
 pub mod wind_vane;
 
+/// Reads the one-byte register `command` at `address` until `ready` accepts its value: once,
+/// then up to `max_polls` more times, `interval_us` apart. `Ok(false)` when it never did.
+pub(crate) fn poll_status<I: embedded_hal::i2c::I2c, D: embedded_hal::delay::DelayNs>(
+    i2c: &mut I,
+    address: u8,
+    command: u8,
+    ready: impl Fn(u8) -> bool,
+    max_polls: u32,
+    interval_us: u32,
+    delay: &mut D,
+) -> Result<bool, I::Error> {
+    let mut status = [0u8];
+    for poll in 0..=max_polls {
+        if poll > 0 {
+            delay.delay_us(interval_us);
+        }
+        i2c.write_read(address, &[command], &mut status)?;
+        if ready(status[0]) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// True when an I2C error means "nobody acknowledged the address": the device is not
 /// there (or not at this address). Every I2C driver's `is_no_device` uses it.
 pub fn is_no_ack<E: embedded_hal::i2c::Error>(e: &E) -> bool {

@@ -309,18 +309,18 @@ impl<I2C: I2c> Ltr390<I2C> {
         let mode = if uv { Register::UVS_MODE } else { 0 };
         self.write(Register::MAIN_CTRL, Register::LS_EN | mode)?;
         delay.delay_us(s.resolution.integration_us());
-        let mut status = [0u8];
-        let mut polls = 0;
-        loop {
-            self.read(Register::MAIN_STATUS, &mut status)?;
-            if status[0] & Register::DATA_STATUS != 0 {
-                break;
-            }
-            if polls == MAX_POLLS {
-                return Err(Error::NotReady);
-            }
-            polls += 1;
-            delay.delay_us(POLL_INTERVAL_US);
+        let ready = crate::poll_status(
+            &mut self.i2c,
+            ADDRESS,
+            Register::MAIN_STATUS,
+            |s| s & Register::DATA_STATUS != 0,
+            MAX_POLLS,
+            POLL_INTERVAL_US,
+            delay,
+        )
+        .map_err(Error::Bus)?;
+        if !ready {
+            return Err(Error::NotReady);
         }
         let mut bytes = [0u8; 3];
         let reg = if uv {

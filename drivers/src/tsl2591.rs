@@ -316,18 +316,18 @@ impl<I2C: I2c> Tsl2591<I2C> {
         self.write(Register::CONTROL, control(self.gain, self.time))?;
         self.write(Register::ENABLE, Register::PON | Register::AEN)?;
         delay.delay_us(self.time.ms() * 1_000 + SETTLE_US);
-        let mut status = [0u8];
-        let mut polls = 0;
-        loop {
-            self.read(Register::STATUS, &mut status)?;
-            if status[0] & Register::AVALID != 0 {
-                break;
-            }
-            if polls == MAX_POLLS {
-                return Err(Error::NotReady);
-            }
-            polls += 1;
-            delay.delay_us(POLL_INTERVAL_US);
+        let ready = crate::poll_status(
+            &mut self.i2c,
+            ADDRESS,
+            Register::COMMAND | Register::STATUS,
+            |s| s & Register::AVALID != 0,
+            MAX_POLLS,
+            POLL_INTERVAL_US,
+            delay,
+        )
+        .map_err(Error::Bus)?;
+        if !ready {
+            return Err(Error::NotReady);
         }
         let mut data = [0u8; 4];
         self.read(Register::C0DATAL, &mut data)?;

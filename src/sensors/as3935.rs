@@ -17,11 +17,12 @@
 //! Noise interrupts are logged with advice: raise `noise_floor` or move the sensor.
 
 use anemone_drivers::as3935::{
-    As3935, Distance, Error as AsError, Interrupt, Location, Register, Settings, DEFAULT_ADDRESS,
+    As3935, Distance, Interrupt, Location, Register, Settings, DEFAULT_ADDRESS,
 };
 use anemone_drivers::pulse::Edge;
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::I2cChipAt;
 use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::{span_problem, Span};
@@ -158,12 +159,16 @@ impl SensorKindSpec for As3935Config {
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
         let i2c = hal.i2c(self.bus)?;
-        let where_ = i2c.describe();
+        let at = I2cChipAt {
+            chip: "AS3935",
+            address: self.address,
+            bus: self.bus,
+            where_: i2c.describe(),
+        };
         let mut dev = As3935::new(i2c, self.address);
         let mut delay = hal.delay();
-        let address = self.address;
         dev.init(self.settings(), &mut delay)
-            .map_err(|e| explain(&e, address, &where_, self.bus))?;
+            .map_err(|e| at.error(e.is_no_device(), e))?;
         let edges = hal.edges(self.chip, self.gpio, 0)?;
         Ok(Box::new(As3935Source {
             id,
@@ -171,9 +176,7 @@ impl SensorKindSpec for As3935Config {
             delay,
             edges,
             buf: Vec::new(),
-            where_,
-            address,
-            bus: self.bus,
+            at,
             period: self.report_every.as_millis_i64().max(1),
             next_report: None,
             tally: Tally::default(),
@@ -188,16 +191,6 @@ impl SensorKindSpec for As3935Config {
 
     fn gpio_line(&self) -> Option<(u8, u32)> {
         Some((self.chip, self.gpio))
-    }
-}
-
-fn explain(err: &AsError<BusError>, address: u8, where_: &str, bus: u8) -> SourceError {
-    if err.is_no_device() {
-        SourceError::Absent(format!(
-            "no AS3935 answered at {address:#04x} on {where_}: check wiring (3V3, GND, SDA pin 3, SCL pin 5), the ADD0/ADD1 jumpers, and that `i2cdetect -y {bus}` shows it"
-        ))
-    } else {
-        SourceError::Device(format!("AS3935 at {address:#04x} on {where_}: {err}"))
     }
 }
 
@@ -217,9 +210,7 @@ struct As3935Source {
     delay: HalDelay,
     edges: EdgeSource,
     buf: Vec<Edge>,
-    where_: String,
-    address: u8,
-    bus: u8,
+    at: I2cChipAt,
     period: i64,
     next_report: Option<Timestamp>,
     tally: Tally,
@@ -268,7 +259,7 @@ impl Source for As3935Source {
             let event = self
                 .dev
                 .read_event(&mut self.delay)
-                .map_err(|e| explain(&e, self.address, &self.where_, self.bus))?;
+                .map_err(|e| self.at.error(e.is_no_device(), e))?;
             match event.reason {
                 Interrupt::Lightning => {
                     self.tally.strikes += 1;

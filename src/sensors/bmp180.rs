@@ -6,10 +6,10 @@
 //! chip's own temperature is the temperature inside the HAT's box, not the air's (the
 //! HTU21D beside it measures that).
 
-use anemone_drivers::bmp180::{Bmp180, Calibration, Error as BmpError, Register, ADDRESS, CHIP_ID};
-use embedded_hal::i2c::I2c;
+use anemone_drivers::bmp180::{Bmp180, Calibration, Register, ADDRESS, CHIP_ID};
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::{scan_by_id, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -84,16 +84,20 @@ impl SensorKindSpec for Bmp180Config {
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
         let i2c = hal.i2c(self.bus)?;
-        let where_ = i2c.describe();
+        let at = I2cChipAt {
+            chip: "BMP180",
+            address: ADDRESS,
+            bus: self.bus,
+            where_: i2c.describe(),
+        };
         let mut dev = Bmp180::new(i2c);
         dev.init(self.oversampling)
-            .map_err(|e| explain(&e, &where_, self.bus))?;
+            .map_err(|e| at.error(e.is_no_device(), e))?;
         Ok(Box::new(Bmp180Source {
             id,
             dev,
             delay: hal.delay(),
-            where_,
-            bus: self.bus,
+            at,
         }))
     }
 
@@ -103,27 +107,13 @@ impl SensorKindSpec for Bmp180Config {
     }
 
     fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
-        let mut id = [0u8];
-        match i2c.write_read(ADDRESS, &[Register::CHIP_ID], &mut id) {
-            Ok(()) if id[0] == CHIP_ID => vec![I2cFound {
-                address: ADDRESS,
-                what: "BMP180 or BMP085 (pressure; chip id 0x55)".into(),
-                snippet: Some(format!(
-                    "[[sensor]]\ntype = \"bmp180\"\nid = \"pressure\"\nbus = {bus}\n"
-                )),
-            }],
-            _ => Vec::new(),
-        }
-    }
-}
-
-fn explain(err: &BmpError<BusError>, where_: &str, bus: u8) -> SourceError {
-    if err.is_no_device() {
-        SourceError::Absent(format!(
-            "no BMP180 answered at {ADDRESS:#04x} on {where_}: check wiring (3V3, GND, SDA pin 3, SCL pin 5) and that `i2cdetect -y {bus}` shows 77"
-        ))
-    } else {
-        SourceError::Device(format!("BMP180 at {ADDRESS:#04x} on {where_}: {err}"))
+        scan_by_id(
+            i2c,
+            ADDRESS,
+            Register::CHIP_ID,
+            |id| (id == CHIP_ID).then(|| "BMP180 or BMP085 (pressure; chip id 0x55)".into()),
+            format!("[[sensor]]\ntype = \"bmp180\"\nid = \"pressure\"\nbus = {bus}\n"),
+        )
     }
 }
 
@@ -131,8 +121,7 @@ struct Bmp180Source {
     id: SensorId,
     dev: Bmp180<I2cBus>,
     delay: HalDelay,
-    where_: String,
-    bus: u8,
+    at: I2cChipAt,
 }
 
 impl Source for Bmp180Source {
@@ -140,7 +129,7 @@ impl Source for Bmp180Source {
         let m = self
             .dev
             .measure(&mut self.delay)
-            .map_err(|e| explain(&e, &self.where_, self.bus))?;
+            .map_err(|e| self.at.error(e.is_no_device(), e))?;
         Ok(vec![Reading::new(
             now,
             &self.id,

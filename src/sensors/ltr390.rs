@@ -8,11 +8,11 @@
 //! window's loss, e.g. 1.25 for a window passing 80 %.
 
 use anemone_drivers::ltr390::{
-    self, Error as LtrError, Gain, Ltr390, Register, Resolution, Settings, ADDRESS, PART_NUMBER,
+    self, Gain, Ltr390, Register, Resolution, Settings, ADDRESS, PART_NUMBER,
 };
-use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::{scan_by_id, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -89,16 +89,20 @@ impl SensorKindSpec for Ltr390Config {
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
         let i2c = hal.i2c(self.bus)?;
-        let where_ = i2c.describe();
+        let at = I2cChipAt {
+            chip: "LTR390",
+            address: ADDRESS,
+            bus: self.bus,
+            where_: i2c.describe(),
+        };
         let mut dev = Ltr390::new(i2c);
-        dev.init().map_err(|e| explain(&e, &where_, self.bus))?;
+        dev.init().map_err(|e| at.error(e.is_no_device(), e))?;
         Ok(Box::new(Ltr390Source {
             id,
             dev,
             delay: hal.delay(),
             wfac: self.window_factor,
-            where_,
-            bus: self.bus,
+            at,
         }))
     }
 
@@ -116,27 +120,16 @@ impl SensorKindSpec for Ltr390Config {
     }
 
     fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
-        let mut id = [0u8];
-        match i2c.write_read(ADDRESS, &[Register::PART_ID], &mut id) {
-            Ok(()) if id[0] >> 4 == PART_NUMBER => vec![I2cFound {
-                address: ADDRESS,
-                what: format!("LTR390 (UV index, light; part id {:#04x})", id[0]),
-                snippet: Some(format!(
-                    "[[sensor]]\ntype = \"ltr390\"\nid = \"uv\"\nbus = {bus}\n"
-                )),
-            }],
-            _ => Vec::new(),
-        }
-    }
-}
-
-fn explain(err: &LtrError<BusError>, where_: &str, bus: u8) -> SourceError {
-    if err.is_no_device() {
-        SourceError::Absent(format!(
-            "no LTR390 answered at {ADDRESS:#04x} on {where_}: check wiring (3V3, GND, SDA pin 3, SCL pin 5) and that `i2cdetect -y {bus}` shows 53"
-        ))
-    } else {
-        SourceError::Device(format!("LTR390 at {ADDRESS:#04x} on {where_}: {err}"))
+        scan_by_id(
+            i2c,
+            ADDRESS,
+            Register::PART_ID,
+            |id| {
+                (id >> 4 == PART_NUMBER)
+                    .then(|| format!("LTR390 (UV index, light; part id {id:#04x})"))
+            },
+            format!("[[sensor]]\ntype = \"ltr390\"\nid = \"uv\"\nbus = {bus}\n"),
+        )
     }
 }
 
@@ -145,8 +138,7 @@ struct Ltr390Source {
     dev: Ltr390<I2cBus>,
     delay: HalDelay,
     wfac: f64,
-    where_: String,
-    bus: u8,
+    at: I2cChipAt,
 }
 
 impl Source for Ltr390Source {
@@ -154,7 +146,7 @@ impl Source for Ltr390Source {
         let m = self
             .dev
             .measure(self.wfac, &mut self.delay)
-            .map_err(|e| explain(&e, &self.where_, self.bus))?;
+            .map_err(|e| self.at.error(e.is_no_device(), e))?;
         Ok(vec![
             Reading::new(now, &self.id, Quantity::UvIndex, m.uv_index),
             Reading::new(now, &self.id, Quantity::Illuminance, m.lux),

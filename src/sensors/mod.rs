@@ -17,6 +17,7 @@ pub mod bmp180;
 pub mod ds18b20;
 mod entry;
 pub mod htu21d;
+mod i2c_chip;
 pub mod ltr390;
 mod ph;
 pub mod ph_analog;

@@ -11,9 +11,9 @@
 
 use anemone_drivers::mcp3427::{self, Gain, Mcp3427, Resolution};
 use anemone_drivers::tgs2600::{self, Circuit, CleanAirBaseline};
-use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::scan_by_read;
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::duration::Span;
 use crate::hal::sim::{SimChannel, SimWorldBuilder};
@@ -169,17 +169,12 @@ impl SensorKindSpec for Tgs2600Config {
     /// The AIR board's MCP3427 at 0x6A answers a read with its result and configuration
     /// bytes (it has no id register).
     fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
-        let mut buf = [0u8; 3];
-        if i2c.read(HAT_AIR_ADDRESS, &mut buf).is_err() {
-            return Vec::new();
-        }
-        vec![I2cFound {
-            address: HAT_AIR_ADDRESS,
-            what: "MCP3427 ADC, the Oracle Weather Station AIR board's (TGS2600 air quality on channel 0), or another chip at this address".into(),
-            snippet: Some(format!(
-                "[[sensor]]\ntype = \"tgs2600\"\nid = \"air_quality\"\nbus = {bus}\naddress = 0x6A\nchannel = 0\n"
-            )),
-        }]
+        scan_by_read(
+            i2c,
+            HAT_AIR_ADDRESS,
+            |_| "MCP3427 ADC, the Oracle Weather Station AIR board's (TGS2600 air quality on channel 0), or another chip at this address".into(),
+            format!("[[sensor]]\ntype = \"tgs2600\"\nid = \"air_quality\"\nbus = {bus}\naddress = 0x6A\nchannel = 0\n"),
+        )
     }
 }
 

@@ -7,12 +7,11 @@
 //! out of the shadow of the mast.
 
 use anemone_drivers::tsl2591::{
-    self, settings_of, Error as TslError, Gain, IntegrationTime, Register, Tsl2591, ADDRESS,
-    CHIP_ID,
+    self, settings_of, Gain, IntegrationTime, Register, Tsl2591, ADDRESS, CHIP_ID,
 };
-use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::{scan_by_id, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -89,9 +88,14 @@ impl SensorKindSpec for Tsl2591Config {
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
         let i2c = hal.i2c(self.bus)?;
-        let where_ = i2c.describe();
+        let at = I2cChipAt {
+            chip: "TSL2591",
+            address: ADDRESS,
+            bus: self.bus,
+            where_: i2c.describe(),
+        };
         let mut dev = Tsl2591::new(i2c);
-        dev.init().map_err(|e| explain(&e, &where_, self.bus))?;
+        dev.init().map_err(|e| at.error(e.is_no_device(), e))?;
         let time = IntegrationTime::from_ms(self.integration_ms)
             .ok_or_else(|| SourceError::Device("invalid integration_ms".into()))?;
         dev.set_settings(Gain::Medium, time);
@@ -99,8 +103,7 @@ impl SensorKindSpec for Tsl2591Config {
             id,
             dev,
             delay: hal.delay(),
-            where_,
-            bus: self.bus,
+            at,
         }))
     }
 
@@ -116,27 +119,13 @@ impl SensorKindSpec for Tsl2591Config {
     }
 
     fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
-        let mut id = [0u8];
-        match i2c.write_read(ADDRESS, &[Register::COMMAND | Register::ID], &mut id) {
-            Ok(()) if id[0] == CHIP_ID => vec![I2cFound {
-                address: ADDRESS,
-                what: "TSL2591 (light, lux; id 0x50)".into(),
-                snippet: Some(format!(
-                    "[[sensor]]\ntype = \"tsl2591\"\nid = \"light\"\nbus = {bus}\n"
-                )),
-            }],
-            _ => Vec::new(),
-        }
-    }
-}
-
-fn explain(err: &TslError<BusError>, where_: &str, bus: u8) -> SourceError {
-    if err.is_no_device() {
-        SourceError::Absent(format!(
-            "no TSL2591 answered at {ADDRESS:#04x} on {where_}: check wiring (3V3, GND, SDA pin 3, SCL pin 5) and that `i2cdetect -y {bus}` shows 29"
-        ))
-    } else {
-        SourceError::Device(format!("TSL2591 at {ADDRESS:#04x} on {where_}: {err}"))
+        scan_by_id(
+            i2c,
+            ADDRESS,
+            Register::COMMAND | Register::ID,
+            |id| (id == CHIP_ID).then(|| "TSL2591 (light, lux; id 0x50)".into()),
+            format!("[[sensor]]\ntype = \"tsl2591\"\nid = \"light\"\nbus = {bus}\n"),
+        )
     }
 }
 
@@ -144,8 +133,7 @@ struct Tsl2591Source {
     id: SensorId,
     dev: Tsl2591<I2cBus>,
     delay: HalDelay,
-    where_: String,
-    bus: u8,
+    at: I2cChipAt,
 }
 
 impl Source for Tsl2591Source {
@@ -153,7 +141,7 @@ impl Source for Tsl2591Source {
         let m = self
             .dev
             .measure_auto(&mut self.delay)
-            .map_err(|e| explain(&e, &self.where_, self.bus))?;
+            .map_err(|e| self.at.error(e.is_no_device(), e))?;
         Ok(vec![Reading::new(
             now,
             &self.id,

@@ -10,9 +10,9 @@ use anemone_drivers::ads1115::{Ads1115, Fsr};
 use anemone_drivers::mcp3008::{mcp3008_volts, Mcp3008};
 use anemone_drivers::mcp3427::{self, Mcp3427};
 use anemone_drivers::wind_vane::VaneTable;
-use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::scan_by_read;
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::duration::Span;
 use crate::hal::sim::{SimChannel, SimWorldBuilder};
@@ -247,20 +247,12 @@ impl SensorKindSpec for WindVaneConfig {
     /// The Oracle Weather Station HAT's MCP3427 at 0x69 answers a read with its two result
     /// bytes and its configuration byte (it has no id register).
     fn scan_i2c(i2c: &mut I2cBus, _delay: &mut HalDelay, bus: u8) -> Vec<I2cFound> {
-        let mut buf = [0u8; 3];
-        if i2c.read(HAT_VANE_ADDRESS, &mut buf).is_err() {
-            return Vec::new();
-        }
-        vec![I2cFound {
-            address: HAT_VANE_ADDRESS,
-            what: format!(
-                "MCP3427 ADC, the Oracle Weather Station HAT's wind vane ADC (or another chip at this address; configuration {:#04x})",
-                buf[2]
-            ),
-            snippet: Some(format!(
-                "[[sensor]]\ntype = \"wind_vane\"\nid = \"vane\"\nadc = \"mcp3427\"\nbus = {bus}\naddress = 0x69\nchannel = 0\ndivider_ohms = 75000.0\n"
-            )),
-        }]
+        scan_by_read(
+            i2c,
+            HAT_VANE_ADDRESS,
+            |config| format!("MCP3427 ADC, the Oracle Weather Station HAT's wind vane ADC (or another chip at this address; configuration {config:#04x})"),
+            format!("[[sensor]]\ntype = \"wind_vane\"\nid = \"vane\"\nadc = \"mcp3427\"\nbus = {bus}\naddress = 0x69\nchannel = 0\ndivider_ohms = 75000.0\n"),
+        )
     }
 }
 
