@@ -9,7 +9,7 @@
 use anemone_drivers::bmp180::{Bmp180, Calibration, Register, ADDRESS, CHIP_ID};
 use serde::{Deserialize, Serialize};
 
-use super::i2c_chip::{scan_by_id, I2cChipAt};
+use super::i2c_chip::{check_fixed_address, i2c_resource, scan_by_id, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -56,22 +56,11 @@ impl SensorKindSpec for Bmp180Config {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!(
-            "I2C bus {} address {:#04x}",
-            self.bus, self.address
-        )]
+        i2c_resource(self.bus, self.address)
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if self.address != ADDRESS {
-            p.push((
-                "address",
-                format!(
-                    "{:#04x} is not a BMP180 address: the chip answers only at 0x77",
-                    self.address
-                ),
-            ));
-        }
+        check_fixed_address("BMP180", self.address, ADDRESS, p);
         if self.oversampling > 3 {
             p.push(("oversampling", "must be 0, 1, 2 or 3".into()));
         }

@@ -12,7 +12,7 @@ use anemone_drivers::htu21d::{
 use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
-use super::i2c_chip::I2cChipAt;
+use super::i2c_chip::{check_fixed_address, i2c_resource, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -84,22 +84,11 @@ impl SensorKindSpec for Htu21dConfig {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!(
-            "I2C bus {} address {:#04x}",
-            self.bus, self.address
-        )]
+        i2c_resource(self.bus, self.address)
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if self.address != ADDRESS {
-            p.push((
-                "address",
-                format!(
-                    "{:#04x} is not an HTU21D address: the chip answers only at 0x40 (a second HTU21D needs another bus)",
-                    self.address
-                ),
-            ));
-        }
+        check_fixed_address("HTU21D", self.address, ADDRESS, p);
     }
 
     fn build(

@@ -37,6 +37,29 @@ impl I2cChipAt {
     }
 }
 
+/// The one I2C address a chip with a fixed address claims, for `validate`.
+pub(crate) fn i2c_resource(bus: u8, address: u8) -> Vec<String> {
+    vec![format!("I2C bus {bus} address {address:#04x}")]
+}
+
+/// The problem of a chip with one fixed address configured at another.
+pub(crate) fn check_fixed_address(
+    chip: &str,
+    address: u8,
+    fixed: u8,
+    p: &mut Vec<(&'static str, String)>,
+) {
+    if address != fixed {
+        p.push((
+            "address",
+            format!(
+                "{address:#04x} is not a{} {chip} address: the chip answers only at {fixed:#04x} (a second one needs another bus)",
+                if chip.starts_with(['A', 'E', 'H', 'L', 'M']) { "n" } else { "" }
+            ),
+        ));
+    }
+}
+
 /// A chip found by its id register: `command` written, one byte read, and `identify`
 /// naming what answered (`None`: not this kind's chip).
 pub(crate) fn scan_by_id(

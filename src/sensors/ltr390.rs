@@ -12,7 +12,7 @@ use anemone_drivers::ltr390::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::i2c_chip::{scan_by_id, I2cChipAt};
+use super::i2c_chip::{check_fixed_address, i2c_resource, scan_by_id, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -58,22 +58,11 @@ impl SensorKindSpec for Ltr390Config {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!(
-            "I2C bus {} address {:#04x}",
-            self.bus, self.address
-        )]
+        i2c_resource(self.bus, self.address)
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if self.address != ADDRESS {
-            p.push((
-                "address",
-                format!(
-                    "{:#04x} is not an LTR390 address: the chip answers only at 0x53",
-                    self.address
-                ),
-            ));
-        }
+        check_fixed_address("LTR390", self.address, ADDRESS, p);
         if !(self.window_factor >= 1.0 && self.window_factor <= 10.0) {
             p.push((
                 "window_factor",

@@ -11,7 +11,7 @@ use anemone_drivers::tsl2591::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::i2c_chip::{scan_by_id, I2cChipAt};
+use super::i2c_chip::{check_fixed_address, i2c_resource, scan_by_id, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -57,22 +57,11 @@ impl SensorKindSpec for Tsl2591Config {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!(
-            "I2C bus {} address {:#04x}",
-            self.bus, self.address
-        )]
+        i2c_resource(self.bus, self.address)
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if self.address != ADDRESS {
-            p.push((
-                "address",
-                format!(
-                    "{:#04x} is not a TSL2591 address: the chip answers only at 0x29",
-                    self.address
-                ),
-            ));
-        }
+        check_fixed_address("TSL2591", self.address, ADDRESS, p);
         if IntegrationTime::from_ms(self.integration_ms).is_none() {
             p.push((
                 "integration_ms",
