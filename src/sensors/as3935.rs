@@ -10,8 +10,8 @@
 //!
 //! The IRQ line rises when the chip has an event and stays high until the interrupt
 //! register is read, so the line is polled every `interval` (default 1 s): each rise is
-//! read once (strike, disturber or noise). Readings are written once per `report_every`
-//! (default 5 minutes): `lightning_strikes` (count, 0 when there was none), and when there
+//! read once (strike, disturber or noise). Readings are written at the first sample and
+//! then once per `report_every` (default 5 minutes, on its multiples): `lightning_strikes` (count, 0 when there was none), and when there
 //! were strikes, `lightning_distance` (km to the storm front at the last strike that had an
 //! estimate) and `lightning_energy` (the strongest strike's energy, a relative number).
 //! Noise interrupts are logged with advice: raise `noise_floor` or move the sensor.
@@ -276,10 +276,9 @@ impl Source for As3935Source {
                 Interrupt::None => {}
             }
         }
-        let next = *self
-            .next_report
-            .get_or_insert_with(|| (now.div_euclid(self.period) + 1) * self.period);
-        if now < next {
+        // The first sample reports at once (so `anemone read` shows the sensor alive), then
+        // one report at every multiple of the period.
+        if self.next_report.is_some_and(|next| now < next) {
             return Ok(Vec::new());
         }
         self.next_report = Some((now.div_euclid(self.period) + 1) * self.period);
@@ -444,7 +443,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(reports, 12, "one report every 5 minutes");
+        assert_eq!(reports, 13, "one at the start, then one every 5 minutes");
         assert!(strikes > 0.0, "no strike in a thundery hour");
         assert!(!distances.is_empty());
         assert!(
