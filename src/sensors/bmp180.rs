@@ -216,18 +216,9 @@ mod tests {
             let text = format!(
                 "[hal]\nsimulate = true\n[[sensor]]\ntype = \"bmp180\"\nid = \"p\"\noversampling = {oss}\n"
             );
-            let config = Config::from_toml(&text, "test").unwrap();
             let t = 1_780_272_000_000 + 13 * 3_600_000;
-            let clock = Clock::virtual_at(t);
-            let hal = open_hal(&config, &clock, t);
-            let mut source = crate::sensors::build(&config.sensors[0], &hal, &Default::default())
-                .unwrap_or_else(|e| panic!("{e}"));
+            let (mut source, weather) = crate::sensors::simulated_source(&text, t);
             let r = source.sample(t).unwrap();
-            let weather = Weather::new(
-                config.hal.seed,
-                config.station.longitude,
-                config.station.altitude_m,
-            );
             let hpa = r[0].value.unwrap();
             // Within the datasheet's resolution (a few Pa) plus the 0.1 °C temperature step.
             assert!(

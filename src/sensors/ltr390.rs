@@ -214,25 +214,14 @@ impl SimI2cChip for SimLtr390 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::config::{validate_text, Config};
-    use crate::sensors::open_hal;
+    use crate::config::validate_text;
 
     #[test]
     fn simulated_chip_gives_the_weather_uv_and_light() {
         let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"ltr390\"\nid = \"uv\"\n";
-        let config = Config::from_toml(text, "test").unwrap();
-        let weather = Weather::new(
-            config.hal.seed,
-            config.station.longitude,
-            config.station.altitude_m,
-        );
         for hour in [2, 9, 13] {
             let t = 1_780_272_000_000 + hour * 3_600_000;
-            let clock = Clock::virtual_at(t);
-            let hal = open_hal(&config, &clock, t);
-            let mut source = crate::sensors::build(&config.sensors[0], &hal, &Default::default())
-                .unwrap_or_else(|e| panic!("{e}"));
+            let (mut source, weather) = crate::sensors::simulated_source(text, t);
             let r = source.sample(t).unwrap();
             let uvi = r[0].value.unwrap();
             // One count at gain 18, 20 bits is 1/2300 UVI.

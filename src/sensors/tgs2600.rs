@@ -242,26 +242,14 @@ impl Source for Tgs2600Source {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
-    use crate::config::{validate_text, Config};
-    use crate::hal::sim::Weather;
-    use crate::sensors::open_hal;
+    use crate::config::validate_text;
 
     #[test]
     fn simulated_sensor_gives_the_weather_ratio() {
         let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"tgs2600\"\nid = \"air\"\nclean_air_ohms = 35000.0\n";
-        let config = Config::from_toml(text, "test").unwrap();
         let t = 1_780_272_000_000 + 8 * 3_600_000;
-        let clock = Clock::virtual_at(t);
-        let hal = open_hal(&config, &clock, t);
-        let mut source = crate::sensors::build(&config.sensors[0], &hal, &Default::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (mut source, weather) = crate::sensors::simulated_source(text, t);
         let r = source.sample(t).unwrap();
-        let weather = Weather::new(
-            config.hal.seed,
-            config.station.longitude,
-            config.station.altitude_m,
-        );
         let expected = weather.air_quality_ratio(t);
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].quantity, Quantity::AirQualityRatio);

@@ -204,27 +204,16 @@ impl SimI2cChip for SimTsl2591 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::config::{validate_text, Config};
-    use crate::sensors::open_hal;
+    use crate::config::validate_text;
 
     /// Midnight, morning and noon: the auto-ranged lux is the weather's, within the
     /// count resolution at the gain chosen.
     #[test]
     fn simulated_chip_gives_the_weather_day_and_night() {
         let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"tsl2591\"\nid = \"light\"\n";
-        let config = Config::from_toml(text, "test").unwrap();
-        let weather = Weather::new(
-            config.hal.seed,
-            config.station.longitude,
-            config.station.altitude_m,
-        );
         for hour in [0, 7, 12] {
             let t = 1_780_272_000_000 + hour * 3_600_000;
-            let clock = Clock::virtual_at(t);
-            let hal = open_hal(&config, &clock, t);
-            let mut source = crate::sensors::build(&config.sensors[0], &hal, &Default::default())
-                .unwrap_or_else(|e| panic!("{e}"));
+            let (mut source, weather) = crate::sensors::simulated_source(text, t);
             let lux = source.sample(t).unwrap()[0].value.unwrap();
             let expected = weather.illuminance(t);
             assert!(
