@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(v(0x8000), -2.048);
     }
 
-    /// Table 4-1 (p.15): LSB 1 mV, 250 µV, 62.5 µV at 12, 14, 16 bits; the 12- and 14-bit
+    /// Table 4-1 (resolution settings): LSB 1 mV, 250 µV, 62.5 µV at 12, 14, 16 bits; the 12- and 14-bit
     /// codes are sign-extended in the 16-bit result.
     #[test]
     fn lsb_and_sign_extension() {
@@ -337,7 +337,7 @@ mod tests {
         assert_eq!(volts(1000, Resolution::Bits16, Gain::X8), 0.007_812_5);
     }
 
-    /// Register 5-1 (p.18): RDY 1 to start, channel in bits 6–5, S1S0 and G1G0; the
+    /// Register 5-1 (configuration register): RDY 1 to start, channel in bits 6–5, S1S0 and G1G0; the
     /// power-on default 0x90 is continuous, 12 bits, gain 1.
     #[test]
     fn configuration_byte() {
