@@ -36,6 +36,26 @@ pub struct ProbeReport {
     pub gpio: Vec<(String, u8, u32, Result<(), String>)>,
 }
 
+/// Where the packages install the example configurations.
+pub const EXAMPLES_DIR: &str = "/usr/share/doc/anemone/examples";
+
+/// The chips by which the Raspberry Pi Oracle Weather Station HAT is recognised, all on
+/// one bus: HTU21D 0x40, MCP3427 0x69 (wind vane) and BMP180 0x77. (Its PCF8523 clock at
+/// 0x68 belongs to the kernel's rtc driver and does not answer us.)
+pub const ORACLE_HAT_CHIPS: [u8; 3] = [0x40, 0x69, 0x77];
+
+/// The bus on which every chip of the Oracle Weather Station HAT answered, if any.
+pub fn oracle_hat_bus(report: &ProbeReport) -> Option<u8> {
+    report.buses.iter().copied().find(|bus| {
+        ORACLE_HAT_CHIPS.iter().all(|a| {
+            report
+                .i2c
+                .iter()
+                .any(|f| f.bus == *bus && f.found.address == *a)
+        })
+    })
+}
+
 /// Asks every sensor kind to look for its chips on `bus`.
 fn scan_bus(hal: &Hal, bus: u8, out: &mut Vec<I2cFinding>) {
     let Ok(mut i2c) = hal.i2c(bus) else {
@@ -120,6 +140,16 @@ pub fn render(report: &ProbeReport) -> String {
             s,
             "  bus {} address {:#04x}: {}",
             f.bus, f.found.address, f.found.what
+        );
+    }
+    if let Some(bus) = oracle_hat_bus(report) {
+        let _ = writeln!(
+            s,
+            "  These are the chips of the Raspberry Pi Oracle Weather Station HAT (HTU21D 0x40, \
+             MCP3427 0x69, BMP180 0x77 on bus {bus}). Start from its preset:\n    \
+             sudo cp {EXAMPLES_DIR}/oracle-weather-station.toml /etc/anemone/anemone.toml\n  \
+             (hardware/oracle-weather-station.toml in the source), put your DS18B20's ROM id \
+             in it, and remove the extras you have not fitted."
         );
     }
     match &report.w1 {

@@ -90,6 +90,13 @@ quantities! {
     PhTemperature => "ph_temperature", "°C", "Water temperature a pH reading was compensated for.";
     Conductivity => "conductivity", "µS/cm", "Electrical conductivity of the water.";
     DissolvedOxygen => "dissolved_oxygen", "mg/L", "Dissolved oxygen.";
+    Illuminance => "illuminance", "lx", "Illuminance: visible light on the sensor (TSL2591, LTR390).";
+    UvIndex => "uv_index", "UVI", "UV index (WHO scale: 0–2 low … 11+ extreme), from a UV sensor (LTR390).";
+    AirQualityRatio => "air_quality_ratio", "Rs/R0", "Gas sensor resistance over its clean-air resistance (TGS2600): 1 in the calibration's clean air, below 1 with reducing gases (smoke, CO, hydrogen, alcohol). Not a concentration.";
+    AirQualityResistance => "air_quality_resistance", "Ω", "Gas sensor resistance Rs (TGS2600): falls as reducing gases rise.";
+    LightningStrikes => "lightning_strikes", "strikes", "Lightning strikes detected during the reading's interval (AS3935).";
+    LightningDistance => "lightning_distance", "km", "Estimated distance to the storm front at the interval's last strike (AS3935; 0 = overhead).";
+    LightningEnergy => "lightning_energy", "", "Energy of the interval's strongest strike as the AS3935 reports it: a relative number without physical unit.";
 }
 
 impl Quantity {
@@ -123,6 +130,15 @@ impl Quantity {
             WindGust | WindSpeedAvg2m | WindSpeedAvg10m => 1,
             WindDirectionAvg10m | WindGustDirection => 0,
             RainRate => 1,
+            // TSL2591 / LTR390: fractions of a lux matter only in the dark.
+            Illuminance => 1,
+            // LTR390: UVI in steps of about 0.01.
+            UvIndex => 2,
+            // TGS2600: the ratio to its baseline, and its resistance to the ohm.
+            AirQualityRatio => 3,
+            AirQualityResistance => 0,
+            // AS3935: counts, whole kilometres from its distance table, a raw energy number.
+            LightningStrikes | LightningDistance | LightningEnergy => 0,
         }
     }
 }

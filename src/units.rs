@@ -22,7 +22,8 @@ pub enum UnitSystem {
     /// The stored units: °C, hPa, m/s, mm, mm/h (the data model's units).
     #[default]
     Metric,
-    /// °F, inHg, mph, in, in/h; units with no common imperial form (%, °, pH, µS/cm, mg/L)
+    /// °F, inHg, mph, in, in/h, mi; units with no common imperial form (%, °, pH, µS/cm, mg/L,
+    /// lx, UV index, Ω, counts)
     /// stay as they are.
     Imperial,
 }
@@ -119,6 +120,13 @@ const IMPERIAL: &[Conversion] = &[
         offset: 0.0,
         decimals: 0,
     },
+    Conversion {
+        from: "km",
+        to: "mi",
+        scale: 1000.0 / 1609.344,
+        offset: 0.0,
+        decimals: 0,
+    },
 ];
 
 /// The conversion table for a unit system (empty for metric): what the web page receives.
@@ -211,7 +219,11 @@ mod tests {
 
     #[test]
     fn every_stored_unit_is_either_converted_or_has_no_imperial_form() {
-        let keep = ["%", "°", "pH", "µS/cm", "mg/L"];
+        // Light, UV index, a gas sensor's resistance and ratio, counts and the AS3935's
+        // unitless energy have no imperial form either.
+        let keep = [
+            "%", "°", "pH", "µS/cm", "mg/L", "lx", "UVI", "Rs/R0", "Ω", "strikes", "",
+        ];
         for q in Quantity::ALL {
             let u = q.unit();
             assert!(

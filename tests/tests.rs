@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod faults;
+mod hat;
 mod mqtt;
 mod powercut;
 mod report;

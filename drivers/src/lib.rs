@@ -8,6 +8,12 @@
 //! |---|---|---|---|
 //! | [`bme280`] | Bosch BME280 (T, P, RH); BMP280 detected and refused | I2C `0x76`/`0x77` | [BST-BME280-DS002](https://www.bosch-sensortec.com/media/boschsensortec/downloads/datasheets/bst-bme280-ds002.pdf) |
 //! | [`htu21d`] | TE Connectivity (MEAS) HTU21D(F) (T, RH; Oracle Weather Station HAT) | I2C `0x40` (fixed: `new(bus)`) | [HTU21D(F) HPC199](https://cdn-shop.adafruit.com/datasheets/1899_HTU21D.pdf) |
+//! | [`bmp180`] | Bosch BMP180 (T, P; Oracle Weather Station HAT) | I2C `0x77` (fixed) | [BST-BMP180-DS000](https://cdn-shop.adafruit.com/datasheets/BST-BMP180-DS000-09.pdf) |
+//! | [`mcp3427`] | Microchip MCP3427 16-bit 2-channel delta-sigma ADC (HAT: wind vane, air quality) | I2C `0x68`–`0x6F` | [MCP3426/7/8 DS22226A](https://ww1.microchip.com/downloads/en/DeviceDoc/22226a.pdf) |
+//! | [`tgs2600`] | Figaro TGS2600 air-contamination sensor (through an ADC): Rs and Rs/R0 | ADC volts | [TGS2600](https://www.figaro.co.jp/en/product/docs/tgs2600_product%20information%28en%29_rev02.pdf) |
+//! | [`tsl2591`] | ams TSL2591 light sensor (lux, auto-ranging) | I2C `0x29` (fixed) | [TSL2591 DS000338](https://ams.com/documents/20143/36005/TSL2591_DS000338_6-00.pdf) |
+//! | [`ltr390`] | Lite-On LTR-390UV-01 (UV index, lux) | I2C `0x53` (fixed) | [DS86-2015-0004](https://optoelectronics.liteon.com/upload/download/DS86-2015-0004/LTR-390UV_Final_%20DS_V1%201.pdf) |
+//! | [`as3935`] | ams AS3935 lightning sensor (IRQ on a GPIO) | I2C `0x01`–`0x03` | [AS3935](https://www.sciosense.com/wp-content/uploads/documents/AS3935-Data-Sheet.pdf) |
 //! | [`ds18b20`] | Maxim/Analog Devices DS18B20 water/ground temperature probe | 1-Wire via the kernel's `w1_slave` | [DS18B20](https://www.analog.com/media/en/technical-documentation/data-sheets/DS18B20.pdf) |
 //! | [`mcp3008`] | Microchip MCP3008 10-bit 8-channel ADC | SPI | [MCP3004/3008](https://ww1.microchip.com/downloads/en/DeviceDoc/21295d.pdf) |
 //! | [`ads1115`] | Texas Instruments ADS1115 16-bit 4-channel ADC | I2C `0x48`–`0x4B` | [ADS111x](https://www.ti.com/lit/ds/symlink/ads1115.pdf) |
@@ -60,14 +66,44 @@
 pub mod ads1115;
 pub mod analog_ph;
 pub mod anemometer;
+pub mod as3935;
 pub mod bme280;
+pub mod bmp180;
 pub mod ds18b20;
 pub mod ezo_ph;
 pub mod htu21d;
+pub mod ltr390;
 pub mod mcp3008;
+pub mod mcp3427;
 pub mod pulse;
 pub mod rain_gauge;
+pub mod tgs2600;
+pub mod tsl2591;
 pub mod wind_vane;
+
+/// Reads the one-byte register `command` at `address` until `ready` accepts its value: once,
+/// then up to `max_polls` more times, `interval_us` apart. `Ok(false)` when it never did.
+pub(crate) fn poll_status<I: embedded_hal::i2c::I2c, D: embedded_hal::delay::DelayNs>(
+    i2c: &mut I,
+    address: u8,
+    command: u8,
+    ready: impl Fn(u8) -> bool,
+    max_polls: u32,
+    interval_us: u32,
+    delay: &mut D,
+) -> Result<bool, I::Error> {
+    let mut status = [0u8];
+    for poll in 0..=max_polls {
+        if poll > 0 {
+            delay.delay_us(interval_us);
+        }
+        i2c.write_read(address, &[command], &mut status)?;
+        if ready(status[0]) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// True when an I2C error means "nobody acknowledged the address": the device is not
 /// there (or not at this address). Every I2C driver's `is_no_device` uses it.

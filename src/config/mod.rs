@@ -221,6 +221,14 @@ impl QcConfig {
             Quantity::Ph => (0.0, 14.0),
             Quantity::Conductivity => (0.0, 200_000.0),
             Quantity::DissolvedOxygen => (0.0, 25.0),
+            // Full sun is about 120 000 lx; the TSL2591 reads up to 88 000, the LTR390 157 000.
+            Quantity::Illuminance => (0.0, 200_000.0),
+            Quantity::UvIndex => (0.0, 25.0),
+            Quantity::AirQualityRatio => (0.0, 20.0),
+            Quantity::AirQualityResistance => (0.0, 10_000_000.0),
+            Quantity::LightningStrikes => (0.0, 100_000.0),
+            Quantity::LightningDistance => (0.0, 40.0),
+            Quantity::LightningEnergy => (0.0, 2_097_151.0),
         };
         Limits { min, max }
     }

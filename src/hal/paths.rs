@@ -21,6 +21,10 @@ pub fn gpio_chip(chip: u8) -> PathBuf {
     PathBuf::from(format!("/dev/gpiochip{chip}"))
 }
 
+/// Where the kernel lists the real-time clocks (`rtc0`, …), e.g. the Oracle Weather
+/// Station HAT's PCF8523 under `dtoverlay=i2c-rtc,pcf8523`.
+pub const RTC_CLASS: &str = "/sys/class/rtc";
+
 /// Numbers of the I2C buses the kernel exposes, sorted.
 pub fn list_i2c_buses() -> Vec<u8> {
     let Ok(entries) = std::fs::read_dir("/dev") else {

@@ -54,9 +54,16 @@ pub fn ha_class(q: Quantity) -> HaClass {
         Ph => (Some("ph"), "measurement", 2),
         Conductivity => (Some("conductivity"), "measurement", 0),
         DissolvedOxygen => (None, "measurement", 1),
+        Illuminance => (Some("illuminance"), "measurement", 0),
+        UvIndex => (None, "measurement", 1),
+        AirQualityRatio => (None, "measurement", 2),
+        AirQualityResistance => (None, "measurement", 0),
+        LightningStrikes => (None, "measurement", 0),
+        LightningDistance => (Some("distance"), "measurement", 0),
+        LightningEnergy => (None, "measurement", 0),
     };
     let unit = match q {
-        Ph => None,
+        Ph | LightningEnergy => None,
         _ => Some(q.unit()),
     };
     HaClass {

@@ -6,9 +6,11 @@
 //! `ts = now − (monotonic now − monotonic at reading)` — and released in order, so their
 //! times are right even though the wall clock jumped. If no synchronisation comes within
 //! `wait` (default 15 min), the held readings are released with the system clock's time
-//! and an ERROR says so (add network or an RTC): storing is never stopped. Where no time
-//! service exists at all, the clock is trusted from the start and a warning is logged
-//! once. Simulated clocks are always trusted.
+//! and an ERROR says so (add network or an RTC): storing is never stopped. A clock set from
+//! a battery-backed hardware RTC at boot is trusted from the start (readings held before the
+//! RTC's driver set it are re-stamped as on synchronisation). Where no time service exists
+//! at all, the clock is trusted from the start and a warning is logged once. Simulated
+//! clocks are always trusted.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +52,12 @@ impl ClockGuard {
                 GuardState::Trusted
             }
             SyncState::Synchronized => GuardState::Trusted,
+            SyncState::HardwareClock => {
+                tracing::info!(
+                    "The system clock was set from the hardware real-time clock; trusting it from the start"
+                );
+                GuardState::Trusted
+            }
         };
         ClockGuard {
             state,
@@ -113,7 +121,9 @@ impl ClockGuard {
             return;
         }
         match sync {
-            SyncState::Synchronized => {
+            // Network time, or the RTC's driver loaded and set the clock (udev's
+            // `hwclock-set`): either way the wall clock is now right.
+            SyncState::Synchronized | SyncState::HardwareClock => {
                 let n = self.held.len();
                 for (mut r, at) in self.held.drain(..) {
                     let age = mono_now.saturating_duration_since(at).as_millis() as i64;
@@ -219,5 +229,40 @@ mod tests {
     fn no_service_means_trust() {
         let g = ClockGuard::new(SyncState::NoService, Duration::from_secs(60));
         assert_eq!(g.state(), GuardState::Trusted);
+    }
+
+    /// A Pi with the Oracle Weather Station HAT's RTC: trusted from the first reading; and
+    /// where the RTC's driver sets the clock only after the start, what was held is
+    /// re-stamped then.
+    #[test]
+    fn hardware_clock_is_trusted() {
+        let s: SensorId = Arc::from("air");
+        let t0 = Instant::now();
+        let mut g = ClockGuard::new(SyncState::HardwareClock, Duration::from_secs(900));
+        assert_eq!(g.state(), GuardState::Trusted);
+        let mut out = Vec::new();
+        g.admit(
+            Reading::new(1_780_315_200_000, &s, Quantity::AirTemperature, 10.0),
+            t0,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+
+        let mut g = ClockGuard::new(SyncState::Waiting, Duration::from_secs(900));
+        let mut out = Vec::new();
+        g.admit(
+            Reading::new(5_000, &s, Quantity::AirTemperature, 10.0),
+            t0,
+            &mut out,
+        );
+        let real_now = 1_780_315_200_000;
+        g.poll(
+            SyncState::HardwareClock,
+            real_now,
+            t0 + Duration::from_secs(3),
+            &mut out,
+        );
+        assert_eq!(g.state(), GuardState::Trusted);
+        assert_eq!(out[0].ts, real_now - 3_000);
     }
 }

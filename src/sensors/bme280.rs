@@ -132,6 +132,8 @@ impl SensorKindSpec for Bme280Config {
                     ),
                     snippet: None,
                 },
+                // A BMP180/BMP085: the bmp180 kind reports it.
+                anemone_drivers::bmp180::CHIP_ID => continue,
                 other => I2cFound {
                     address,
                     what: format!("unknown chip (id {other:#04x}) at a BME280 address"),

@@ -7,11 +7,12 @@
 //! what is out of range).
 
 use anemone_drivers::htu21d::{
-    self, Error as HtuError, Htu21d, Kind, Register, Resolution as DriverResolution, ADDRESS,
+    self, Htu21d, Kind, Register, Resolution as DriverResolution, ADDRESS,
 };
 use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
+use super::i2c_chip::{check_fixed_address, i2c_resource, I2cChipAt};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::clock::Clock;
 use crate::duration::Span;
@@ -97,22 +98,11 @@ impl SensorKindSpec for Htu21dConfig {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!(
-            "I2C bus {} address {:#04x}",
-            self.bus, self.address
-        )]
+        i2c_resource(self.bus, self.address)
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if self.address != ADDRESS {
-            p.push((
-                "address",
-                format!(
-                    "{:#04x} is not an HTU21D address: the chip answers only at 0x40 (a second HTU21D needs another bus)",
-                    self.address
-                ),
-            ));
-        }
+        check_fixed_address("HTU21D", self.address, ADDRESS, p);
     }
 
     fn build(
@@ -155,39 +145,27 @@ struct Htu21dSource {
     id: SensorId,
     dev: Htu21d<I2cBus>,
     delay: HalDelay,
-    where_: String,
-    bus: u8,
-}
-
-fn explain(err: &HtuError<BusError>, where_: &str, bus: u8) -> SourceError {
-    if err.is_no_device() {
-        SourceError::Absent(format!(
-            "no HTU21D answered at {ADDRESS:#04x} on {where_}: check wiring (3V3, GND, SDA pin 3, SCL pin 5) and that `i2cdetect -y {bus}` shows 40"
-        ))
-    } else {
-        SourceError::Device(format!("HTU21D at {ADDRESS:#04x} on {where_}: {err}"))
-    }
+    at: I2cChipAt,
 }
 
 impl Htu21dSource {
     fn build(id: SensorId, c: &Htu21dConfig, hal: &Hal) -> Result<Self, SourceError> {
         let i2c = hal.i2c(c.bus)?;
-        let where_ = i2c.describe();
+        let at = I2cChipAt {
+            chip: "HTU21D",
+            address: ADDRESS,
+            bus: c.bus,
+            where_: i2c.describe(),
+        };
         let mut dev = Htu21d::new(i2c);
         let mut delay = hal.delay();
         dev.reset(&mut delay)
-            .map_err(|e| explain(&e, &where_, c.bus))?;
+            .map_err(|e| at.error(e.is_no_device(), e))?;
         if c.resolution != HtuResolution::default() {
             dev.set_resolution(c.resolution.driver())
-                .map_err(|e| explain(&e, &where_, c.bus))?;
+                .map_err(|e| at.error(e.is_no_device(), e))?;
         }
-        Ok(Htu21dSource {
-            id,
-            dev,
-            delay,
-            where_,
-            bus: c.bus,
-        })
+        Ok(Htu21dSource { id, dev, delay, at })
     }
 }
 
@@ -196,7 +174,7 @@ impl Source for Htu21dSource {
         let m = self
             .dev
             .measure(&mut self.delay)
-            .map_err(|e| explain(&e, &self.where_, self.bus))?;
+            .map_err(|e| self.at.error(e.is_no_device(), e))?;
         Ok(vec![
             Reading::new(now, &self.id, Quantity::AirTemperature, m.temperature_c),
             Reading::new(now, &self.id, Quantity::RelativeHumidity, m.humidity_pct),

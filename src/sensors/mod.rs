@@ -11,15 +11,21 @@
 //! [`start_on_bus`] and [`sample_on_bus`]. Sources never know about storage or MQTT.
 
 pub mod anemometer;
+pub mod as3935;
 pub mod bme280;
+pub mod bmp180;
 pub mod ds18b20;
 mod entry;
 pub mod htu21d;
+mod i2c_chip;
+pub mod ltr390;
 mod ph;
 pub mod ph_analog;
 pub mod ph_ezo;
 pub mod rain_gauge;
 pub mod scheduler;
+pub mod tgs2600;
+pub mod tsl2591;
 pub mod wind_vane;
 
 use std::collections::HashMap;
@@ -249,6 +255,16 @@ sensor_kinds! {
     PhAnalog(ph_analog::PhAnalogConfig),
     /// TE Connectivity HTU21D(F) on I2C: air temperature, humidity.
     Htu21d(htu21d::Htu21dConfig),
+    /// Bosch BMP180 (or BMP085) on I2C: station air pressure.
+    Bmp180(bmp180::Bmp180Config),
+    /// Figaro TGS2600 air-quality sensor through an MCP3427: resistance and Rs/R0.
+    Tgs2600(tgs2600::Tgs2600Config),
+    /// ams TSL2591 on I2C: illuminance.
+    Tsl2591(tsl2591::Tsl2591Config),
+    /// Lite-On LTR390 on I2C: UV index and illuminance.
+    Ltr390(ltr390::Ltr390Config),
+    /// ams AS3935 lightning sensor on I2C with its IRQ on a GPIO line.
+    As3935(as3935::As3935Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
@@ -437,6 +453,25 @@ pub fn precision(sensors: &[SensorConfig]) -> Precision {
         }
     }
     p
+}
+
+/// For the kinds' tests: the first sensor of `config_text` built on its simulated chip at
+/// station time `t`, and the weather it is simulating.
+#[cfg(test)]
+pub(crate) fn simulated_source(
+    config_text: &str,
+    t: Timestamp,
+) -> (Box<dyn Source>, crate::hal::sim::Weather) {
+    let config = crate::config::Config::from_toml(config_text, "test").unwrap();
+    let hal = open_hal(&config, &Clock::virtual_at(t), t);
+    let source = build(&config.sensors[0], &hal, &SourceContext::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let weather = crate::hal::sim::Weather::new(
+        config.hal.seed,
+        config.station.longitude,
+        config.station.altitude_m,
+    );
+    (source, weather)
 }
 
 #[cfg(test)]

@@ -124,6 +124,13 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::WindGustDirection => 23,
         Quantity::RainLast24h => 24,
         Quantity::PhTemperature => 25,
+        Quantity::Illuminance => 26,
+        Quantity::UvIndex => 27,
+        Quantity::AirQualityRatio => 28,
+        Quantity::AirQualityResistance => 29,
+        Quantity::LightningStrikes => 30,
+        Quantity::LightningDistance => 31,
+        Quantity::LightningEnergy => 32,
     }
 }
 

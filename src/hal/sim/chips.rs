@@ -3,6 +3,8 @@
 use anemone_drivers::analog_ph::{volts_for_ph, PhCalibration};
 use anemone_drivers::bme280::{compensate, Calibration, Raw};
 use anemone_drivers::mcp3008::mcp3008_counts;
+use anemone_drivers::mcp3427::{self, Config as Mcp3427Config};
+use anemone_drivers::tgs2600::{volts_for_resistance, Circuit};
 use anemone_drivers::wind_vane::VaneTable;
 
 use super::{SimI2cChip, Weather};
@@ -11,7 +13,7 @@ use crate::hal::error::BusError;
 
 /// Finds the raw ADC value in `lo..=hi` whose compensated output is closest to `target`,
 /// by bisection on a function that is monotonic (either direction).
-fn invert(lo: i32, hi: i32, target: f64, f: impl Fn(i32) -> f64) -> i32 {
+pub(crate) fn invert(lo: i32, hi: i32, target: f64, f: impl Fn(i32) -> f64) -> i32 {
     let increasing = f(hi) > f(lo);
     let (mut a, mut b) = (lo, hi);
     while b - a > 1 {
@@ -226,6 +228,13 @@ pub enum SimChannel {
     },
     /// An analog pH probe board.
     Ph(PhCalibration),
+    /// A TGS2600 gas sensor's load-resistor voltage, with its clean-air resistance.
+    AirQuality {
+        /// The measuring circuit.
+        circuit: Circuit,
+        /// Rs in clean air, ohms.
+        clean_air_ohms: f64,
+    },
 }
 
 impl SimChannel {
@@ -234,6 +243,10 @@ impl SimChannel {
             SimChannel::Vane { table, offset_deg } => table
                 .voltage_for_direction((weather.wind_direction(t) - offset_deg).rem_euclid(360.0)),
             SimChannel::Ph(cal) => volts_for_ph(weather.ph(t), weather.water_temperature(t), cal),
+            SimChannel::AirQuality {
+                circuit,
+                clean_air_ohms,
+            } => volts_for_resistance(weather.air_quality_ratio(t) * clean_air_ohms, *circuit),
         }
     }
 }
@@ -360,6 +373,63 @@ impl SimI2cChip for SimAds1115 {
         let bytes = value.to_be_bytes();
         for (i, b) in buf.iter_mut().enumerate() {
             *b = bytes.get(i).copied().unwrap_or(0);
+        }
+        Ok(())
+    }
+}
+
+/// MCP3427: 16-bit I2C delta-sigma ADC, one-shot conversions finished at once (datasheet
+/// DS22226A: the configuration byte starts them; a read gives two result bytes and the
+/// configuration with RDY 0).
+pub(super) struct SimMcp3427 {
+    weather: Weather,
+    clock: Clock,
+    channels: [Option<SimChannel>; 2],
+    config: u8,
+    code: i32,
+}
+
+impl SimMcp3427 {
+    pub(super) fn new(weather: Weather, clock: Clock) -> SimMcp3427 {
+        SimMcp3427 {
+            weather,
+            clock,
+            channels: Default::default(),
+            // Power-on default: continuous, 12 bits, gain 1, RDY 1 (no result yet).
+            config: 0x90,
+            code: 0,
+        }
+    }
+
+    pub(super) fn attach(&mut self, channel: u8, source: SimChannel) {
+        if let Some(slot) = self.channels.get_mut(channel as usize) {
+            *slot = Some(source);
+        }
+    }
+}
+
+impl SimI2cChip for SimMcp3427 {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BusError> {
+        let Some(&byte) = bytes.first() else {
+            return Ok(());
+        };
+        let config = Mcp3427Config(byte);
+        let volts = match self.channels.get(config.channel() as usize) {
+            Some(Some(src)) => src.volts(&self.weather, self.clock.now()),
+            _ => 0.0,
+        };
+        self.code = mcp3427::code_for(volts, config.resolution(), config.gain());
+        // The conversion is done at once: RDY reads 0.
+        self.config = byte & !mcp3427::Register::READY;
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), BusError> {
+        let [msb, lsb] = (self.code as i16).to_be_bytes();
+        let answer = [msb, lsb, self.config];
+        for (i, b) in buf.iter_mut().enumerate() {
+            // After the configuration byte the chip repeats it.
+            *b = *answer.get(i).unwrap_or(&self.config);
         }
         Ok(())
     }

@@ -21,6 +21,8 @@ pub enum Switch {
         /// Rain per tip.
         mm_per_tip: f64,
     },
+    /// A lightning sensor's interrupt line: one pulse per strike the weather makes.
+    Lightning,
     /// A fixed-rate pulse train (test signal generator): `hz` closures per second, the
     /// first one `1/hz` s after the start, each followed by an opening half a period later
     /// (at most 20 ms later, like the other switches), so `2 × hz` edges per second.
@@ -87,7 +89,7 @@ impl SimEdges {
             // Turbulence varies over seconds (Weather::wind_speed): a quarter second
             // resolves it, at a fifth of the cost of finer steps.
             Switch::Anemometer(_) => 250_000,
-            Switch::RainGauge { .. } => 1_000_000,
+            Switch::RainGauge { .. } | Switch::Lightning => 1_000_000,
             Switch::Square(_) => 1_000_000,
         }
     }
@@ -98,6 +100,7 @@ impl SimEdges {
         match self.switch {
             Switch::Anemometer(p) => pulse_hz_for_speed_mps(self.weather.wind_speed(ms), &p),
             Switch::RainGauge { mm_per_tip } => self.weather.rain_rate(ms) / 3600.0 / mm_per_tip,
+            Switch::Lightning => self.weather.lightning_rate(ms),
             Switch::Square(hz) => hz,
         }
     }

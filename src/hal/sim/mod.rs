@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use embedded_hal::i2c::Operation;
 use embedded_hal::spi;
 
+pub(crate) use chips::invert;
 pub use chips::SimChannel;
 pub use edges::{SimEdges, Switch};
 pub use weather::Weather;
@@ -25,7 +26,7 @@ pub use weather::Weather;
 use super::error::{BusError, SpiBusError};
 use crate::clock::Clock;
 use crate::reading::Quantity;
-use chips::{SimAds1115, SimBme280, SimEzo, SimMcp3008};
+use chips::{SimAds1115, SimBme280, SimEzo, SimMcp3008, SimMcp3427};
 
 /// A simulated I2C chip: what it does with the bytes a driver writes, and what it
 /// answers when read. A kind whose chip is not among ours ([`SimWorldBuilder::bme280`]
@@ -63,6 +64,7 @@ pub struct SimWorldBuilder {
     i2c: HashMap<(u8, u8), Box<dyn SimI2cChip>>,
     spi: HashMap<(u8, u8), SimMcp3008>,
     ads: HashMap<(u8, u8), SimAds1115>,
+    mcp3427: HashMap<(u8, u8), SimMcp3427>,
     w1: HashMap<String, Quantity>,
     switches: HashMap<(u8, u32), Switch>,
 }
@@ -77,6 +79,7 @@ impl SimWorldBuilder {
             i2c: HashMap::new(),
             spi: HashMap::new(),
             ads: HashMap::new(),
+            mcp3427: HashMap::new(),
             w1: HashMap::new(),
             switches: HashMap::new(),
         }
@@ -133,6 +136,15 @@ impl SimWorldBuilder {
             .attach(channel, what);
     }
 
+    /// `what` on channel `channel` of the MCP3427 at `address` on I2C bus `bus`.
+    pub fn mcp3427_channel(&mut self, bus: u8, address: u8, channel: u8, what: SimChannel) {
+        let (weather, clock) = (&self.weather, &self.clock);
+        self.mcp3427
+            .entry((bus, address))
+            .or_insert_with(|| SimMcp3427::new(weather.clone(), clock.clone()))
+            .attach(channel, what);
+    }
+
     /// A reed switch driven by `switch` on `line` of GPIO chip `chip`.
     pub fn switch(&mut self, chip: u8, line: u32, switch: Switch) {
         self.switches.insert((chip, line), switch);
@@ -142,6 +154,9 @@ impl SimWorldBuilder {
     pub fn build(self) -> Arc<SimWorld> {
         let mut i2c = self.i2c;
         for (key, chip) in self.ads {
+            i2c.insert(key, Box::new(chip));
+        }
+        for (key, chip) in self.mcp3427 {
             i2c.insert(key, Box::new(chip));
         }
         Arc::new(SimWorld {

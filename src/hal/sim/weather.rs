@@ -137,6 +137,51 @@ impl Weather {
             + 1.0 * -(std::f64::consts::TAU * (h - 6.0) / 24.0).cos()
     }
 
+    /// Height of the sun as a fraction 0..1 of a simple day arc (06:00–18:00 solar time).
+    fn daylight(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        (std::f64::consts::PI * (h - 6.0) / 12.0).sin().max(0.0)
+    }
+
+    /// Illuminance in lx: up to about 100 000 lx in clear midday sun, a tenth of that
+    /// under thick cloud, a fraction of a lux at night.
+    pub fn illuminance(&self, t: Timestamp) -> f64 {
+        let d = self.daylight(t);
+        let sky = 100_000.0 * d * d.sqrt() * (1.0 - 0.85 * self.cloud(t));
+        (sky * (1.0 + 0.05 * self.noise(19, t, 30_000.0))).max(0.0) + 0.2
+    }
+
+    /// UV index: about 8 at a clear midday, less under cloud, 0 at night.
+    pub fn uv_index(&self, t: Timestamp) -> f64 {
+        let d = self.daylight(t);
+        8.0 * d * d * (1.0 - 0.7 * self.cloud(t))
+    }
+
+    /// A gas sensor's Rs/R0: about 1 in clean air, dipping with traffic at the school run
+    /// (08–09 and 15–16 local solar time) and with passing smoke.
+    pub fn air_quality_ratio(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        let rush = |centre: f64| (-((h - centre) / 0.6).powi(2)).exp();
+        let smoke = self.noise(20, t, 3.0 * HOUR_MS).max(0.0);
+        (1.0 - 0.25 * (rush(8.5) + rush(15.5)) - 0.3 * smoke + 0.02 * self.noise(21, t, 600_000.0))
+            .clamp(0.2, 1.2)
+    }
+
+    /// Lightning strikes per second: heavy showers are thundery.
+    pub fn lightning_rate(&self, t: Timestamp) -> f64 {
+        let r = self.rain_rate(t);
+        if r <= 4.0 {
+            0.0
+        } else {
+            (r - 4.0) / 900.0
+        }
+    }
+
+    /// Distance to the head of the storm, km (1–45).
+    pub fn storm_distance_km(&self, t: Timestamp) -> f64 {
+        (22.0 + 22.0 * self.noise(22, t, HOUR_MS)).clamp(1.0, 45.0)
+    }
+
     /// Sea-water pH, drifting slowly around 8.1.
     pub fn ph(&self, t: Timestamp) -> f64 {
         8.08 + 0.06 * self.noise(17, t, 48.0 * HOUR_MS) + 0.01 * self.noise(18, t, 1_800_000.0)
@@ -167,6 +212,11 @@ mod tests {
             assert!((0.0..360.0).contains(&a.wind_direction(t)));
             assert!(a.rain_rate(t) >= 0.0);
             assert!((7.8..8.4).contains(&a.ph(t)));
+            assert!((0.0..130_000.0).contains(&a.illuminance(t)));
+            assert!((0.0..=8.0).contains(&a.uv_index(t)));
+            assert!((0.2..=1.2).contains(&a.air_quality_ratio(t)));
+            assert!(a.lightning_rate(t) >= 0.0);
+            assert!((1.0..=45.0).contains(&a.storm_distance_km(t)));
         }
         assert!(differs, "another seed gives other weather");
     }
