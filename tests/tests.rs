@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod conventions;
 mod faults;
 mod mqtt;
 mod powercut;

@@ -907,5 +907,6 @@ async fn mqtt_check_reports_each_step() {
 mod misbehaving;
 mod mqtt5;
 mod power_cut;
+mod run_summary;
 mod scripted;
 mod station_outage;

@@ -1,0 +1,325 @@
+//! Issue 20's conventions: exit 78 for a config that cannot run, `ANEMONE_CONFIG`,
+//! `--json` on `validate`, `probe` and `mqtt check`, journald priorities, the man page and
+//! completions, and `anemone read` for a user who is not root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::cli::bin;
+
+const EX_CONFIG: i32 = 78;
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run anemone")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A simulated one-sensor station with MQTT off and its database in `dir`.
+fn good_config(dir: &Path) -> PathBuf {
+    let path = dir.join("good.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[hal]\nsimulate = true\n\n[storage]\npath = \"{}\"\n\n[mqtt]\nenabled = false\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n",
+            dir.join("good.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A config with a problem `validate` finds (an unknown time zone).
+fn bad_config(dir: &Path) -> PathBuf {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[station]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+    path
+}
+
+#[test]
+fn every_command_that_loads_a_config_exits_78_when_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = bad_config(dir.path());
+    let missing = dir.path().join("no-such.toml");
+    let commands: &[&[&str]] = &[
+        &["validate"],
+        &["run", "--simulate", "--speed", "max", "--duration", "1m"],
+        &["read", "--simulate"],
+        &["stats"],
+        &["export"],
+        &["probe", "--simulate"],
+        &["mqtt", "check"],
+        &[
+            "calibrate",
+            "ph",
+            "--sensor",
+            "ph",
+            "--status",
+            "--simulate",
+        ],
+    ];
+    for args in commands {
+        for cfg in [&bad, &missing] {
+            let out = run(bin().args(*args).arg("--config").arg(cfg));
+            assert_eq!(
+                out.status.code(),
+                Some(EX_CONFIG),
+                "{args:?} with {}: {}",
+                cfg.display(),
+                text(&out)
+            );
+        }
+    }
+    // Other failures keep exit 1: a good config, a wrong option value (and an empty
+    // ANEMONE_CONFIG is no config at all).
+    let good = good_config(dir.path());
+    let out = run(bin()
+        .args(["run", "--speed", "max", "--duration", "banana", "--config"])
+        .arg(&good)
+        .env("ANEMONE_CONFIG", ""));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--duration"), "{}", text(&out));
+}
+
+#[test]
+fn a_missing_password_file_stops_validate_and_run_with_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pw.toml");
+    let secret = dir.path().join("station.secret");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[hal]\nsimulate = true\n\n[mqtt]\nbroker = \"mqtts://127.0.0.1:1\"\nusername = \"station\"\npassword_file = \"{}\"\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let validate = run(bin().args(["validate", "--config"]).arg(&cfg));
+    assert_eq!(
+        validate.status.code(),
+        Some(EX_CONFIG),
+        "{}",
+        text(&validate)
+    );
+    assert!(
+        text(&validate).contains("mqtt.password_file"),
+        "{}",
+        text(&validate)
+    );
+    let started = run(bin()
+        .arg("--db")
+        .arg(dir.path().join("pw.db"))
+        .args([
+            "run",
+            "--simulate",
+            "--speed",
+            "max",
+            "--duration",
+            "1m",
+            "--config",
+        ])
+        .arg(&cfg));
+    assert_eq!(started.status.code(), Some(EX_CONFIG), "{}", text(&started));
+    assert!(
+        text(&started).contains("station.secret"),
+        "{}",
+        text(&started)
+    );
+    assert!(
+        !dir.path().join("pw.db").exists(),
+        "run stored before refusing"
+    );
+}
+
+#[test]
+fn the_unit_does_not_restart_a_config_that_cannot_run() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/anemone.service"),
+    )
+    .unwrap();
+    let keys: Vec<&str> = unit
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(keys.contains(&"RestartPreventExitStatus=78"), "{unit}");
+    assert!(keys.contains(&"Restart=on-failure"), "{unit}");
+    // RestartPreventExitStatus= does not cover ExecStartPre= (systemd #11868).
+    assert!(
+        !keys.iter().any(|l| l.starts_with("ExecStartPre=")),
+        "{unit}"
+    );
+}
+
+#[test]
+fn anemone_config_is_used_unless_config_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_config(dir.path());
+    let bad = bad_config(dir.path());
+    let env_only = run(bin().arg("validate").env("ANEMONE_CONFIG", &good));
+    assert!(env_only.status.success(), "{}", text(&env_only));
+    assert!(
+        text(&env_only).contains("good.toml: OK"),
+        "{}",
+        text(&env_only)
+    );
+    let flag_wins = run(bin()
+        .args(["validate", "--config"])
+        .arg(&good)
+        .env("ANEMONE_CONFIG", &bad));
+    assert!(flag_wins.status.success(), "{}", text(&flag_wins));
+    let env_bad = run(bin().arg("validate").env("ANEMONE_CONFIG", &bad));
+    assert_eq!(env_bad.status.code(), Some(EX_CONFIG), "{}", text(&env_bad));
+    let help = run(bin().arg("--help"));
+    let help = text(&help);
+    assert!(
+        help.contains("ANEMONE_CONFIG") && help.contains("wins"),
+        "{help}"
+    );
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}"))
+}
+
+#[test]
+fn validate_probe_and_mqtt_check_print_one_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = run(bin()
+        .args(["validate", "--json", "--config"])
+        .arg(bad_config(dir.path())));
+    assert_eq!(bad.status.code(), Some(EX_CONFIG));
+    let v = json_of(&bad);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][0]["key"], "station.timezone", "{v}");
+    assert!(v["warnings"].is_array());
+
+    let good = good_config(dir.path());
+    let ok = json_of(&run(bin()
+        .args(["validate", "--json", "--config"])
+        .arg(&good)));
+    assert_eq!(ok["ok"], true);
+    assert_eq!(ok["problems"].as_array().map(Vec::len), Some(0));
+
+    let probe = run(bin()
+        .args(["probe", "--simulate", "--json", "--config"])
+        .arg(&good));
+    assert!(probe.status.success(), "{}", text(&probe));
+    let p = json_of(&probe);
+    let chips = p["i2c"].as_array().expect("i2c array");
+    assert!(
+        chips.iter().any(|c| c["address"] == 0x76),
+        "the simulated BME280 at 0x76: {p}"
+    );
+    assert!(
+        p["snippet"].as_str().unwrap_or("").contains("bme280"),
+        "{p}"
+    );
+
+    // A broker that is not there: the check fails at `tcp`, as JSON, exit 1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("mqtt.toml");
+    std::fs::write(
+        &cfg,
+        format!("[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let check = run(bin()
+        .args(["mqtt", "check", "--json", "--config"])
+        .arg(&cfg));
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    let c = json_of(&check);
+    assert_eq!(c["ok"], false);
+    assert_eq!(c["failed_step"], "tcp", "{c}");
+    assert_eq!(c["steps"][0]["name"], "settings", "{c}");
+}
+
+#[test]
+fn under_journald_every_log_line_carries_its_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_config(dir.path());
+    let log = dir.path().join("journal");
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let out = bin()
+        .env("RUST_LOG", "info")
+        .env("JOURNAL_STREAM", &stream)
+        .args(["run", "--speed", "max", "--duration", "1m", "--config"])
+        .arg(&good)
+        .stdin(Stdio::null())
+        .stderr(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let written = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("<6>")), "{written}");
+    for l in &lines {
+        let prefixed = ["<3>", "<4>", "<6>", "<7>"]
+            .iter()
+            .any(|p| l.starts_with(p));
+        // The closing summary is for people at a terminal, printed as is.
+        assert!(prefixed || l.starts_with("Stored "), "{l}");
+    }
+
+    // The final error line of a config that cannot run is an error for journald.
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let out = bin()
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .arg("run")
+        .arg("--config")
+        .arg(bad_config(dir.path()))
+        .stdin(Stdio::null())
+        .stderr(file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(EX_CONFIG));
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(written.starts_with("<3>error:"), "{written}");
+    assert!(written.lines().all(|l| l.starts_with("<3>")), "{written}");
+
+    // Standard error redirected elsewhere (not the journal's stream): no prefix.
+    let out = run(bin()
+        .env("JOURNAL_STREAM", &stream)
+        .arg("run")
+        .arg("--config")
+        .arg(bad_config(dir.path())));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+}
+
+#[test]
+fn man_page_and_completions_come_from_the_binary() {
+    let man = run(bin().args(["generate", "man"]));
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH anemone 1"), "{page}");
+    for word in ["validate", "ANEMONE_CONFIG", "\\-\\-config"] {
+        assert!(page.contains(word), "the man page lacks {word}");
+    }
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef anemone"),
+        ("fish", "complete -c anemone"),
+    ] {
+        let out = run(bin().args(["generate", "completions", shell]));
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("validate"), "{shell}");
+    }
+}
