@@ -240,6 +240,26 @@ struct ExportArgs {
     /// Overwrite the --output file if it exists.
     #[arg(long, requires = "output")]
     force: bool,
+    /// Units of the values written; the `unit` field names them (the database keeps SI).
+    #[arg(long, value_enum, default_value_t = UnitsArg::Metric)]
+    units: UnitsArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum UnitsArg {
+    /// As stored: °C, hPa, m/s, mm, mm/h.
+    Metric,
+    /// °F, inHg, mph, in, in/h (%, °, pH stay as they are).
+    Imperial,
+}
+
+impl From<UnitsArg> for anemone::units::UnitSystem {
+    fn from(u: UnitsArg) -> Self {
+        match u {
+            UnitsArg::Metric => anemone::units::UnitSystem::Metric,
+            UnitsArg::Imperial => anemone::units::UnitSystem::Imperial,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -250,6 +270,9 @@ struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Units to show values in (the database keeps SI).
+    #[arg(long, value_enum, default_value_t = UnitsArg::Metric)]
+    units: UnitsArg,
 }
 
 fn init_logging(format: LogFormat) {
@@ -650,6 +673,7 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
             ResolutionArg::Hour => Resolution::Hour,
             ResolutionArg::Day => Resolution::Day,
         },
+        units: args.units.into(),
     };
     let progress = std::io::stderr().is_terminal();
     let count = report::export_to(&store, &opts, args.output.as_deref(), args.force, progress)?;
@@ -669,10 +693,13 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
         None => None,
     };
     if args.json {
-        let v = report::stats_json(&store, day, config.station.tz())?;
+        let v = report::stats_json_in(&store, day, config.station.tz(), args.units.into())?;
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", report::stats(&store, day, config.station.tz())?);
+        print!(
+            "{}",
+            report::stats_in(&store, day, config.station.tz(), args.units.into())?
+        );
     }
     Ok(())
 }

@@ -323,3 +323,114 @@ fn man_page_and_completions_come_from_the_binary() {
         assert!(script.contains("validate"), "{shell}");
     }
 }
+
+/// A simulated hour stored in `dir`; returns the config.
+fn simulated_hour(dir: &Path) -> PathBuf {
+    let cfg = dir.join("hour.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[hal]\nsimulate = true\n\n[storage]\npath = \"{}\"\ncommit_interval = \"1m\"\n\n[mqtt]\nenabled = false\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[[sensor]]\ntype = \"rain_gauge\"\nid = \"rain\"\n",
+            dir.join("hour.db").display()
+        ),
+    )
+    .unwrap();
+    let out = run(bin()
+        .args(["run", "--speed", "max", "--duration", "1h", "--seed", "3"])
+        .args(["--start", "2026-06-01T00:00:00Z", "--config"])
+        .arg(&cfg));
+    assert!(out.status.success(), "{}", text(&out));
+    cfg
+}
+
+fn csv_rows(out: &Output) -> Vec<Vec<String>> {
+    assert!(out.status.success(), "{}", text(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn export_and_stats_show_imperial_units_and_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = simulated_hour(dir.path());
+    let export = |units: &str| {
+        csv_rows(&run(bin()
+            .args(["export", "--format", "csv", "--units", units, "--config"])
+            .arg(&cfg)))
+    };
+    let metric = export("metric");
+    let imperial = export("imperial");
+    assert_eq!(metric.len(), imperial.len());
+    assert!(!metric.is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    for (m, i) in metric.iter().zip(&imperial) {
+        // ts, sensor, quantity, value, unit, flags
+        assert_eq!((&m[0], &m[1], &m[2], &m[5]), (&i[0], &i[1], &i[2], &i[5]));
+        let (mv, iv): (f64, f64) = (m[3].parse().unwrap(), i[3].parse().unwrap());
+        let (expect_unit, expect, tol) = match m[4].as_str() {
+            "°C" => ("°F", mv * 1.8 + 32.0, 0.05),
+            "hPa" => ("inHg", mv / 33.863_886_666_7, 0.005),
+            "mm" => ("in", mv / 25.4, 0.005),
+            "mm/h" => ("in/h", mv / 25.4, 0.005),
+            "%" => ("%", mv, 0.0),
+            other => panic!("unexpected unit {other} in {m:?}"),
+        };
+        assert_eq!(i[4], expect_unit, "{m:?} -> {i:?}");
+        assert!((iv - expect).abs() <= tol, "{m:?} -> {i:?}");
+        seen.insert(i[4].clone());
+    }
+    assert!(
+        seen.contains("°F") && seen.contains("inHg") && seen.contains("in"),
+        "{seen:?}"
+    );
+
+    // Aggregates: the unit column names the shown unit, min <= mean <= max in it.
+    let hourly = csv_rows(&run(bin()
+        .args([
+            "export",
+            "--resolution",
+            "hour",
+            "--units",
+            "imperial",
+            "--config",
+        ])
+        .arg(&cfg)));
+    let t = hourly
+        .iter()
+        .find(|r| r[3] == "air_temperature")
+        .expect("an air temperature hour");
+    assert_eq!(t[4], "°F");
+    let (min, max, mean): (f64, f64, f64) = (
+        t[7].parse().unwrap(),
+        t[9].parse().unwrap(),
+        t[11].parse().unwrap(),
+    );
+    assert!(min <= mean && mean <= max && min > 32.0, "{t:?}");
+
+    // stats: the table and the JSON say °F, and the database still holds °C.
+    let table = run(bin()
+        .args(["stats", "--units", "imperial", "--config"])
+        .arg(&cfg));
+    let table = text(&table);
+    assert!(
+        table.contains("°F") && table.contains("Rain total:") && !table.contains("°C"),
+        "{table}"
+    );
+    let json = run(bin()
+        .args(["stats", "--json", "--units", "imperial", "--config"])
+        .arg(&cfg));
+    let v = json_of(&json);
+    assert_eq!(v["units"], "imperial");
+    let air = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["quantity"] == "air_temperature")
+        .unwrap();
+    assert_eq!(air["unit"], "°F");
+    assert_eq!(v["rain_total"]["unit"], "in");
+    assert_eq!(export("metric"), metric, "the database changed");
+}

@@ -82,6 +82,7 @@ fn run(store: &Store, format: Format, resolution: Resolution, query: Query) -> (
             format,
             resolution,
             query,
+            units: anemone::units::UnitSystem::Metric,
         },
         &mut out,
         false,

@@ -10,6 +10,13 @@
 //! (`count`, `min`, `max`, `mean` and `sum` cover unflagged readings only; `flagged`
 //! counts the others).
 //!
+//! Units (`--units metric|imperial`, [`crate::units`]): metric, the default, writes the
+//! stored values untouched. Imperial converts every value that has an imperial unit
+//! through the one unit table and rounds it to the decimals the table gives that unit; the
+//! `unit` field (column) then names the unit shown (`°F`, `inHg`, `mph`, `in`), so a row
+//! never pairs a number with the wrong unit. Aggregates convert `min`, `max` and `mean`
+//! the same way and `sum` as the sum of the shown values. The database is never changed.
+//!
 //! Memory stays bounded: rows are read from the store a page at a time and written as
 //! they come.
 //!
@@ -24,8 +31,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::reading::format_ts;
+use crate::reading::{format_ts, Quantity};
 use crate::store::{Aggregate, Query, Resolution, Store, StoredReading};
+use crate::units::{display_rounded, display_sum, display_unit, UnitSystem};
 
 use super::ReportError;
 
@@ -79,6 +87,8 @@ pub struct ExportOptions {
     pub resolution: Resolution,
     /// Time range (`from` inclusive, `to` exclusive), sensor and quantity filters.
     pub query: Query,
+    /// The units values are written in (metric: as stored).
+    pub units: UnitSystem,
 }
 
 const READING_HEADER: &str = "ts,sensor,quantity,value,unit,flags";
@@ -112,12 +122,18 @@ fn json_num(v: Option<f64>) -> serde_json::Value {
 /// Streams rows in one format.
 struct Sink<'a> {
     format: Format,
+    units: UnitSystem,
     out: std::io::BufWriter<&'a mut dyn Write>,
     rows: u64,
 }
 
 impl<'a> Sink<'a> {
-    fn new(format: Format, out: &'a mut dyn Write, header: &str) -> Result<Sink<'a>, ReportError> {
+    fn new(
+        format: Format,
+        units: UnitSystem,
+        out: &'a mut dyn Write,
+        header: &str,
+    ) -> Result<Sink<'a>, ReportError> {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
         match format {
             Format::Csv => writeln!(out, "{header}")?,
@@ -126,6 +142,7 @@ impl<'a> Sink<'a> {
         }
         Ok(Sink {
             format,
+            units,
             out,
             rows: 0,
         })
@@ -156,53 +173,77 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
+    /// A value as written: in the unit system asked for.
+    fn shown(&self, q: Quantity, v: Option<f64>) -> Option<f64> {
+        v.map(|v| display_rounded(q, v, self.units))
+    }
+
     fn reading(&mut self, r: &StoredReading) -> Result<(), ReportError> {
         let r = &r.reading;
+        let q = r.quantity;
         match self.format {
             Format::Csv => self.csv(&[
                 &format_ts(r.ts),
                 &r.sensor,
-                r.quantity.as_str(),
-                &num(r.value),
-                r.unit(),
+                q.as_str(),
+                &num(self.shown(q, r.value)),
+                display_unit(q, self.units),
                 &r.flags.names().join("|"),
             ]),
-            _ => self.json(&r.json()),
+            _ if self.units == UnitSystem::Metric => self.json(&r.json()),
+            _ => {
+                // The one serialisation, then the value and unit as shown (the object's
+                // keys are in alphabetical order either way).
+                let mut v = serde_json::to_value(r.json()).map_err(std::io::Error::from)?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("value".into(), json_num(self.shown(q, r.value)));
+                    obj.insert("unit".into(), display_unit(q, self.units).into());
+                }
+                self.json(&v)
+            }
         }
     }
 
     fn aggregate(&mut self, a: &Aggregate) -> Result<(), ReportError> {
         let ts_opt = |m: Option<(f64, i64)>| m.map(|(_, t)| format_ts(t));
+        let q = a.quantity;
+        let (min, max, mean) = (
+            self.shown(q, a.min.map(|m| m.0)),
+            self.shown(q, a.max.map(|m| m.0)),
+            self.shown(q, a.mean()),
+        );
+        let sum = display_sum(q, a.sum, a.count, self.units);
+        let unit = display_unit(q, self.units);
         match self.format {
             Format::Csv => self.csv(&[
                 &format_ts(a.start),
                 &format_ts(a.end),
                 &a.sensor,
-                a.quantity.as_str(),
-                a.quantity.unit(),
+                q.as_str(),
+                unit,
                 &a.count.to_string(),
                 &a.flagged.to_string(),
-                &num(a.min.map(|m| m.0)),
+                &num(min),
                 &ts_opt(a.min).unwrap_or_default(),
-                &num(a.max.map(|m| m.0)),
+                &num(max),
                 &ts_opt(a.max).unwrap_or_default(),
-                &num(a.mean()),
-                &num(Some(a.sum)),
+                &num(mean),
+                &num(Some(sum)),
             ]),
             _ => self.json(&serde_json::json!({
                 "start": format_ts(a.start),
                 "end": format_ts(a.end),
                 "sensor": a.sensor,
-                "quantity": a.quantity.as_str(),
-                "unit": a.quantity.unit(),
+                "quantity": q.as_str(),
+                "unit": unit,
                 "count": a.count,
                 "flagged": a.flagged,
-                "min": json_num(a.min.map(|m| m.0)),
+                "min": json_num(min),
                 "min_ts": ts_opt(a.min),
-                "max": json_num(a.max.map(|m| m.0)),
+                "max": json_num(max),
                 "max_ts": ts_opt(a.max),
-                "mean": json_num(a.mean()),
-                "sum": json_num(Some(a.sum)),
+                "mean": json_num(mean),
+                "sum": json_num(Some(sum)),
             })),
         }
     }
@@ -233,7 +274,7 @@ pub fn export(
         } else {
             None
         };
-        let mut sink = Sink::new(opts.format, out, READING_HEADER)?;
+        let mut sink = Sink::new(opts.format, opts.units, out, READING_HEADER)?;
         store.for_each_reading::<ReportError>(&opts.query, |r| {
             sink.reading(r)?;
             if let Some(b) = &bar {
@@ -246,7 +287,7 @@ pub fn export(
         }
         sink.finish()
     } else {
-        let mut sink = Sink::new(opts.format, out, AGGREGATE_HEADER)?;
+        let mut sink = Sink::new(opts.format, opts.units, out, AGGREGATE_HEADER)?;
         store.for_each_aggregate::<ReportError>(opts.resolution, &opts.query, |a| {
             sink.aggregate(a)
         })?;
