@@ -434,3 +434,91 @@ fn export_and_stats_show_imperial_units_and_name_them() {
     assert_eq!(v["rain_total"]["unit"], "in");
     assert_eq!(export("metric"), metric, "the database changed");
 }
+
+/// `anemone` as an unprivileged user: `setpriv` to nobody when the tests run as root (as
+/// CI does), else simply as the user running the tests.
+fn as_user() -> Command {
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    let setpriv = Path::new("/usr/bin/setpriv");
+    let mut c = if root && setpriv.exists() {
+        let mut c = Command::new(setpriv);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_anemone"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_anemone"))
+    };
+    c.env("RUST_LOG", "warn").env_remove("ANEMONE_CONFIG");
+    c
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_user_who_is_not_root_reads_sensors_and_the_stations_data() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    // The user's own config (the example, as `config init` writes it, simulated).
+    let own = dir.path().join("mine.toml");
+    let init = run(as_user().args(["config", "init"]));
+    assert!(init.status.success(), "{}", text(&init));
+    let example =
+        String::from_utf8_lossy(&init.stdout).replace("simulate = false", "simulate = true");
+    std::fs::write(&own, example).unwrap();
+    chmod(&own, 0o644);
+    let read = run(as_user().args(["read", "--json", "--config"]).arg(&own));
+    assert!(read.status.success(), "{}", text(&read));
+    let readings = json_of(&read);
+    assert!(
+        readings.as_array().is_some_and(|a| !a.is_empty()),
+        "{readings}"
+    );
+
+    // The station's database in a directory the user may read but not write (as
+    // /var/lib/anemone is for a member of group anemone), service stopped: stats work.
+    let station = dir.path().join("station");
+    std::fs::create_dir(&station).unwrap();
+    let cfg = simulated_hour(&station);
+    chmod(&station, 0o755);
+    for f in std::fs::read_dir(&station).unwrap() {
+        chmod(&f.unwrap().path(), 0o644);
+    }
+    chmod(&station, 0o555);
+    let stats = run(as_user().args(["stats", "--config"]).arg(&cfg));
+    chmod(&station, 0o755);
+    assert!(stats.status.success(), "{}", text(&stats));
+    assert!(text(&stats).contains("air_temperature"), "{}", text(&stats));
+
+    // `run` with the example's /var/lib/anemone path it cannot write: the error says how
+    // to run a station of one's own.
+    let mut runnable = std::fs::read_to_string(&own).unwrap();
+    runnable = runnable.replace("[mqtt]\n", "[mqtt]\nenabled = false\n");
+    let unwritable = dir.path().join("ro");
+    std::fs::create_dir(&unwritable).unwrap();
+    chmod(&unwritable, 0o555);
+    runnable = runnable.replace(
+        "path = \"/var/lib/anemone/anemone.db\"",
+        &format!("path = \"{}/anemone.db\"", unwritable.display()),
+    );
+    std::fs::write(&own, runnable).unwrap();
+    let started = run(as_user()
+        .args(["run", "--speed", "max", "--duration", "1m", "--config"])
+        .arg(&own));
+    assert!(!started.status.success());
+    assert!(text(&started).contains("--db"), "{}", text(&started));
+
+    // A config only root may read: exit 78 and the way out.
+    let secret = dir.path().join("root-only.toml");
+    std::fs::write(&secret, "[station]\nid = \"x\"\n").unwrap();
+    chmod(&secret, 0o600);
+    let denied = run(as_user().arg("read").env("ANEMONE_CONFIG", &secret));
+    if text(&denied).contains("Permission denied") {
+        assert_eq!(denied.status.code(), Some(EX_CONFIG), "{}", text(&denied));
+        assert!(text(&denied).contains("config init"), "{}", text(&denied));
+    }
+}
