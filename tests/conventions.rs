@@ -308,7 +308,13 @@ fn man_page_and_completions_come_from_the_binary() {
     assert!(man.status.success());
     let page = String::from_utf8_lossy(&man.stdout);
     assert!(page.contains(".TH anemone 1"), "{page}");
-    for word in ["validate", "ANEMONE_CONFIG", "\\-\\-config"] {
+    for word in [
+        "validate",
+        "ANEMONE_CONFIG",
+        "\\-\\-config",
+        "EXIT STATUS",
+        "78",
+    ] {
         assert!(page.contains(word), "the man page lacks {word}");
     }
     for (shell, marker) in [

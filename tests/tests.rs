@@ -6,6 +6,7 @@ mod conventions;
 mod faults;
 mod mqtt;
 mod powercut;
+mod readme;
 mod report;
 mod science;
 mod station;
