@@ -440,7 +440,7 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<std::process::ExitCode> {
             error,
         })
         .map_err(explain_unreadable)
-        .with_context(|| format!("pass the file with --config PATH (or ANEMONE_CONFIG)"))?;
+        .context("cannot check the config (pass the file with --config PATH or ANEMONE_CONFIG)")?;
     let (config, mut problems) = config::validate_text(&text);
     if let (Some(c), false) = (&config, args.skip_files) {
         problems.extend(config::file_problems(c));
