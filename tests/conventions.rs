@@ -21,18 +21,21 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Writes `body` (a config, `{db}` standing for `dir/<name>.db`) to `dir/<name>.toml`.
+fn config_file(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let db = dir.join(format!("{name}.db"));
+    std::fs::write(&path, body.replace("{db}", &db.display().to_string())).unwrap();
+    path
+}
+
 /// A simulated one-sensor station with MQTT off and its database in `dir`.
 fn good_config(dir: &Path) -> PathBuf {
-    let path = dir.join("good.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[hal]\nsimulate = true\n\n[storage]\npath = \"{}\"\n\n[mqtt]\nenabled = false\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n",
-            dir.join("good.db").display()
-        ),
+    config_file(
+        dir,
+        "good",
+        "[hal]\nsimulate = true\n\n[storage]\npath = \"{db}\"\n\n[mqtt]\nenabled = false\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n",
     )
-    .unwrap();
-    path
 }
 
 /// A config with a problem `validate` finds (an unknown time zone).
@@ -332,15 +335,11 @@ fn man_page_and_completions_come_from_the_binary() {
 
 /// A simulated hour stored in `dir`; returns the config.
 fn simulated_hour(dir: &Path) -> PathBuf {
-    let cfg = dir.join("hour.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[hal]\nsimulate = true\n\n[storage]\npath = \"{}\"\ncommit_interval = \"1m\"\n\n[mqtt]\nenabled = false\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[[sensor]]\ntype = \"rain_gauge\"\nid = \"rain\"\n",
-            dir.join("hour.db").display()
-        ),
-    )
-    .unwrap();
+    let cfg = config_file(
+        dir,
+        "hour",
+        "[hal]\nsimulate = true\n\n[storage]\npath = \"{db}\"\ncommit_interval = \"1m\"\n\n[mqtt]\nenabled = false\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[[sensor]]\ntype = \"rain_gauge\"\nid = \"rain\"\n",
+    );
     let out = run(bin()
         .args(["run", "--speed", "max", "--duration", "1h", "--seed", "3"])
         .args(["--start", "2026-06-01T00:00:00Z", "--config"])
