@@ -119,3 +119,50 @@ fn the_marker_parser_sees_markers_and_blocks() {
     assert_eq!(b[1].marker, None);
     assert_eq!(b[1].line, 7);
 }
+
+/// The anchor GitHub gives a heading: lower case, spaces to `-`, punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_link_within_the_readme_finds_its_heading() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut in_code = false;
+    let mut anchors = std::collections::BTreeSet::new();
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            anchors.insert(anchor(line.trim_start_matches('#')));
+        }
+    }
+    let mut broken = Vec::new();
+    for (n, line) in readme.lines().enumerate() {
+        let mut rest = line;
+        while let Some(i) = rest.find("](#") {
+            let tail = &rest[i + 3..];
+            let end = tail.find(')').unwrap_or(tail.len());
+            if !anchors.contains(&tail[..end]) {
+                broken.push(format!("line {}: #{}", n + 1, &tail[..end]));
+            }
+            rest = &tail[end..];
+        }
+    }
+    assert!(broken.is_empty(), "links to no heading: {broken:?}");
+    assert_eq!(anchor("MQTT: dashboards"), "mqtt-dashboards");
+    assert_eq!(
+        anchor("Try it (no hardware, no setup)"),
+        "try-it-no-hardware-no-setup"
+    );
+}
