@@ -93,16 +93,13 @@ fn every_command_that_loads_a_config_exits_78_when_it_cannot_run() {
 #[test]
 fn a_missing_password_file_stops_validate_and_run_with_78() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("pw.toml");
     let secret = dir.path().join("station.secret");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[hal]\nsimulate = true\n\n[mqtt]\nbroker = \"mqtts://127.0.0.1:1\"\nusername = \"station\"\npassword_file = \"{}\"\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n",
-            secret.display()
-        ),
-    )
-    .unwrap();
+    let body = "[hal]\nsimulate = true\n\n[mqtt]\nbroker = \"mqtts://127.0.0.1:1\"\nusername = \"station\"\npassword_file = \"SECRET\"\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n";
+    let cfg = config_file(
+        dir.path(),
+        "pw",
+        &body.replace("SECRET", &secret.display().to_string()),
+    );
     let validate = run(bin().args(["validate", "--config"]).arg(&cfg));
     assert_eq!(
         validate.status.code(),
