@@ -282,6 +282,21 @@ fn init_logging(format: LogFormat) {
     });
 }
 
+/// Writes to standard output. A reader that went away (`anemone read | head`) ends the
+/// output quietly, as other Unix tools do, instead of a panic.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// A JSON document, pretty, with its final newline.
+fn json_doc(v: &impl serde::Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
 /// The config in force and where it came from.
 fn load_config(cli: &Cli) -> Result<(Config, String)> {
     let path = match &cli.config {
@@ -397,9 +412,9 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             let rt = runtime()?;
             let report = rt.block_on(anemone::mqtt::check(&config));
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report.json())?);
+                emit(&json_doc(&report.json())?)?;
             } else {
-                print!("{}", anemone::mqtt::render(&report));
+                emit(&anemone::mqtt::render(&report))?;
             }
             Ok(if report.ok() {
                 std::process::ExitCode::SUCCESS
@@ -420,9 +435,9 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
             let report = anemone::probe::probe(&config, &hal);
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report.json())?);
+                emit(&json_doc(&report.json())?)?;
             } else {
-                print!("{}", anemone::probe::render(&report));
+                emit(&anemone::probe::render(&report))?;
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
@@ -460,19 +475,20 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<std::process::ExitCode> {
             "problems": list(&problems),
             "warnings": list(&warnings),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        emit(&json_doc(&doc)?)?;
     } else {
-        if problems.is_empty() {
-            println!("{}: OK", path.display());
+        let mut text = if problems.is_empty() {
+            format!("{}: OK\n", path.display())
         } else {
-            println!("{}: {} problem(s)", path.display(), problems.len());
-            for p in &problems {
-                println!("  - {p}");
-            }
+            format!("{}: {} problem(s)\n", path.display(), problems.len())
+        };
+        for p in &problems {
+            text += &format!("  - {p}\n");
         }
         for w in &warnings {
-            println!("  warning: {w}");
+            text += &format!("  warning: {w}\n");
         }
+        emit(&text)?;
     }
     Ok(if problems.is_empty() {
         std::process::ExitCode::SUCCESS
@@ -545,9 +561,7 @@ fn log_warnings(config: &Config, file: Option<&Path>) {
 
 fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
     match output {
-        None => {
-            std::io::stdout().write_all(config::EXAMPLE.as_bytes())?;
-        }
+        None => emit(config::EXAMPLE)?,
         Some(path) => {
             if path.exists() && !force {
                 bail!(
@@ -649,10 +663,10 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     let readings = rt.block_on(station::read_once(config, clock, 1_000));
     if args.json {
         let arr: Vec<_> = readings.iter().map(|r| r.json()).collect();
-        println!("{}", serde_json::to_string_pretty(&arr)?);
+        emit(&json_doc(&arr)?)?;
     } else {
-        println!(
-            "{:<12} {:<20} {:>10} {:<6} flags",
+        let mut text = format!(
+            "{:<12} {:<20} {:>10} {:<6} flags\n",
             "sensor", "quantity", "value", "unit"
         );
         for r in &readings {
@@ -660,8 +674,8 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
                 .value
                 .map(|v| format!("{v:.2}"))
                 .unwrap_or_else(|| "—".into());
-            println!(
-                "{:<12} {:<20} {:>10} {:<6} {}",
+            text += &format!(
+                "{:<12} {:<20} {:>10} {:<6} {}\n",
                 &*r.sensor,
                 r.quantity.as_str(),
                 value,
@@ -669,6 +683,7 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
                 r.flags
             );
         }
+        emit(&text)?;
     }
     Ok(())
 }
@@ -733,12 +748,14 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
     };
     if args.json {
         let v = report::stats_json_in(&store, day, config.station.tz(), args.units.into())?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        emit(&json_doc(&v)?)?;
     } else {
-        print!(
-            "{}",
-            report::stats_in(&store, day, config.station.tz(), args.units.into())?
-        );
+        emit(&report::stats_in(
+            &store,
+            day,
+            config.station.tz(),
+            args.units.into(),
+        )?)?;
     }
     Ok(())
 }
@@ -776,6 +793,6 @@ fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
         },
     )?;
     let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
-    println!("{report}");
+    emit(&format!("{report}\n"))?;
     Ok(())
 }

@@ -524,3 +524,26 @@ fn a_user_who_is_not_root_reads_sensors_and_the_stations_data() {
         assert!(text(&denied).contains("config init"), "{}", text(&denied));
     }
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `anemone read | head -0`: the reader is gone before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_config(dir.path());
+    for args in [&["read", "--simulate"][..], &["config", "init"][..]] {
+        let mut child = bin()
+            .args(args)
+            .arg("--config")
+            .arg(&good)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
