@@ -103,7 +103,8 @@ struct JsonArg {
 #[derive(Subcommand)]
 enum MqttCommand {
     /// Connect with the configured settings and report DNS, TCP, TLS, auth and publish
-    /// permission step by step; exits non-zero on failure.
+    /// permission step by step; exits 1 when a step fails (78 when the settings cannot be
+    /// used: a file the config names cannot be read).
     Check(JsonArg),
 }
 
@@ -416,10 +417,12 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             } else {
                 emit(&anemone::mqtt::render(&report))?;
             }
-            Ok(if report.ok() {
-                std::process::ExitCode::SUCCESS
-            } else {
-                std::process::ExitCode::FAILURE
+            // The `settings` step fails on what the config names but cannot be used (a
+            // password file or certificate that cannot be read): a config that cannot run.
+            Ok(match report.failed_step().map(|s| s.name) {
+                None => std::process::ExitCode::SUCCESS,
+                Some("settings") => std::process::ExitCode::from(EX_CONFIG),
+                Some(_) => std::process::ExitCode::FAILURE,
             })
         }
         Command::Calibrate(CalibrateCommand::Ph(args)) => {

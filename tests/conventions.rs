@@ -131,6 +131,11 @@ fn a_missing_password_file_stops_validate_and_run_with_78() {
         "{}",
         text(&started)
     );
+    let check = run(bin()
+        .args(["mqtt", "check", "--json", "--config"])
+        .arg(&cfg));
+    assert_eq!(check.status.code(), Some(EX_CONFIG), "{}", text(&check));
+    assert_eq!(json_of(&check)["failed_step"], "settings");
     assert!(
         !dir.path().join("pw.db").exists(),
         "run stored before refusing"
