@@ -500,41 +500,9 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<std::process::ExitCode> {
     })
 }
 
-/// The man page's sections that `--help` has no place for (roff).
-const MAN_EXTRA: &str = r#".SH ENVIRONMENT
-.TP
-\fBANEMONE_CONFIG\fR
-The config file when \fB\-\-config\fR is not given (\fB\-\-config\fR wins; empty counts as unset).
-.TP
-\fBRUST_LOG\fR
-Log filter, e.g. \fBinfo\fR (the default), \fBdebug\fR, \fBanemone::mqtt=debug\fR.
-.TP
-\fBJOURNAL_STREAM\fR
-Set by systemd; when standard error is the journal, every log line carries its priority, so \fBjournalctl \-p warning\fR shows the warnings.
-.SH "EXIT STATUS"
-.TP
-\fB0\fR
-Success.
-.TP
-\fB1\fR
-Failure (a sensor that must start did not, a database error, a failed \fBmqtt check\fR step, a wrong option value).
-.TP
-\fB2\fR
-Wrong command-line usage.
-.TP
-\fB78\fR
-The config cannot run (EX_CONFIG): not readable, not valid, or a file it names is missing. The systemd unit does not restart on it.
-.SH FILES
-.TP
-\fI/etc/anemone/anemone.toml\fR
-The config (readable by root and group anemone: it may hold the MQTT password).
-.TP
-\fI/var/lib/anemone/anemone.db\fR
-The database of the packaged service.
-.TP
-\fI/usr/share/doc/anemone/\fR
-README, example configs, the systemd notes.
-"#;
+/// The man page's sections that `--help` has no place for (roff): environment, exit
+/// status, files.
+const MAN_EXTRA: &str = include_str!("../packaging/anemone.1.extra");
 
 /// `anemone generate`: the man page and completion scripts, from the same definition
 /// `--help` prints, so they cannot drift from the program.
