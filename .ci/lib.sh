@@ -13,3 +13,19 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
+
+# The man page and shell completions the .deb ships ([package.metadata.deb] assets in
+# Cargo.toml), written by the binary itself into target/assets/. The command line is the
+# same on every target, so any build that runs here will do:
+#   gen_assets target/debug/anemone          gen_assets qemu-aarch64 target/…/anemone
+gen_assets() {
+  local out=target/assets
+  mkdir -p "$out"
+  "$@" generate man | gzip -9n >"$out/anemone.1.gz"
+  "$@" generate completions bash >"$out/anemone.bash"
+  "$@" generate completions zsh >"$out/_anemone"
+  "$@" generate completions fish >"$out/anemone.fish"
+  for f in anemone.1.gz anemone.bash _anemone anemone.fish; do
+    [ -s "$out/$f" ] || { echo "FAIL: $out/$f is empty"; return 1; }
+  done
+}

@@ -91,6 +91,48 @@ pub fn span_problem(span: Span, min: Span, max: Span, example: &str) -> Option<S
     None
 }
 
+/// A length of time for people to read: `850 ms`, `4.2 s`, `1 min 42 s`, `1 h`,
+/// `2 h 5 min`, `3 d 4 h`; two units at most, the smaller one rounded. Negative lengths
+/// read as zero.
+pub fn human(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1_000 {
+        return format!("{ms} ms");
+    }
+    if ms < 10_000 {
+        let tenths = (ms + 50) / 100;
+        return if tenths % 10 == 0 {
+            format!("{} s", tenths / 10)
+        } else {
+            format!("{}.{} s", tenths / 10, tenths % 10)
+        };
+    }
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1_000, "s"),
+    ];
+    for (i, (size, name)) in UNITS.iter().enumerate() {
+        let Some((small, small_name)) = UNITS.get(i + 1) else {
+            return format!("{} {name}", (ms + size / 2) / size);
+        };
+        // Round to the smaller unit first, so 59.6 s is `1 min`, never `0 min 60 s`.
+        let total = (ms + small / 2) / small;
+        let per = size / small;
+        if total < per {
+            continue;
+        }
+        let (big, rest) = (total / per, total % per);
+        return if rest == 0 {
+            format!("{big} {name}")
+        } else {
+            format!("{big} {name} {rest} {small_name}")
+        };
+    }
+    format!("{ms} ms")
+}
+
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
@@ -148,6 +190,24 @@ impl<'de> Deserialize<'de> for Span {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn human_lengths_read_like_a_person_would_say_them() {
+        assert_eq!(human(0), "0 ms");
+        assert_eq!(human(850), "850 ms");
+        assert_eq!(human(4_230), "4.2 s");
+        assert_eq!(human(5_000), "5 s");
+        assert_eq!(human(102_517), "1 min 43 s");
+        assert_eq!(human(59_600), "1 min");
+        assert_eq!(human(3_600_000), "1 h");
+        assert_eq!(human(3_600_000 + 5 * 60_000 + 20_000), "1 h 5 min");
+        assert_eq!(human(102_516), "1 min 43 s");
+        assert_eq!(human(3 * 86_400_000 + 4 * 3_600_000), "3 d 4 h");
+        assert_eq!(human(-5), "0 ms");
+        // The bug this replaces: 102.5 s of station time printed as "0.028477… simulated h".
+        assert_eq!(human(102_518), "1 min 43 s");
+    }
+
     use super::*;
 
     #[test]

@@ -14,6 +14,7 @@
 //! * [`station`]: wires the tasks together for `run`.
 //! * [`clock`]: the one source of station time.
 //! * [`units`]: the one table for showing values in imperial units.
+//! * [`logging`]: log lines on standard error, with journald priorities under systemd.
 
 #![deny(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod duration;
 pub mod hal;
 pub mod latest;
+pub mod logging;
 pub mod mqtt;
 pub mod notify;
 pub mod pipeline;

@@ -18,8 +18,9 @@ use anemone::store::{Resolution, Store};
 #[derive(Parser)]
 #[command(name = "anemone", version, about, long_about = None)]
 struct Cli {
-    /// Config file [default: /etc/anemone/anemone.toml if it exists, else the built-in
-    /// simulated station].
+    /// Config file; `--config` wins over the ANEMONE_CONFIG environment variable
+    /// [default: /etc/anemone/anemone.toml if it exists, else the built-in simulated
+    /// station].
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Database file (overrides `[storage] path`).
@@ -46,8 +47,9 @@ enum Command {
     Run(RunArgs),
     /// Read every configured sensor once and print the readings.
     Read(ReadArgs),
-    /// Check a config file and print every problem with its key and the fix.
-    Validate,
+    /// Check a config file and print every problem with its key and the fix; exits 78
+    /// (EX_CONFIG) when there is one.
+    Validate(ValidateArgs),
     /// Config helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -63,13 +65,47 @@ enum Command {
     /// MQTT helpers.
     #[command(subcommand)]
     Mqtt(MqttCommand),
+    /// Write the man page or a shell completion script (used to build the packages).
+    #[command(subcommand, hide = true)]
+    Generate(GenerateCommand),
+}
+
+#[derive(Subcommand)]
+enum GenerateCommand {
+    /// The man page anemone(1), in roff, to standard output.
+    Man,
+    /// The completion script for a shell, to standard output.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Print one JSON document instead of text (see the README's "Command line").
+    #[arg(long)]
+    json: bool,
+    /// Do not check that the files the config names (password_file, ca_file,
+    /// client_cert, client_key) can be read: for a config written for another machine.
+    #[arg(long)]
+    skip_files: bool,
+}
+
+#[derive(Args)]
+struct JsonArg {
+    /// Print one JSON document instead of text (see the README's "Command line").
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
 enum MqttCommand {
     /// Connect with the configured settings and report DNS, TCP, TLS, auth and publish
-    /// permission step by step; exits non-zero on failure.
-    Check,
+    /// permission step by step; exits 1 when a step fails (78 when the settings cannot be
+    /// used: a file the config names cannot be read).
+    Check(JsonArg),
 }
 
 #[derive(Subcommand)]
@@ -116,6 +152,9 @@ struct ProbeArgs {
     /// Probe the simulated buses instead.
     #[arg(long)]
     simulate: bool,
+    /// Print one JSON document (findings and the config snippet) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -202,6 +241,26 @@ struct ExportArgs {
     /// Overwrite the --output file if it exists.
     #[arg(long, requires = "output")]
     force: bool,
+    /// Units of the values written; the `unit` field names them (the database keeps SI).
+    #[arg(long, value_enum, default_value_t = UnitsArg::Metric)]
+    units: UnitsArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum UnitsArg {
+    /// As stored: °C, hPa, m/s, mm, mm/h.
+    Metric,
+    /// °F, inHg, mph, in, in/h (%, °, pH stay as they are).
+    Imperial,
+}
+
+impl From<UnitsArg> for anemone::units::UnitSystem {
+    fn from(u: UnitsArg) -> Self {
+        match u {
+            UnitsArg::Metric => anemone::units::UnitSystem::Metric,
+            UnitsArg::Imperial => anemone::units::UnitSystem::Imperial,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -212,19 +271,31 @@ struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Units to show values in (the database keeps SI).
+    #[arg(long, value_enum, default_value_t = UnitsArg::Metric)]
+    units: UnitsArg,
 }
 
 fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    anemone::logging::init(match format {
+        LogFormat::Text => anemone::logging::Format::Text,
+        LogFormat::Json => anemone::logging::Format::Json,
+    });
+}
+
+/// Writes to standard output. A reader that went away (`anemone read | head`) ends the
+/// output quietly, as other Unix tools do, instead of a panic.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
     }
+}
+
+/// A JSON document, pretty, with its final newline.
+fn json_doc(v: &impl serde::Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
 }
 
 /// The config in force and where it came from.
@@ -237,7 +308,7 @@ fn load_config(cli: &Cli) -> Result<(Config, String)> {
         }
     };
     let mut config = match &path {
-        Some(p) => Config::load(p)?,
+        Some(p) => Config::load(p).map_err(explain_unreadable)?,
         None => Config::builtin(),
     };
     if let Some(db) = &cli.db {
@@ -249,14 +320,50 @@ fn load_config(cli: &Cli) -> Result<(Config, String)> {
     Ok((config, origin))
 }
 
+/// EX_CONFIG (sysexits.h): the config cannot run. The unit's `RestartPreventExitStatus=78`
+/// keeps systemd from restarting a station that would only fail again.
+const EX_CONFIG: u8 = 78;
+
+/// Adds the fix to "permission denied" on a config file: the packaged one is readable by
+/// root and the service only (it may hold the MQTT password).
+fn explain_unreadable(e: config::ConfigError) -> anyhow::Error {
+    let denied = matches!(&e, config::ConfigError::Read { error, .. }
+        if error.kind() == std::io::ErrorKind::PermissionDenied);
+    if denied {
+        anyhow::Error::new(e).context(
+            "the config is not readable by you: run the command with sudo, or make your own \
+             (`anemone config init --output ~/anemone.toml`) and pass it with --config or \
+             ANEMONE_CONFIG",
+        )
+    } else {
+        e.into()
+    }
+}
+
+/// True when `e` says the config cannot run (not readable, not valid, a file it names is
+/// missing): exit [`EX_CONFIG`].
+fn is_config_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<config::ConfigError>())
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.config.is_none() {
+        // Set but empty counts as not set (`ANEMONE_CONFIG= anemone …`).
+        cli.config = std::env::var_os("ANEMONE_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+    }
     init_logging(cli.log_format);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            anemone::logging::print_error(&format!("error: {e:#}"));
+            if is_config_error(&e) {
+                std::process::ExitCode::from(EX_CONFIG)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
@@ -276,7 +383,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
     match &cli.command {
-        Command::Validate => validate(&cli),
+        Command::Validate(args) => validate(&cli, args),
+        Command::Generate(what) => {
+            generate(what)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Init { output, force }) => {
             config_init(output.as_deref(), *force)?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -297,15 +408,21 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             stats(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Mqtt(MqttCommand::Check) => {
+        Command::Mqtt(MqttCommand::Check(args)) => {
             let (config, _) = load_config(&cli)?;
             let rt = runtime()?;
             let report = rt.block_on(anemone::mqtt::check(&config));
-            print!("{}", anemone::mqtt::render(&report));
-            Ok(if report.ok() {
-                std::process::ExitCode::SUCCESS
+            if args.json {
+                emit(&json_doc(&report.json())?)?;
             } else {
-                std::process::ExitCode::FAILURE
+                emit(&anemone::mqtt::render(&report))?;
+            }
+            // The `settings` step fails on what the config names but cannot be used (a
+            // password file or certificate that cannot be read): a config that cannot run.
+            Ok(match report.failed_step().map(|s| s.name) {
+                None => std::process::ExitCode::SUCCESS,
+                Some("settings") => std::process::ExitCode::from(EX_CONFIG),
+                Some(_) => std::process::ExitCode::FAILURE,
             })
         }
         Command::Calibrate(CalibrateCommand::Ph(args)) => {
@@ -320,43 +437,90 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             let clock = Clock::real();
             let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
             let report = anemone::probe::probe(&config, &hal);
-            print!("{}", anemone::probe::render(&report));
+            if args.json {
+                emit(&json_doc(&report.json())?)?;
+            } else {
+                emit(&anemone::probe::render(&report))?;
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
 }
 
-fn validate(cli: &Cli) -> Result<std::process::ExitCode> {
+fn validate(cli: &Cli, args: &ValidateArgs) -> Result<std::process::ExitCode> {
     let path = match &cli.config {
         Some(p) => p.clone(),
         None => PathBuf::from(config::DEFAULT_PATH),
     };
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}: pass the file with --config PATH",
-            path.display()
-        )
-    })?;
-    let (config, problems) = config::validate_text(&text);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| config::ConfigError::Read {
+            path: path.clone(),
+            error,
+        })
+        .map_err(explain_unreadable)
+        .context("cannot check the config (pass the file with --config PATH or ANEMONE_CONFIG)")?;
+    let (config, mut problems) = config::validate_text(&text);
+    if let (Some(c), false) = (&config, args.skip_files) {
+        problems.extend(config::file_problems(c));
+    }
     let warnings = config
         .map(|c| config::warnings(&c, Some(&path)))
         .unwrap_or_default();
-    if problems.is_empty() {
-        println!("{}: OK", path.display());
+    if args.json {
+        let list = |ps: &[config::Problem]| -> Vec<serde_json::Value> {
+            ps.iter()
+                .map(|p| serde_json::json!({ "key": p.key, "message": p.message }))
+                .collect()
+        };
+        let doc = serde_json::json!({
+            "file": path.display().to_string(),
+            "ok": problems.is_empty(),
+            "problems": list(&problems),
+            "warnings": list(&warnings),
+        });
+        emit(&json_doc(&doc)?)?;
     } else {
-        println!("{}: {} problem(s)", path.display(), problems.len());
+        let mut text = if problems.is_empty() {
+            format!("{}: OK\n", path.display())
+        } else {
+            format!("{}: {} problem(s)\n", path.display(), problems.len())
+        };
         for p in &problems {
-            println!("  - {p}");
+            text += &format!("  - {p}\n");
         }
-    }
-    for w in &warnings {
-        println!("  warning: {w}");
+        for w in &warnings {
+            text += &format!("  warning: {w}\n");
+        }
+        emit(&text)?;
     }
     Ok(if problems.is_empty() {
         std::process::ExitCode::SUCCESS
     } else {
-        std::process::ExitCode::FAILURE
+        std::process::ExitCode::from(EX_CONFIG)
     })
+}
+
+/// The man page's sections that `--help` has no place for (roff): environment, exit
+/// status, files.
+const MAN_EXTRA: &str = include_str!("../packaging/anemone.1.extra");
+
+/// `anemone generate`: the man page and completion scripts, from the same definition
+/// `--help` prints, so they cannot drift from the program.
+fn generate(what: &GenerateCommand) -> Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    match what {
+        GenerateCommand::Man => {
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            out.write_all(MAN_EXTRA.as_bytes())?;
+        }
+        GenerateCommand::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cmd, "anemone", &mut out)
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Logs what `validate` warns about, at every start of `run`.
@@ -368,9 +532,7 @@ fn log_warnings(config: &Config, file: Option<&Path>) {
 
 fn config_init(output: Option<&Path>, force: bool) -> Result<()> {
     match output {
-        None => {
-            std::io::stdout().write_all(config::EXAMPLE.as_bytes())?;
-        }
+        None => emit(config::EXAMPLE)?,
         Some(path) => {
             if path.exists() && !force {
                 bail!(
@@ -420,7 +582,16 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         .as_deref()
         .map(|s| parse_time(s, "--start"))
         .transpose()?;
+    let problems = config::file_problems(&config);
+    if !problems.is_empty() {
+        return Err(config::ConfigError::Invalid {
+            path: origin,
+            problems,
+        }
+        .into());
+    }
     let clock = Clock::for_run(speed, start, duration_ms.is_some())?;
+    let simulated_time = !clock.is_real();
     tracing::info!(config = %origin, "Using {origin}");
     log_warnings(
         &config,
@@ -432,6 +603,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
     let db_path = config.storage.path.clone();
     let config = Arc::new(config);
     let rt = runtime()?;
+    let wall = std::time::Instant::now();
     let summary = rt.block_on(async move {
         let opts = RunOptions {
             clock,
@@ -443,12 +615,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         };
         station::run(config, opts, station::shutdown_signal()).await
     })?;
-    eprintln!(
-        "Stored {} readings in {} commits ({} simulated h).",
-        summary.committed,
-        summary.commits,
-        (summary.ended - summary.started) as f64 / 3_600_000.0
-    );
+    eprintln!("{}", summary.describe(simulated_time, wall.elapsed()));
     Ok(())
 }
 
@@ -468,10 +635,10 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     let readings = rt.block_on(station::read_once(config, clock, 1_000));
     if args.json {
         let arr: Vec<_> = readings.iter().map(|r| r.json_in(&precision)).collect();
-        println!("{}", serde_json::to_string_pretty(&arr)?);
+        emit(&json_doc(&arr)?)?;
     } else {
-        println!(
-            "{:<12} {:<20} {:>10} {:<6} flags",
+        let mut text = format!(
+            "{:<12} {:<20} {:>10} {:<6} flags\n",
             "sensor", "quantity", "value", "unit"
         );
         for r in &readings {
@@ -479,8 +646,8 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
                 .value
                 .map(|v| format!("{v:.2}"))
                 .unwrap_or_else(|| "—".into());
-            println!(
-                "{:<12} {:<20} {:>10} {:<6} {}",
+            text += &format!(
+                "{:<12} {:<20} {:>10} {:<6} {}\n",
                 &*r.sensor,
                 r.quantity.as_str(),
                 value,
@@ -488,6 +655,7 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
                 r.flags
             );
         }
+        emit(&text)?;
     }
     Ok(())
 }
@@ -532,6 +700,7 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
             ResolutionArg::Day => Resolution::Day,
         },
         precision: config.precision(),
+        units: args.units.into(),
     };
     let progress = std::io::stderr().is_terminal();
     let count = report::export_to(&store, &opts, args.output.as_deref(), args.force, progress)?;
@@ -551,10 +720,15 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
         None => None,
     };
     if args.json {
-        let v = report::stats_json(&store, day, config.station.tz())?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let v = report::stats_json_in(&store, day, config.station.tz(), args.units.into())?;
+        emit(&json_doc(&v)?)?;
     } else {
-        print!("{}", report::stats(&store, day, config.station.tz())?);
+        emit(&report::stats_in(
+            &store,
+            day,
+            config.station.tz(),
+            args.units.into(),
+        )?)?;
     }
     Ok(())
 }
@@ -592,6 +766,6 @@ fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
         },
     )?;
     let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
-    println!("{report}");
+    emit(&format!("{report}\n"))?;
     Ok(())
 }

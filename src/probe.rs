@@ -107,10 +107,64 @@ pub fn probe(config: &Config, hal: &Hal) -> ProbeReport {
     report
 }
 
+/// The config snippet for what was found: one `[[sensor]]` entry (or a comment) per chip
+/// and per DS18B20 probe, ready to paste.
+pub fn snippet(report: &ProbeReport) -> String {
+    let mut snippet = String::new();
+    for f in &report.i2c {
+        if let Some(text) = &f.found.snippet {
+            let _ = writeln!(snippet, "{text}");
+        }
+    }
+    if let Ok(probes) = &report.w1 {
+        for (i, (rom, _)) in probes.iter().enumerate() {
+            let _ = writeln!(snippet, "[[sensor]]\ntype = \"ds18b20\"\nid = \"probe{}\"\nrom = \"{rom}\"\nquantity = \"ground_temperature\"   # or water_temperature / air_temperature\n", i + 1);
+        }
+    }
+    snippet
+}
+
+impl ProbeReport {
+    /// `probe --json`: `{"i2c_buses": [1], "i2c": [{"bus", "address", "what"}],
+    /// "w1": {"probes": [{"rom", "celsius" | "error"}]} or {"error"}, "gpio": [{"sensor",
+    /// "chip", "line", "ok", "error"?}], "snippet": "…"}`.
+    pub fn json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let i2c: Vec<_> = self
+            .i2c
+            .iter()
+            .map(|f| json!({ "bus": f.bus, "address": f.found.address, "what": f.found.what }))
+            .collect();
+        let w1 = match &self.w1 {
+            Ok(probes) => json!({ "probes": probes.iter().map(|(rom, t)| match t {
+                Ok(c) => json!({ "rom": rom, "celsius": c }),
+                Err(e) => json!({ "rom": rom, "error": e }),
+            }).collect::<Vec<_>>() }),
+            Err(e) => json!({ "error": e }),
+        };
+        let gpio: Vec<_> = self
+            .gpio
+            .iter()
+            .map(|(sensor, chip, line, r)| match r {
+                Ok(()) => json!({ "sensor": sensor, "chip": chip, "line": line, "ok": true }),
+                Err(e) => {
+                    json!({ "sensor": sensor, "chip": chip, "line": line, "ok": false, "error": e })
+                }
+            })
+            .collect();
+        json!({
+            "i2c_buses": self.buses,
+            "i2c": i2c,
+            "w1": w1,
+            "gpio": gpio,
+            "snippet": snippet(self),
+        })
+    }
+}
+
 /// The human report with a ready-to-paste config snippet.
 pub fn render(report: &ProbeReport) -> String {
     let mut s = String::new();
-    let mut snippet = String::new();
     let _ = writeln!(
         s,
         "I2C buses: {}",
@@ -133,9 +187,6 @@ pub fn render(report: &ProbeReport) -> String {
         );
     }
     for f in &report.i2c {
-        if let Some(text) = &f.found.snippet {
-            let _ = writeln!(snippet, "{text}");
-        }
         let _ = writeln!(
             s,
             "  bus {} address {:#04x}: {}",
@@ -164,7 +215,7 @@ pub fn render(report: &ProbeReport) -> String {
         }
         Ok(probes) => {
             let _ = writeln!(s, "1-Wire probes:");
-            for (i, (rom, t)) in probes.iter().enumerate() {
+            for (rom, t) in probes {
                 match t {
                     Ok(c) => {
                         let _ = writeln!(s, "  {rom}: {c:.2} °C");
@@ -173,7 +224,6 @@ pub fn render(report: &ProbeReport) -> String {
                         let _ = writeln!(s, "  {rom}: {e}");
                     }
                 }
-                let _ = writeln!(snippet, "[[sensor]]\ntype = \"ds18b20\"\nid = \"probe{}\"\nrom = \"{rom}\"\nquantity = \"ground_temperature\"   # or water_temperature / air_temperature\n", i + 1);
             }
         }
     }
@@ -193,6 +243,7 @@ pub fn render(report: &ProbeReport) -> String {
             }
         }
     }
+    let snippet = snippet(report);
     if !snippet.is_empty() {
         let _ = writeln!(
             s,

@@ -104,8 +104,41 @@ pub struct RunSummary {
     pub dropped: u64,
     /// Station time at start.
     pub started: Timestamp,
-    /// Station time at the end.
+    /// Station time when sensing stopped (the end of `--duration`, or the shutdown
+    /// request); the flush and the MQTT drain after it are not counted.
     pub ended: Timestamp,
+}
+
+impl RunSummary {
+    /// The line `run` prints when it ends, in units people read: `Stored 1 747 readings
+    /// in 6 commits: 1 h of simulated time in 2.1 s.` (`simulated`: the station clock was
+    /// not the real one; `wall`: how long the run really took).
+    pub fn describe(&self, simulated: bool, wall: Duration) -> String {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let span = crate::duration::human(self.ended - self.started);
+        let mut line = format!(
+            "Stored {} in {}",
+            plural(self.committed, "reading", "readings"),
+            plural(self.commits, "commit", "commits")
+        );
+        if simulated {
+            let wall_ms = i64::try_from(wall.as_millis()).unwrap_or(i64::MAX);
+            line += &format!(
+                ": {span} of simulated time in {}.",
+                crate::duration::human(wall_ms)
+            );
+        } else {
+            line += &format!(" over {span}.");
+        }
+        if self.dropped > 0 {
+            line += &format!(
+                " {} lost: the disk refused them (see the log).",
+                plural(self.dropped, "reading", "readings")
+            );
+        }
+        line
+    }
 }
 
 /// Why the station stopped with an error.
@@ -406,6 +439,12 @@ pub async fn run(
             }
         }
     }
+    // Station time stops counting here: what follows (flushing, draining what the broker
+    // is owed) is not time the station sensed, even where the station clock keeps running.
+    let sensed_until = match end {
+        Some(end) => clock.now().min(end),
+        None => clock.now(),
+    };
     let _ = notifier.send("STOPPING=1");
     if let Some(w) = watchdog {
         w.abort();
@@ -456,7 +495,7 @@ pub async fn run(
         commits: stats.commits,
         dropped: stats.dropped,
         started,
-        ended: clock.now(),
+        ended: sensed_until,
     };
     tracing::info!(
         committed = summary.committed,
@@ -534,4 +573,37 @@ pub async fn read_once(config: Arc<Config>, clock: Clock, window_ms: i64) -> Vec
         pipeline.process(r, &mut result);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(committed: u64, commits: u64, span_ms: i64) -> RunSummary {
+        RunSummary {
+            committed,
+            commits,
+            dropped: 0,
+            started: 1_000,
+            ended: 1_000 + span_ms,
+        }
+    }
+
+    #[test]
+    fn summaries_speak_human_units() {
+        assert_eq!(
+            summary(1747, 6, 3_600_000).describe(true, Duration::from_millis(2_140)),
+            "Stored 1747 readings in 6 commits: 1 h of simulated time in 2.1 s."
+        );
+        // Was "0.028477222222222223 simulated h".
+        assert_eq!(
+            summary(1, 1, 102_518).describe(false, Duration::from_secs(103)),
+            "Stored 1 reading in 1 commit over 1 min 43 s."
+        );
+        let mut lost = summary(10, 2, 60_000);
+        lost.dropped = 3;
+        assert!(lost
+            .describe(false, Duration::ZERO)
+            .ends_with("3 readings lost: the disk refused them (see the log)."));
+    }
 }

@@ -158,6 +158,24 @@ pub fn display_difference(quantity: Quantity, delta: f64, system: UnitSystem) ->
     conversion_for(quantity.unit(), system).map_or(delta, |c| delta * c.scale)
 }
 
+/// A value of `quantity` as shown under `system`, rounded to the decimals the table gives
+/// its shown unit (metric values are returned as they are: they are the stored ones).
+pub fn display_rounded(quantity: Quantity, value: f64, system: UnitSystem) -> f64 {
+    match conversion_for(quantity.unit(), system) {
+        Some(c) => {
+            let f = 10f64.powi(i32::from(c.decimals));
+            ((value * c.scale + c.offset) * f).round() / f
+        }
+        None => value,
+    }
+}
+
+/// A *sum* of `count` values of `quantity` as shown under `system`: the sum of the shown
+/// values (`sum × scale + offset × count`), e.g. a rain total in inches.
+pub fn display_sum(quantity: Quantity, sum: f64, count: u64, system: UnitSystem) -> f64 {
+    conversion_for(quantity.unit(), system).map_or(sum, |c| sum * c.scale + c.offset * count as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +215,24 @@ mod tests {
         ));
         assert_eq!(display_unit(Quantity::WindGust, imp), "mph");
         assert_eq!(display_unit(Quantity::DewPoint, imp), "°F");
+    }
+
+    #[test]
+    fn rounded_values_and_sums_follow_the_table() {
+        let imp = UnitSystem::Imperial;
+        assert_eq!(display_rounded(Quantity::AirTemperature, 17.42, imp), 63.4);
+        assert_eq!(display_rounded(Quantity::AirPressure, 1013.25, imp), 29.92);
+        assert_eq!(
+            display_rounded(Quantity::AirTemperature, 17.4213, UnitSystem::Metric),
+            17.4213
+        );
+        // Two readings of 10 °C and 20 °C: 50 °F + 68 °F.
+        assert!(close(
+            display_sum(Quantity::AirTemperature, 30.0, 2, imp),
+            118.0,
+            1e-9
+        ));
+        assert!(close(display_sum(Quantity::Rain, 25.4, 7, imp), 1.0, 1e-12));
     }
 
     #[test]

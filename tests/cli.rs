@@ -309,7 +309,10 @@ fn example_configs_in_hardware_validate() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let out = run(bin().args(["validate", "--config"]).arg(&path));
+            // Written for a deployed Pi: the files they name exist there, not here.
+            let out = run(bin()
+                .args(["validate", "--skip-files", "--config"])
+                .arg(&path));
             assert!(
                 out.status.success(),
                 "{}: {}",

@@ -2,10 +2,12 @@
 
 mod cli;
 mod common;
+mod conventions;
 mod faults;
 mod hat;
 mod mqtt;
 mod powercut;
+mod readme;
 mod report;
 mod science;
 mod station;

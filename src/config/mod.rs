@@ -5,6 +5,7 @@
 //! per sensor. Every key except a sensor's `type` and `id` has a default, and unknown keys
 //! are errors. [`validate`] reports every problem in one run.
 
+mod files;
 pub mod rules;
 pub mod secrets;
 mod validate;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::duration::{parse_span, Span};
 pub use crate::hal::HalConfig;
 pub use crate::sensors::{OnStartupError, SensorConfig};
+pub use files::file_problems;
 pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;

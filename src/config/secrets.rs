@@ -2,7 +2,7 @@
 //!
 //! Secret keys: `password` (in `[mqtt]` and in each `[[mqtt.users]]` account) and the
 //! user-info part of a broker URL (`mqtt://user:password@host`, which is refused). The
-//! systemd unit runs `anemone validate` as `ExecStartPre`, so whatever an error prints lands
+//! systemd unit runs `anemone run`, which checks the config with these rules, so whatever an error prints lands
 //! in the journal; therefore:
 //!
 //! * a TOML syntax error is reported by line and column and the parser's message, never with

@@ -106,7 +106,7 @@ impl LinuxEdges {
             if text.contains("ermission") {
                 fail("permission denied: add the user to the `gpio` group (sudo usermod -aG gpio $USER)".into())
             } else if text.contains("busy") || text.contains("Busy") {
-                fail(format!("the line is in use by another program ({text}): stop it or pick another pin"))
+                fail(format!("the line is in use by another program ({text}): stop it or pick another pin (if it is the station's own service, `sudo systemctl stop anemone` while you test, or read what it stores with `anemone stats`)"))
             } else {
                 fail(text)
             }

@@ -55,6 +55,31 @@ impl CheckReport {
         !self.steps.iter().any(|s| s.status == StepStatus::Failed)
     }
 
+    /// `mqtt check --json`: `{"broker", "ok", "failed_step", "steps": [{"name",
+    /// "status" (ok, warning, failed, skipped), "detail"}]}`. Never a credential: the
+    /// broker is the URL without them, and details are the same words `render` prints.
+    pub fn json(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let status = match s.status {
+                    StepStatus::Ok => "ok",
+                    StepStatus::Warning => "warning",
+                    StepStatus::Failed => "failed",
+                    StepStatus::Skipped => "skipped",
+                };
+                serde_json::json!({ "name": s.name, "status": status, "detail": s.detail })
+            })
+            .collect();
+        serde_json::json!({
+            "broker": self.broker,
+            "ok": self.ok(),
+            "failed_step": self.failed_step().map(|s| s.name),
+            "steps": steps,
+        })
+    }
+
     /// The first failed step.
     pub fn failed_step(&self) -> Option<&CheckStep> {
         self.steps.iter().find(|s| s.status == StepStatus::Failed)

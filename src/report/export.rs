@@ -10,6 +10,13 @@
 //! (`count`, `min`, `max`, `mean` and `sum` cover unflagged readings only; `flagged`
 //! counts the others).
 //!
+//! Units (`--units metric|imperial`, [`crate::units`]): metric, the default, writes the
+//! stored values untouched. Imperial converts every value that has an imperial unit
+//! through the one unit table and rounds it to the decimals the table gives that unit; the
+//! `unit` field (column) then names the unit shown (`°F`, `inHg`, `mph`, `in`), so a row
+//! never pairs a number with the wrong unit. Aggregates convert `min`, `max` and `mean`
+//! the same way and `sum` as the sum of the shown values. The database is never changed.
+//!
 //! Memory stays bounded: rows are read from the store a page at a time and written as
 //! they come.
 //!
@@ -24,8 +31,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::reading::{format_ts, Precision};
+use crate::reading::{format_ts, Precision, Quantity};
 use crate::store::{Aggregate, Query, Resolution, Store, StoredReading};
+use crate::units::{conversion_for, display_rounded, display_sum, display_unit, UnitSystem};
 
 use super::ReportError;
 
@@ -81,6 +89,8 @@ pub struct ExportOptions {
     pub query: Query,
     /// Decimals of each sensor's values (the store keeps them as measured).
     pub precision: Precision,
+    /// The units values are written in (metric: as stored).
+    pub units: UnitSystem,
 }
 
 const READING_HEADER: &str = "ts,sensor,quantity,value,unit,flags";
@@ -114,12 +124,18 @@ fn json_num(v: Option<f64>) -> serde_json::Value {
 /// Streams rows in one format.
 struct Sink<'a> {
     format: Format,
+    units: UnitSystem,
     out: std::io::BufWriter<&'a mut dyn Write>,
     rows: u64,
 }
 
 impl<'a> Sink<'a> {
-    fn new(format: Format, out: &'a mut dyn Write, header: &str) -> Result<Sink<'a>, ReportError> {
+    fn new(
+        format: Format,
+        units: UnitSystem,
+        out: &'a mut dyn Write,
+        header: &str,
+    ) -> Result<Sink<'a>, ReportError> {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
         match format {
             Format::Csv => writeln!(out, "{header}")?,
@@ -128,6 +144,7 @@ impl<'a> Sink<'a> {
         }
         Ok(Sink {
             format,
+            units,
             out,
             rows: 0,
         })
@@ -158,54 +175,84 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
+    /// A value as written: in the unit system asked for, to the sensor's resolution where
+    /// it keeps its stored unit, to the shown unit's decimals where it is converted.
+    fn shown(&self, p: &Precision, sensor: &str, q: Quantity, v: Option<f64>) -> Option<f64> {
+        v.map(|v| match conversion_for(q.unit(), self.units) {
+            Some(_) => display_rounded(q, v, self.units),
+            None => p.round(sensor, q, v),
+        })
+    }
+
     fn reading(&mut self, r: &StoredReading, p: &Precision) -> Result<(), ReportError> {
         let r = &r.reading;
+        let q = r.quantity;
         match self.format {
             Format::Csv => self.csv(&[
                 &format_ts(r.ts),
                 &r.sensor,
-                r.quantity.as_str(),
-                &num(r.value.map(|v| p.round(&r.sensor, r.quantity, v))),
-                r.unit(),
+                q.as_str(),
+                &num(self.shown(p, &r.sensor, q, r.value)),
+                display_unit(q, self.units),
                 &r.flags.names().join("|"),
             ]),
-            _ => self.json(&r.json_in(p)),
+            _ if self.units == UnitSystem::Metric => self.json(&r.json_in(p)),
+            _ => {
+                // The one serialisation, then the value and unit as shown (the object's
+                // keys are in alphabetical order either way).
+                let mut v = serde_json::to_value(r.json_in(p)).map_err(std::io::Error::from)?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("value".into(), json_num(self.shown(p, &r.sensor, q, r.value)));
+                    obj.insert("unit".into(), display_unit(q, self.units).into());
+                }
+                self.json(&v)
+            }
         }
     }
 
     fn aggregate(&mut self, a: &Aggregate, p: &Precision) -> Result<(), ReportError> {
         let ts_opt = |m: Option<(f64, i64)>| m.map(|(_, t)| format_ts(t));
-        let round = |v: Option<f64>| v.map(|v| p.round(&a.sensor, a.quantity, v));
+        let q = a.quantity;
+        let (min, max, mean) = (
+            self.shown(p, &a.sensor, q, a.min.map(|m| m.0)),
+            self.shown(p, &a.sensor, q, a.max.map(|m| m.0)),
+            self.shown(p, &a.sensor, q, a.mean()),
+        );
+        let sum = match conversion_for(q.unit(), self.units) {
+            Some(_) => display_sum(q, a.sum, a.count, self.units),
+            None => p.round(&a.sensor, q, a.sum),
+        };
+        let unit = display_unit(q, self.units);
         match self.format {
             Format::Csv => self.csv(&[
                 &format_ts(a.start),
                 &format_ts(a.end),
                 &a.sensor,
-                a.quantity.as_str(),
-                a.quantity.unit(),
+                q.as_str(),
+                unit,
                 &a.count.to_string(),
                 &a.flagged.to_string(),
-                &num(round(a.min.map(|m| m.0))),
+                &num(min),
                 &ts_opt(a.min).unwrap_or_default(),
-                &num(round(a.max.map(|m| m.0))),
+                &num(max),
                 &ts_opt(a.max).unwrap_or_default(),
-                &num(round(a.mean())),
-                &num(round(Some(a.sum))),
+                &num(mean),
+                &num(Some(sum)),
             ]),
             _ => self.json(&serde_json::json!({
                 "start": format_ts(a.start),
                 "end": format_ts(a.end),
                 "sensor": a.sensor,
-                "quantity": a.quantity.as_str(),
-                "unit": a.quantity.unit(),
+                "quantity": q.as_str(),
+                "unit": unit,
                 "count": a.count,
                 "flagged": a.flagged,
-                "min": json_num(round(a.min.map(|m| m.0))),
+                "min": json_num(min),
                 "min_ts": ts_opt(a.min),
-                "max": json_num(round(a.max.map(|m| m.0))),
+                "max": json_num(max),
                 "max_ts": ts_opt(a.max),
-                "mean": json_num(round(a.mean())),
-                "sum": json_num(round(Some(a.sum))),
+                "mean": json_num(mean),
+                "sum": json_num(Some(sum)),
             })),
         }
     }
@@ -236,7 +283,7 @@ pub fn export(
         } else {
             None
         };
-        let mut sink = Sink::new(opts.format, out, READING_HEADER)?;
+        let mut sink = Sink::new(opts.format, opts.units, out, READING_HEADER)?;
         store.for_each_reading::<ReportError>(&opts.query, |r| {
             sink.reading(r, &opts.precision)?;
             if let Some(b) = &bar {
@@ -249,7 +296,7 @@ pub fn export(
         }
         sink.finish()
     } else {
-        let mut sink = Sink::new(opts.format, out, AGGREGATE_HEADER)?;
+        let mut sink = Sink::new(opts.format, opts.units, out, AGGREGATE_HEADER)?;
         store.for_each_aggregate::<ReportError>(opts.resolution, &opts.query, |a| {
             sink.aggregate(a, &opts.precision)
         })?;

@@ -7,7 +7,7 @@ pub mod export;
 pub mod stats;
 
 pub use export::{export, export_to, ExportOptions, Format, UnknownFormat};
-pub use stats::{stats, stats_json};
+pub use stats::{stats, stats_in, stats_json, stats_json_in};
 
 use crate::store::StoreError;
 

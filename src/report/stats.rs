@@ -4,6 +4,8 @@
 //! readings only; flagged ones are counted apart), then the day's rain total (sum of
 //! `rain`) and highest wind gust. The default day is the latest local day with data.
 //! Days follow the station zone and are 23 or 25 hours long on DST change days.
+//! Values are shown in the unit system asked for (`--units`, [`crate::units`]); the
+//! database keeps SI.
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -11,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::reading::{format_ts, Quantity, Timestamp};
 use crate::store::{local_day_bounds, Aggregate, Store};
+use crate::units::{display_rounded, display_sum, display_unit, display_value, UnitSystem};
 
 use super::ReportError;
 
@@ -74,9 +77,19 @@ fn number(v: f64) -> String {
     format!("{v:.2}")
 }
 
-/// The day's summary as an aligned text table (`day` defaults to the latest day with
-/// data; times are shown in `tz`).
+/// The day's summary as an aligned text table, in metric units (`day` defaults to the
+/// latest day with data; times are shown in `tz`).
 pub fn stats(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<String, ReportError> {
+    stats_in(store, day, tz, UnitSystem::Metric)
+}
+
+/// [`stats`] with values shown in `units`.
+pub fn stats_in(
+    store: &Store,
+    day: Option<NaiveDate>,
+    tz: Tz,
+    units: UnitSystem,
+) -> Result<String, ReportError> {
     let d = load(store, day)?;
     let hours = (d.end - d.start) / 3_600_000;
     let mut out = format!(
@@ -96,27 +109,29 @@ pub fn stats(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<String, Re
     ];
     let mut table: Vec<[String; 10]> = vec![header.map(String::from)];
     for a in &d.rows {
+        let q = a.quantity;
+        let shown = |v: f64| number(display_value(q, v, units));
         let (min, min_at) = a
             .min
             .map_or((String::from("-"), String::from("-")), |(v, t)| {
-                (number(v), local(tz, t))
+                (shown(v), local(tz, t))
             });
         let (max, max_at) = a
             .max
             .map_or((String::from("-"), String::from("-")), |(v, t)| {
-                (number(v), local(tz, t))
+                (shown(v), local(tz, t))
             });
         table.push([
             a.sensor.clone(),
-            a.quantity.as_str().to_string(),
-            a.quantity.unit().to_string(),
+            q.as_str().to_string(),
+            display_unit(q, units).to_string(),
             a.count.to_string(),
             a.flagged.to_string(),
             min,
             min_at,
             max,
             max_at,
-            a.mean().map_or(String::from("-"), number),
+            a.mean().map_or(String::from("-"), shown),
         ]);
     }
     let mut widths = [0usize; 10];
@@ -149,13 +164,18 @@ pub fn stats(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<String, Re
     }
     out.push('\n');
     match rain_total(&d.rows) {
-        Some(mm) => out.push_str(&format!("Rain total: {} mm\n", number(mm))),
+        Some(mm) => out.push_str(&format!(
+            "Rain total: {} {}\n",
+            number(display_sum(Quantity::Rain, mm, 0, units)),
+            display_unit(Quantity::Rain, units)
+        )),
         None => out.push_str("Rain total: no rain readings\n"),
     }
     match max_gust(&d.rows) {
         Some((v, t, s)) => out.push_str(&format!(
-            "Max wind gust: {} m/s at {} ({s})\n",
-            number(v),
+            "Max wind gust: {} {} at {} ({s})\n",
+            number(display_value(Quantity::WindGust, v, units)),
+            display_unit(Quantity::WindGust, units),
             local(tz, t)
         )),
         None => out.push_str("Max wind gust: no gust readings\n"),
@@ -168,41 +188,61 @@ pub fn stats(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<String, Re
     Ok(out)
 }
 
-/// The day's summary as JSON (`anemone stats --json`).
+/// The day's summary as JSON (`anemone stats --json`), in metric units.
 pub fn stats_json(store: &Store, day: Option<NaiveDate>, tz: Tz) -> Result<Value, ReportError> {
+    stats_json_in(store, day, tz, UnitSystem::Metric)
+}
+
+/// [`stats_json`] in `units`: values and `unit` in `units`
+/// (imperial values rounded to the unit table's decimals); `rain_total_mm` stays in mm for
+/// scripts written before `--units`, `rain_total` is in the unit shown.
+pub fn stats_json_in(
+    store: &Store,
+    day: Option<NaiveDate>,
+    tz: Tz,
+    units: UnitSystem,
+) -> Result<Value, ReportError> {
     let d = load(store, day)?;
     let series: Vec<Value> = d
         .rows
         .iter()
         .map(|a| {
+            let q = a.quantity;
+            let shown = |v: f64| display_rounded(q, v, units);
             json!({
                 "sensor": a.sensor,
-                "quantity": a.quantity.as_str(),
-                "unit": a.quantity.unit(),
+                "quantity": q.as_str(),
+                "unit": display_unit(q, units),
                 "count": a.count,
                 "flagged": a.flagged,
-                "min": a.min.map(|m| m.0),
+                "min": a.min.map(|m| shown(m.0)),
                 "min_ts": a.min.map(|m| format_ts(m.1)),
                 "min_local": a.min.map(|m| local(tz, m.1)),
-                "max": a.max.map(|m| m.0),
+                "max": a.max.map(|m| shown(m.0)),
                 "max_ts": a.max.map(|m| format_ts(m.1)),
                 "max_local": a.max.map(|m| local(tz, m.1)),
-                "mean": a.mean(),
-                "sum": a.sum,
+                "mean": a.mean().map(shown),
+                "sum": display_sum(q, a.sum, a.count, units),
             })
         })
         .collect();
+    let rain = rain_total(&d.rows);
     Ok(json!({
         "day": d.day.to_string(),
         "timezone": tz.name(),
         "start": format_ts(d.start),
         "end": format_ts(d.end),
         "hours": (d.end - d.start) / 3_600_000,
+        "units": units,
         "series": series,
-        "rain_total_mm": rain_total(&d.rows),
+        "rain_total_mm": rain,
+        "rain_total": rain.map(|mm| json!({
+            "value": display_rounded(Quantity::Rain, mm, units),
+            "unit": display_unit(Quantity::Rain, units),
+        })),
         "max_gust": max_gust(&d.rows).map(|(v, t, s)| json!({
-            "value": v,
-            "unit": Quantity::WindGust.unit(),
+            "value": display_rounded(Quantity::WindGust, v, units),
+            "unit": display_unit(Quantity::WindGust, units),
             "ts": format_ts(t),
             "local": local(tz, t),
             "sensor": s,

@@ -68,7 +68,7 @@ pub enum StoreError {
         detail: String,
     },
     /// The file cannot be opened or read.
-    #[error("cannot open {} ({detail}): check that the directory exists and that the anemone user may read and write it", path.display())]
+    #[error("cannot open {} ({detail}): check that the directory exists and that the user running Anemone may read it (and, for `run`, write it). The service's database: add yourself to group anemone (`sudo usermod -aG anemone $USER`, then log in again) or use `sudo -u anemone`; a station of your own: pass --db ~/anemone.db or set [storage] path", path.display())]
     CannotOpen {
         /// The file.
         path: PathBuf,

@@ -65,7 +65,24 @@ pub(super) fn inspect(path: &Path) -> Result<Found, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| classify(path, e))?;
-    match check_identity(path, &conn) {
+    let checked = check_identity(path, &conn);
+    let (conn, checked) = match checked {
+        // A WAL-mode file with neither companion, in a directory this user may not write
+        // (a member of group `anemone` reading /var/lib/anemone while the service is
+        // stopped): SQLite cannot create the `-shm` it reads through. No writer has the
+        // file open (one would hold both companions) and no WAL is left to replay, so
+        // the file alone is the whole database: read it as it is.
+        Err(StoreError::CannotOpen { .. })
+            if !existed.iter().any(|e| *e) && !companions.iter().any(|p| p.exists()) =>
+        {
+            drop(conn);
+            let conn = open_immutable(path)?;
+            let checked = check_identity(path, &conn);
+            (conn, checked)
+        }
+        other => (conn, other),
+    };
+    match checked {
         Ok(version) => Ok(Found::Ours(conn, version)),
         Err(e) => {
             drop(conn);
@@ -80,6 +97,28 @@ pub(super) fn inspect(path: &Path) -> Result<Found, StoreError> {
             Err(e)
         }
     }
+}
+
+/// A read-only connection that takes the file as unchanging (SQLite's `immutable=1`):
+/// no `-shm`, no locks, nothing created beside it.
+fn open_immutable(path: &Path) -> Result<Connection, StoreError> {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| classify(path, e))
 }
 
 /// True when `path` starts with the header of an Anemone database (SQLite magic and our

@@ -919,5 +919,6 @@ mod first_hour;
 mod misbehaving;
 mod mqtt5;
 mod power_cut;
+mod run_summary;
 mod scripted;
 mod station_outage;
