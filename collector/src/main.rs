@@ -1,5 +1,6 @@
 //! `anemone-collector`: MQTT → PostgreSQL for a network of Anemone stations.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
