@@ -148,7 +148,10 @@ impl Db {
     }
 
     /// Creates the partition of every month the readings fall in that has none yet.
-    async fn ensure_partitions(&mut self, readings: &[ReadingRow]) -> Result<(), tokio_postgres::Error> {
+    async fn ensure_partitions(
+        &mut self,
+        readings: &[ReadingRow],
+    ) -> Result<(), tokio_postgres::Error> {
         let months: BTreeSet<i32> = readings
             .iter()
             .map(|r| month_of(r.ts))
@@ -156,16 +159,23 @@ impl Db {
             .collect();
         for m in months {
             let (from, to) = (month_start(m), month_start(m + 1));
-            let name = format!("readings_{:04}_{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+            let name = format!(
+                "readings_{:04}_{:02}",
+                m.div_euclid(12),
+                m.rem_euclid(12) + 1
+            );
             let sql = format!(
                 "CREATE TABLE IF NOT EXISTS {name} PARTITION OF readings FOR VALUES FROM ('{}') TO ('{}')",
                 from.to_rfc3339(),
                 to.to_rfc3339()
             );
             match self.client.batch_execute(&sql).await {
-                Ok(()) => tracing::info!(partition = %name, "Created the readings partition {name}"),
+                Ok(()) => {
+                    tracing::info!(partition = %name, "Created the readings partition {name}")
+                }
                 // Another collector created it at the same moment.
-                Err(e) if matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION) => {}
+                Err(e) if matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION) =>
+                    {}
                 // The default partition already holds rows of that month: they stay there,
                 // and so do this month's next rows.
                 Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
@@ -267,7 +277,14 @@ impl Db {
                     tx.execute(
                         "UPDATE stations SET name = $2, latitude = $3, longitude = $4,
                            altitude_m = $5, metadata = $6 WHERE id = $1",
-                        &[&m.station, &m.name, &m.latitude, &m.longitude, &m.altitude_m, &m.json],
+                        &[
+                            &m.station,
+                            &m.name,
+                            &m.latitude,
+                            &m.longitude,
+                            &m.altitude_m,
+                            &m.json,
+                        ],
                     )
                     .await?;
                 }
@@ -302,7 +319,9 @@ fn buckets(readings: &[ReadingRow], width: i64) -> (Vec<String>, Vec<DateTime<Ut
         .iter()
         .map(|r| (r.station.as_str(), r.ts.div_euclid(width) * width))
         .collect();
-    set.into_iter().map(|(s, t)| (s.to_string(), utc(t))).unzip()
+    set.into_iter()
+        .map(|(s, t)| (s.to_string(), utc(t)))
+        .unzip()
 }
 
 async fn rollups(
@@ -352,8 +371,14 @@ mod tests {
     fn months_and_partition_names_agree() {
         let ts = 1_764_633_600_000; // 2025-12-02
         let m = month_of(ts);
-        assert_eq!(month_start(m), Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(month_start(m + 1), Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            month_start(m),
+            Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            month_start(m + 1),
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+        );
         assert_eq!(partition_month("readings_2025_12"), Some(m));
         assert_eq!(partition_month("readings_default"), None);
     }
