@@ -324,13 +324,18 @@ fn buckets(readings: &[ReadingRow], width: i64) -> (Vec<String>, Vec<DateTime<Ut
         .unzip()
 }
 
+/// A recomputed rollup row replaces the stored one.
+const REPLACE_ROLLUP: &str = "ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
+    count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
+    max = EXCLUDED.max, sum = EXCLUDED.sum";
+
 async fn rollups(
     tx: &tokio_postgres::Transaction<'_>,
     readings: &[ReadingRow],
 ) -> Result<(), tokio_postgres::Error> {
     let (stations, hours) = buckets(readings, HOUR_MS);
     tx.execute(
-        "INSERT INTO rollups_hourly (station, sensor, quantity, start, count, flagged, min, max, sum)
+        &format!("INSERT INTO rollups_hourly (station, sensor, quantity, start, count, flagged, min, max, sum)
          SELECT r.station, r.sensor, r.quantity, h.start,
                 count(r.value) FILTER (WHERE r.flags = 0),
                 count(*) FILTER (WHERE r.flags <> 0 OR r.value IS NULL),
@@ -340,23 +345,19 @@ async fn rollups(
          FROM unnest($1::text[], $2::timestamptz[]) AS h(station, start)
          JOIN readings r ON r.station = h.station AND r.ts >= h.start AND r.ts < h.start + interval '1 hour'
          GROUP BY r.station, r.sensor, r.quantity, h.start
-         ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
-           count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
-           max = EXCLUDED.max, sum = EXCLUDED.sum",
+         {REPLACE_ROLLUP}"),
         &[&stations, &hours],
     )
     .await?;
     let (stations, days) = buckets(readings, DAY_MS);
     tx.execute(
-        "INSERT INTO rollups_daily (station, sensor, quantity, start, count, flagged, min, max, sum)
+        &format!("INSERT INTO rollups_daily (station, sensor, quantity, start, count, flagged, min, max, sum)
          SELECT h.station, h.sensor, h.quantity, d.start, sum(h.count), sum(h.flagged),
                 min(h.min), max(h.max), sum(h.sum)
          FROM unnest($1::text[], $2::timestamptz[]) AS d(station, start)
          JOIN rollups_hourly h ON h.station = d.station AND h.start >= d.start AND h.start < d.start + interval '1 day'
          GROUP BY h.station, h.sensor, h.quantity, d.start
-         ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
-           count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
-           max = EXCLUDED.max, sum = EXCLUDED.sum",
+         {REPLACE_ROLLUP}"),
         &[&stations, &days],
     )
     .await?;
