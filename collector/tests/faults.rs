@@ -254,29 +254,3 @@ async fn a_station_publishing_under_another_id_is_refused_by_the_broker() {
     assert_eq!(s, 0, "nor its status or meta");
     assert!(collector.terminate(), "{}", collector.log());
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_mid_stream_commits_and_acknowledges_what_the_collector_holds() {
-    let Some(net) = Net::start(MosquittoOptions::default()).await else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let mut first = net.collector("collector-1", None, "");
-    let cfg = station_config("term", &net.broker.url(), dir.path(), None, "");
-    let station = tokio::spawn(run_station(cfg, start_ago(2), Some(SPEED), STREAM_MS));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(first.terminate(), "exits cleanly: {}", first.log());
-    assert!(first.log().contains("Collector stopped"), "{}", first.log());
-    let mut second = net.collector("collector-1", None, "");
-    let db = station.await.unwrap();
-    let client = net.client().await;
-    assert_exactly_once(&client, "term", &stored(&db)).await;
-    assert!(second.terminate(), "{}", second.log());
-    // Everything the first one committed it also acknowledged: the broker sent none of it
-    // again to the second.
-    let log = second.log();
-    assert!(
-        log.contains("duplicates=0"),
-        "the second collector stored no redelivery: {log}"
-    );
-}
