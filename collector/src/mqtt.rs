@@ -94,6 +94,14 @@ pub async fn poll(
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused = ack
+                    .return_codes
+                    .iter()
+                    .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+                    .count();
+                if refused == 0 {
+                    tracing::info!(topics = filters.len(), "Subscribed to the stations' topics");
+                }
                 for (code, f) in ack.return_codes.iter().zip(&filters) {
                     if matches!(code, SubscribeReasonCode::Failure) {
                         tracing::error!(topic = %f.path, "The broker refused the subscription to {}: give the collector's account read access to it in the broker's ACL", f.path);

@@ -139,6 +139,24 @@ async fn a_weeks_backfill_keeps_its_times_and_backfill_mark_and_rolls_up() {
         (Some("Station buoy".into()), Some(50.1)),
         "meta reached the stations table"
     );
+    // The station's run ended cleanly: its retained status says `offline`, and its last
+    // `state` snapshot is kept.
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = client
+            .query_one("SELECT online, state IS NOT NULL, first_seen <= last_seen FROM stations WHERE id = 'buoy'", &[])
+            .await
+            .unwrap();
+        let (online, state, seen): (Option<bool>, bool, bool) = (r.get(0), r.get(1), r.get(2));
+        if online == Some(false) && state && seen {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "status offline and a state: {online:?} {state} {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let partitions: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass",

@@ -48,11 +48,15 @@ impl Net {
         )
     }
 
+    /// Starts a collector and waits until it has subscribed (the broker keeps nothing for
+    /// a session that does not exist yet).
     pub fn collector(&self, client_id: &str, share: Option<&str>, extra: &str) -> CollectorProcess {
-        CollectorProcess::spawn(
+        let c = CollectorProcess::spawn(
             Path::new(BIN),
             &self.collector_config(client_id, share, extra),
-        )
+        );
+        tokio::task::block_in_place(|| c.wait_subscribed());
+        c
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
