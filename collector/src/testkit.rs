@@ -432,7 +432,7 @@ impl CollectorProcess {
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let end = Instant::now() + Duration::from_secs(30);
+        let end = Instant::now() + Duration::from_secs(60);
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return st.success();

@@ -69,6 +69,7 @@ async fn sigterm_mid_stream_commits_and_acknowledges_what_the_collector_holds() 
     let log = second.log();
     assert!(
         log.contains("duplicates=0"),
-        "the second collector stored no redelivery: {log}"
+        "the second collector stored no redelivery: {log}\nthe first one's log: {}",
+        first.log()
     );
 }
