@@ -1,0 +1,7 @@
+//! Integration tests of `anemone-collector` against a real PostgreSQL and Mosquitto of
+//! their own (see `anemone_collector::testkit`).
+
+mod bad_messages;
+mod faults;
+mod shutdown;
+mod support;
