@@ -1,0 +1,85 @@
+//! `anemone-collector`: MQTT → PostgreSQL for a network of Anemone stations.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anemone_collector::collector::{self, RunError, Stats};
+use anemone_collector::config::Config;
+use anemone_collector::{db, schema};
+use clap::{Parser, Subcommand};
+
+/// Collects the readings of a network of Anemone stations from MQTT into PostgreSQL.
+#[derive(Parser)]
+#[command(name = "anemone-collector", version, about)]
+struct Cli {
+    /// The collector's config file.
+    #[arg(long, global = true, value_name = "PATH", default_value = "/etc/anemone/collector.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Collect until SIGINT/SIGTERM (the default).
+    Run,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+/// EX_CONFIG: the config cannot work; a service manager should not restart.
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("anemone-collector: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("anemone-collector: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command.unwrap_or(Cmd::Run) {
+            Cmd::Run => collector::run(cfg, Arc::new(Stats::default()), anemone::station::shutdown_signal()).await,
+            Cmd::Migrate => migrate(&cfg).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ RunError::Config(_)) | Err(e @ RunError::Broker(_)) => {
+            eprintln!("anemone-collector: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("anemone-collector: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(cfg: &Config) -> Result<(), RunError> {
+    let mut client = db::connect(&cfg.postgres.url).await.map_err(RunError::Database)?;
+    let (before, after) = schema::migrate(&mut client).await?;
+    if before == after {
+        eprintln!("The schema is up to date (version {after}).");
+    } else {
+        eprintln!("Migrated the schema from version {before} to {after}.");
+    }
+    Ok(())
+}

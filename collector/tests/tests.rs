@@ -1,0 +1,6 @@
+//! Integration tests of `anemone-collector` against a real PostgreSQL and Mosquitto of
+//! their own (see `anemone_collector::testkit`).
+
+mod bad_messages;
+mod faults;
+mod support;
