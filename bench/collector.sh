@@ -103,13 +103,19 @@ if [ "$ONLY" != reference ]; then
     "${PG_AS[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres "$db"
     port=$(free_port)
     start_mosquitto "$port"
-    cat >"$WORK/collector.toml" <<EOF
-$(collector_config "127.0.0.1:$port" "host=127.0.0.1 port=$PGPORT user=postgres dbname=$db")
-EOF
+    {
+        printf '[mqtt]\nbroker = "mqtt://127.0.0.1:%s"\nclient_id = "bench-collector"\n' "$port"
+        printf '[postgres]\nurl = "host=127.0.0.1 port=%s user=postgres dbname=%s"\n' "$PGPORT" "$db"
+        printf '[batch]\n'
+        if [ -n "${BATCH_SIZE:-}" ]; then printf 'size = %s\n' "$BATCH_SIZE"; fi
+        if [ -n "${BATCH_MS:-}" ]; then printf 'interval = "%sms"\n' "$BATCH_MS"; fi
+    } >"$WORK/collector.toml"
+    "$BIN/anemone-collector" --config "$WORK/collector.toml" migrate 2>>"$WORK/collector.log"
     log "collector: $STATIONS stations, $RATE readings/s offered for $DURATION s"
     "$PY3" "$BENCH_DIR/collector_run.py" --name collector --out "$WORK/collector.json" \
         --log "$WORK/collector.log" --psql "$(psql_cmd $db)" --pgdata "$PGDATA" \
-        --mosquitto-pid "$MOSQ_PID" "${COLLECTOR_SCHEMA[@]}" \
+        --mosquitto-pid "$MOSQ_PID" --id-col id --rollups "rollups_hourly rollups_daily" \
+        --ready-log "Connected to the broker" \
         --loadgen "$(loadgen "$port" --duration "$DURATION")" \
         -- "$BIN/anemone-collector" --config "$WORK/collector.toml"
     stop_mosquitto
@@ -123,7 +129,7 @@ if [ "$ONLY" != collector ]; then
     log "reference: $STATIONS stations × $REF_READINGS readings, offered at $RATE/s"
     "$PY3" "$BENCH_DIR/collector_run.py" --name reference --out "$WORK/reference.json" \
         --log "$WORK/reference.log" --psql "$(psql_cmd $db)" --pgdata "$PGDATA" \
-        --mosquitto-pid "$MOSQ_PID" --timeout "${REF_TIMEOUT:-1800}" \
+        --mosquitto-pid "$MOSQ_PID" --id-col reading_id --timeout "${REF_TIMEOUT:-1800}" \
         --loadgen "$(loadgen "$port" --duration 3600 --readings "$REF_READINGS")" \
         -- "$BIN/hobbyist-collector" --broker "127.0.0.1:$port" \
         --db "host=127.0.0.1 port=$PGPORT user=postgres dbname=$db"

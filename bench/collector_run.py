@@ -7,9 +7,9 @@
         [--ts-expr ts] [--rollups "t1 t2"] -- COLLECTOR COMMAND…
 
 What it does, in order (bench/README.md, "The collector benchmark", says why):
-1. starts the collector command (stdout+stderr to WORK/NAME.log) and waits until
-   --ready-sql answers a non-empty value (its schema is there), then 2 s more for its
-   subscription;
+1. starts the collector command (stdout+stderr to --log) and waits until --ready-sql
+   answers a non-empty value (its schema is there) and --ready-log's text is in its log
+   (it is connected), then 2 s more for its subscription;
 2. reads the CPU counters: the collector process, PostgreSQL (the postmaster with every
    reaped child, plus every live child), Mosquitto;
 3. runs the load generator to its end (its JSON summary gives the readings it sent and the
@@ -105,6 +105,7 @@ def main():
     ap.add_argument("--mosquitto-pid", type=int, required=True)
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--ready-sql", default="SELECT to_regclass('readings')")
+    ap.add_argument("--ready-log", default="", help="also wait for this text in the log")
     ap.add_argument("--table", default="readings")
     ap.add_argument("--station-col", default="station")
     ap.add_argument("--id-col", default="reading_id")
@@ -126,7 +127,8 @@ def main():
             if proc.poll() is not None:
                 sys.exit(f"{a.name}: the collector exited with {proc.returncode} before it was ready (see {a.log})")
             try:
-                if sql(a, a.ready_sql):
+                logged = not a.ready_log or a.ready_log in open(a.log, errors="replace").read()
+                if logged and sql(a, a.ready_sql):
                     break
             except RuntimeError:
                 pass
