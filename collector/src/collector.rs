@@ -6,6 +6,7 @@
 //! same client id, and rows already committed make those redeliveries no-ops. A database
 //! that goes away is retried with backoff while the messages wait at the broker.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -115,6 +116,7 @@ pub async fn run(
 
     let mut held: Vec<Incoming> = Vec::with_capacity(cfg.batch.size);
     let mut batch = Batch::default();
+    let mut acks: VecDeque<Incoming> = VecDeque::new();
     let mut deadline: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
@@ -122,8 +124,11 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !acks.is_empty() => {
+                send_acks(&client, &conn, &mut acks);
+            }
             _ = tokio::time::sleep_until(due), if deadline.is_some() => {
-                flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, None).await;
+                flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, &mut acks, None).await;
                 deadline = None;
             }
             msg = rx.recv() => {
@@ -135,7 +140,7 @@ pub async fn run(
                     deadline = Some(Instant::now() + cfg.batch_interval());
                 }
                 if held.len() >= cfg.batch.size {
-                    flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, None).await;
+                    flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, &mut acks, None).await;
                     deadline = None;
                 }
             }
@@ -151,8 +156,14 @@ pub async fn run(
         held.push(msg);
     }
     drop(rx);
-    flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, Some(Instant::now() + SHUTDOWN_WRITE_GRACE)).await;
-    // The acknowledgements are queued before the disconnect, so they are sent first.
+    flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, &mut acks, Some(Instant::now() + SHUTDOWN_WRITE_GRACE)).await;
+    // The poller no longer waits for the writer, so the channel drains; the
+    // acknowledgements are queued before the disconnect, so they are sent first.
+    let end = Instant::now() + Duration::from_secs(5);
+    while !acks.is_empty() && Instant::now() < end {
+        send_acks(&client, &conn, &mut acks);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let _ = client.disconnect().await;
     let mut poller = poller;
     if tokio::time::timeout(Duration::from_secs(5), &mut poller).await.is_err() {
@@ -196,6 +207,7 @@ async fn flush(
     stats: &Stats,
     batch: &mut Batch,
     held: &mut Vec<Incoming>,
+    acks: &mut VecDeque<Incoming>,
     give_up: Option<Instant>,
 ) {
     if held.is_empty() {
@@ -236,15 +248,28 @@ async fn flush(
             }
         }
     }
+    acks.extend(held.drain(..));
+    batch.clear();
+    send_acks(client, conn, acks);
+}
+
+/// Queues the acknowledgements of committed messages without waiting: rumqttc's request
+/// channel drains only while the connection is polled, and the poller may itself be
+/// waiting for the writer, so what does not fit now is tried again shortly.
+fn send_acks(client: &AsyncClient, conn: &Connection, acks: &mut VecDeque<Incoming>) {
     let current = conn.generation.load(Ordering::SeqCst);
-    for msg in held.drain(..) {
+    while let Some(msg) = acks.front() {
         // A message from an earlier connection is sent again on this one; that copy is
         // the one to acknowledge (its row is already committed, so it is a no-op).
-        if msg.generation == current {
-            if let Err(e) = client.ack(&msg.publish).await {
-                tracing::debug!(error = %e, "Could not queue an acknowledgement");
+        if msg.generation != current {
+            acks.pop_front();
+            continue;
+        }
+        match client.try_ack(&msg.publish) {
+            Ok(()) => {
+                acks.pop_front();
             }
+            Err(_) => return,
         }
     }
-    batch.clear();
 }

@@ -312,7 +312,7 @@ impl CollectorProcess {
         let child = Command::new(bin)
             .arg("--config")
             .arg(&path)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("ANEMONE_TEST_COLLECTOR_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
