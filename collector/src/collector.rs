@@ -101,17 +101,26 @@ pub async fn run(
     let password = cfg.password()?;
     let options = mqtt::options(&cfg, password).map_err(RunError::Broker)?;
 
-    let client = db::connect(&cfg.postgres.url).await.map_err(RunError::Database)?;
+    let client = db::connect(&cfg.postgres.url)
+        .await
+        .map_err(RunError::Database)?;
     let found = schema::version(&client).await?;
     if found != SCHEMA_VERSION {
         return Err(RunError::NotMigrated { found });
     }
     let mut db = Db::new(client).await.map_err(RunError::Database)?;
 
-    let (client, eventloop) = AsyncClient::new(options, cfg.batch.size.saturating_mul(10).max(1_000));
+    let (client, eventloop) =
+        AsyncClient::new(options, cfg.batch.size.saturating_mul(10).max(1_000));
     let conn = Arc::new(Connection::default());
     let (tx, mut rx) = mpsc::channel::<Incoming>(cfg.batch.size.saturating_mul(4).max(64));
-    let poller = tokio::spawn(mqtt::poll(cfg.clone(), client.clone(), eventloop, tx, conn.clone()));
+    let poller = tokio::spawn(mqtt::poll(
+        cfg.clone(),
+        client.clone(),
+        eventloop,
+        tx,
+        conn.clone(),
+    ));
     tracing::info!(client_id = %cfg.mqtt.client_id, share_group = cfg.mqtt.share_group.as_deref().unwrap_or("-"), batch = cfg.batch.size, "Collector started");
 
     let mut held: Vec<Incoming> = Vec::with_capacity(cfg.batch.size);
@@ -147,7 +156,10 @@ pub async fn run(
         }
     }
 
-    tracing::info!(held = held.len(), "Stopping: committing and acknowledging what the collector holds");
+    tracing::info!(
+        held = held.len(),
+        "Stopping: committing and acknowledging what the collector holds"
+    );
     conn.stopping.store(true, Ordering::SeqCst);
     // Messages already handed over are part of what the collector holds.
     while let Ok(msg) = rx.try_recv() {
@@ -156,7 +168,18 @@ pub async fn run(
         held.push(msg);
     }
     drop(rx);
-    flush(&cfg, &mut db, &client, &conn, &stats, &mut batch, &mut held, &mut acks, Some(Instant::now() + SHUTDOWN_WRITE_GRACE)).await;
+    flush(
+        &cfg,
+        &mut db,
+        &client,
+        &conn,
+        &stats,
+        &mut batch,
+        &mut held,
+        &mut acks,
+        Some(Instant::now() + SHUTDOWN_WRITE_GRACE),
+    )
+    .await;
     // The poller no longer waits for the writer, so the channel drains; the
     // acknowledgements are queued before the disconnect, so they are sent first.
     let end = Instant::now() + Duration::from_secs(5);
@@ -166,7 +189,10 @@ pub async fn run(
     }
     let _ = client.disconnect().await;
     let mut poller = poller;
-    if tokio::time::timeout(Duration::from_secs(5), &mut poller).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), &mut poller)
+        .await
+        .is_err()
+    {
         poller.abort();
     }
     tracing::info!(
@@ -182,10 +208,16 @@ pub async fn run(
 
 fn add(cfg: &Config, batch: &mut Batch, msg: &Incoming) {
     let p = &msg.publish;
-    let topic = &p.topic;
-    match message::parse(&cfg.mqtt.topic_prefix, cfg.mqtt.max_payload_bytes, &topic, &p.payload) {
+    match message::parse(
+        &cfg.mqtt.topic_prefix,
+        cfg.mqtt.max_payload_bytes,
+        &p.topic,
+        &p.payload,
+    ) {
         Parsed::Reading(r) => batch.readings.push(r),
-        Parsed::Status { station, online } => batch.updates.push(StationUpdate::Status(station, online)),
+        Parsed::Status { station, online } => {
+            batch.updates.push(StationUpdate::Status(station, online))
+        }
         Parsed::Meta(m) => batch.updates.push(StationUpdate::Meta(m)),
         Parsed::State { station, json } => batch.updates.push(StationUpdate::State(station, json)),
         Parsed::Cleared => {}
@@ -233,7 +265,13 @@ async fn flush(
                 stats.duplicates.fetch_add(w.duplicates, Ordering::Relaxed);
                 stats.dead.fetch_add(w.dead, Ordering::Relaxed);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(messages = held.len(), inserted = w.inserted, duplicates = w.duplicates, dead = w.dead, "Committed a batch");
+                tracing::debug!(
+                    messages = held.len(),
+                    inserted = w.inserted,
+                    duplicates = w.duplicates,
+                    dead = w.dead,
+                    "Committed a batch"
+                );
                 break;
             }
             Err(e) => {

@@ -201,16 +201,23 @@ impl Config {
             return Err(invalid("[mqtt] client_id is empty: give each collector its own fixed id (e.g. \"collector-1\")".into()));
         }
         if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {
-            return Err(invalid("[mqtt] has both password and password_file: keep one (password_file is better)".into()));
+            return Err(invalid(
+                "[mqtt] has both password and password_file: keep one (password_file is better)"
+                    .into(),
+            ));
         }
         if (self.mqtt.password.is_some() || self.mqtt.password_file.is_some())
             && self.mqtt.username.is_none()
         {
-            return Err(invalid("[mqtt] has a password but no username: add username".into()));
+            return Err(invalid(
+                "[mqtt] has a password but no username: add username".into(),
+            ));
         }
         if let Some(g) = &self.mqtt.share_group {
             if g.is_empty() || g.contains(['/', '+', '#']) {
-                return Err(invalid(format!("[mqtt] share_group `{g}` must be a non-empty name without `/`, `+` or `#`")));
+                return Err(invalid(format!(
+                    "[mqtt] share_group `{g}` must be a non-empty name without `/`, `+` or `#`"
+                )));
             }
         }
         let p = &self.mqtt.topic_prefix;
@@ -218,17 +225,24 @@ impl Config {
             return Err(invalid(format!("[mqtt] topic_prefix `{p}` must be a topic without wildcards or a trailing `/` (e.g. \"anemone\")")));
         }
         if self.batch.size == 0 || self.batch.size > 100_000 {
-            return Err(invalid(format!("[batch] size = {} must be between 1 and 100000", self.batch.size)));
+            return Err(invalid(format!(
+                "[batch] size = {} must be between 1 and 100000",
+                self.batch.size
+            )));
         }
         let ms = self.batch.interval.as_millis_i64();
         if !(1..=60_000).contains(&ms) {
-            return Err(invalid("[batch] interval must be between 1ms and 60s (e.g. \"200ms\")".into()));
+            return Err(invalid(
+                "[batch] interval must be between 1ms and 60s (e.g. \"200ms\")".into(),
+            ));
         }
         if self.mqtt.keep_alive.as_millis_i64() < 5_000 {
             return Err(invalid("[mqtt] keep_alive must be at least 5s".into()));
         }
         if self.mqtt.max_payload_bytes < 1024 {
-            return Err(invalid("[mqtt] max_payload_bytes must be at least 1024".into()));
+            return Err(invalid(
+                "[mqtt] max_payload_bytes must be at least 1024".into(),
+            ));
         }
         self.postgres
             .url
@@ -308,11 +322,20 @@ mod tests {
         assert!(e.to_string().contains("clientid"), "{e}");
         let e = Config::from_toml(&format!("{GOOD}\n[batch]\nsize = 0\n"), "t").unwrap_err();
         assert!(e.to_string().contains("[batch] size"), "{e}");
-        let bad = GOOD.replace("client_id = \"c1\"", "client_id = \"c1\"\nshare_group = \"a/b\"");
+        let bad = GOOD.replace(
+            "client_id = \"c1\"",
+            "client_id = \"c1\"\nshare_group = \"a/b\"",
+        );
         let e = Config::from_toml(&bad, "t").unwrap_err();
         assert!(e.to_string().contains("share_group"), "{e}");
-        let bad = GOOD.replace("client_id = \"c1\"", "client_id = \"c1\"\npassword = \"s3cret\"");
+        let bad = GOOD.replace(
+            "client_id = \"c1\"",
+            "client_id = \"c1\"\npassword = \"s3cret\"",
+        );
         let e = Config::from_toml(&bad, "t").unwrap_err();
-        assert!(e.to_string().contains("no username") && !e.to_string().contains("s3cret"), "{e}");
+        assert!(
+            e.to_string().contains("no username") && !e.to_string().contains("s3cret"),
+            "{e}"
+        );
     }
 }

@@ -148,7 +148,10 @@ impl Db {
     }
 
     /// Creates the partition of every month the readings fall in that has none yet.
-    async fn ensure_partitions(&mut self, readings: &[ReadingRow]) -> Result<(), tokio_postgres::Error> {
+    async fn ensure_partitions(
+        &mut self,
+        readings: &[ReadingRow],
+    ) -> Result<(), tokio_postgres::Error> {
         let months: BTreeSet<i32> = readings
             .iter()
             .map(|r| month_of(r.ts))
@@ -156,16 +159,23 @@ impl Db {
             .collect();
         for m in months {
             let (from, to) = (month_start(m), month_start(m + 1));
-            let name = format!("readings_{:04}_{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+            let name = format!(
+                "readings_{:04}_{:02}",
+                m.div_euclid(12),
+                m.rem_euclid(12) + 1
+            );
             let sql = format!(
                 "CREATE TABLE IF NOT EXISTS {name} PARTITION OF readings FOR VALUES FROM ('{}') TO ('{}')",
                 from.to_rfc3339(),
                 to.to_rfc3339()
             );
             match self.client.batch_execute(&sql).await {
-                Ok(()) => tracing::info!(partition = %name, "Created the readings partition {name}"),
+                Ok(()) => {
+                    tracing::info!(partition = %name, "Created the readings partition {name}")
+                }
                 // Another collector created it at the same moment.
-                Err(e) if matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION) => {}
+                Err(e) if matches!(e.code(), Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION) =>
+                    {}
                 // The default partition already holds rows of that month: they stay there,
                 // and so do this month's next rows.
                 Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
@@ -267,7 +277,14 @@ impl Db {
                     tx.execute(
                         "UPDATE stations SET name = $2, latitude = $3, longitude = $4,
                            altitude_m = $5, metadata = $6 WHERE id = $1",
-                        &[&m.station, &m.name, &m.latitude, &m.longitude, &m.altitude_m, &m.json],
+                        &[
+                            &m.station,
+                            &m.name,
+                            &m.latitude,
+                            &m.longitude,
+                            &m.altitude_m,
+                            &m.json,
+                        ],
                     )
                     .await?;
                 }
@@ -302,8 +319,15 @@ fn buckets(readings: &[ReadingRow], width: i64) -> (Vec<String>, Vec<DateTime<Ut
         .iter()
         .map(|r| (r.station.as_str(), r.ts.div_euclid(width) * width))
         .collect();
-    set.into_iter().map(|(s, t)| (s.to_string(), utc(t))).unzip()
+    set.into_iter()
+        .map(|(s, t)| (s.to_string(), utc(t)))
+        .unzip()
 }
+
+/// A recomputed rollup row replaces the stored one.
+const REPLACE_ROLLUP: &str = "ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
+    count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
+    max = EXCLUDED.max, sum = EXCLUDED.sum";
 
 async fn rollups(
     tx: &tokio_postgres::Transaction<'_>,
@@ -311,7 +335,7 @@ async fn rollups(
 ) -> Result<(), tokio_postgres::Error> {
     let (stations, hours) = buckets(readings, HOUR_MS);
     tx.execute(
-        "INSERT INTO rollups_hourly (station, sensor, quantity, start, count, flagged, min, max, sum)
+        &format!("INSERT INTO rollups_hourly (station, sensor, quantity, start, count, flagged, min, max, sum)
          SELECT r.station, r.sensor, r.quantity, h.start,
                 count(r.value) FILTER (WHERE r.flags = 0),
                 count(*) FILTER (WHERE r.flags <> 0 OR r.value IS NULL),
@@ -321,23 +345,19 @@ async fn rollups(
          FROM unnest($1::text[], $2::timestamptz[]) AS h(station, start)
          JOIN readings r ON r.station = h.station AND r.ts >= h.start AND r.ts < h.start + interval '1 hour'
          GROUP BY r.station, r.sensor, r.quantity, h.start
-         ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
-           count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
-           max = EXCLUDED.max, sum = EXCLUDED.sum",
+         {REPLACE_ROLLUP}"),
         &[&stations, &hours],
     )
     .await?;
     let (stations, days) = buckets(readings, DAY_MS);
     tx.execute(
-        "INSERT INTO rollups_daily (station, sensor, quantity, start, count, flagged, min, max, sum)
+        &format!("INSERT INTO rollups_daily (station, sensor, quantity, start, count, flagged, min, max, sum)
          SELECT h.station, h.sensor, h.quantity, d.start, sum(h.count), sum(h.flagged),
                 min(h.min), max(h.max), sum(h.sum)
          FROM unnest($1::text[], $2::timestamptz[]) AS d(station, start)
          JOIN rollups_hourly h ON h.station = d.station AND h.start >= d.start AND h.start < d.start + interval '1 day'
          GROUP BY h.station, h.sensor, h.quantity, d.start
-         ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
-           count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
-           max = EXCLUDED.max, sum = EXCLUDED.sum",
+         {REPLACE_ROLLUP}"),
         &[&stations, &days],
     )
     .await?;
@@ -352,8 +372,14 @@ mod tests {
     fn months_and_partition_names_agree() {
         let ts = 1_764_633_600_000; // 2025-12-02
         let m = month_of(ts);
-        assert_eq!(month_start(m), Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(month_start(m + 1), Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            month_start(m),
+            Utc.with_ymd_and_hms(2025, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            month_start(m + 1),
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+        );
         assert_eq!(partition_month("readings_2025_12"), Some(m));
         assert_eq!(partition_month("readings_default"), None);
     }

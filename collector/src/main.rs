@@ -1,5 +1,6 @@
 //! `anemone-collector`: MQTT → PostgreSQL for a network of Anemone stations.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +15,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "anemone-collector", version, about)]
 struct Cli {
     /// The collector's config file.
-    #[arg(long, global = true, value_name = "PATH", default_value = "/etc/anemone/collector.toml")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "/etc/anemone/collector.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
@@ -56,7 +63,14 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command.unwrap_or(Cmd::Run) {
-            Cmd::Run => collector::run(cfg, Arc::new(Stats::default()), anemone::station::shutdown_signal()).await,
+            Cmd::Run => {
+                collector::run(
+                    cfg,
+                    Arc::new(Stats::default()),
+                    anemone::station::shutdown_signal(),
+                )
+                .await
+            }
             Cmd::Migrate => migrate(&cfg).await,
         }
     });
@@ -74,7 +88,9 @@ fn main() -> ExitCode {
 }
 
 async fn migrate(cfg: &Config) -> Result<(), RunError> {
-    let mut client = db::connect(&cfg.postgres.url).await.map_err(RunError::Database)?;
+    let mut client = db::connect(&cfg.postgres.url)
+        .await
+        .map_err(RunError::Database)?;
     let (before, after) = schema::migrate(&mut client).await?;
     if before == after {
         eprintln!("The schema is up to date (version {after}).");

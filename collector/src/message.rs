@@ -337,7 +337,9 @@ mod tests {
     fn each_kind_of_bad_message_has_its_reason() {
         let t = "anemone/mast/reading/air";
         assert!(reason(parse("anemone", 65536, t, b"{not json")).starts_with("not JSON"));
-        let wrong = String::from_utf8(payload(false)).unwrap().replace("12.5", "\"12.5\"");
+        let wrong = String::from_utf8(payload(false))
+            .unwrap()
+            .replace("12.5", "\"12.5\"");
         assert!(reason(parse("anemone", 65536, t, wrong.as_bytes())).starts_with("wrong type"));
         let unknown = String::from_utf8(payload(false))
             .unwrap()
@@ -347,12 +349,18 @@ mod tests {
             "unknown quantity `air_temprature`"
         );
         assert!(reason(parse("anemone", 1024, t, &[b' '; 2000])).starts_with("oversized"));
-        let other = String::from_utf8(payload(false))
-            .unwrap()
-            .replacen('{', "{\"station\":\"buoy\",", 1);
+        let other =
+            String::from_utf8(payload(false))
+                .unwrap()
+                .replacen('{', "{\"station\":\"buoy\",", 1);
         assert!(reason(parse("anemone", 65536, t, other.as_bytes()))
             .contains("does not match payload station `buoy`"));
-        let sensor = parse("anemone", 65536, "anemone/mast/reading/water", &payload(false));
+        let sensor = parse(
+            "anemone",
+            65536,
+            "anemone/mast/reading/water",
+            &payload(false),
+        );
         assert!(reason(sensor).contains("topic sensor `water`"));
         let meta = br#"{"station": "buoy", "name": "x"}"#;
         assert!(reason(parse("anemone", 65536, "anemone/mast/meta", meta)).contains("`buoy`"));
@@ -363,15 +371,24 @@ mod tests {
     fn status_meta_state_and_cleared_topics() {
         assert_eq!(
             parse("anemone", 65536, "anemone/mast/status", b"offline"),
-            Parsed::Status { station: "mast".into(), online: false }
+            Parsed::Status {
+                station: "mast".into(),
+                online: false
+            }
         );
-        assert_eq!(parse("anemone", 65536, "anemone/mast/meta", b""), Parsed::Cleared);
+        assert_eq!(
+            parse("anemone", 65536, "anemone/mast/meta", b""),
+            Parsed::Cleared
+        );
         let meta = br#"{"station": "mast", "name": "School mast",
             "location": {"latitude": 50.12, "longitude": -5.54, "altitude_m": 42.0}}"#;
         match parse("anemone", 65536, "anemone/mast/meta", meta) {
             Parsed::Meta(m) => {
                 assert_eq!(m.name.as_deref(), Some("School mast"));
-                assert_eq!((m.latitude, m.longitude, m.altitude_m), (Some(50.12), Some(-5.54), Some(42.0)));
+                assert_eq!(
+                    (m.latitude, m.longitude, m.altitude_m),
+                    (Some(50.12), Some(-5.54), Some(42.0))
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
+    SubscribeReasonCode,
+};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -40,10 +43,15 @@ pub fn filters(cfg: &Config) -> Vec<SubscribeFilter> {
         Some(g) => format!("$share/{g}/{p}/+/reading/+"),
         None => format!("{p}/+/reading/+"),
     };
-    [readings, format!("{p}/+/status"), format!("{p}/+/meta"), format!("{p}/+/state")]
-        .into_iter()
-        .map(|path| SubscribeFilter::new(path, QoS::AtLeastOnce))
-        .collect()
+    [
+        readings,
+        format!("{p}/+/status"),
+        format!("{p}/+/meta"),
+        format!("{p}/+/state"),
+    ]
+    .into_iter()
+    .map(|path| SubscribeFilter::new(path, QoS::AtLeastOnce))
+    .collect()
 }
 
 /// The client options of `cfg` (the password already read).
@@ -96,7 +104,12 @@ pub async fn poll(
                 let generation = conn.generation.load(Ordering::SeqCst);
                 // When the writer has gone (shutting down) the message stays unacknowledged
                 // and the broker sends it again to the next session.
-                let _ = tx.send(Incoming { publish, generation }).await;
+                let _ = tx
+                    .send(Incoming {
+                        publish,
+                        generation,
+                    })
+                    .await;
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}

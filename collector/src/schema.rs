@@ -135,7 +135,10 @@ async fn migrate_locked(client: &mut Client) -> Result<(i32, i32), SchemaError> 
         tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&to])
             .await?;
         tx.commit().await?;
-        tracing::info!(version = to, "Migrated the collector's schema to version {to}");
+        tracing::info!(
+            version = to,
+            "Migrated the collector's schema to version {to}"
+        );
     }
     Ok((before, SCHEMA_VERSION))
 }

@@ -56,7 +56,9 @@ fn user_ids(user: &str) -> Option<(u32, u32)> {
 
 fn running_as_root() -> bool {
     // /proc/self belongs to the process's effective user.
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// A PostgreSQL cluster in a temporary directory.
@@ -111,22 +113,40 @@ impl PgCluster {
             .tempdir()
             .expect("a temporary directory for PostgreSQL");
         let owner = if running_as_root() {
-            let ids = user_ids("postgres").expect("as root, PostgreSQL runs as the `postgres` user, which does not exist");
+            let ids = user_ids("postgres")
+                .expect("as root, PostgreSQL runs as the `postgres` user, which does not exist");
             std::os::unix::fs::chown(dir.path(), Some(ids.0), Some(ids.1))
                 .expect("give the temporary directory to `postgres`");
             Some(ids)
         } else {
             None
         };
-        let mut pg = PgCluster { dir, bin, port: free_port(), owner };
+        let mut pg = PgCluster {
+            dir,
+            bin,
+            port: free_port(),
+            owner,
+        };
         let out = pg
             .command("initdb")
             .arg("-D")
             .arg(pg.data())
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .output()
             .expect("run initdb");
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         pg.start_server();
         Some(pg)
     }
@@ -147,7 +167,12 @@ impl PgCluster {
             .stdin(Stdio::null())
             .output()
             .expect("run pg_ctl start");
-        assert!(out.status.success(), "pg_ctl start failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
     }
 
     /// The port it listens on.
@@ -157,12 +182,17 @@ impl PgCluster {
 
     /// A connection string for `dbname` as the `postgres` user.
     pub fn url(&self, dbname: &str) -> String {
-        format!("host=127.0.0.1 port={} user=postgres dbname={dbname}", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={dbname}",
+            self.port
+        )
     }
 
     /// Creates the database `name` and returns its connection string.
     pub async fn create_database(&self, name: &str) -> String {
-        let client = crate::db::connect(&self.url("postgres")).await.expect("connect to the test cluster");
+        let client = crate::db::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the test cluster");
         client
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
@@ -224,7 +254,10 @@ impl Mosquitto {
             missing("mosquitto", "apt-get install mosquitto")?;
             return None;
         };
-        let dir = tempfile::Builder::new().prefix("anemone-mosquitto-").tempdir().expect("a temporary directory for Mosquitto");
+        let dir = tempfile::Builder::new()
+            .prefix("anemone-mosquitto-")
+            .tempdir()
+            .expect("a temporary directory for Mosquitto");
         let port = free_port();
         let mut conf = format!(
             "listener {port} 127.0.0.1\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n\
@@ -240,15 +273,27 @@ impl Mosquitto {
         } else {
             let passwd = dir.path().join("passwd");
             for (i, (user, password)) in opts.accounts.iter().enumerate() {
-                let mut c = Command::new(find_program("mosquitto_passwd", &[]).expect("mosquitto_passwd (package mosquitto)"));
+                let mut c = Command::new(
+                    find_program("mosquitto_passwd", &[])
+                        .expect("mosquitto_passwd (package mosquitto)"),
+                );
                 c.arg("-b");
                 if i == 0 {
                     c.arg("-c");
                 }
-                let st = c.arg(&passwd).arg(user).arg(password).stdout(Stdio::null()).status().expect("run mosquitto_passwd");
+                let st = c
+                    .arg(&passwd)
+                    .arg(user)
+                    .arg(password)
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("run mosquitto_passwd");
                 assert!(st.success(), "mosquitto_passwd failed for {user}");
             }
-            conf.push_str(&format!("allow_anonymous false\npassword_file {}\n", passwd.display()));
+            conf.push_str(&format!(
+                "allow_anonymous false\npassword_file {}\n",
+                passwd.display()
+            ));
         }
         if let Some(acl) = &opts.acl {
             let path = dir.path().join("acl");
@@ -312,12 +357,19 @@ impl CollectorProcess {
         let child = Command::new(bin)
             .arg("--config")
             .arg(&path)
-            .env("RUST_LOG", std::env::var("ANEMONE_TEST_COLLECTOR_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ANEMONE_TEST_COLLECTOR_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
             .expect("start anemone-collector");
-        CollectorProcess { child, _dir: dir, log }
+        CollectorProcess {
+            child,
+            _dir: dir,
+            log,
+        }
     }
 
     /// Runs `bin --config <file> migrate` to completion.
@@ -325,8 +377,17 @@ impl CollectorProcess {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("collector.toml");
         std::fs::write(&path, config).expect("write the collector config");
-        let out = Command::new(bin).arg("--config").arg(&path).arg("migrate").output().expect("run migrate");
-        assert!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(bin)
+            .arg("--config")
+            .arg(&path)
+            .arg("migrate")
+            .output()
+            .expect("run migrate");
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Its log (stderr) so far.
@@ -347,7 +408,10 @@ impl CollectorProcess {
 
     /// SIGTERM, then waits for the exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {

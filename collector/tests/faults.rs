@@ -13,7 +13,9 @@ const SPEED: f64 = 120.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_killed_mid_stream_loses_nothing_and_stores_nothing_twice() {
-    let Some(net) = Net::start(MosquittoOptions::default()).await else { return };
+    let Some(net) = Net::start(MosquittoOptions::default()).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut collector = net.collector("collector-1", None, "");
     let cfg = station_config("kill9", &net.broker.url(), dir.path(), None, "");
@@ -25,12 +27,18 @@ async fn collector_killed_mid_stream_loses_nothing_and_stores_nothing_twice() {
     let db = station.await.unwrap();
     let client = net.client().await;
     assert_exactly_once(&client, "kill9", &stored(&db)).await;
-    assert!(collector.terminate(), "the collector exits cleanly on SIGTERM: {}", collector.log());
+    assert!(
+        collector.terminate(),
+        "the collector exits cleanly on SIGTERM: {}",
+        collector.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_mid_stream_loses_nothing_and_stores_nothing_twice() {
-    let Some(mut net) = Net::start(MosquittoOptions::default()).await else { return };
+    let Some(mut net) = Net::start(MosquittoOptions::default()).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut collector = net.collector("collector-1", None, "");
     let cfg = station_config("pgrestart", &net.broker.url(), dir.path(), None, "");
@@ -42,13 +50,20 @@ async fn postgres_restarted_mid_stream_loses_nothing_and_stores_nothing_twice() 
     let db = station.await.unwrap();
     let client = net.client().await;
     assert_exactly_once(&client, "pgrestart", &stored(&db)).await;
-    assert!(collector.log().contains("Writing a batch failed") || collector.log().contains("PostgreSQL"), "the outage was seen: {}", collector.log());
+    assert!(
+        collector.log().contains("Writing a batch failed")
+            || collector.log().contains("PostgreSQL"),
+        "the outage was seen: {}",
+        collector.log()
+    );
     assert!(collector.terminate(), "{}", collector.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weeks_backfill_keeps_its_times_and_backfill_mark_and_rolls_up() {
-    let Some(net) = Net::start(MosquittoOptions::default()).await else { return };
+    let Some(net) = Net::start(MosquittoOptions::default()).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut collector = net.collector("collector-1", None, "");
     // A week offline: the broker it names does not answer.
@@ -68,9 +83,16 @@ async fn a_weeks_backfill_keeps_its_times_and_backfill_mark_and_rolls_up() {
     let client = net.client().await;
     let rows = assert_exactly_once(&client, "buoy", &all).await;
     for r in &offline {
-        assert!(rows[&r.id].backfill, "reading {} stored offline arrives marked backfill", r.id);
+        assert!(
+            rows[&r.id].backfill,
+            "reading {} stored offline arrives marked backfill",
+            r.id
+        );
     }
-    assert!(rows.iter().any(|(id, r)| *id > last_offline && !r.backfill), "live readings are not marked backfill");
+    assert!(
+        rows.iter().any(|(id, r)| *id > last_offline && !r.backfill),
+        "live readings are not marked backfill"
+    );
     // The rollups cover the week: one row per hour and quantity, counts that add up.
     let hourly: i64 = client
         .query_one("SELECT coalesce(sum(count + flagged), 0)::bigint FROM rollups_hourly WHERE station = 'buoy'", &[])
@@ -82,7 +104,11 @@ async fn a_weeks_backfill_keeps_its_times_and_backfill_mark_and_rolls_up() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(hourly as usize, all.len(), "every reading is counted once in the hourly rollups");
+    assert_eq!(
+        hourly as usize,
+        all.len(),
+        "every reading is counted once in the hourly rollups"
+    );
     assert_eq!(daily as usize, all.len(), "and once in the daily rollups");
     let (mean, expected): (f64, f64) = {
         let r = client
@@ -97,31 +123,60 @@ async fn a_weeks_backfill_keeps_its_times_and_backfill_mark_and_rolls_up() {
             .unwrap();
         (r.get(0), r.get(1))
     };
-    assert!((mean - expected).abs() < 1e-9, "a day's mean is the mean of its readings: {mean} vs {expected}");
+    assert!(
+        (mean - expected).abs() < 1e-9,
+        "a day's mean is the mean of its readings: {mean} vs {expected}"
+    );
     let station: (Option<String>, Option<f64>) = {
-        let r = client.query_one("SELECT name, latitude FROM stations WHERE id = 'buoy'", &[]).await.unwrap();
+        let r = client
+            .query_one("SELECT name, latitude FROM stations WHERE id = 'buoy'", &[])
+            .await
+            .unwrap();
         (r.get(0), r.get(1))
     };
-    assert_eq!(station, (Some("Station buoy".into()), Some(50.1)), "meta reached the stations table");
+    assert_eq!(
+        station,
+        (Some("Station buoy".into()), Some(50.1)),
+        "meta reached the stations table"
+    );
     let partitions: i64 = client
-        .query_one("SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert!(partitions >= 2, "a month partition beside the default one");
-    let in_default: i64 = client.query_one("SELECT count(*) FROM readings_default", &[]).await.unwrap().get(0);
+    let in_default: i64 = client
+        .query_one("SELECT count(*) FROM readings_default", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(in_default, 0, "rows go to their month's partition");
     assert!(collector.terminate(), "{}", collector.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_collectors_on_one_shared_subscription_one_killed() {
-    let Some(net) = Net::start(MosquittoOptions::default()).await else { return };
+    let Some(net) = Net::start(MosquittoOptions::default()).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut c1 = net.collector("collector-1", Some("anemone"), "");
     let mut c2 = net.collector("collector-2", Some("anemone"), "");
-    let s1 = tokio::spawn(run_station(station_config("mast", &net.broker.url(), dir.path(), None, ""), start_ago(2), Some(SPEED), STREAM_MS));
-    let s2 = tokio::spawn(run_station(station_config("reef", &net.broker.url(), dir.path(), None, ""), start_ago(2), Some(SPEED), STREAM_MS));
+    let s1 = tokio::spawn(run_station(
+        station_config("mast", &net.broker.url(), dir.path(), None, ""),
+        start_ago(2),
+        Some(SPEED),
+        STREAM_MS,
+    ));
+    let s2 = tokio::spawn(run_station(
+        station_config("reef", &net.broker.url(), dir.path(), None, ""),
+        start_ago(2),
+        Some(SPEED),
+        STREAM_MS,
+    ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     c1.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -137,16 +192,43 @@ async fn two_collectors_on_one_shared_subscription_one_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_station_publishing_under_another_id_is_refused_by_the_broker() {
-    let accounts = [("collector", "pw-c"), ("pier", "pw-p"), ("intruder", "pw-i")]
-        .map(|(u, p)| (u.to_string(), p.to_string()))
-        .to_vec();
+    let accounts = [
+        ("collector", "pw-c"),
+        ("pier", "pw-p"),
+        ("intruder", "pw-i"),
+    ]
+    .map(|(u, p)| (u.to_string(), p.to_string()))
+    .to_vec();
     let acl = "user collector\ntopic read anemone/#\n\npattern write anemone/%u/#\n".to_string();
-    let Some(net) = Net::start(MosquittoOptions { accounts, acl: Some(acl) }).await else { return };
+    let Some(net) = Net::start(MosquittoOptions {
+        accounts,
+        acl: Some(acl),
+    })
+    .await
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut collector = net.collector("collector-1", None, "username = \"collector\"\npassword = \"pw-c\"\n");
-    let honest = station_config("pier", &net.broker.url(), dir.path(), Some(("pier", "pw-p")), "");
+    let mut collector = net.collector(
+        "collector-1",
+        None,
+        "username = \"collector\"\npassword = \"pw-c\"\n",
+    );
+    let honest = station_config(
+        "pier",
+        &net.broker.url(),
+        dir.path(),
+        Some(("pier", "pw-p")),
+        "",
+    );
     // Logs in as `intruder` but publishes as `pier2`.
-    let intruder = station_config("pier2", &net.broker.url(), dir.path(), Some(("intruder", "pw-i")), "protocol = \"3.1.1\"\n");
+    let intruder = station_config(
+        "pier2",
+        &net.broker.url(),
+        dir.path(),
+        Some(("intruder", "pw-i")),
+        "protocol = \"3.1.1\"\n",
+    );
     let a = tokio::spawn(run_station(honest, start_ago(2), Some(60.0), 5 * 60_000));
     let b = tokio::spawn(run_station(intruder, start_ago(2), Some(60.0), 5 * 60_000));
     let (db_a, db_b) = (a.await.unwrap(), b.await.unwrap());
@@ -160,8 +242,41 @@ async fn a_station_publishing_under_another_id_is_refused_by_the_broker() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 0, "no reading published under another station's id reaches the database");
-    let s: i64 = client.query_one("SELECT count(*) FROM stations WHERE id = 'pier2'", &[]).await.unwrap().get(0);
+    assert_eq!(
+        n, 0,
+        "no reading published under another station's id reaches the database"
+    );
+    let s: i64 = client
+        .query_one("SELECT count(*) FROM stations WHERE id = 'pier2'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(s, 0, "nor its status or meta");
     assert!(collector.terminate(), "{}", collector.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_commits_and_acknowledges_what_the_collector_holds() {
+    let Some(net) = Net::start(MosquittoOptions::default()).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = net.collector("collector-1", None, "");
+    let cfg = station_config("term", &net.broker.url(), dir.path(), None, "");
+    let station = tokio::spawn(run_station(cfg, start_ago(2), Some(SPEED), STREAM_MS));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(first.terminate(), "exits cleanly: {}", first.log());
+    assert!(first.log().contains("Collector stopped"), "{}", first.log());
+    let mut second = net.collector("collector-1", None, "");
+    let db = station.await.unwrap();
+    let client = net.client().await;
+    assert_exactly_once(&client, "term", &stored(&db)).await;
+    assert!(second.terminate(), "{}", second.log());
+    // Everything the first one committed it also acknowledged: the broker sent none of it
+    // again to the second.
+    let log = second.log();
+    assert!(
+        log.contains("duplicates=0"),
+        "the second collector stored no redelivery: {log}"
+    );
 }

@@ -37,7 +37,9 @@ impl Net {
 
     /// A collector config: `extra` is appended inside `[mqtt]`.
     pub fn collector_config(&self, client_id: &str, share: Option<&str>, extra: &str) -> String {
-        let share = share.map(|g| format!("share_group = \"{g}\"\n")).unwrap_or_default();
+        let share = share
+            .map(|g| format!("share_group = \"{g}\"\n"))
+            .unwrap_or_default();
         format!(
             "[mqtt]\nbroker = \"{}\"\nclient_id = \"{client_id}\"\n{share}{extra}\n\
              [postgres]\nurl = \"{}\"\n[batch]\nsize = 200\ninterval = \"100ms\"\n",
@@ -47,16 +49,27 @@ impl Net {
     }
 
     pub fn collector(&self, client_id: &str, share: Option<&str>, extra: &str) -> CollectorProcess {
-        CollectorProcess::spawn(Path::new(BIN), &self.collector_config(client_id, share, extra))
+        CollectorProcess::spawn(
+            Path::new(BIN),
+            &self.collector_config(client_id, share, extra),
+        )
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
-        anemone_collector::db::connect(&self.db_url).await.expect("connect to the test database")
+        anemone_collector::db::connect(&self.db_url)
+            .await
+            .expect("connect to the test database")
     }
 }
 
 /// A simulated station's config: one BME280 every second, publishing to `broker`.
-pub fn station_config(id: &str, broker: &str, dir: &Path, login: Option<(&str, &str)>, extra_mqtt: &str) -> StationConfig {
+pub fn station_config(
+    id: &str,
+    broker: &str,
+    dir: &Path,
+    login: Option<(&str, &str)>,
+    extra_mqtt: &str,
+) -> StationConfig {
     let login = login
         .map(|(u, p)| format!("username = \"{u}\"\npassword = \"{p}\"\nallow_insecure = true\n"))
         .unwrap_or_default();
@@ -94,7 +107,12 @@ interval = "1s"
 }
 
 /// Runs a station for `duration_ms` of station time at `speed` (`None`: as fast as it goes).
-pub async fn run_station(cfg: StationConfig, start: i64, speed: Option<f64>, duration_ms: i64) -> PathBuf {
+pub async fn run_station(
+    cfg: StationConfig,
+    start: i64,
+    speed: Option<f64>,
+    duration_ms: i64,
+) -> PathBuf {
     let db_path = cfg.storage.path.clone();
     let clock = match speed {
         Some(s) => Clock::scaled(start, s),
@@ -117,7 +135,9 @@ pub async fn run_station(cfg: StationConfig, start: i64, speed: Option<f64>, dur
 /// Every reading a station stored.
 pub fn stored(db: &Path) -> Vec<StoredReading> {
     let store = Store::open_read_only(db, chrono_tz::UTC).expect("open the station's store");
-    store.readings(&Query::default()).expect("read the station's store")
+    store
+        .readings(&Query::default())
+        .expect("read the station's store")
 }
 
 /// A reading row as the collector stored it.
@@ -160,11 +180,19 @@ pub async fn rows(client: &tokio_postgres::Client, station: &str) -> (HashMap<i6
 }
 
 /// Waits until the database holds as many rows of `station` as `expected`.
-pub async fn wait_for_rows(client: &tokio_postgres::Client, station: &str, expected: usize, secs: u64) {
+pub async fn wait_for_rows(
+    client: &tokio_postgres::Client,
+    station: &str,
+    expected: usize,
+    secs: u64,
+) {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
         let n: i64 = client
-            .query_one("SELECT count(*) FROM readings WHERE station = $1", &[&station])
+            .query_one(
+                "SELECT count(*) FROM readings WHERE station = $1",
+                &[&station],
+            )
             .await
             .map(|r| r.get(0))
             .unwrap_or(-1);
@@ -177,26 +205,59 @@ pub async fn wait_for_rows(client: &tokio_postgres::Client, station: &str, expec
 
 /// Checks row by row that every reading the station stored is in the database exactly
 /// once, with its time, sensor, quantity, value and flags; returns the rows.
-pub async fn assert_exactly_once(client: &tokio_postgres::Client, station: &str, store: &[StoredReading]) -> HashMap<i64, Row> {
+pub async fn assert_exactly_once(
+    client: &tokio_postgres::Client,
+    station: &str,
+    store: &[StoredReading],
+) -> HashMap<i64, Row> {
     assert!(!store.is_empty(), "station {station} stored nothing");
     wait_for_rows(client, station, store.len(), 120).await;
     let (rows, twice) = rows(client, station).await;
     assert_eq!(twice, 0, "{twice} readings of {station} are stored twice");
     for s in store {
         let Some(row) = rows.get(&s.id) else {
-            panic!("reading {} of {station} ({:?}) is missing from the database ({} of {} there)", s.id, s.reading, rows.len(), store.len());
+            panic!(
+                "reading {} of {station} ({:?}) is missing from the database ({} of {} there)",
+                s.id,
+                s.reading,
+                rows.len(),
+                store.len()
+            );
         };
         let r = &s.reading;
         assert_eq!(row.ts, r.ts, "time of reading {}", s.id);
         assert_eq!(row.sensor, &*r.sensor, "sensor of reading {}", s.id);
-        assert_eq!(row.quantity, r.quantity.as_str(), "quantity of reading {}", s.id);
-        assert_eq!(row.flags, i16::from(r.flags.bits()), "flags of reading {}", s.id);
+        assert_eq!(
+            row.quantity,
+            r.quantity.as_str(),
+            "quantity of reading {}",
+            s.id
+        );
+        assert_eq!(
+            row.flags,
+            i16::from(r.flags.bits()),
+            "flags of reading {}",
+            s.id
+        );
         match (row.value, r.value) {
-            (Some(a), Some(b)) => assert!((a - b).abs() <= 0.05 * b.abs().max(1.0), "value of reading {}: {a} vs {b}", s.id),
-            (a, b) => assert_eq!(a.is_some(), b.is_some_and(f64::is_finite), "value of reading {}", s.id),
+            (Some(a), Some(b)) => assert!(
+                (a - b).abs() <= 0.05 * b.abs().max(1.0),
+                "value of reading {}: {a} vs {b}",
+                s.id
+            ),
+            (a, b) => assert_eq!(
+                a.is_some(),
+                b.is_some_and(f64::is_finite),
+                "value of reading {}",
+                s.id
+            ),
         }
     }
-    assert_eq!(rows.len(), store.len(), "the database holds readings of {station} the station never stored");
+    assert_eq!(
+        rows.len(),
+        store.len(),
+        "the database holds readings of {station} the station never stored"
+    );
     rows
 }
 
