@@ -109,7 +109,6 @@ fn month_start(month: i32) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-
 impl Db {
     /// Opens a writer on `client` (whose schema is migrated).
     pub async fn new(client: Client) -> Result<Db, tokio_postgres::Error> {
@@ -247,10 +246,7 @@ impl Db {
             // Only the rows this statement really inserts (RETURNING skips the ones already
             // stored) are added to the hourly and daily rollups: a redelivery changes
             // nothing, and no batch re-reads the rows of the hours it touches.
-            let inserted: i64 = tx
-                .query_one(&*INSERT_AND_ROLL_UP, &[])
-                .await?
-                .get(0);
+            let inserted: i64 = tx.query_one(&*INSERT_AND_ROLL_UP, &[]).await?.get(0);
             written.inserted = inserted as u64;
             written.duplicates = batch.readings.len() as u64 - written.inserted;
         }

@@ -19,7 +19,10 @@ use serde_json::Value;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
-#[command(name = "hobbyist-collector", about = "One INSERT and COMMIT per MQTT message")]
+#[command(
+    name = "hobbyist-collector",
+    about = "One INSERT and COMMIT per MQTT message"
+)]
 struct Args {
     /// The broker, host:port.
     #[arg(long, default_value = "127.0.0.1:1883")]
@@ -59,7 +62,9 @@ async fn main() -> Result<()> {
         .broker
         .rsplit_once(':')
         .context("--broker must be host:port")?;
-    let port: u16 = port.parse().context("--broker: the port must be a number")?;
+    let port: u16 = port
+        .parse()
+        .context("--broker: the port must be a number")?;
 
     let (db, connection) = tokio_postgres::connect(&args.db, tokio_postgres::NoTls)
         .await
@@ -69,7 +74,9 @@ async fn main() -> Result<()> {
             eprintln!("hobbyist-collector: PostgreSQL connection ended: {e}");
         }
     });
-    db.batch_execute(SCHEMA).await.context("creating the tables")?;
+    db.batch_execute(SCHEMA)
+        .await
+        .context("creating the tables")?;
     let insert_reading = db
         .prepare(
             "INSERT INTO readings (station, reading_id, ts, sensor, quantity, value, unit, flags, backfill)

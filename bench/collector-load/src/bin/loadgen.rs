@@ -48,7 +48,10 @@ const VERSION: Version = Version::V311;
 const MAX_INCOMING: usize = 1 << 20;
 
 #[derive(Debug, Parser)]
-#[command(name = "anemone-loadgen", about = "Plays N Anemone stations against an MQTT broker")]
+#[command(
+    name = "anemone-loadgen",
+    about = "Plays N Anemone stations against an MQTT broker"
+)]
 struct Args {
     /// The broker, host:port (loopback only: this is a load test).
     #[arg(long, default_value = "127.0.0.1:1883")]
@@ -124,7 +127,9 @@ impl Plan {
         cfg.station.name = format!("Load generator station {id}");
         cfg.mqtt.topic_prefix = None;
         let topics = Topics::new(&cfg);
-        let meta = meta_payload(&cfg, &BTreeMap::new()).to_string().into_bytes();
+        let meta = meta_payload(&cfg, &BTreeMap::new())
+            .to_string()
+            .into_bytes();
         let series = cfg
             .sensors
             .iter()
@@ -365,7 +370,15 @@ async fn run_station(
             payload.clear();
             reading.json_with_id(false).write_to(&mut payload);
             let id = next_pkid(&mut pkid);
-            wire::publish(&mut out, VERSION, topic, &payload, Qos::AtLeastOnce, false, id);
+            wire::publish(
+                &mut out,
+                VERSION,
+                topic,
+                &payload,
+                Qos::AtLeastOnce,
+                false,
+                id,
+            );
             next_id += 1;
         }
         wr.write_all(&out).await?;
