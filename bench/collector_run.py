@@ -26,7 +26,8 @@ Figures (all from PostgreSQL, so the same for every program):
   serialises the message, just before the write.
 * latency p50/p99: commit time − ts per row (same clock: one machine).
 * CPU µs/reading: (utime + stime) of the collector process over the run / rows; the same for
-  PostgreSQL's processes and Mosquitto, reported beside it.
+  PostgreSQL's processes, Mosquitto and the load generator (RUSAGE_CHILDREN around its
+  run), reported beside it.
 * bytes/reading: sum of pg_total_relation_size over the partitions of the readings table
   and of the rollup tables (--rollups), / rows.
 """
@@ -34,6 +35,7 @@ Figures (all from PostgreSQL, so the same for every program):
 import argparse
 import json
 import os
+import resource
 import shlex
 import signal
 import subprocess
@@ -138,7 +140,10 @@ def main():
         time.sleep(2.0)
 
         before = snapshot(a, proc.pid)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         gen = subprocess.run(shlex.split(a.loadgen), capture_output=True, text=True)
+        kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        loadgen_cpu = (kids_after.ru_utime + kids_after.ru_stime) - (kids.ru_utime + kids.ru_stime)
         sys.stderr.write(gen.stderr)
         if gen.returncode != 0:
             sys.exit(f"{a.name}: the load generator failed: {gen.stderr.strip()[-400:]}")
@@ -189,6 +194,8 @@ def main():
     rows = fig["rows"] or 0
     span = (fig["last_commit"] - fig["first_publish"]) if rows else 0.0
     cpu = {k: after[k] - before[k] for k in ("collector", "postgres", "mosquitto")}
+    # The generator's own CPU (it was this script's only child reaped during the run).
+    cpu["loadgen"] = loadgen_cpu
     result = {
         "name": a.name,
         "loadgen": summary,

@@ -31,8 +31,9 @@ def main():
     runs = [r for r in (load(work, "collector"), load(work, "reference")) if r]
     print("| program | stations | offered/s | published/s | sent | rows | missing | duplicates "
           "| sustained readings/s | latency p50 ms | p99 ms | max ms | collector CPU µs/reading "
-          "| PostgreSQL CPU µs/reading | Mosquitto CPU µs/reading | DB bytes/reading |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| PostgreSQL CPU µs/reading | Mosquitto CPU µs/reading | generator CPU µs/reading "
+          "| DB bytes/reading |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         g = r["loadgen"]
         cpu = r["cpu_us_per_reading"]
@@ -41,7 +42,8 @@ def main():
               f"| {fmt(r['sent'])} | {fmt(r['rows'])} | {fmt(r['missing'])} | {fmt(r['duplicates'])} "
               f"| **{fmt(r['readings_per_s'], 0)}** | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} "
               f"| {fmt(r['max_ms'])} | {fmt(cpu['collector'], 2)} | {fmt(cpu['postgres'], 2)} "
-              f"| {fmt(cpu['mosquitto'], 2)} | {fmt(r['bytes_per_reading'], 1)} |")
+              f"| {fmt(cpu['mosquitto'], 2)} | {fmt(cpu.get('loadgen'), 2)} "
+              f"| {fmt(r['bytes_per_reading'], 1)} |")
     by = {r["name"]: r for r in runs}
     if "collector" in by and "reference" in by:
         c, ref = by["collector"], by["reference"]
