@@ -96,13 +96,26 @@ max_queued_bytes 0
 set_tcp_nodelay true"
 export MOSQ_EXTRA
 
-start_postgres
-
-if [ "$ONLY" != reference ]; then
-    db=collector
+# run_one NAME LOADGEN-ARGS -- COMMAND…: collector_run.py on the database and broker that
+# `fresh NAME` made (extra collector_run.py options in RUN_ARGS), then the broker stops.
+run_one() {
+    local name=$1 gen=$2; shift 3
+    "$PY3" "$BENCH_DIR/collector_run.py" --name "$name" --out "$WORK/$name.json" \
+        --log "$WORK/$name.log" --psql "$(psql_cmd "$name")" --pgdata "$PGDATA" \
+        --mosquitto-pid "$MOSQ_PID" "${RUN_ARGS[@]}" --loadgen "$(loadgen "$port" $gen)" -- "$@"
+    stop_mosquitto
+}
+fresh() { # NAME: sets db and port
+    db=$1
     "${PG_AS[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres "$db"
     port=$(free_port)
     start_mosquitto "$port"
+}
+
+start_postgres
+
+if [ "$ONLY" != reference ]; then
+    fresh collector
     {
         printf '[mqtt]\nbroker = "mqtt://127.0.0.1:%s"\nclient_id = "bench-collector"\n' "$port"
         printf '[postgres]\nurl = "host=127.0.0.1 port=%s user=postgres dbname=%s"\n' "$PGPORT" "$db"
@@ -112,28 +125,16 @@ if [ "$ONLY" != reference ]; then
     } >"$WORK/collector.toml"
     "$BIN/anemone-collector" --config "$WORK/collector.toml" migrate 2>>"$WORK/collector.log"
     log "collector: $STATIONS stations, $RATE readings/s offered for $DURATION s"
-    "$PY3" "$BENCH_DIR/collector_run.py" --name collector --out "$WORK/collector.json" \
-        --log "$WORK/collector.log" --psql "$(psql_cmd $db)" --pgdata "$PGDATA" \
-        --mosquitto-pid "$MOSQ_PID" --id-col id --rollups "rollups_hourly rollups_daily" \
-        --ready-log "Connected to the broker" \
-        --loadgen "$(loadgen "$port" --duration "$DURATION")" \
-        -- "$BIN/anemone-collector" --config "$WORK/collector.toml"
-    stop_mosquitto
+    RUN_ARGS=(--id-col id --rollups "rollups_hourly rollups_daily" --ready-log "Connected to the broker")
+    run_one collector "--duration $DURATION" -- "$BIN/anemone-collector" --config "$WORK/collector.toml"
 fi
 
 if [ "$ONLY" != collector ]; then
-    db=reference
-    "${PG_AS[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres "$db"
-    port=$(free_port)
-    start_mosquitto "$port"
+    fresh reference
     log "reference: $STATIONS stations × $REF_READINGS readings, offered at $RATE/s"
-    "$PY3" "$BENCH_DIR/collector_run.py" --name reference --out "$WORK/reference.json" \
-        --log "$WORK/reference.log" --psql "$(psql_cmd $db)" --pgdata "$PGDATA" \
-        --mosquitto-pid "$MOSQ_PID" --id-col reading_id --timeout "${REF_TIMEOUT:-1800}" \
-        --loadgen "$(loadgen "$port" --duration 3600 --readings "$REF_READINGS")" \
-        -- "$BIN/hobbyist-collector" --broker "127.0.0.1:$port" \
-        --db "host=127.0.0.1 port=$PGPORT user=postgres dbname=$db"
-    stop_mosquitto
+    RUN_ARGS=(--id-col reading_id --timeout "${REF_TIMEOUT:-1800}")
+    run_one reference "--duration 3600 --readings $REF_READINGS" -- "$BIN/hobbyist-collector" \
+        --broker "127.0.0.1:$port" --db "host=127.0.0.1 port=$PGPORT user=postgres dbname=$db"
 fi
 
 "$PY3" "$BENCH_DIR/collector_summary.py" "$WORK" | tee "$WORK/collector-summary.md"
