@@ -66,6 +66,9 @@ pub struct Stats {
 /// it holds (the broker keeps those messages: they were never acknowledged).
 const SHUTDOWN_WRITE_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a shutdown waits for its acknowledgements to reach the broker.
+const SHUTDOWN_ACK_GRACE: Duration = Duration::from_secs(30);
+
 /// Connects to PostgreSQL, retrying with backoff until it answers or `give_up` passes.
 async fn connect_db(url: &str, give_up: Option<Instant>) -> Option<Db> {
     let mut backoff = Duration::from_millis(200);
@@ -180,16 +183,24 @@ pub async fn run(
         Some(Instant::now() + SHUTDOWN_WRITE_GRACE),
     )
     .await;
-    // The poller no longer waits for the writer, so the channel drains; the
-    // acknowledgements are queued before the disconnect, so they are sent first.
-    let end = Instant::now() + Duration::from_secs(5);
-    while !acks.is_empty() && Instant::now() < end {
+    // The poller no longer waits for the writer, so rumqttc's channel drains: wait until
+    // every acknowledgement has been written to the broker, then disconnect.
+    let end = Instant::now() + SHUTDOWN_ACK_GRACE;
+    loop {
         send_acks(&client, &conn, &mut acks);
+        let unsent = acks.len() as u64 + conn.unsent_acks();
+        if unsent == 0 {
+            break;
+        }
+        if Instant::now() > end {
+            tracing::warn!(unsent, "Stopping with acknowledgements not sent: the broker sends those messages again (they are stored, so that is a no-op)");
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let _ = client.disconnect().await;
     let mut poller = poller;
-    if tokio::time::timeout(Duration::from_secs(5), &mut poller)
+    if tokio::time::timeout(Duration::from_secs(10), &mut poller)
         .await
         .is_err()
     {
@@ -305,6 +316,9 @@ fn send_acks(client: &AsyncClient, conn: &Connection, acks: &mut VecDeque<Incomi
         }
         match client.try_ack(&msg.publish) {
             Ok(()) => {
+                if msg.publish.qos != rumqttc::QoS::AtMostOnce {
+                    conn.acks_queued.fetch_add(1, Ordering::SeqCst);
+                }
                 acks.pop_front();
             }
             Err(_) => return,

@@ -32,6 +32,18 @@ pub struct Connection {
     pub generation: AtomicU64,
     /// Set when the collector is shutting down.
     pub stopping: AtomicBool,
+    /// Acknowledgements handed to rumqttc (QoS 1 messages).
+    pub acks_queued: AtomicU64,
+    /// Acknowledgements rumqttc has written to the broker.
+    pub acks_sent: AtomicU64,
+}
+
+impl Connection {
+    /// Acknowledgements handed to rumqttc and not written to the broker yet.
+    pub fn unsent_acks(&self) -> u64 {
+        let queued = self.acks_queued.load(Ordering::SeqCst);
+        queued.saturating_sub(self.acks_sent.load(Ordering::SeqCst))
+    }
 }
 
 /// The subscriptions: readings (shared when `share_group` is set) and the retained
@@ -94,6 +106,14 @@ pub async fn poll(
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused = ack
+                    .return_codes
+                    .iter()
+                    .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+                    .count();
+                if refused == 0 {
+                    tracing::info!(topics = filters.len(), "Subscribed to the stations' topics");
+                }
                 for (code, f) in ack.return_codes.iter().zip(&filters) {
                     if matches!(code, SubscribeReasonCode::Failure) {
                         tracing::error!(topic = %f.path, "The broker refused the subscription to {}: give the collector's account read access to it in the broker's ACL", f.path);
@@ -111,9 +131,16 @@ pub async fn poll(
                     })
                     .await;
             }
+            Ok(Event::Outgoing(Outgoing::PubAck(_))) => {
+                conn.acks_sent.fetch_add(1, Ordering::SeqCst);
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}
             Err(e) => {
+                // rumqttc drops the acknowledgements still queued: those messages come
+                // again on the next connection and are acknowledged then.
+                let queued = conn.acks_queued.load(Ordering::SeqCst);
+                conn.acks_sent.store(queued, Ordering::SeqCst);
                 if conn.stopping.load(Ordering::SeqCst) {
                     return;
                 }

@@ -390,6 +390,26 @@ impl CollectorProcess {
         );
     }
 
+    /// Waits until its log holds `needle` (e.g. "Subscribed"); panics with the log after
+    /// `secs`.
+    pub fn wait_for_log(&self, needle: &str, secs: u64) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "the collector never logged `{needle}`: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until it has subscribed: messages published before the collector's first
+    /// subscription are not kept for it by the broker.
+    pub fn wait_subscribed(&self) {
+        self.wait_for_log("Subscribed to the stations' topics", 60);
+    }
+
     /// Its log (stderr) so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -412,7 +432,7 @@ impl CollectorProcess {
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let end = Instant::now() + Duration::from_secs(30);
+        let end = Instant::now() + Duration::from_secs(60);
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return st.success();

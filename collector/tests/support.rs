@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anemone::clock::Clock;
 use anemone::config::Config as StationConfig;
-use anemone::reading::StoredReading;
+use anemone::reading::{Quantity, Reading, StoredReading};
 use anemone::station::{self, RunOptions};
 use anemone::store::{Query, Store};
 use anemone_collector::testkit::{CollectorProcess, Mosquitto, MosquittoOptions, PgCluster};
@@ -48,11 +48,15 @@ impl Net {
         )
     }
 
+    /// Starts a collector and waits until it has subscribed (the broker keeps nothing for
+    /// a session that does not exist yet).
     pub fn collector(&self, client_id: &str, share: Option<&str>, extra: &str) -> CollectorProcess {
-        CollectorProcess::spawn(
+        let c = CollectorProcess::spawn(
             Path::new(BIN),
             &self.collector_config(client_id, share, extra),
-        )
+        );
+        tokio::task::block_in_place(|| c.wait_subscribed());
+        c
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
@@ -265,4 +269,20 @@ pub async fn assert_exactly_once(
 pub fn start_ago(hours_ago: i64) -> i64 {
     let now = anemone::clock::system_now();
     now - now.rem_euclid(3_600_000) - hours_ago * 3_600_000
+}
+
+/// A real `reading/air` payload of station `lab` (the station's own serialiser).
+pub fn payload(id: i64, ts: i64) -> Vec<u8> {
+    let sensor: Arc<str> = Arc::from("air");
+    let r = Reading::new(
+        ts,
+        &sensor,
+        Quantity::AirTemperature,
+        10.0 + id as f64 / 10.0,
+    );
+    let mut out = Vec::new();
+    StoredReading { id, reading: r }
+        .json_with_id(false)
+        .write_to(&mut out);
+    out
 }

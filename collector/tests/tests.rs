@@ -3,4 +3,5 @@
 
 mod bad_messages;
 mod faults;
+mod shutdown;
 mod support;
