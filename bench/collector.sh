@@ -125,7 +125,7 @@ if [ "$ONLY" != reference ]; then
     } >"$WORK/collector.toml"
     "$BIN/anemone-collector" --config "$WORK/collector.toml" migrate 2>>"$WORK/collector.log"
     log "collector: $STATIONS stations, $RATE readings/s offered for $DURATION s"
-    RUN_ARGS=(--id-col id --rollups "rollups_hourly rollups_daily" --ready-log "Connected to the broker")
+    RUN_ARGS=(--id-col id --rollups "rollups_hourly rollups_daily" --ready-log "Subscribed to the stations' topics")
     run_one collector "--duration $DURATION" -- "$BIN/anemone-collector" --config "$WORK/collector.toml"
 fi
 

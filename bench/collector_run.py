@@ -9,7 +9,7 @@
 What it does, in order (bench/README.md, "The collector benchmark", says why):
 1. starts the collector command (stdout+stderr to --log) and waits until --ready-sql
    answers a non-empty value (its schema is there) and --ready-log's text is in its log
-   (it is connected), then 2 s more for its subscription;
+   (it has subscribed), then 2 s more;
 2. reads the CPU counters: the collector process, PostgreSQL (the postmaster with every
    reaped child, plus every live child), Mosquitto;
 3. runs the load generator to its end (its JSON summary gives the readings it sent and the
