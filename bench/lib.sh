@@ -43,6 +43,7 @@ free_port() {
 }
 
 # start_mosquitto PORT: our own broker on loopback, our own config; sets MOSQ_PID.
+# MOSQ_EXTRA, if set, is appended to the config (bench/collector.sh sets broker limits).
 start_mosquitto() {
     local port=$1 conf=$WORK/mosquitto-$1.conf
     cat >"$conf" <<EOF
@@ -51,6 +52,7 @@ allow_anonymous true
 persistence false
 log_dest stderr
 max_queued_messages 0
+${MOSQ_EXTRA:-}
 EOF
     # mosquitto drops root for its own user, so it logs to stderr, redirected by us.
     "$MOSQUITTO" -c "$conf" 2>"$WORK/mosquitto-$port.log" &

@@ -109,9 +109,6 @@ fn month_start(month: i32) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-
 impl Db {
     /// Opens a writer on `client` (whose schema is migrated).
     pub async fn new(client: Client) -> Result<Db, tokio_postgres::Error> {
@@ -193,6 +190,25 @@ impl Db {
         self.ensure_partitions(&batch.readings).await?;
         let tx = self.client.transaction().await?;
         let mut written = Written::default();
+        // Rows of one station are added to the rollups by one transaction at a time, the
+        // locks taken first and in a fixed order, so two collectors never wait for each
+        // other in a circle on the rollup rows they both update.
+        let stations = batch.stations();
+        if !stations.is_empty() {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM
+                   (SELECT DISTINCT hashtextextended(s, 1) AS k FROM unnest($1::text[]) s ORDER BY k) t",
+                &[&stations],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO stations (id, first_seen, last_seen)
+                 SELECT s, now(), now() FROM unnest($1::text[]) s
+                 ON CONFLICT (id) DO UPDATE SET last_seen = GREATEST(stations.last_seen, now())",
+                &[&stations],
+            )
+            .await?;
+        }
         if !batch.readings.is_empty() {
             let sink = tx
                 .copy_in(
@@ -227,36 +243,14 @@ impl Db {
                 writer.as_mut().write(&row).await?;
             }
             writer.finish().await?;
-            written.inserted = tx
-                .execute(
-                    "INSERT INTO readings (station, id, ts, sensor, quantity, value, flags, backfill, received_at)
-                     SELECT station, id, ts, sensor, quantity, value, flags, backfill, now() FROM staging
-                     ON CONFLICT DO NOTHING",
-                    &[],
-                )
-                .await?;
+            // Only the rows this statement really inserts (RETURNING skips the ones already
+            // stored) are added to the hourly and daily rollups: a redelivery changes
+            // nothing, and no batch re-reads the rows of the hours it touches.
+            let inserted: i64 = tx.query_one(&*INSERT_AND_ROLL_UP, &[]).await?.get(0);
+            written.inserted = inserted as u64;
             written.duplicates = batch.readings.len() as u64 - written.inserted;
         }
 
-        // Rows of one station are summed by one transaction at a time (in a fixed order, so
-        // two collectors never wait for each other in a circle); each statement after the
-        // lock sees the other collector's committed rows.
-        let stations = batch.stations();
-        if !stations.is_empty() {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM
-                   (SELECT DISTINCT hashtextextended(s, 1) AS k FROM unnest($1::text[]) s ORDER BY k) t",
-                &[&stations],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO stations (id, first_seen, last_seen)
-                 SELECT s, now(), now() FROM unnest($1::text[]) s
-                 ON CONFLICT (id) DO UPDATE SET last_seen = GREATEST(stations.last_seen, now())",
-                &[&stations],
-            )
-            .await?;
-        }
         for u in &batch.updates {
             match u {
                 StationUpdate::Status(s, online) => {
@@ -298,9 +292,6 @@ impl Db {
             .await?;
         }
         written.dead = batch.dead.len() as u64;
-        if !batch.readings.is_empty() {
-            rollups(&tx, &batch.readings).await?;
-        }
         tx.commit().await?;
         Ok(written)
     }
@@ -313,56 +304,45 @@ fn partition_month(name: &str) -> Option<i32> {
     (1..=12).contains(&m).then_some(y * 12 + m - 1)
 }
 
-/// The distinct (station, bucket start) pairs of the readings, as two arrays.
-fn buckets(readings: &[ReadingRow], width: i64) -> (Vec<String>, Vec<DateTime<Utc>>) {
-    let set: BTreeSet<(&str, i64)> = readings
-        .iter()
-        .map(|r| (r.station.as_str(), r.ts.div_euclid(width) * width))
-        .collect();
-    set.into_iter()
-        .map(|(s, t)| (s.to_string(), utc(t)))
-        .unzip()
+/// One bucket's rollup row from the rows of `ins`: count, flagged, min, max and sum of
+/// the readings whose flags are empty (`flagged` counts the others), per station, sensor,
+/// quantity and UTC bucket of `width`.
+fn roll_up(table: &str, width: &str) -> String {
+    format!(
+        "{table} AS (
+           INSERT INTO {table} (station, sensor, quantity, start, count, flagged, min, max, sum)
+           SELECT station, sensor, quantity, date_bin('{width}', ts, '1970-01-01 00:00:00+00'),
+                  count(value) FILTER (WHERE flags = 0),
+                  count(*) FILTER (WHERE flags <> 0 OR value IS NULL),
+                  min(value) FILTER (WHERE flags = 0),
+                  max(value) FILTER (WHERE flags = 0),
+                  coalesce(sum(value) FILTER (WHERE flags = 0), 0)
+           FROM ins GROUP BY 1, 2, 3, 4
+           ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
+             count = {table}.count + EXCLUDED.count,
+             flagged = {table}.flagged + EXCLUDED.flagged,
+             min = LEAST({table}.min, EXCLUDED.min),
+             max = GREATEST({table}.max, EXCLUDED.max),
+             sum = {table}.sum + EXCLUDED.sum
+           RETURNING 1)"
+    )
 }
 
-/// A recomputed rollup row replaces the stored one.
-const REPLACE_ROLLUP: &str = "ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
-    count = EXCLUDED.count, flagged = EXCLUDED.flagged, min = EXCLUDED.min,
-    max = EXCLUDED.max, sum = EXCLUDED.sum";
-
-async fn rollups(
-    tx: &tokio_postgres::Transaction<'_>,
-    readings: &[ReadingRow],
-) -> Result<(), tokio_postgres::Error> {
-    let (stations, hours) = buckets(readings, HOUR_MS);
-    tx.execute(
-        &format!("INSERT INTO rollups_hourly (station, sensor, quantity, start, count, flagged, min, max, sum)
-         SELECT r.station, r.sensor, r.quantity, h.start,
-                count(r.value) FILTER (WHERE r.flags = 0),
-                count(*) FILTER (WHERE r.flags <> 0 OR r.value IS NULL),
-                min(r.value) FILTER (WHERE r.flags = 0),
-                max(r.value) FILTER (WHERE r.flags = 0),
-                coalesce(sum(r.value) FILTER (WHERE r.flags = 0), 0)
-         FROM unnest($1::text[], $2::timestamptz[]) AS h(station, start)
-         JOIN readings r ON r.station = h.station AND r.ts >= h.start AND r.ts < h.start + interval '1 hour'
-         GROUP BY r.station, r.sensor, r.quantity, h.start
-         {REPLACE_ROLLUP}"),
-        &[&stations, &hours],
+/// The staged readings into `readings` (a row already there is skipped), and the rows
+/// inserted added to `rollups_hourly` and `rollups_daily`; answers the number inserted.
+static INSERT_AND_ROLL_UP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH ins AS (
+           INSERT INTO readings (station, id, ts, sensor, quantity, value, flags, backfill, received_at)
+           SELECT station, id, ts, sensor, quantity, value, flags, backfill, now() FROM staging
+           ON CONFLICT DO NOTHING
+           RETURNING station, sensor, quantity, ts, value, flags),
+         {}, {}
+         SELECT count(*) FROM ins",
+        roll_up("rollups_hourly", "1 hour"),
+        roll_up("rollups_daily", "1 day")
     )
-    .await?;
-    let (stations, days) = buckets(readings, DAY_MS);
-    tx.execute(
-        &format!("INSERT INTO rollups_daily (station, sensor, quantity, start, count, flagged, min, max, sum)
-         SELECT h.station, h.sensor, h.quantity, d.start, sum(h.count), sum(h.flagged),
-                min(h.min), max(h.max), sum(h.sum)
-         FROM unnest($1::text[], $2::timestamptz[]) AS d(station, start)
-         JOIN rollups_hourly h ON h.station = d.station AND h.start >= d.start AND h.start < d.start + interval '1 day'
-         GROUP BY h.station, h.sensor, h.quantity, d.start
-         {REPLACE_ROLLUP}"),
-        &[&stations, &days],
-    )
-    .await?;
-    Ok(())
-}
+});
 
 #[cfg(test)]
 mod tests {
