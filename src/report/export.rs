@@ -202,7 +202,10 @@ impl<'a> Sink<'a> {
                 // keys are in alphabetical order either way).
                 let mut v = serde_json::to_value(r.json_in(p)).map_err(std::io::Error::from)?;
                 if let Some(obj) = v.as_object_mut() {
-                    obj.insert("value".into(), json_num(self.shown(p, &r.sensor, q, r.value)));
+                    obj.insert(
+                        "value".into(),
+                        json_num(self.shown(p, &r.sensor, q, r.value)),
+                    );
                     obj.insert("unit".into(), display_unit(q, self.units).into());
                 }
                 self.json(&v)

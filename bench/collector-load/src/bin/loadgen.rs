@@ -368,7 +368,9 @@ async fn run_station(
                 },
             };
             payload.clear();
-            reading.json_with_id(false).write_to(&mut payload);
+            reading
+                .json_with_id(false, &anemone::reading::Precision::default())
+                .write_to(&mut payload);
             let id = next_pkid(&mut pkid);
             wire::publish(
                 &mut out,
