@@ -14,6 +14,7 @@
 //! * [`station`]: wires the tasks together for `run`.
 //! * [`clock`]: the one source of station time.
 //! * [`units`]: the one table for showing values in imperial units.
+//! * [`web`]: the station's own web page: its assets and SVG charts.
 
 #![deny(unsafe_code)]
 
@@ -34,3 +35,4 @@ pub mod station;
 pub mod store;
 pub mod topics;
 pub mod units;
+pub mod web;
