@@ -116,7 +116,7 @@ pub fn draw_value_axis(svg: &mut Svg, plot: &Plot, scale: &Scale, unit: &str, ta
     }
     svg.text(
         plot.left - 6.0,
-        plot.top - 8.0,
+        plot.top - 12.0,
         unit,
         Anchor::End,
         "#333",

@@ -23,6 +23,9 @@ pub fn plot_area(frame: &Frame<'_>, top: f64, height: f64) -> Plot {
 
 /// A quantity's name for people: `air_temperature` → `Air temperature`.
 pub fn label(q: Quantity) -> String {
+    if q == Quantity::Ph {
+        return "pH".to_string();
+    }
     let name = q.as_str().replace('_', " ");
     let mut chars = name.chars();
     match chars.next() {
@@ -124,7 +127,7 @@ fn prepare(frame: &Frame<'_>, data: &ChartData, plot: &Plot) -> Prepared {
 /// Draws one or more quantities sharing a unit as lines over time.
 pub fn render_lines(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     let mut svg = Svg::new(HEIGHT, frame.spec.title);
-    let plot = plot_area(frame, 40.0, HEIGHT - 40.0 - 44.0);
+    let plot = plot_area(frame, 46.0, HEIGHT - 46.0 - 44.0);
     draw_series_panel(&mut svg, frame, &plot, series, true);
     svg.finish()
 }
@@ -211,7 +214,7 @@ fn band_d(run: &[SeriesPoint], plot: &Plot, scale: &Scale) -> String {
 /// turned round) and is left out.
 pub fn render_dots(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     let mut svg = Svg::new(HEIGHT, frame.spec.title);
-    let plot = plot_area(frame, 40.0, HEIGHT - 40.0 - 44.0);
+    let plot = plot_area(frame, 46.0, HEIGHT - 46.0 - 44.0);
     draw_time_axis(&mut svg, &plot, frame.tz);
     let scale = Scale { lo: 0.0, hi: 360.0 };
     let points: Vec<SeriesPoint> = series

@@ -25,7 +25,7 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
         let plot = panel_plot(frame, i);
         svg.text(
             plot.left + 4.0,
-            plot.top - 8.0,
+            plot.top - 12.0,
             &label(data.quantity),
             Anchor::Start,
             "#111",
@@ -37,6 +37,6 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
 }
 
 fn panel_plot(frame: &Frame<'_>, i: usize) -> Plot {
-    let top = HEADER + PANEL * i as f64 + 28.0;
-    plot_area(frame, top, PANEL - 28.0 - 40.0)
+    let top = HEADER + PANEL * i as f64 + 34.0;
+    plot_area(frame, top, PANEL - 34.0 - 40.0)
 }

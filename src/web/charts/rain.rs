@@ -83,7 +83,7 @@ pub fn bars(
 /// Draws the rain chart.
 pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     let mut svg = Svg::new(HEIGHT, frame.spec.title);
-    let mut plot: Plot = plot_area(frame, 40.0, HEIGHT - 40.0 - 44.0);
+    let mut plot: Plot = plot_area(frame, 46.0, HEIGHT - 46.0 - 44.0);
     plot.width -= 40.0; // room for the running total's axis on the right
     draw_time_axis(&mut svg, &plot, frame.tz);
     let points = series
@@ -120,7 +120,7 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     }
     svg.text(
         plot.left - 6.0,
-        plot.top - 8.0,
+        plot.top - 12.0,
         unit,
         Anchor::End,
         "#333",

@@ -268,8 +268,8 @@ fn the_highest_value_is_at_the_top_of_the_plot_and_the_lowest_at_the_bottom() {
             units: UnitSystem::Metric,
             tz: london(),
         },
-        40.0,
-        line::HEIGHT - 84.0,
+        46.0,
+        line::HEIGHT - 90.0,
     );
     assert_eq!(pts[1].1, plot.top, "max at the top");
     assert_eq!(pts[0].1, plot.bottom(), "min at the bottom");
@@ -423,7 +423,7 @@ fn rain_bars_add_up_buckets_by_count_and_the_total_is_drawn() {
 fn the_water_chart_has_one_panel_per_quantity_with_data() {
     let data = day_of_everything();
     let svg = draw("water", &data, UnitSystem::Metric);
-    assert!(svg.contains(">Water temperature<") && svg.contains(">Ph<"));
+    assert!(svg.contains(">Water temperature<") && svg.contains(">pH<"));
     assert!(!svg.contains("Conductivity"));
     assert!(svg.contains("height=\"370\""), "two panels");
 }
@@ -465,3 +465,4 @@ fn text_is_escaped() {
     check_svg(&svg);
     assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
 }
+
