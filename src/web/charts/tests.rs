@@ -465,4 +465,3 @@ fn text_is_escaped() {
     check_svg(&svg);
     assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
 }
-

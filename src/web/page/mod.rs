@@ -18,11 +18,22 @@ mod tests {
     #[test]
     fn the_page_shows_every_chart_and_only_known_ones() {
         for spec in charts::specs() {
-            let img = format!("data-chart=\"{}\" src=\"/chart/{}.svg?", spec.name, spec.name);
-            assert!(INDEX_HTML.contains(&img), "index.html lacks the {} chart", spec.name);
+            let img = format!(
+                "data-chart=\"{}\" src=\"/chart/{}.svg?",
+                spec.name, spec.name
+            );
+            assert!(
+                INDEX_HTML.contains(&img),
+                "index.html lacks the {} chart",
+                spec.name
+            );
         }
         let shown = INDEX_HTML.matches("data-chart=\"").count();
-        assert_eq!(shown, charts::specs().len(), "index.html shows a chart specs() lacks");
+        assert_eq!(
+            shown,
+            charts::specs().len(),
+            "index.html shows a chart specs() lacks"
+        );
     }
 
     #[test]
@@ -37,8 +48,14 @@ mod tests {
                 .replace("http://www.w3.org/2000/svg", "")
                 .contains("://");
             assert!(!outside, "{name} refers to another site");
-            assert!(!text.contains("@import") && !text.contains("@font-face"), "{name}");
-            assert!(!text.contains("//cdn") && !text.contains("url(http"), "{name}");
+            assert!(
+                !text.contains("@import") && !text.contains("@font-face"),
+                "{name}"
+            );
+            assert!(
+                !text.contains("//cdn") && !text.contains("url(http"),
+                "{name}"
+            );
         }
     }
 
