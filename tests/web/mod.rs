@@ -130,7 +130,7 @@ fn api_now_has_every_series_today_and_the_unit_table() {
         "ph",
         "rain",
     ] {
-        assert!(quantities.contains(&q), "{q} missing from {quantities:?}");
+        assert!(quantities.contains(&q), "{q} missing from {j}");
     }
     for r in readings {
         for key in [
