@@ -14,7 +14,7 @@
 //! * [`station`]: wires the tasks together for `run`.
 //! * [`clock`]: the one source of station time.
 //! * [`units`]: the one table for showing values in imperial units.
-//! * [`web`]: the station's own web page: its assets and SVG charts.
+//! * [`web`]: the station's own web page and JSON API, read-only.
 
 #![deny(unsafe_code)]
 

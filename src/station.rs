@@ -1,7 +1,7 @@
 //! The running station: sensors → pipeline → store writer (→ MQTT), on one clock.
 //!
 //! This module only wires: it opens the store, builds the HAL, starts the writer, the
-//! MQTT publisher, the pipeline task ([`crate::pipeline::task`]) and one task per sensor,
+//! MQTT publisher, the web page, the pipeline task ([`crate::pipeline::task`]) and one task per sensor,
 //! connects their channels, and waits for the end of the run or a shutdown.
 
 use std::future::Future;
@@ -25,6 +25,9 @@ use crate::sensors::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sensors::{sample_on_bus, start_on_bus, SourceContext};
 use crate::store::writer::{run_writer_with_progress, LiveFeeds, WriterConfig, WriterMsg};
 use crate::store::{Store, StoreError, StoreOptions, Unpublished};
+use crate::web::events::LiveBatch;
+use crate::web::source::SqliteSource;
+use crate::web::{StationStatus, WebParts};
 
 /// Readings in flight between stages before senders wait (back-pressure).
 const CHANNEL_DEPTH: usize = 4096;
@@ -91,6 +94,8 @@ pub struct RunOptions {
     pub writer_handle: Option<tokio::sync::oneshot::Sender<mpsc::Sender<WriterMsg>>>,
     /// Progress counters shared with the systemd watchdog (created if absent).
     pub progress: Option<Arc<Progress>>,
+    /// Receives the address the web page listens on, once it does (`[web] enabled`).
+    pub web_addr: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 }
 
 /// What a run did.
@@ -248,6 +253,15 @@ pub async fn run(
         }
         None => (None, None),
     };
+    // The web page: a fan-out of the live feed that never holds up MQTT.
+    let web_feed = config
+        .web
+        .enabled
+        .then(|| tokio::sync::broadcast::channel::<LiveBatch>(crate::web::events::FEED_DEPTH).0);
+    let live_tx = match &web_feed {
+        Some(feed) => Some(crate::web::events::fan_out(feed.clone(), live_tx)),
+        None => live_tx,
+    };
     let (committed_tx, committed_rx) = watch::channel(0i64);
     let feeds = LiveFeeds {
         live: live_tx,
@@ -292,6 +306,32 @@ pub async fn run(
             }
         }));
     }
+
+    let web = match web_feed {
+        Some(live) => {
+            let parts = WebParts {
+                source: Arc::new(SqliteSource::new(
+                    &config.station.id,
+                    opts.db_path.clone(),
+                    config.station.tz(),
+                )),
+                live,
+                clock: clock.clone(),
+                status: StationStatus {
+                    db_path: opts.db_path.clone(),
+                    started,
+                    started_at: std::time::Instant::now(),
+                    mqtt_connected: mqtt.as_ref().map(|m| m.connected()),
+                },
+            };
+            let server = crate::web::start_for_station(config.clone(), parts).await;
+            if let (Some(s), Some(tx)) = (&server, opts.web_addr) {
+                let _ = tx.send(s.local_addr());
+            }
+            server
+        }
+        None => None,
+    };
 
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     pipeline.prime(&history);
@@ -372,6 +412,9 @@ pub async fn run(
     let _ = notifier.send("STOPPING=1");
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(w) = web {
+        w.shutdown().await;
     }
     let _ = stop_tx.send(true);
     drop(main_participant);

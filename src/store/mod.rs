@@ -41,7 +41,7 @@ pub use aggregate::{local_date, local_day_bounds, Resolution, UnknownResolution}
 pub use error::StoreError;
 pub use identity::QUICK_CHECK_AT_OPEN_BYTES;
 pub use quarantine::Quarantine;
-pub use query::{Aggregate, Query};
+pub use query::{Aggregate, Extent, Query};
 pub use registry::CalibrationRecord;
 pub use retention::{Unpublished, EXPIRE_CHUNK};
 pub use schema::{quantity_code, quantity_from_code, APPLICATION_ID, SCHEMA_VERSION};

@@ -173,6 +173,7 @@ pub struct PublisherSummary {
 pub struct Publisher {
     shutdown: watch::Sender<Option<Instant>>,
     task: JoinHandle<PublisherSummary>,
+    connected: watch::Receiver<bool>,
 }
 
 impl Publisher {
@@ -185,10 +186,17 @@ impl Publisher {
     ) -> Publisher {
         let (shutdown, shutdown_rx) = watch::channel(None);
         let ctx = Ctx::new(cfg, settings, feeds, tuning, shutdown_rx);
+        let connected = ctx.connected.subscribe();
         Publisher {
             shutdown,
             task: tokio::spawn(ctx.run()),
+            connected,
         }
+    }
+
+    /// True while the publisher is connected to its broker.
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
     }
 
     /// Sends what is owed for at most `drain_timeout` (not at all while disconnected),
@@ -222,6 +230,8 @@ struct Ctx {
     /// The last failure reported (a cause is logged once until it changes).
     last_failure: Option<String>,
     refusals: Refusals,
+    /// True while a connection to the broker is up (the web page's health panel).
+    connected: watch::Sender<bool>,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -328,6 +338,7 @@ impl Ctx {
             summary: PublisherSummary::default(),
             last_failure: None,
             refusals: Refusals::new(tuning.refused_retry),
+            connected: watch::channel(false).0,
             tuning,
         }
     }
