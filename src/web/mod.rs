@@ -5,6 +5,10 @@
 //! * `GET /api/now`, `/api/history`, `/api/health`: JSON ([`api`]).
 //! * `GET /api/events`: live readings as Server-Sent Events ([`events`]).
 //! * `GET /export.csv`: a range as CSV, through `anemone export`'s code.
+//! * `GET /chart/{name}.svg?span=24h|7d|30d|1y&units=metric|imperial`: one chart, drawn
+//!   by [`charts`] from the history at the resolution that fills it ([`chart`]).
+//!
+//! The page's assets are in [`page`], its SVG charts in [`charts`] (pure rendering).
 //!
 //! History comes from a [`source::HistorySource`] (the station's SQLite store here, the
 //! collector's PostgreSQL later); live values from the store writer's live feed through a
@@ -17,7 +21,9 @@
 //! `password_file`, every route needs HTTP basic auth ([`auth`]).
 
 pub mod api;
+pub mod assets;
 pub mod auth;
+pub mod chart;
 pub mod charts;
 pub mod events;
 pub mod page;
@@ -226,6 +232,11 @@ fn router(
     timeout: std::time::Duration,
 ) -> Router {
     let app = Router::new()
+        .route("/", get(assets::index))
+        .route("/app.js", get(assets::app_js))
+        .route("/app.css", get(assets::app_css))
+        .route("/favicon.svg", get(assets::favicon))
+        .route("/chart/{file}", get(chart::chart))
         .route("/api/now", get(api::now))
         .route("/api/history", get(api::history))
         .route("/api/health", get(api::health))
