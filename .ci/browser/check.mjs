@@ -35,8 +35,11 @@ async function open(label, viewport) {
   page.on("console", (m) => { if (m.type() === "error") fail(`${label}: console error: ${m.text()}`); });
   page.on("pageerror", (e) => fail(`${label}: page error: ${e.message}`));
   page.on("requestfailed", (r) => {
-    // The live feed is cut when the page closes; that is not a failure.
-    if (!r.url().endsWith("/api/events")) fail(`${label}: request failed: ${r.url()} ${r.failure()?.errorText}`);
+    // The live feed is cut when the page closes, and a chart request is aborted when a
+    // switch asks for another picture; neither is a failure (a chart that does not load
+    // is caught by chartsLoaded).
+    const aborted = r.failure()?.errorText === "net::ERR_ABORTED" && r.url().includes("/chart/");
+    if (!r.url().endsWith("/api/events") && !aborted) fail(`${label}: request failed: ${r.url()} ${r.failure()?.errorText}`);
   });
   page.on("response", (r) => { if (r.status() >= 400) fail(`${label}: ${r.status()} for ${r.url()}`); });
   const started = Date.now();
@@ -92,6 +95,8 @@ await desk.waitForFunction(() => document.querySelectorAll("#health-summary dt")
 await notBlank(desk, "desktop");
 await desk.screenshot({ path: join(shots, "desktop-1366.png"), fullPage: true });
 await desk.screenshot({ path: join(shots, "desktop-1366-top.png") });
+const deskCharts = await desk.$("#charts");
+if (deskCharts) await deskCharts.screenshot({ path: join(shots, "desktop-1366-charts.png") });
 
 // The unit switch: a temperature card turns into °F, and the charts are asked in imperial.
 const unitOf = () => desk.$$eval("#now-grid .card .u", (us) => us.map((u) => u.textContent));
@@ -101,6 +106,7 @@ if (!imperial.includes("°F") || imperial.includes("°C")) fail(`imperial switch
 else say("imperial switch: °F shown, no °C left");
 const chartSrc = await desk.$eval('img[data-chart="temperature"]', (i) => i.getAttribute("src"));
 if (!chartSrc.includes("units=imperial")) fail(`imperial switch: chart still ${chartSrc}`);
+await chartsLoaded(desk, "desktop 24h imperial");
 await desk.click('button[data-span="7d"]');
 await chartsLoaded(desk, "desktop 7d imperial");
 await desk.screenshot({ path: join(shots, "desktop-1366-7d-imperial.png"), fullPage: true });
@@ -111,12 +117,18 @@ await desk.click('button[data-span="24h"]');
 const csv = await desk.$eval("#csv-link", (a) => a.getAttribute("href") || "");
 if (!/^\/export\.csv\?from=.+&to=.+/.test(csv)) fail(`csv link: ${csv}`);
 else {
+  // The whole download, as the browser receives it (compressed if the server compresses).
   const res = await desk.evaluate(async (href) => {
-    const r = await fetch(href);
-    return { status: r.status, type: r.headers.get("content-type"), head: (await r.text()).slice(0, 200) };
+    try {
+      const r = await fetch(href);
+      const text = await r.text();
+      return { status: r.status, type: r.headers.get("content-type"), head: text.slice(0, 200), lines: text.split("\n").length };
+    } catch (e) {
+      return { error: String(e) };
+    }
   }, csv);
   if (res.status !== 200 || !/csv/.test(res.type || "") || !res.head.includes("quantity")) fail(`csv download: ${JSON.stringify(res)}`);
-  else say(`csv download: ${csv}`);
+  else say(`csv download: ${res.lines} lines from ${csv}`);
 }
 await desk.close();
 
@@ -129,6 +141,8 @@ const info = await notBlank(phone, "phone");
 if (info.width > 390) fail(`phone: the page is ${info.width} px wide, wider than the 390 px screen`);
 await phone.screenshot({ path: join(shots, "phone-390.png"), fullPage: true });
 await phone.screenshot({ path: join(shots, "phone-390-top.png") });
+const phoneCharts = await phone.$("#charts");
+if (phoneCharts) await phoneCharts.screenshot({ path: join(shots, "phone-390-charts.png") });
 await phone.close();
 
 // ---- Projector ------------------------------------------------------------------------------

@@ -58,8 +58,6 @@ for line in open(path, encoding="utf-8"):
         line = "simulate = true\n"
     elif section == "storage" and key == "path":
         line = f'path = "{db}"\n'
-    elif section == "storage" and key == "commit_interval":
-        line = 'commit_interval = "5s"\n'
     elif section == "mqtt" and key == "listen":
         line = f'listen = "127.0.0.1:{mqtt}"\n'
     elif section == "web" and key == "listen":
@@ -75,6 +73,8 @@ echo "--- a simulated day of history from $start"
 "$bin" run --simulate --config "$work/anemone.toml" --speed max --duration 24h --start "$start" \
   > "$work/history.log" 2>&1 || { cat "$work/history.log" >&2; exit 1; }
 
+# Live: commit every 5 s, so the charts show the last minutes too.
+sed -i 's/^commit_interval = .*/commit_interval = "5s"/' "$work/anemone.toml"
 echo "--- the live station: web on 127.0.0.1:$web_port, broker on 127.0.0.1:$mqtt_port"
 "$bin" run --simulate --config "$work/anemone.toml" > "$work/station.log" 2>&1 &
 station_pid=$!

@@ -122,7 +122,7 @@ const SPECS: &[ChartSpec] = &[
     },
     ChartSpec {
         name: "pressure",
-        title: "Air pressure (sea level and station)",
+        title: "Air pressure",
         quantities: &[Quantity::SeaLevelPressure, Quantity::AirPressure],
         kind: ChartKind::Line,
     },

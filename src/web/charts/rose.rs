@@ -122,7 +122,7 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
         svg.message(0.0, 30.0, WIDTH, HEIGHT - 30.0, super::NO_DATA);
         return svg.finish();
     }
-    let (cx, cy, radius) = (200.0, 195.0, 140.0);
+    let (cx, cy, radius) = (185.0, 195.0, 140.0);
     let most = (0..SECTORS)
         .map(|s| t.sector_percent(s))
         .fold(0.0, f64::max)
@@ -174,7 +174,7 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     // The legend: speed bands in the reader's units, calm share and the count.
     let show = |v: f64| display_value(Quantity::WindSpeed, v, frame.units);
     let unit = display_unit(Quantity::WindSpeed, frame.units);
-    let x = 420.0;
+    let x = 375.0;
     svg.text(
         x,
         60.0,

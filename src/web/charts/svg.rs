@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 /// Chart width in pixels (the page scales the image to its column).
-pub const WIDTH: f64 = 760.0;
+pub const WIDTH: f64 = 640.0;
 
 /// The colours of the series, in order: dark enough for a projector on a white background.
 pub const PALETTE: [&str; 4] = ["#c0392b", "#1f5fa8", "#1d7a3a", "#7b3fa0"];
@@ -65,7 +65,7 @@ impl Svg {
         let _ = write!(
             out,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-             viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"13\">\
+             viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"15\">\
              <title>{t}</title>\
              <rect width=\"{w}\" height=\"{h}\" fill=\"#fff\"/>",
             w = num(WIDTH),
@@ -162,7 +162,7 @@ impl Svg {
     pub fn legend(&mut self, entries: &[(String, &str)]) {
         let mut x = WIDTH - 10.0;
         for (label, colour) in entries.iter().rev() {
-            let w = label.chars().count() as f64 * 7.0;
+            let w = label.chars().count() as f64 * 8.0;
             self.text(x, 20.0, label, Anchor::End, "#222", None);
             x -= w + 6.0;
             self.rect(x - 12.0, 10.0, 12.0, 12.0, colour, "");

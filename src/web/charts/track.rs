@@ -15,6 +15,8 @@ use super::{ChartData, Frame, SeriesPoint};
 use crate::reading::Timestamp;
 
 const HEIGHT: f64 = 420.0;
+/// Height of the chart when there is nothing to draw.
+const EMPTY_HEIGHT: f64 = 110.0;
 
 /// Said when there are no positions to draw.
 pub const NO_POSITION: &str = "no position data";
@@ -46,7 +48,6 @@ pub fn render_track(
     longitude: &[SeriesPoint],
     tz: Tz,
 ) -> String {
-    let mut svg = Svg::new(HEIGHT, title);
     let positions: Vec<(Timestamp, f64, f64)> = latitude
         .iter()
         .filter(|p| p.ts >= from && p.ts <= to && p.value.is_finite())
@@ -59,9 +60,12 @@ pub fn render_track(
         })
         .collect();
     let (Some(first), Some(last)) = (positions.first(), positions.last()) else {
-        svg.message(0.0, 30.0, WIDTH, HEIGHT - 30.0, NO_POSITION);
+        // A station without positions gets a short note, not a large empty map.
+        let mut svg = Svg::new(EMPTY_HEIGHT, title);
+        svg.message(0.0, 30.0, WIDTH, EMPTY_HEIGHT - 30.0, NO_POSITION);
         return svg.finish();
     };
+    let mut svg = Svg::new(HEIGHT, title);
     let mean_lat = positions.iter().map(|p| p.1).sum::<f64>() / positions.len() as f64;
     let k = mean_lat.to_radians().cos().max(0.05);
     let lat = Scale::fit(positions.iter().map(|p| p.1)).unwrap_or(Scale { lo: 0.0, hi: 1.0 });

@@ -40,7 +40,8 @@
     return res.json();
   }
   function label(quantity) {
-    const s = String(quantity || "").replace(/_/g, " ");
+    if (quantity === "ph") return "pH";
+    const s = String(quantity || "").replace(/_/g, " ").replace(/^ph /, "pH ");
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
 
