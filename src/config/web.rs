@@ -84,15 +84,15 @@ pub fn web_password(w: &WebConfig) -> Result<Option<String>, WebPasswordError> {
 }
 
 fn read_first_line(path: &Path) -> Result<String, WebPasswordError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WebPasswordError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    let line =
+        super::secrets::password_file_line(path).map_err(|source| WebPasswordError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if line.is_empty() {
         return Err(WebPasswordError::Empty(path.to_path_buf()));
     }
-    Ok(line.to_string())
+    Ok(line)
 }
 
 /// Every problem of `[web]` (nothing when it is disabled).

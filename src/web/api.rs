@@ -106,14 +106,16 @@ pub async fn now(
     let station = p.get("station").map(str::to_string);
     let now = state.clock.now();
     let today = state.source.today(station.clone(), now).await?;
-    let readings: Vec<Value> = state
-        .now
-        .snapshot()
+    // Ages against the time of the snapshot: readings kept arriving meanwhile.
+    let latest = state.now.snapshot();
+    let now = state.clock.now();
+    let readings: Vec<Value> = latest
         .iter()
         .map(|r| {
             let mut v = r.to_json();
             if let Value::Object(m) = &mut v {
-                m.insert("age_s".into(), num(Some((now - r.ts) as f64 / 1000.0)));
+                let age_ms = (now - r.ts).max(0);
+                m.insert("age_s".into(), num(Some(age_ms as f64 / 1000.0)));
             }
             v
         })
