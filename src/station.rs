@@ -24,7 +24,7 @@ use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sensors::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sensors::{sample_on_bus, start_on_bus, SourceContext};
 use crate::store::writer::{run_writer_with_progress, LiveFeeds, WriterConfig, WriterMsg};
-use crate::store::{Store, StoreError, StoreOptions, Unpublished};
+use crate::store::{ReadOnlyFollower, Store, StoreError, StoreOptions, Unpublished};
 use crate::web::events::LiveBatch;
 use crate::web::source::SqliteSource;
 use crate::web::{StationStatus, WebParts};
@@ -36,46 +36,16 @@ const FINITE_RUN_DRAIN: Duration = Duration::from_secs(60);
 /// How long a stop on SIGTERM/SIGINT waits for the broker.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
-/// The MQTT outbox: a read-only connection to the store, opened on first use, and
-/// opened again when the file at the path is another one (the writer moved a corrupt
-/// file aside and started a new one).
-struct StoreBacklog {
-    path: PathBuf,
-    tz: chrono_tz::Tz,
-    store: Option<(Store, Option<(u64, u64)>)>,
-}
-
-/// Device and inode of the file at `path`.
-fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-impl StoreBacklog {
-    fn store(&mut self) -> Result<&Store, BoxError> {
-        let identity = file_identity(&self.path);
-        if self.store.as_ref().is_some_and(|(_, id)| *id != identity) {
-            self.store = None;
-        }
-        if self.store.is_none() {
-            let store = Store::open_read_only(&self.path, self.tz)?;
-            store.small_cache()?;
-            self.store = Some((store, identity));
-        }
-        self.store
-            .as_ref()
-            .map(|(s, _)| s)
-            .ok_or_else(|| BoxError::from("the store could not be opened"))
-    }
-}
+/// The MQTT outbox: a read-only connection to the store that follows the file.
+struct StoreBacklog(ReadOnlyFollower);
 
 impl Backlog for StoreBacklog {
     fn cursor(&mut self) -> Result<i64, BoxError> {
-        Ok(self.store()?.publish_cursor()?)
+        Ok(self.0.store()?.publish_cursor()?)
     }
 
     fn after(&mut self, after: i64, limit: usize) -> Result<Vec<StoredReading>, BoxError> {
-        Ok(self.store()?.unpublished(after, limit)?)
+        Ok(self.0.store()?.unpublished(after, limit)?)
     }
 }
 
@@ -280,11 +250,10 @@ pub async fn run(
     let mut cursor_forward = None;
     if let Some(live) = live_rx {
         let (cursor_tx, mut cursor_rx) = mpsc::channel::<i64>(64);
-        let backlog = Box::new(StoreBacklog {
-            path: opts.db_path.clone(),
-            tz: config.station.tz(),
-            store: None,
-        });
+        let backlog = Box::new(StoreBacklog(ReadOnlyFollower::new(
+            opts.db_path.clone(),
+            config.station.tz(),
+        )));
         mqtt = Some(
             crate::mqtt::start(
                 &config,

@@ -9,3 +9,4 @@ mod report;
 mod science;
 mod station;
 mod store;
+mod web;

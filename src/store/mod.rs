@@ -40,6 +40,7 @@ use crate::config::Synchronous;
 pub use aggregate::{local_date, local_day_bounds, Resolution, UnknownResolution};
 pub use error::StoreError;
 pub use identity::QUICK_CHECK_AT_OPEN_BYTES;
+pub use open::ReadOnlyFollower;
 pub use quarantine::Quarantine;
 pub use query::{Aggregate, Extent, Query};
 pub use registry::CalibrationRecord;

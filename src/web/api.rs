@@ -235,14 +235,15 @@ pub async fn health_json(state: &AppState, station: Option<String>) -> Result<Va
         .as_ref()
         .is_some_and(|rx| *rx.borrow());
     let backlog = (store.extent.last_id - store.publish_cursor).max(0);
+    // The directory whose file system holds the database (the space readings need).
     let db = &state.status.db_path;
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.display().to_string(),
+        _ => ".".to_string(),
+    };
     let disk = match disk_space(db) {
-        Ok(d) => {
-            json!({"free_bytes": d.free_bytes, "total_bytes": d.total_bytes, "path": db.display().to_string()})
-        }
-        Err(e) => {
-            json!({"free_bytes": null, "total_bytes": null, "path": db.display().to_string(), "error": e.to_string()})
-        }
+        Ok(d) => json!({"free_bytes": d.free_bytes, "total_bytes": d.total_bytes, "path": dir}),
+        Err(e) => json!({"path": dir, "error": e.to_string()}),
     };
     let uptime = state.status.started_at.elapsed().as_secs();
     Ok(json!({

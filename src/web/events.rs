@@ -173,3 +173,58 @@ pub async fn events(State(state): State<AppState>) -> Response {
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reading::{Quantity, Reading, SensorId};
+
+    fn batch(id: i64) -> Vec<StoredReading> {
+        let s: SensorId = Arc::from("air");
+        vec![StoredReading {
+            id,
+            reading: Reading::new(id * 1000, &s, Quantity::AirTemperature, 1.0),
+        }]
+    }
+
+    #[tokio::test]
+    async fn a_stuck_page_never_holds_up_mqtt_and_misses_the_oldest() {
+        let (web, _) = broadcast::channel::<LiveBatch>(FEED_DEPTH);
+        let mut stuck = web.subscribe();
+        let (mqtt_tx, mut mqtt_rx) = mpsc::channel(8);
+        let feed = fan_out(web.clone(), Some(mqtt_tx));
+        let n = (FEED_DEPTH * 4) as i64;
+        let producer = tokio::spawn(async move {
+            for id in 1..=n {
+                feed.send(batch(id)).await.unwrap();
+            }
+        });
+        // MQTT receives every batch, in order, although the page reads nothing.
+        for id in 1..=n {
+            assert_eq!(mqtt_rx.recv().await.unwrap()[0].id, id);
+        }
+        producer.await.unwrap();
+        // The page missed the oldest and is told so, then reads the newest.
+        assert!(matches!(
+            stuck.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+        let mut last = 0;
+        while let Ok(b) = stuck.try_recv() {
+            last = b[0].id;
+        }
+        assert_eq!(last, n);
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_of_each_series() {
+        let cache = NowCache::default();
+        let s: SensorId = Arc::from("air");
+        cache.update(&Reading::new(2, &s, Quantity::AirTemperature, 2.0));
+        cache.update(&Reading::new(1, &s, Quantity::AirTemperature, 1.0));
+        cache.update(&Reading::new(1, &s, Quantity::RelativeHumidity, 50.0));
+        let snap = cache.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(snap[0].value, Some(2.0));
+    }
+}

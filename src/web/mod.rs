@@ -173,10 +173,7 @@ pub async fn start(config: Arc<Config>, parts: WebParts) -> Result<WebServer, We
     let now = NowCache::default();
     tokio::spawn(now.clone().follow(parts.live.subscribe(), stop_rx.clone()));
     // Seed the newest values from the store (the live feed brings what follows).
-    match parts.source.latest(None).await {
-        Ok(latest) => latest.iter().for_each(|r| now.update(&r.reading)),
-        Err(e) => tracing::warn!("The web page starts without the latest values: {e}"),
-    }
+    seed(&now, parts.source.as_ref()).await;
     let state = AppState {
         sse_slots: Arc::new(Semaphore::new(w.max_sse_clients)),
         config: config.clone(),
@@ -207,6 +204,27 @@ pub async fn start(config: Arc<Config>, parts: WebParts) -> Result<WebServer, We
         stop: stop_tx,
         task,
     })
+}
+
+/// Fills `now` with the newest stored value of every series, trying again briefly when
+/// the store is busy (the writer may be opening it).
+async fn seed(now: &NowCache, source: &dyn HistorySource) {
+    let mut last = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        match source.latest(None).await {
+            Ok(latest) => {
+                latest.iter().for_each(|r| now.update(&r.reading));
+                return;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        tracing::warn!("The web page starts without the latest stored values ({e}); live readings fill them in.");
+    }
 }
 
 /// Starts the page for `anemone run`: logs its URL (`Web page: http://localhost:8080/`),

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::reading::{Flags, Quantity, StoredReading, Timestamp};
 use crate::report::export::{export, ExportOptions, Format};
 use crate::report::stats::{max_gust, rain_total};
-use crate::store::{local_date, Extent, Query, Resolution, Store, StoreError};
+use crate::store::{local_date, Extent, Query, ReadOnlyFollower, Resolution, Store, StoreError};
 
 /// Why a source could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -183,26 +183,20 @@ pub struct SqliteSource {
     station: String,
     path: PathBuf,
     tz: chrono_tz::Tz,
-    conn: Arc<Mutex<Option<(Store, Option<(u64, u64)>)>>>,
+    conn: Arc<Mutex<ReadOnlyFollower>>,
 }
 
 /// Raw readings looked at for [`HistorySource::latest`]: this far behind the newest one.
 pub const LATEST_WINDOW_MS: i64 = 2 * 3_600_000;
-
-/// Device and inode of the file at `path`.
-fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
 
 impl SqliteSource {
     /// A source over the database at `path` of station `station` (its zone `tz`).
     pub fn new(station: &str, path: PathBuf, tz: chrono_tz::Tz) -> SqliteSource {
         SqliteSource {
             station: station.to_string(),
+            conn: Arc::new(Mutex::new(ReadOnlyFollower::new(path.clone(), tz))),
             path,
             tz,
-            conn: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -221,25 +215,11 @@ impl SqliteSource {
     ) -> BoxFuture<'_, Result<T, SourceError>> {
         let checked = self.check_station(station);
         let conn = self.conn.clone();
-        let path = self.path.clone();
-        let tz = self.tz;
         Box::pin(async move {
             checked?;
             tokio::task::spawn_blocking(move || {
-                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-                let identity = file_identity(&path);
-                if guard.as_ref().is_some_and(|(_, id)| *id != identity) {
-                    *guard = None;
-                }
-                if guard.is_none() {
-                    let store = Store::open_read_only(&path, tz)?;
-                    store.small_cache()?;
-                    *guard = Some((store, identity));
-                }
-                match guard.as_ref() {
-                    Some((store, _)) => f(store),
-                    None => Err(SourceError::Backend("the store could not be opened".into())),
-                }
+                let mut follower = conn.lock().unwrap_or_else(|p| p.into_inner());
+                f(follower.store()?)
             })
             .await
             .map_err(|e| SourceError::Backend(e.to_string()))?
