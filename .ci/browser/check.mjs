@@ -52,6 +52,14 @@ async function open(label, viewport) {
 
 // Every chart image has loaded with a real size (none broken, none missing).
 async function chartsLoaded(page, label) {
+  // The charts load lazily: scroll through them as a reader would.
+  await page.evaluate(async () => {
+    for (const img of document.querySelectorAll("img[data-chart]")) {
+      img.scrollIntoView();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    window.scrollTo(0, 0);
+  });
   try {
     await page.waitForFunction(() => [...document.querySelectorAll("img[data-chart]")]
       .every((i) => i.complete), { timeout: 30000 });

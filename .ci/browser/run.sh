@@ -90,6 +90,20 @@ status=0
 # Run from beside node_modules, so that `import "puppeteer-core"` resolves there.
 cp "$here/check.mjs" "$npm_dir/check.mjs"
 CHROMIUM="$CHROMIUM" node "$npm_dir/check.mjs" "$url" "$shots" "$work/chromium-profile" || status=$?
+# What a visit costs on the wire: the page, its assets, /api/now, /api/health and every
+# chart, gzip-compressed as a browser gets them (times are from this debug build).
+for span in 24h 1y; do
+  paths="/ /app.js /app.css /favicon.svg /api/now /api/health"
+  for c in temperature humidity pressure wind wind_direction wind_rose rain water track; do
+    paths="$paths /chart/$c.svg?span=$span&units=metric"
+  done
+  for p in $paths; do
+    curl -fsS -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download} %{time_total}\n' "${url%/}$p"
+  done | awk -v span="$span" '{ b += $1; t += $2; if ($2 > m) m = $2 }
+    END { printf "Page with the %s charts: %d bytes compressed, %.0f ms for all requests one after another, slowest %.0f ms\n", span, b, t * 1000, m * 1000 }'
+
+done
+
 if [ "$status" -ne 0 ]; then
   echo "--- station log (last 40 lines)"; tail -n 40 "$work/station.log"
 fi

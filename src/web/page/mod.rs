@@ -19,7 +19,7 @@ mod tests {
     fn the_page_shows_every_chart_and_only_known_ones() {
         for spec in charts::specs() {
             let img = format!(
-                "data-chart=\"{}\" src=\"/chart/{}.svg?",
+                "data-chart=\"{}\" loading=\"lazy\" src=\"/chart/{}.svg?",
                 spec.name, spec.name
             );
             assert!(
