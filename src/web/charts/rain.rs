@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
-use super::axis::{draw_time_axis, Plot, Scale};
+use super::axis::{draw_time_axis, draw_value_axis, Plot, Scale};
 use super::line::{plot_area, HEIGHT};
 use super::svg::{num, polyline_d, Anchor, Svg, PALETTE};
 use super::{visible, ChartData, Frame, SeriesPoint, Span};
@@ -105,27 +105,7 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
         lo: 0.0,
         hi: if most > 0.0 { most } else { shown(1.0) },
     };
-    let (ticks, decimals) = bar_scale.ticks(4);
-    for v in ticks {
-        let y = bar_scale.y(&plot, v);
-        svg.line(plot.left, y, plot.right(), y, "#ddd", 1.0);
-        svg.text(
-            plot.left - 6.0,
-            y + 4.0,
-            &format!("{v:.decimals$}"),
-            Anchor::End,
-            "#333",
-            None,
-        );
-    }
-    svg.text(
-        plot.left - 6.0,
-        plot.top - 12.0,
-        unit,
-        Anchor::End,
-        "#333",
-        None,
-    );
+    draw_value_axis(&mut svg, &plot, &bar_scale, unit, 4);
     let mut d = String::new();
     for b in bars.iter().filter(|b| b.amount > 0.0) {
         let (x0, x1) = (plot.x(b.start), plot.x(b.end));

@@ -184,9 +184,9 @@ pub fn render(frame: &Frame<'_>, series: &[&ChartData]) -> String {
         Some("bold"),
     );
     let mut lower = CALM_MS;
-    for b in 0..BANDS {
+    for (b, colour) in BAND_COLOURS.iter().enumerate() {
         let y = 80.0 + b as f64 * 24.0;
-        svg.rect(x, y, 16.0, 16.0, BAND_COLOURS[b], "");
+        svg.rect(x, y, 16.0, 16.0, colour, "");
         let text = match BAND_EDGES.get(b) {
             Some(&upper) => format!("{:.1} – {:.1}", show(lower), show(upper)),
             None => format!("≥ {:.1}", show(lower)),
