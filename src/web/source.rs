@@ -175,16 +175,21 @@ pub struct StoreState {
 
 /// The station's SQLite store, read through read-only connections.
 ///
-/// One connection is kept open and reused (opened again when the file at the path is
+/// Two connections are kept open and reused (opened again when the file at the path is
 /// another one: the writer moved a corrupt file aside); each call runs on a blocking
-/// thread, so a slow query never holds up the async threads. Calls take turns on the
-/// connection; an export opens its own.
+/// thread, so a slow query never holds up the async threads. Calls take a free
+/// connection or wait for one; an export opens its own.
 pub struct SqliteSource {
     station: String,
     path: PathBuf,
     tz: chrono_tz::Tz,
-    conn: Arc<Mutex<ReadOnlyFollower>>,
+    /// A few connections: the charts of one page load side by side.
+    conns: Arc<Vec<Mutex<ReadOnlyFollower>>>,
 }
+
+/// Read-only connections kept open for the page (a Pi has up to four cores; a page asks
+/// for nine charts at once).
+const CONNECTIONS: usize = 2;
 
 /// Raw readings looked at for [`HistorySource::latest`]: this far behind the newest one.
 pub const LATEST_WINDOW_MS: i64 = 2 * 3_600_000;
@@ -194,7 +199,11 @@ impl SqliteSource {
     pub fn new(station: &str, path: PathBuf, tz: chrono_tz::Tz) -> SqliteSource {
         SqliteSource {
             station: station.to_string(),
-            conn: Arc::new(Mutex::new(ReadOnlyFollower::new(path.clone(), tz))),
+            conns: Arc::new(
+                (0..CONNECTIONS)
+                    .map(|_| Mutex::new(ReadOnlyFollower::new(path.clone(), tz)))
+                    .collect(),
+            ),
             path,
             tz,
         }
@@ -214,11 +223,16 @@ impl SqliteSource {
         f: impl FnOnce(&Store) -> Result<T, SourceError> + Send + 'static,
     ) -> BoxFuture<'_, Result<T, SourceError>> {
         let checked = self.check_station(station);
-        let conn = self.conn.clone();
+        let conns = self.conns.clone();
         Box::pin(async move {
             checked?;
             tokio::task::spawn_blocking(move || {
-                let mut follower = conn.lock().unwrap_or_else(|p| p.into_inner());
+                // A free connection, else wait for the first.
+                let free = conns.iter().find_map(|c| c.try_lock().ok());
+                let mut follower = match free {
+                    Some(f) => f,
+                    None => conns[0].lock().unwrap_or_else(|p| p.into_inner()),
+                };
                 f(follower.store()?)
             })
             .await
