@@ -289,9 +289,13 @@ pub async fn export_csv(
         .source
         .export_csv(station, ExportRequest { query })
         .await?;
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    // Fused: gzip (tower-http's CompressionLayer) polls the body again after its end, and
+    // an unfused `unfold` panics there, which cut every compressed download short
+    // (tower-http issue #732).
+    let stream =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }));
     let name = format!(
         "anemone-{}-{}-{}.csv",
         state.config.station.id,
