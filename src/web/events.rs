@@ -166,9 +166,11 @@ pub async fn events(State(state): State<AppState>) -> Response {
         pending: std::collections::VecDeque::new(),
         _slot: slot,
     };
-    let stream = futures_util::stream::unfold(sub, |mut sub| async move {
-        sub.next().await.map(|e| (Ok::<Event, Infallible>(e), sub))
-    });
+    // Fused, like the CSV download's: a body may be polled again after its end.
+    let stream =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(sub, |mut sub| async move {
+            sub.next().await.map(|e| (Ok::<Event, Infallible>(e), sub))
+        }));
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
         .into_response()
