@@ -15,6 +15,7 @@
 //! * [`clock`]: the one source of station time.
 //! * [`units`]: the one table for showing values in imperial units.
 //! * [`logging`]: log lines on standard error, with journald priorities under systemd.
+//! * [`web`]: the station's own web page and JSON API, read-only.
 
 #![deny(unsafe_code)]
 
@@ -36,3 +37,4 @@ pub mod station;
 pub mod store;
 pub mod topics;
 pub mod units;
+pub mod web;

@@ -612,6 +612,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             live: None,
             writer_handle: None,
             progress: None,
+            web_addr: None,
         };
         station::run(config, opts, station::shutdown_signal()).await
     })?;

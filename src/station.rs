@@ -1,7 +1,7 @@
 //! The running station: sensors → pipeline → store writer (→ MQTT), on one clock.
 //!
 //! This module only wires: it opens the store, builds the HAL, starts the writer, the
-//! MQTT publisher, the pipeline task ([`crate::pipeline::task`]) and one task per sensor,
+//! MQTT publisher, the web page, the pipeline task ([`crate::pipeline::task`]) and one task per sensor,
 //! connects their channels, and waits for the end of the run or a shutdown.
 
 use std::future::Future;
@@ -24,7 +24,10 @@ use crate::reading::{Reading, StoredReading, Timestamp};
 use crate::sensors::scheduler::{run_sensor, SensorTask, StartupFailed};
 use crate::sensors::{sample_on_bus, start_on_bus, SourceContext};
 use crate::store::writer::{run_writer_with_progress, LiveFeeds, WriterConfig, WriterMsg};
-use crate::store::{Store, StoreError, StoreOptions, Unpublished};
+use crate::store::{ReadOnlyFollower, Store, StoreError, StoreOptions, Unpublished};
+use crate::web::events::LiveBatch;
+use crate::web::source::SqliteSource;
+use crate::web::{StationStatus, WebParts};
 
 /// Readings in flight between stages before senders wait (back-pressure).
 const CHANNEL_DEPTH: usize = 4096;
@@ -33,46 +36,16 @@ const FINITE_RUN_DRAIN: Duration = Duration::from_secs(60);
 /// How long a stop on SIGTERM/SIGINT waits for the broker.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
-/// The MQTT outbox: a read-only connection to the store, opened on first use, and
-/// opened again when the file at the path is another one (the writer moved a corrupt
-/// file aside and started a new one).
-struct StoreBacklog {
-    path: PathBuf,
-    tz: chrono_tz::Tz,
-    store: Option<(Store, Option<(u64, u64)>)>,
-}
-
-/// Device and inode of the file at `path`.
-fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-impl StoreBacklog {
-    fn store(&mut self) -> Result<&Store, BoxError> {
-        let identity = file_identity(&self.path);
-        if self.store.as_ref().is_some_and(|(_, id)| *id != identity) {
-            self.store = None;
-        }
-        if self.store.is_none() {
-            let store = Store::open_read_only(&self.path, self.tz)?;
-            store.small_cache()?;
-            self.store = Some((store, identity));
-        }
-        self.store
-            .as_ref()
-            .map(|(s, _)| s)
-            .ok_or_else(|| BoxError::from("the store could not be opened"))
-    }
-}
+/// The MQTT outbox: a read-only connection to the store that follows the file.
+struct StoreBacklog(ReadOnlyFollower);
 
 impl Backlog for StoreBacklog {
     fn cursor(&mut self) -> Result<i64, BoxError> {
-        Ok(self.store()?.publish_cursor()?)
+        Ok(self.0.store()?.publish_cursor()?)
     }
 
     fn after(&mut self, after: i64, limit: usize) -> Result<Vec<StoredReading>, BoxError> {
-        Ok(self.store()?.unpublished(after, limit)?)
+        Ok(self.0.store()?.unpublished(after, limit)?)
     }
 }
 
@@ -91,6 +64,8 @@ pub struct RunOptions {
     pub writer_handle: Option<tokio::sync::oneshot::Sender<mpsc::Sender<WriterMsg>>>,
     /// Progress counters shared with the systemd watchdog (created if absent).
     pub progress: Option<Arc<Progress>>,
+    /// Receives the address the web page listens on, once it does (`[web] enabled`).
+    pub web_addr: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 }
 
 /// What a run did.
@@ -318,6 +293,15 @@ pub async fn run(
         }
         None => (None, None),
     };
+    // The web page: a fan-out of the live feed that never holds up MQTT.
+    let web_feed = config
+        .web
+        .enabled
+        .then(|| tokio::sync::broadcast::channel::<LiveBatch>(crate::web::events::FEED_DEPTH).0);
+    let live_tx = match &web_feed {
+        Some(feed) => Some(crate::web::events::fan_out(feed.clone(), live_tx)),
+        None => live_tx,
+    };
     let (committed_tx, committed_rx) = watch::channel(0i64);
     let feeds = LiveFeeds {
         live: live_tx,
@@ -336,11 +320,10 @@ pub async fn run(
     let mut cursor_forward = None;
     if let Some(live) = live_rx {
         let (cursor_tx, mut cursor_rx) = mpsc::channel::<i64>(64);
-        let backlog = Box::new(StoreBacklog {
-            path: opts.db_path.clone(),
-            tz: config.station.tz(),
-            store: None,
-        });
+        let backlog = Box::new(StoreBacklog(ReadOnlyFollower::new(
+            opts.db_path.clone(),
+            config.station.tz(),
+        )));
         mqtt = Some(
             crate::mqtt::start(
                 &config,
@@ -362,6 +345,32 @@ pub async fn run(
             }
         }));
     }
+
+    let web = match web_feed {
+        Some(live) => {
+            let parts = WebParts {
+                source: Arc::new(SqliteSource::new(
+                    &config.station.id,
+                    opts.db_path.clone(),
+                    config.station.tz(),
+                )),
+                live,
+                clock: clock.clone(),
+                status: StationStatus {
+                    db_path: opts.db_path.clone(),
+                    started,
+                    started_at: std::time::Instant::now(),
+                    mqtt_connected: mqtt.as_ref().map(|m| m.connected()),
+                },
+            };
+            let server = crate::web::start_for_station(config.clone(), parts).await;
+            if let (Some(s), Some(tx)) = (&server, opts.web_addr) {
+                let _ = tx.send(s.local_addr());
+            }
+            server
+        }
+        None => None,
+    };
 
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
     pipeline.prime(&history);
@@ -448,6 +457,9 @@ pub async fn run(
     let _ = notifier.send("STOPPING=1");
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(w) = web {
+        w.shutdown().await;
     }
     let _ = stop_tx.send(true);
     drop(main_participant);

@@ -28,6 +28,7 @@ fn sim_config(dir: &Path, db: &Path) -> PathBuf {
         .replace("simulate = false", "simulate = true")
         .replace("commit_interval = \"2m\"", "commit_interval = \"1s\"")
         .replace("[mqtt]\n", "[mqtt]\nenabled = false\n")
+        .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(
             "path = \"/var/lib/anemone/anemone.db\"",
             &format!("path = \"{}\"", db.display()),
@@ -362,7 +363,7 @@ fn free_port() -> u16 {
 /// tables `mqtt` goes on to add). The database is given with `--db` (see [`run_cmd`]).
 fn station_config(dir: &Path, mqtt: &str) -> PathBuf {
     let text = format!(
-        "[hal]\nsimulate = true\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[mqtt]\n{mqtt}\n"
+        "[hal]\nsimulate = true\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n\n[mqtt]\n{mqtt}\n"
     );
     let path = dir.join("station.toml");
     std::fs::write(&path, text).unwrap();

@@ -30,6 +30,7 @@ impl Lcg {
 /// The built-in simulated station with its database at `db`.
 pub fn sim_config(db: &Path, seed: u64) -> Config {
     let mut c = Config::builtin();
+    c.web.enabled = false;
     c.storage.path = db.to_path_buf();
     c.hal.seed = seed;
     c.mqtt.enabled = false;
@@ -46,6 +47,7 @@ pub async fn run_virtual(config: Config, start: Timestamp, duration_ms: i64) -> 
         live: None,
         writer_handle: None,
         progress: None,
+        web_addr: None,
     };
     match station::run(Arc::new(config), opts, std::future::pending()).await {
         Ok(s) => s,

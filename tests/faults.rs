@@ -16,6 +16,7 @@ fn config(dir: &Path, db: &Path) -> std::path::PathBuf {
     let text = anemone::config::EXAMPLE
         .replace("simulate = false", "simulate = true")
         .replace("[mqtt]\n", "[mqtt]\nenabled = false\n")
+        .replace("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\"")
         .replace(
             "path = \"/var/lib/anemone/anemone.db\"",
             &format!("path = \"{}\"", db.display()),
@@ -166,7 +167,7 @@ async fn unplugged_probe_is_flagged_recovers_and_delays_nobody() {
     }
     let db = dir.path().join("unplug.db");
     let text = format!(
-        "[hal]\nw1_root = \"{}\"\n[mqtt]\nenabled = false\n[storage]\npath = \"{}\"\ncommit_interval = \"1s\"\n\
+        "[hal]\nw1_root = \"{}\"\n[web]\nenabled = false\n[mqtt]\nenabled = false\n[storage]\npath = \"{}\"\ncommit_interval = \"1s\"\n\
          [[sensor]]\ntype = \"ds18b20\"\nid = \"steady\"\nrom = \"28-0000000000a1\"\ninterval = \"1s\"\n\
          [[sensor]]\ntype = \"ds18b20\"\nid = \"flaky\"\nrom = \"28-0000000000d4\"\ninterval = \"1s\"\n",
         w1.display(),
@@ -183,6 +184,7 @@ async fn unplugged_probe_is_flagged_recovers_and_delays_nobody() {
             live: None,
             writer_handle: None,
             progress: None,
+            web_addr: None,
         },
         std::future::pending(),
     ));

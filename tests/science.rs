@@ -14,6 +14,7 @@ const HOUR: i64 = 3_600_000;
 /// The simulated station cut down to the vane, anemometer and rain gauge, in London.
 fn london(db: &std::path::Path) -> Config {
     let mut c = Config::builtin();
+    c.web.enabled = false;
     c.storage.path = db.to_path_buf();
     c.mqtt.enabled = false;
     c.station.timezone = "Europe/London".into();

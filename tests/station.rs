@@ -131,6 +131,7 @@ async fn backward_clock_jump_keeps_aggregates_and_cursor_consistent() {
             live: Some(live_tx),
             writer_handle: Some(handle_tx),
             progress: None,
+            web_addr: None,
         },
         std::future::pending(),
     ));

@@ -12,3 +12,4 @@ mod report;
 mod science;
 mod station;
 mod store;
+mod web;

@@ -99,6 +99,9 @@ broker = "{broker}"
 discovery = false
 {login}{extra_mqtt}
 
+[web]
+enabled = false
+
 [[sensor]]
 type = "bme280"
 id = "air"
@@ -129,6 +132,7 @@ pub async fn run_station(
         live: None,
         writer_handle: None,
         progress: None,
+        web_addr: None,
     };
     station::run(Arc::new(cfg), opts, std::future::pending())
         .await

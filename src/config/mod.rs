@@ -1,7 +1,7 @@
 //! The TOML configuration model.
 //!
 //! One file (`--config PATH`, default `/etc/anemone/anemone.toml` when it exists) with the
-//! sections `[station]`, `[hal]`, `[storage]`, `[qc]`, `[mqtt]` and one `[[sensor]]` entry
+//! sections `[station]`, `[hal]`, `[storage]`, `[qc]`, `[mqtt]`, `[derived]`, `[web]` and one `[[sensor]]` entry
 //! per sensor. Every key except a sensor's `type` and `id` has a default, and unknown keys
 //! are errors. [`validate`] reports every problem in one run.
 
@@ -10,6 +10,7 @@ pub mod rules;
 pub mod secrets;
 mod validate;
 mod warnings;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub use files::file_problems;
 pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
+pub use web::WebConfig;
 
 use crate::reading::{Precision, Quantity};
 use crate::topics::Topics;
@@ -59,6 +61,9 @@ pub struct Config {
     /// Derived quantities computed from the station's own readings.
     #[serde(default)]
     pub derived: DerivedConfig,
+    /// The station's own web page and JSON API.
+    #[serde(default)]
+    pub web: WebConfig,
     /// The sensors, one `[[sensor]]` entry each.
     #[serde(default, rename = "sensor")]
     pub sensors: Vec<SensorConfig>,
@@ -483,6 +488,7 @@ impl Config {
             qc: QcConfig::default(),
             mqtt: MqttConfig::default(),
             derived: DerivedConfig::default(),
+            web: WebConfig::default(),
             sensors: Vec::new(),
         }
     }

@@ -64,6 +64,18 @@ pub fn secret_values(text: &str) -> Vec<String> {
     pieces
 }
 
+/// The first line of a password file (`[mqtt] password_file`, `[web] password_file`),
+/// without its line ending. The one reader of password files.
+pub fn password_file_line(path: &std::path::Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string())
+}
+
 /// `text` with every secret value (see [`secret_values`]) replaced by `***`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();

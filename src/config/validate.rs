@@ -14,7 +14,7 @@ use super::rules::{self, client_id_problem, span_problem, topic_part_problem};
 use super::secrets;
 use super::{
     Config, DerivedConfig, HalConfig, MqttConfig, QcConfig, SensorConfig, Span, StationConfig,
-    StorageConfig,
+    StorageConfig, WebConfig,
 };
 use crate::sensors::SensorKind;
 use crate::sensors::COMMON_KEYS;
@@ -45,8 +45,8 @@ impl Problems {
     }
 }
 
-const SECTIONS: [&str; 7] = [
-    "station", "hal", "storage", "qc", "mqtt", "derived", "sensor",
+const SECTIONS: [&str; 8] = [
+    "station", "hal", "storage", "qc", "mqtt", "derived", "web", "sensor",
 ];
 
 /// Parses and checks config text. Returns the config when it could be built (possibly
@@ -88,7 +88,7 @@ fn check_text(text: &str) -> (Option<Config>, Vec<Problem>) {
             problems.add(
                 key.clone(),
                 format!(
-                    "unknown section.{hint} Known sections: [station], [hal], [storage], [qc], [mqtt], [derived], [[sensor]]"
+                    "unknown section.{hint} Known sections: [station], [hal], [storage], [qc], [mqtt], [derived], [web], [[sensor]]"
                 ),
             );
             doc.remove(&key);
@@ -111,6 +111,7 @@ fn check_text(text: &str) -> (Option<Config>, Vec<Problem>) {
     let qc: QcConfig = section(&mut doc, "qc", &mut problems);
     let mqtt: MqttConfig = section(&mut doc, "mqtt", &mut problems);
     let derived: DerivedConfig = section(&mut doc, "derived", &mut problems);
+    let web: WebConfig = section(&mut doc, "web", &mut problems);
     let sensors = sensors(doc.remove("sensor"), &mut problems);
 
     let config = Config {
@@ -120,12 +121,14 @@ fn check_text(text: &str) -> (Option<Config>, Vec<Problem>) {
         qc,
         mqtt,
         derived,
+        web,
         sensors: sensors.iter().map(|(_, s)| s.clone()).collect(),
     };
     check_station(&config, &mut problems);
     check_storage(&config, &mut problems);
     check_qc(&config, &mut problems);
     check_mqtt(&config, &mut problems);
+    problems.0.extend(super::web::check_web(&config.web));
     check_sensors(&config, &sensors, &mut problems);
     (Some(config), problems.0)
 }

@@ -23,6 +23,18 @@ impl Warnings {
 /// config came from, when any.
 pub fn warnings(c: &Config, config_file: Option<&Path>) -> Vec<Problem> {
     let mut w = Warnings(Vec::new());
+    if let Some(path) = c.web.password_file.as_ref().filter(|_| c.web.enabled) {
+        if readable_by_others(path) {
+            w.add(
+                "web.password_file",
+                format!(
+                    "{} is readable by every user of this machine: run `chmod 600 {}` (or `chmod 640` with group anemone)",
+                    path.display(),
+                    path.display()
+                ),
+            );
+        }
+    }
     let m = &c.mqtt;
     if !m.enabled {
         return w.0;

@@ -3,6 +3,7 @@
 //! Nothing else in `src/` touches `/dev` or `/sys`.
 
 pub mod bus;
+pub mod disk;
 pub mod error;
 pub mod gpio;
 pub mod identity;

@@ -215,12 +215,12 @@ fn parse_broker(broker: &str) -> Result<(String, u16, bool), ConnectError> {
 }
 
 fn read_password(path: &Path) -> Result<Secret, ConnectError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConnectError::PasswordFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    Ok(Secret(line.to_string()))
+    crate::config::secrets::password_file_line(path)
+        .map(Secret)
+        .map_err(|source| ConnectError::PasswordFile {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn pem_err(key: &'static str, path: &Path, reason: impl fmt::Display) -> ConnectError {

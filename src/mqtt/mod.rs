@@ -176,6 +176,14 @@ pub async fn start(cfg: &Config, feeds: Feeds) -> Mqtt {
 }
 
 impl Mqtt {
+    /// True while the publisher is connected to its broker (always false without one).
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        match &self.inner {
+            Inner::Publishing(p) => p.connected(),
+            Inner::Idle(_) => watch::channel(false).1,
+        }
+    }
+
     /// Drains what is owed to the broker (at most `drain_timeout`, and not at all when the
     /// broker is unreachable), publishes `offline`, disconnects. Call it after the store's
     /// writer has sent its last batch, and keep the writer reading cursor messages until

@@ -55,7 +55,8 @@ fn local(tz: Tz, ts: Timestamp) -> String {
     }
 }
 
-fn rain_total(rows: &[Aggregate]) -> Option<f64> {
+/// The rain fallen over `rows` (the sum of their `rain` buckets), `None` without any.
+pub fn rain_total(rows: &[Aggregate]) -> Option<f64> {
     let rain: Vec<&Aggregate> = rows
         .iter()
         .filter(|a| a.quantity == Quantity::Rain)
@@ -63,7 +64,8 @@ fn rain_total(rows: &[Aggregate]) -> Option<f64> {
     (!rain.is_empty()).then(|| rain.iter().map(|a| a.sum).sum())
 }
 
-fn max_gust(rows: &[Aggregate]) -> Option<(f64, Timestamp, &str)> {
+/// The highest `wind_gust` of `rows`: value, time and sensor.
+pub fn max_gust(rows: &[Aggregate]) -> Option<(f64, Timestamp, &str)> {
     rows.iter()
         .filter(|a| a.quantity == Quantity::WindGust)
         .filter_map(|a| a.max.map(|(v, t)| (v, t, a.sensor.as_str())))

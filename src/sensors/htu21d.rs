@@ -411,6 +411,7 @@ mod tests {
         let db = dir.path().join("htu.db");
         let mut config = Config::from_toml(CONFIG, "test").unwrap();
         config.storage.path = db.clone();
+        config.web.enabled = false;
         const JUNE_1: Timestamp = 1_780_272_000_000;
         let opts = crate::station::RunOptions {
             clock: Clock::virtual_at(JUNE_1),
@@ -419,6 +420,7 @@ mod tests {
             live: None,
             writer_handle: None,
             progress: None,
+            web_addr: None,
         };
         crate::station::run(Arc::new(config), opts, std::future::pending())
             .await

@@ -347,3 +347,47 @@ impl Store {
         Ok(lines.join("\n"))
     }
 }
+
+/// A read-only connection that follows the database file at a path: opened on first use
+/// (with a small page cache), and opened again when the file at the path is another one
+/// (the writer moved a corrupt file aside and started a new one). The daemon's readers
+/// (the MQTT backlog, the web page) hold one each.
+pub struct ReadOnlyFollower {
+    path: std::path::PathBuf,
+    tz: Tz,
+    store: Option<(Store, Option<(u64, u64)>)>,
+}
+
+/// Device and inode of the file at `path`.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl ReadOnlyFollower {
+    /// Follows the database at `path` (local days in `tz`); opens nothing yet.
+    pub fn new(path: std::path::PathBuf, tz: Tz) -> ReadOnlyFollower {
+        ReadOnlyFollower {
+            path,
+            tz,
+            store: None,
+        }
+    }
+
+    /// The connection to the file now at the path.
+    pub fn store(&mut self) -> Result<&Store, StoreError> {
+        let identity = file_identity(&self.path);
+        if self.store.as_ref().is_some_and(|(_, id)| *id != identity) {
+            self.store = None;
+        }
+        let (store, _) = match self.store.take() {
+            Some(open) => open,
+            None => {
+                let store = Store::open_read_only(&self.path, self.tz)?;
+                store.small_cache()?;
+                (store, identity)
+            }
+        };
+        Ok(&self.store.insert((store, identity)).0)
+    }
+}

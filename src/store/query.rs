@@ -407,3 +407,66 @@ struct ReadingPage {
     last_id: Option<i64>,
     full: bool,
 }
+
+/// What the raw readings table holds (for the web page's health panel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Extent {
+    /// Raw readings kept: the span of ids in the table (readings are deleted oldest
+    /// first, so this is exact unless ids were skipped, e.g. by a crash).
+    pub readings: u64,
+    /// The oldest reading's time.
+    pub oldest: Option<Timestamp>,
+    /// The newest reading's time.
+    pub newest: Option<Timestamp>,
+    /// The highest reading id (0 when empty).
+    pub last_id: i64,
+}
+
+impl Store {
+    /// What the raw table holds, from its first and last rows (no table scan).
+    pub fn extent(&self) -> Result<Extent, StoreError> {
+        let (lo, hi): (Option<i64>, Option<i64>) =
+            self.db(self
+                .conn
+                .query_row("SELECT min(id), max(id) FROM readings", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                }))?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(Extent::default());
+        };
+        let oldest: Option<i64> =
+            self.db(self
+                .conn
+                .query_row("SELECT ts FROM readings WHERE id = ?1", [lo], |r| r.get(0)))?;
+        Ok(Extent {
+            readings: (hi - lo + 1).max(0) as u64,
+            oldest,
+            newest: self.last_reading_ts()?,
+            last_id: hi,
+        })
+    }
+
+    /// The newest reading of every (sensor, quantity) stored within `window_ms` of the
+    /// newest reading, in (sensor, quantity) order.
+    pub fn latest_readings(&self, window_ms: i64) -> Result<Vec<StoredReading>, StoreError> {
+        let Some(newest) = self.last_reading_ts()? else {
+            return Ok(Vec::new());
+        };
+        let q = Query {
+            from: Some(newest.saturating_sub(window_ms)),
+            ..Query::default()
+        };
+        let mut latest: BTreeMap<(String, Quantity), StoredReading> = BTreeMap::new();
+        self.for_each_reading::<StoreError>(&q, |r| {
+            let key = (r.reading.sensor.to_string(), r.reading.quantity);
+            match latest.get(&key) {
+                Some(old) if old.reading.ts > r.reading.ts => {}
+                _ => {
+                    latest.insert(key, r.clone());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(latest.into_values().collect())
+    }
+}

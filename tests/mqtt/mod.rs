@@ -374,6 +374,7 @@ async fn mqtt_something_else_on_the_port_is_named() {
             }
         });
         let mut cfg = anemone::config::Config::builtin();
+        cfg.web.enabled = false;
         cfg.station.id = station_id("http");
         cfg.mqtt.broker = format!("mqtt://{addr}");
         let report = check(&cfg).await;
@@ -797,6 +798,7 @@ async fn mqtt_daemon_start_publishes_through_the_embedded_broker() {
     bounded(30, async {
         let port = free_port();
         let mut cfg = anemone::config::Config::builtin();
+        cfg.web.enabled = false;
         cfg.station.id = station_id("embedded");
         cfg.mqtt.listen = format!("127.0.0.1:{port}");
         let store = MemStore::default();

@@ -184,6 +184,7 @@ impl Drop for Mosquitto {
 
 fn station_config(station: &str, addr: SocketAddr) -> Config {
     let mut cfg = Config::builtin();
+    cfg.web.enabled = false;
     cfg.station.id = station.to_string();
     cfg.station.name = format!("Test {station}");
     cfg.mqtt.broker = format!("mqtt://{addr}");

@@ -28,6 +28,7 @@ async fn an_hour_that_waits_for_a_slow_broker_reports_one_hour() {
     cfg.storage.path = dir.path().join("summary.db");
     cfg.hal.simulate = true;
     cfg.mqtt.discovery = false;
+    cfg.web.enabled = false;
     let opts = RunOptions {
         // A scaled clock (`--speed 3600`): station time goes on while the drain waits.
         clock: Clock::scaled(START, 3600.0),
@@ -36,6 +37,7 @@ async fn an_hour_that_waits_for_a_slow_broker_reports_one_hour() {
         live: None,
         writer_handle: None,
         progress: None,
+        web_addr: None,
     };
     let summary = match station::run(Arc::new(cfg), opts, std::future::pending()).await {
         Ok(s) => s,

@@ -205,6 +205,7 @@ impl ScriptedBroker {
     /// `anemone-<station>`).
     pub fn config(&self, station: &str) -> anemone::config::Config {
         let mut cfg = anemone::config::Config::builtin();
+        cfg.web.enabled = false;
         cfg.station.id = station.to_string();
         cfg.station.name = format!("Test {station}");
         cfg.mqtt.broker = format!("mqtt://{}", self.addr);

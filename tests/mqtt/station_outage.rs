@@ -49,6 +49,7 @@ async fn broker_outage_of_one_simulated_hour_loses_nothing() {
             live: None,
             writer_handle: None,
             progress: None,
+            web_addr: None,
         },
         std::future::pending(),
     ));

@@ -71,6 +71,7 @@ impl TestBroker {
     /// A config for a station publishing to `target` (the broker, or a proxy before it).
     pub fn config(&self, station: &str, target: SocketAddr) -> Config {
         let mut cfg = Config::builtin();
+        cfg.web.enabled = false;
         cfg.station.id = station.to_string();
         cfg.station.name = format!("Test {station}");
         let scheme = if self.tls { "mqtts" } else { "mqtt" };

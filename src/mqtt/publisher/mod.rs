@@ -181,6 +181,7 @@ pub struct PublisherSummary {
 pub struct Publisher {
     shutdown: watch::Sender<Option<Instant>>,
     task: JoinHandle<PublisherSummary>,
+    connected: watch::Receiver<bool>,
 }
 
 impl Publisher {
@@ -193,10 +194,17 @@ impl Publisher {
     ) -> Publisher {
         let (shutdown, shutdown_rx) = watch::channel(None);
         let ctx = Ctx::new(cfg, settings, feeds, tuning, shutdown_rx);
+        let connected = ctx.connected.subscribe();
         Publisher {
             shutdown,
             task: tokio::spawn(ctx.run()),
+            connected,
         }
+    }
+
+    /// True while the publisher is connected to its broker.
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
     }
 
     /// Sends what is owed for at most `drain_timeout` (not at all while disconnected),
@@ -236,6 +244,8 @@ struct Ctx {
     precision: Precision,
     /// When the publisher started.
     started: Instant,
+    /// True while a connection to the broker is up (the web page's health panel).
+    connected: watch::Sender<bool>,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -348,6 +358,7 @@ impl Ctx {
             expected: discovery::expected_pairs(cfg),
             precision: cfg.precision(),
             started: Instant::now(),
+            connected: watch::channel(false).0,
             tuning,
         }
     }

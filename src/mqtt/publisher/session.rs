@@ -80,10 +80,12 @@ impl Ctx {
             startup,
         };
         self.outbox.new_session();
+        let _ = self.connected.send(true);
         let end = match self.serve(&mut s).await {
             Err(end) => end,
             Ok(never) => match never {},
         };
+        let _ = self.connected.send(false);
         // A backlog read still running holds the store handle: take it back for the
         // next connection.
         if let Some(fetch) = s.replay.fetch.take() {
