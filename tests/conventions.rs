@@ -377,8 +377,10 @@ fn export_and_stats_show_imperial_units_and_name_them() {
         // ts, sensor, quantity, value, unit, flags
         assert_eq!((&m[0], &m[1], &m[2], &m[5]), (&i[0], &i[1], &i[2], &i[5]));
         let (mv, iv): (f64, f64) = (m[3].parse().unwrap(), i[3].parse().unwrap());
+        // Metric values are rounded to the sensor's resolution (a derived temperature to
+        // 0.1 °C), imperial ones converted from the stored value: allow both roundings.
         let (expect_unit, expect, tol) = match m[4].as_str() {
-            "°C" => ("°F", mv * 1.8 + 32.0, 0.05),
+            "°C" => ("°F", mv * 1.8 + 32.0, 0.05 * 1.8 + 0.05),
             "hPa" => ("inHg", mv / 33.863_886_666_7, 0.005),
             "mm" => ("in", mv / 25.4, 0.005),
             "mm/h" => ("in/h", mv / 25.4, 0.005),
