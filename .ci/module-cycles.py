@@ -19,7 +19,7 @@ SRC = sys.argv[1] if len(sys.argv) > 1 else "src"
 TOKENS = re.compile(
     r'//[^\n]*|/\*.*?\*/|r(#*)".*?"\1|"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])\'', re.S
 )
-TEST_MODULE = re.compile(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{")
+TEST_MODULE = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{")
 PATH = re.compile(r"\b((?:crate|super)(?:::(?:super|[A-Za-z_]\w*))+)")
 
 

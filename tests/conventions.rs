@@ -377,16 +377,21 @@ fn export_and_stats_show_imperial_units_and_name_them() {
         // ts, sensor, quantity, value, unit, flags
         assert_eq!((&m[0], &m[1], &m[2], &m[5]), (&i[0], &i[1], &i[2], &i[5]));
         let (mv, iv): (f64, f64) = (m[3].parse().unwrap(), i[3].parse().unwrap());
-        // Metric values are rounded to the sensor's resolution (a derived temperature to
-        // 0.1 °C), imperial ones converted from the stored value: allow both roundings.
-        let (expect_unit, expect, tol) = match m[4].as_str() {
-            "°C" => ("°F", mv * 1.8 + 32.0, 0.05 * 1.8 + 0.05),
-            "hPa" => ("inHg", mv / 33.863_886_666_7, 0.005),
-            "mm" => ("in", mv / 25.4, 0.005),
-            "mm/h" => ("in/h", mv / 25.4, 0.005),
-            "%" => ("%", mv, 0.0),
+        // Metric values are rounded to the sensor's resolution, imperial ones converted from
+        // the stored value and rounded to the shown unit's decimals: allow both roundings.
+        let half = |s: &str| 0.5 * 10f64.powi(-(s.split('.').nth(1).map_or(0, str::len) as i32));
+        let (expect_unit, scale, offset) = match m[4].as_str() {
+            "°C" => ("°F", 1.8, 32.0),
+            "hPa" => ("inHg", 1.0 / 33.863_886_666_7, 0.0),
+            "mm" => ("in", 1.0 / 25.4, 0.0),
+            "mm/h" => ("in/h", 1.0 / 25.4, 0.0),
+            "%" => ("%", 1.0, 0.0),
             other => panic!("unexpected unit {other} in {m:?}"),
         };
+        let (expect, tol) = (
+            mv * scale + offset,
+            half(&m[3]) * scale + half(&i[3]) + 1e-9,
+        );
         assert_eq!(i[4], expect_unit, "{m:?} -> {i:?}");
         assert!((iv - expect).abs() <= tol, "{m:?} -> {i:?}");
         seen.insert(i[4].clone());

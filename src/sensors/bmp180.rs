@@ -217,7 +217,7 @@ mod tests {
                 "[hal]\nsimulate = true\n[[sensor]]\ntype = \"bmp180\"\nid = \"p\"\noversampling = {oss}\n"
             );
             let t = 1_780_272_000_000 + 13 * 3_600_000;
-            let (mut source, weather) = crate::sensors::simulated_source(&text, t);
+            let (mut source, weather) = crate::sensors::testing::simulated_source(&text, t);
             let r = source.sample(t).unwrap();
             let hpa = r[0].value.unwrap();
             // Within the datasheet's resolution (a few Pa) plus the 0.1 °C temperature step.

@@ -221,7 +221,7 @@ mod tests {
         let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"ltr390\"\nid = \"uv\"\n";
         for hour in [2, 9, 13] {
             let t = 1_780_272_000_000 + hour * 3_600_000;
-            let (mut source, weather) = crate::sensors::simulated_source(text, t);
+            let (mut source, weather) = crate::sensors::testing::simulated_source(text, t);
             let r = source.sample(t).unwrap();
             let uvi = r[0].value.unwrap();
             // One count at gain 18, 20 bits is 1/2300 UVI.

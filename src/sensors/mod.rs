@@ -455,23 +455,28 @@ pub fn precision(sensors: &[SensorConfig]) -> Precision {
     p
 }
 
-/// For the kinds' tests: the first sensor of `config_text` built on its simulated chip at
-/// station time `t`, and the weather it is simulating.
+/// Helpers for the kinds' tests (a test module: the config it parses sits above `sensors`).
 #[cfg(test)]
-pub(crate) fn simulated_source(
-    config_text: &str,
-    t: Timestamp,
-) -> (Box<dyn Source>, crate::hal::sim::Weather) {
-    let config = crate::config::Config::from_toml(config_text, "test").unwrap();
-    let hal = open_hal(&config, &Clock::virtual_at(t), t);
-    let source = build(&config.sensors[0], &hal, &SourceContext::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let weather = crate::hal::sim::Weather::new(
-        config.hal.seed,
-        config.station.longitude,
-        config.station.altitude_m,
-    );
-    (source, weather)
+pub(crate) mod testing {
+    use super::*;
+
+    /// For the kinds' tests: the first sensor of `config_text` built on its simulated chip at
+    /// station time `t`, and the weather it is simulating.
+    pub(crate) fn simulated_source(
+        config_text: &str,
+        t: Timestamp,
+    ) -> (Box<dyn Source>, crate::hal::sim::Weather) {
+        let config = crate::config::Config::from_toml(config_text, "test").unwrap();
+        let hal = open_hal(&config, &Clock::virtual_at(t), t);
+        let source = build(&config.sensors[0], &hal, &SourceContext::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let weather = crate::hal::sim::Weather::new(
+            config.hal.seed,
+            config.station.longitude,
+            config.station.altitude_m,
+        );
+        (source, weather)
+    }
 }
 
 #[cfg(test)]

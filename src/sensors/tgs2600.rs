@@ -248,7 +248,7 @@ mod tests {
     fn simulated_sensor_gives_the_weather_ratio() {
         let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"tgs2600\"\nid = \"air\"\nclean_air_ohms = 35000.0\n";
         let t = 1_780_272_000_000 + 8 * 3_600_000;
-        let (mut source, weather) = crate::sensors::simulated_source(text, t);
+        let (mut source, weather) = crate::sensors::testing::simulated_source(text, t);
         let r = source.sample(t).unwrap();
         let expected = weather.air_quality_ratio(t);
         assert_eq!(r.len(), 2);

@@ -213,7 +213,7 @@ mod tests {
         let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"tsl2591\"\nid = \"light\"\n";
         for hour in [0, 7, 12] {
             let t = 1_780_272_000_000 + hour * 3_600_000;
-            let (mut source, weather) = crate::sensors::simulated_source(text, t);
+            let (mut source, weather) = crate::sensors::testing::simulated_source(text, t);
             let lux = source.sample(t).unwrap()[0].value.unwrap();
             let expected = weather.illuminance(t);
             assert!(
