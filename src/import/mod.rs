@@ -244,7 +244,7 @@ pub fn from_dump(store: &mut Store, path: &Path, opts: &ImportOptions) -> Result
             }
         }
         sink.report.times = match basis {
-            TimeBasis::Utc => "times in UTC (the dump set TIME_ZONE='+00:00')".into(),
+            TimeBasis::Utc => "times in UTC: the dump set TIME_ZONE='+00:00'".into(),
             TimeBasis::Local(tz) => format!("times read as local time in {tz}"),
         };
     }
