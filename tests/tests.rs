@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod faults;
 mod hat;
+mod import;
 mod mqtt;
 mod powercut;
 mod report;
