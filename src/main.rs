@@ -80,7 +80,12 @@ struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     from_dump: Option<PathBuf>,
     /// A file whose first line is the server password (never give it on the command line).
-    #[arg(long, value_name = "FILE", requires = "from", conflicts_with = "ask_password")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "from",
+        conflicts_with = "ask_password"
+    )]
     password_file: Option<PathBuf>,
     /// Let the client program ask for the server password on the terminal.
     #[arg(long, requires = "from")]

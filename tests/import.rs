@@ -138,7 +138,10 @@ fn insert_sql(rows: &[Row]) -> String {
             )
         })
         .collect();
-    format!("INSERT INTO WEATHER_MEASUREMENT VALUES {};", vals.join(",\n"))
+    format!(
+        "INSERT INTO WEATHER_MEASUREMENT VALUES {};",
+        vals.join(",\n")
+    )
 }
 
 /// Every reading the rows must give: (ts, quantity, value), in a fixed order.
@@ -149,7 +152,11 @@ fn expected(rows: &[Row]) -> Vec<(i64, Quantity, f64)> {
         out.push((ts, Quantity::AirTemperature, r.amb));
         out.push((ts, Quantity::GroundTemperature, r.ground));
         out.push((ts, Quantity::RelativeHumidity, r.humidity));
-        let hpa = if r.pressure < 200.0 { r.pressure * 10.0 } else { r.pressure };
+        let hpa = if r.pressure < 200.0 {
+            r.pressure * 10.0
+        } else {
+            r.pressure
+        };
         out.push((ts, Quantity::AirPressure, hpa));
         if let Some(d) = r.direction {
             out.push((ts, Quantity::WindDirection, d));
@@ -188,7 +195,13 @@ fn assert_same(got: &[(i64, Quantity, f64)], want: &[(i64, Quantity, f64)]) {
     assert_eq!(got.len(), want.len(), "reading count");
     for (g, w) in got.iter().zip(want) {
         assert_eq!((g.0, g.1), (w.0, w.1));
-        assert!((g.2 - w.2).abs() < 1e-9, "{:?}: got {}, want {}", g.1, g.2, w.2);
+        assert!(
+            (g.2 - w.2).abs() < 1e-9,
+            "{:?}: got {}, want {}",
+            g.1,
+            g.2,
+            w.2
+        );
     }
 }
 
@@ -207,7 +220,13 @@ fn config(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn import(cfg: &Path, args: &[&str]) -> Output {
-    bin().arg("--config").arg(cfg).arg("import").args(args).output().unwrap()
+    bin()
+        .arg("--config")
+        .arg(cfg)
+        .arg("import")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -237,7 +256,11 @@ fn from_the_server_every_value_and_again_nothing() {
     let url = format!("mysql://root@{HOST}:{PORT}/{}", mdb.0);
     let first = import(&cfg, &["--from", &url]);
     assert!(first.status.success(), "{}", text(&first));
-    assert!(text(&first).contains("Imported 30 rows"), "{}", text(&first));
+    assert!(
+        text(&first).contains("Imported 30 rows"),
+        "{}",
+        text(&first)
+    );
     let want = expected(&rows());
     assert_same(&stored(&db), &want);
 
@@ -259,7 +282,10 @@ fn from_the_server_every_value_and_again_nothing() {
         .unwrap();
     assert!(stats.status.success(), "{}", text(&stats));
     let out = String::from_utf8_lossy(&stats.stdout);
-    assert!(out.contains("oracle-import") && out.contains("air_temperature"), "{out}");
+    assert!(
+        out.contains("oracle-import") && out.contains("air_temperature"),
+        "{out}"
+    );
 
     // New rows on the server: only they are added.
     sql(
@@ -308,7 +334,11 @@ fn from_a_mysqldump_every_value_and_again_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("weather.sql");
     let out = Command::new("mysqldump")
-        .args(["--user=root", &format!("--host={HOST}"), &format!("--port={PORT}")])
+        .args([
+            "--user=root",
+            &format!("--host={HOST}"),
+            &format!("--port={PORT}"),
+        ])
         .arg(&mdb.0)
         .output()
         .expect("run mysqldump (apt-get install mariadb-client)");
@@ -317,7 +347,11 @@ fn from_a_mysqldump_every_value_and_again_nothing() {
     let (cfg, db) = config(dir.path());
     let first = import(&cfg, &["--from-dump", dump.to_str().unwrap()]);
     assert!(first.status.success(), "{}", text(&first));
-    assert!(text(&first).contains(&format!("Source `{}`", mdb.0)), "{}", text(&first));
+    assert!(
+        text(&first).contains(&format!("Source `{}`", mdb.0)),
+        "{}",
+        text(&first)
+    );
     let want = expected(&rows());
     assert_same(&stored(&db), &want);
     let again = import(&cfg, &["--from-dump", dump.to_str().unwrap()]);
@@ -326,7 +360,11 @@ fn from_a_mysqldump_every_value_and_again_nothing() {
     // The same rows from the server (same database name, same source): nothing added.
     let url = format!("mysql://root@{HOST}:{PORT}/{}", mdb.0);
     let server = import(&cfg, &["--from", &url]);
-    assert!(text(&server).contains("Imported 0 rows"), "{}", text(&server));
+    assert!(
+        text(&server).contains("Imported 0 rows"),
+        "{}",
+        text(&server)
+    );
 }
 
 #[test]
@@ -357,7 +395,10 @@ fn a_written_dump_with_local_times_and_bad_rows() {
         (lines + 1, "CREATED `not a time`"),
         (lines + 2, "AMBIENT_TEMPERATURE `1'5` is not a number"),
     ] {
-        assert!(t.contains(&format!("weather.sql line {n}: ")) && t.contains(what), "{n} {what}\n{t}");
+        assert!(
+            t.contains(&format!("weather.sql line {n}: ")) && t.contains(what),
+            "{n} {what}\n{t}"
+        );
     }
     assert_same(&stored(&db), &expected(&good));
     let again = import(&cfg, &["--from-dump", path.to_str().unwrap()]);

@@ -303,9 +303,11 @@ impl<'a> DumpReader<'a> {
 
     fn is_table(&self, t: Option<&(Token, u64)>) -> bool {
         match t {
-            Some((Token::Name(n) | Token::Word(n), _)) => {
-                n.rsplit('.').next().unwrap_or(n).eq_ignore_ascii_case(&self.table)
-            }
+            Some((Token::Name(n) | Token::Word(n), _)) => n
+                .rsplit('.')
+                .next()
+                .unwrap_or(n)
+                .eq_ignore_ascii_case(&self.table),
             _ => false,
         }
     }
@@ -325,9 +327,9 @@ impl<'a> DumpReader<'a> {
                 None
             }
             Some("CREATE") => {
-                let at = stmt
-                    .iter()
-                    .position(|(t, _)| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("TABLE")))?;
+                let at = stmt.iter().position(
+                    |(t, _)| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("TABLE")),
+                )?;
                 let mut i = at + 1;
                 // IF NOT EXISTS
                 while matches!(word(i).as_deref(), Some("IF" | "NOT" | "EXISTS")) {
@@ -455,11 +457,7 @@ fn row_of(vals: &[(Token, u64)], line: u64, columns: &std::sync::Arc<Vec<String>
                 expect_value = false;
             }
             (Token::Word(w), true) => {
-                let w = if negative {
-                    format!("-{w}")
-                } else {
-                    w.clone()
-                };
+                let w = if negative { format!("-{w}") } else { w.clone() };
                 negative = false;
                 values.push(Value::Text(w));
                 expect_value = false;
@@ -608,7 +606,10 @@ mod tests {
         assert!(utc);
         assert_eq!(items.len(), 3);
         assert_eq!(texts(&items[0]), vec![Some("1".into()), None]);
-        assert_eq!(texts(&items[1]), vec![Some("-2.5".into()), Some("a;b".into())]);
+        assert_eq!(
+            texts(&items[1]),
+            vec![Some("-2.5".into()), Some("a;b".into())]
+        );
         assert_eq!(texts(&items[2]), vec![Some("3".into()), Some("x)".into())]);
         match &items[2] {
             Item::Row(r) => assert_eq!(r.line, 5),
@@ -649,7 +650,11 @@ mod tests {
 
     #[test]
     fn an_unclosed_string_is_a_syntax_error_with_its_line() {
-        let mut r = DumpReader::new(b"INSERT INTO T VALUES (1,2);\nINSERT INTO T VALUES (1,'x", "T", &["A", "B"]);
+        let mut r = DumpReader::new(
+            b"INSERT INTO T VALUES (1,2);\nINSERT INTO T VALUES (1,'x",
+            "T",
+            &["A", "B"],
+        );
         assert!(r.next_insert().unwrap().is_some());
         let e = r.next_insert().unwrap_err();
         assert_eq!(e.line, 2);

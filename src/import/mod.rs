@@ -110,7 +110,11 @@ impl ImportReport {
 
 impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "Source `{}`: {} rows read ({}).", self.source, self.rows, self.times)?;
+        writeln!(
+            f,
+            "Source `{}`: {} rows read ({}).",
+            self.source, self.rows, self.times
+        )?;
         writeln!(
             f,
             "Imported {} rows ({} readings); {} imported before, skipped; {} could not be read.",
@@ -120,13 +124,23 @@ impl std::fmt::Display for ImportReport {
             writeln!(f, "  {p}")?;
         }
         if self.bad as usize > self.problems.len() {
-            writeln!(f, "  … and {} more.", self.bad as usize - self.problems.len())?;
+            writeln!(
+                f,
+                "  … and {} more.",
+                self.bad as usize - self.problems.len()
+            )?;
         }
         if let Some(s) = &self.stopped {
             writeln!(f, "Stopped early: {s}")?;
-            writeln!(f, "Fix it and import again: rows already imported are skipped.")?;
+            writeln!(
+                f,
+                "Fix it and import again: rows already imported are skipped."
+            )?;
         } else if self.bad > 0 {
-            writeln!(f, "Fix those rows at the source and import again: rows already imported are skipped.")?;
+            writeln!(
+                f,
+                "Fix those rows at the source and import again: rows already imported are skipped."
+            )?;
         }
         Ok(())
     }
@@ -142,7 +156,11 @@ struct Sink<'s> {
 }
 
 impl Sink<'_> {
-    fn new<'s>(store: &'s mut Store, opts: &ImportOptions, source: String) -> Result<Sink<'s>, ImportError> {
+    fn new<'s>(
+        store: &'s mut Store,
+        opts: &ImportOptions,
+        source: String,
+    ) -> Result<Sink<'s>, ImportError> {
         store.register_import_sensor(&opts.sensor, &source)?;
         Ok(Sink {
             store,
@@ -157,7 +175,13 @@ impl Sink<'_> {
     }
 
     /// One row of the source: `at` names it in messages ("line 12", "row 3").
-    fn row(&mut self, layout: &Layout, values: &[Value], basis: TimeBasis, at: &str) -> Result<(), ImportError> {
+    fn row(
+        &mut self,
+        layout: &Layout,
+        values: &[Value],
+        basis: TimeBasis,
+        at: &str,
+    ) -> Result<(), ImportError> {
         self.report.rows += 1;
         match layout.row(values, &self.sensor, basis) {
             Ok((row_id, readings)) => {
@@ -189,8 +213,15 @@ impl Sink<'_> {
     }
 }
 
+/// A dump's column list and the layout found for it.
+type ColumnsLayout = (Arc<Vec<String>>, Result<Layout, String>);
+
 /// Imports the table from a `mysqldump` file.
-pub fn from_dump(store: &mut Store, path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
+pub fn from_dump(
+    store: &mut Store,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
     let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -203,7 +234,8 @@ pub fn from_dump(store: &mut Store, path: &Path, opts: &ImportOptions) -> Result
         .unwrap_or_else(|| "dump".into());
     let mut sink = Sink::new(store, opts, source)?;
     let mut reader = dump::DumpReader::new(&bytes, oracle::TABLE, oracle::COLUMNS);
-    let mut layouts: Vec<(Arc<Vec<String>>, Result<Layout, String>)> = Vec::new();
+    // One layout per column list seen (most dumps have one).
+    let mut layouts: Vec<ColumnsLayout> = Vec::new();
     loop {
         let items = match reader.next_insert() {
             Ok(Some(items)) => items,
@@ -220,9 +252,10 @@ pub fn from_dump(store: &mut Store, path: &Path, opts: &ImportOptions) -> Result
         };
         for item in items {
             match item {
-                dump::Item::Bad(b) => sink
-                    .report
-                    .problem(format!("{} line {}: {}", path.display(), b.line, b.what)),
+                dump::Item::Bad(b) => {
+                    sink.report
+                        .problem(format!("{} line {}: {}", path.display(), b.line, b.what))
+                }
                 dump::Item::Row(r) => {
                     let at = format!("{} line {}", path.display(), r.line);
                     let layout = match layouts.iter().find(|(c, _)| Arc::ptr_eq(c, &r.columns)) {

@@ -45,8 +45,11 @@ pub const COLUMNS: &[&str] = &[
     "CREATED",
 ];
 
+/// A conversion from the old column's unit to the quantity's.
+type Convert = fn(f64) -> f64;
+
 /// The imported columns, their quantity and the conversion to its unit.
-const MAPPED: &[(&str, Quantity, fn(f64) -> f64)] = &[
+const MAPPED: &[(&str, Quantity, Convert)] = &[
     ("AMBIENT_TEMPERATURE", Quantity::AirTemperature, same),
     ("GROUND_TEMPERATURE", Quantity::GroundTemperature, same),
     ("HUMIDITY", Quantity::RelativeHumidity, same),
@@ -89,7 +92,7 @@ pub enum TimeBasis {
 pub struct Layout {
     id: usize,
     created: usize,
-    mapped: Vec<(usize, Quantity, fn(f64) -> f64)>,
+    mapped: Vec<(usize, Quantity, Convert)>,
     width: usize,
 }
 
@@ -146,9 +149,12 @@ impl Layout {
         for (i, q, f) in &self.mapped {
             let v = match &values[*i] {
                 Value::Null => continue,
-                Value::Text(t) => t.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(
-                    || format!("row {id}: {} `{t}` is not a number", column_of(*q)),
-                )?,
+                Value::Text(t) => t
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("row {id}: {} `{t}` is not a number", column_of(*q)))?,
             };
             out.push(Reading::new(ts, sensor, *q, f(v)));
         }
@@ -208,23 +214,42 @@ mod tests {
         let l = Layout::new(&cols).unwrap();
         let s: SensorId = Arc::from("oracle-import");
         let row = text(&[
-            Some("7"), None, Some("21.5"), Some("12.25"), Some("57.1"), Some("101.3"),
-            Some("80"), None, Some("36"), Some("72"), Some("0.28"), Some("2017-07-01 14:05:00"),
+            Some("7"),
+            None,
+            Some("21.5"),
+            Some("12.25"),
+            Some("57.1"),
+            Some("101.3"),
+            Some("80"),
+            None,
+            Some("36"),
+            Some("72"),
+            Some("0.28"),
+            Some("2017-07-01 14:05:00"),
         ]);
-        let (id, r) = l.row(&row, &s, TimeBasis::Local(chrono_tz::Europe::London)).unwrap();
+        let (id, r) = l
+            .row(&row, &s, TimeBasis::Local(chrono_tz::Europe::London))
+            .unwrap();
         assert_eq!(id, 7);
         let get = |q| r.iter().find(|x| x.quantity == q).and_then(|x| x.value);
         assert_eq!(get(Quantity::AirTemperature), Some(21.5));
         assert_eq!(get(Quantity::GroundTemperature), Some(12.25));
         assert_eq!(get(Quantity::AirPressure), Some(1013.0));
         assert_eq!(get(Quantity::RelativeHumidity), Some(80.0));
-        assert_eq!(get(Quantity::WindDirection), None, "NULL skips that quantity only");
+        assert_eq!(
+            get(Quantity::WindDirection),
+            None,
+            "NULL skips that quantity only"
+        );
         assert_eq!(get(Quantity::WindSpeed), Some(10.0));
         assert_eq!(get(Quantity::WindGust), Some(20.0));
         assert_eq!(get(Quantity::Rain), Some(0.28));
         assert_eq!(r.len(), 7, "air quality is not imported");
         // 14:05 BST is 13:05 UTC.
-        assert_eq!(r[0].ts, created_ms("2017-07-01 13:05:00", TimeBasis::Utc).unwrap());
+        assert_eq!(
+            r[0].ts,
+            created_ms("2017-07-01 13:05:00", TimeBasis::Utc).unwrap()
+        );
     }
 
     #[test]
@@ -237,7 +262,9 @@ mod tests {
         let e = l.row(&row, &s, TimeBasis::Utc).unwrap_err();
         assert!(e.contains("not a time"), "{e}");
         row[11] = Value::Text("2017-03-26 01:30:00".into());
-        let e = l.row(&row, &s, TimeBasis::Local(chrono_tz::Europe::London)).unwrap_err();
+        let e = l
+            .row(&row, &s, TimeBasis::Local(chrono_tz::Europe::London))
+            .unwrap_err();
         assert!(e.contains("clocks went forward"), "{e}");
         row[8] = Value::Text("fast".into());
         let e = l.row(&row, &s, TimeBasis::Utc).unwrap_err();

@@ -129,10 +129,8 @@ impl OptionFile {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "anemone-import-{}-{nanos}.cnf",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("anemone-import-{}-{nanos}.cnf", std::process::id()));
         let mut open = std::fs::OpenOptions::new();
         open.write(true).create_new(true);
         #[cfg(unix)]
@@ -182,7 +180,12 @@ pub fn read_rows(
         // Must be the first option.
         cmd.arg(format!("--defaults-extra-file={}", f.0.display()));
     }
-    cmd.args(["--batch", "--raw", "--quick", "--default-character-set=utf8mb4"]);
+    cmd.args([
+        "--batch",
+        "--raw",
+        "--quick",
+        "--default-character-set=utf8mb4",
+    ]);
     cmd.arg(format!("--host={}", url.host));
     if let Some(p) = url.port {
         cmd.arg(format!("--port={p}"));
@@ -227,9 +230,7 @@ pub fn read_rows(
         source: e,
     })?;
     drop(option_file);
-    let err_text = stderr
-        .and_then(|h| h.join().ok())
-        .unwrap_or_default();
+    let err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
     if !status.success() {
         let what = err_text.trim();
         return Err(ImportError::Server(format!(
@@ -254,7 +255,8 @@ fn read_output(
 ) -> Result<(), ImportError> {
     let mut header: Option<Vec<String>> = None;
     for (n, line) in out.split(b'\n').enumerate() {
-        let line = line.map_err(|e| ImportError::Server(format!("reading the client's output: {e}")))?;
+        let line =
+            line.map_err(|e| ImportError::Server(format!("reading the client's output: {e}")))?;
         let line = String::from_utf8_lossy(&line);
         let fields: Vec<&str> = line.split('\t').collect();
         match &header {
@@ -300,7 +302,10 @@ mod tests {
         assert_eq!((u.user, u.port), (None, None));
         let e = "mysql://pi:s3cret@h/db".parse::<ServerUrl>().unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("--password-file") && !msg.contains("s3cret"), "{msg}");
+        assert!(
+            msg.contains("--password-file") && !msg.contains("s3cret"),
+            "{msg}"
+        );
         assert!("mysql://h".parse::<ServerUrl>().is_err());
         assert!("postgres://h/db".parse::<ServerUrl>().is_err());
         assert!("mysql://h:x/db".parse::<ServerUrl>().is_err());

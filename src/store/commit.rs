@@ -38,6 +38,9 @@ use super::{schema, Store, StoreError, StoredReading};
 use crate::config::Synchronous;
 use crate::reading::{Reading, SensorId};
 
+/// More rows a commit writes in its transaction.
+pub(super) type AlsoWrite<'a> = dyn Fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()> + 'a;
+
 impl Store {
     /// Stores `readings` in one transaction; unknown sensors are registered with kind
     /// `unknown`. Returns the rows with their ids.
@@ -125,7 +128,7 @@ impl Store {
         rows: &[StoredReading],
         cursor: Option<i64>,
         reserve: Option<i64>,
-        also: Option<&dyn Fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>>,
+        also: Option<&AlsoWrite<'_>>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| classify(&path, e);

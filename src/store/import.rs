@@ -104,9 +104,8 @@ impl Store {
             _ => None,
         };
         let record = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO imported_rows (source, row_id) VALUES (?1, ?2)",
-            )?;
+            let mut ins =
+                tx.prepare_cached("INSERT INTO imported_rows (source, row_id) VALUES (?1, ?2)")?;
             for id in &fresh {
                 ins.execute(params![source, id])?;
             }
@@ -130,10 +129,14 @@ impl Store {
     }
 
     /// The row ids of `batch` already imported from `source`.
-    fn imported_among(&self, source: &str, batch: &[SourceRow]) -> Result<HashSet<i64>, StoreError> {
-        let mut stmt = self.db(self.conn.prepare_cached(
-            "SELECT 1 FROM imported_rows WHERE source = ?1 AND row_id = ?2",
-        ))?;
+    fn imported_among(
+        &self,
+        source: &str,
+        batch: &[SourceRow],
+    ) -> Result<HashSet<i64>, StoreError> {
+        let mut stmt = self.db(self
+            .conn
+            .prepare_cached("SELECT 1 FROM imported_rows WHERE source = ?1 AND row_id = ?2"))?;
         let mut done = HashSet::new();
         for row in batch {
             if self.db(stmt.exists(params![source, row.row_id]))? {
@@ -177,7 +180,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(&dir);
         let sensor: SensorId = Arc::from("oracle-import");
-        s.register_import_sensor("oracle-import", "weather").unwrap();
+        s.register_import_sensor("oracle-import", "weather")
+            .unwrap();
         let first = s.import_batch("weather", &rows(&sensor, 1..6)).unwrap();
         assert_eq!((first.rows, first.readings, first.already), (5, 10, 0));
         let again = s.import_batch("weather", &rows(&sensor, 3..9)).unwrap();
@@ -200,9 +204,14 @@ mod tests {
         s.insert_batch(&[Reading::new(1, &live, Quantity::AirTemperature, 20.0)])
             .unwrap();
         let sensor: SensorId = Arc::from("oracle-import");
-        s.register_import_sensor("oracle-import", "weather").unwrap();
+        s.register_import_sensor("oracle-import", "weather")
+            .unwrap();
         s.import_batch("weather", &rows(&sensor, 1..4)).unwrap();
-        assert_eq!(s.publish_cursor().unwrap(), 0, "the live reading is still owed");
+        assert_eq!(
+            s.publish_cursor().unwrap(),
+            0,
+            "the live reading is still owed"
+        );
         let owed = s.unpublished(0, 100).unwrap();
         assert_eq!(owed.len(), 1);
         assert_eq!(&*owed[0].reading.sensor, "htu21d");
