@@ -541,6 +541,18 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     Ok(())
 }
 
+/// The store read-write, as the config says (for the edge commands that write).
+fn open_for_writing(config: &Config) -> Result<Store> {
+    Ok(Store::open(
+        &config.storage.path,
+        &anemone::store::StoreOptions {
+            synchronous: config.storage.synchronous,
+            tz: config.station.tz(),
+            vfs: None,
+        },
+    )?)
+}
+
 fn open_for_reading(cli: &Cli) -> Result<(Store, Config)> {
     let (config, _) = load_config(cli)?;
     let path = config.storage.path.clone();
@@ -623,14 +635,7 @@ fn import(cli: &Cli, args: &ImportArgs) -> Result<anemone::import::ImportReport>
         tz,
         batch: args.batch as usize,
     };
-    let mut store = Store::open(
-        &config.storage.path,
-        &anemone::store::StoreOptions {
-            synchronous: config.storage.synchronous,
-            tz: config.station.tz(),
-            vfs: None,
-        },
-    )?;
+    let mut store = open_for_writing(&config)?;
     let report = match (&args.from, &args.from_dump) {
         (Some(url), _) => {
             let url: server::ServerUrl = url.parse()?;
@@ -671,14 +676,7 @@ fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
     };
     let clock = Clock::real();
     let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
-    let mut store = Store::open(
-        &config.storage.path,
-        &anemone::store::StoreOptions {
-            synchronous: config.storage.synchronous,
-            tz: config.station.tz(),
-            vfs: None,
-        },
-    )?;
+    let mut store = open_for_writing(&config)?;
     let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
     println!("{report}");
     Ok(())
