@@ -635,6 +635,7 @@ fn import(cli: &Cli, args: &ImportArgs) -> Result<anemone::import::ImportReport>
         tz,
         batch: args.batch as usize,
     };
+    station_stopped()?;
     let mut store = open_for_writing(&config)?;
     let report = match (&args.from, &args.from_dump) {
         (Some(url), _) => {
@@ -650,6 +651,22 @@ fn import(cli: &Cli, args: &ImportArgs) -> Result<anemone::import::ImportReport>
         (None, None) => bail!("give --from mysql://USER@HOST/DATABASE or --from-dump FILE"),
     };
     Ok(report)
+}
+
+/// Refuses to import while the packaged station runs: the database has one writer, which
+/// reserves reading ids ahead of its commits.
+fn station_stopped() -> Result<()> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Ok(());
+    }
+    let active = std::process::Command::new("systemctl")
+        .args(["is-active", "--quiet", "anemone.service"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if active {
+        bail!("the station is running (anemone.service): stop it first with `sudo systemctl stop anemone`, import, then `sudo systemctl start anemone`");
+    }
+    Ok(())
 }
 
 fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {

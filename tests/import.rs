@@ -1,6 +1,6 @@
 //! `anemone import` against a real MariaDB server: the test creates its own database on
 //! the machine's server (127.0.0.1:3306, root without a password, as DESIGN.md allows;
-//! `.ci/steps/40-mariadb.sh` installs and starts it), writes the Oracle Weather Station's
+//! `.ci/mariadb/ensure-mariadb.sh` installs and starts it), writes the Oracle Weather Station's
 //! table and rows into it, imports them from the server and from a `mysqldump` of it,
 //! checks every value, imports again (nothing added), and drops the database.
 
@@ -44,12 +44,13 @@ fn sql(db: Option<&str>, text: &str) -> String {
     if let Some(db) = db {
         c.arg(format!("--database={db}"));
     }
-    let out = c.arg("-e").arg(text).output().expect(
-        "run the mariadb client: install it (apt-get install mariadb-client; .ci/steps/40-mariadb.sh)",
-    );
+    let out =
+        c.arg("-e").arg(text).output().expect(
+            "run the mariadb client: install it (.ci/mariadb/ensure-mariadb.sh installs it)",
+        );
     assert!(
         out.status.success(),
-        "mariadb -e {text:?}: {} (is the server running on {HOST}:{PORT}? .ci/steps/40-mariadb.sh starts it)",
+        "mariadb -e {text:?}: {} (is the server running on {HOST}:{PORT}? .ci/mariadb/ensure-mariadb.sh starts it)",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

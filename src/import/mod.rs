@@ -233,6 +233,7 @@ pub fn from_dump(
         .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "dump".into());
     let mut sink = Sink::new(store, opts, source)?;
+    sink.report.times = "no rows".into();
     let mut reader = dump::DumpReader::new(&bytes, oracle::TABLE, oracle::COLUMNS);
     // One layout per column list seen (most dumps have one).
     let mut layouts: Vec<ColumnsLayout> = Vec::new();
