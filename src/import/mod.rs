@@ -350,3 +350,65 @@ pub fn from_server(
     sink.report.times = "TIMESTAMP times converted to UTC by the server".into();
     sink.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::store::{Query, StoreOptions};
+
+    fn dump_of(ids: std::ops::RangeInclusive<i64>) -> String {
+        let mut s = String::from("/*!40103 SET TIME_ZONE='+00:00' */;\n");
+        for id in ids {
+            s.push_str(&format!(
+                "INSERT INTO `WEATHER_MEASUREMENT` VALUES ({id},NULL,20.5,11,40,1001.5,70,NULL,3.6,7.2,0,'2018-01-01 00:{:02}:00');\n",
+                id % 60
+            ));
+        }
+        s
+    }
+
+    /// A dump cut short (as by a crash while copying it) imports what it holds; the whole
+    /// dump afterwards adds only the rest, whatever the batch boundaries were.
+    #[test]
+    fn a_cut_dump_then_the_whole_one_adds_each_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let sopts = StoreOptions {
+            synchronous: Synchronous::Normal,
+            tz: chrono_tz::UTC,
+            vfs: None,
+        };
+        let mut store = Store::open(&dir.path().join("a.db"), &sopts).unwrap();
+        let opts = ImportOptions {
+            sensor: "oracle-import".into(),
+            source: Some("weather".into()),
+            tz: chrono_tz::UTC,
+            batch: 7,
+        };
+        let cut = dir.path().join("cut.sql");
+        std::fs::write(
+            &cut,
+            format!(
+                "{}INSERT INTO WEATHER_MEASUREMENT VALUES (26,'x",
+                dump_of(1..=25)
+            ),
+        )
+        .unwrap();
+        let r = from_dump(&mut store, &cut, &opts).unwrap();
+        assert_eq!((r.imported, r.readings), (25, 25 * 7));
+        assert!(
+            r.stopped.as_deref().is_some_and(|s| s.contains("line 27")),
+            "{r}"
+        );
+        assert!(!r.complete());
+
+        let whole = dir.path().join("whole.sql");
+        std::fs::write(&whole, dump_of(1..=40)).unwrap();
+        let r = from_dump(&mut store, &whole, &opts).unwrap();
+        assert_eq!((r.imported, r.already, r.bad), (15, 25, 0), "{r}");
+        assert!(r.complete());
+        let n = store.count_readings(&Query::default()).unwrap();
+        assert_eq!(n, 40 * 7);
+        assert_eq!(store.imported_count("weather").unwrap(), 40);
+    }
+}
