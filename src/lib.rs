@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod hal;
+pub mod import;
 pub mod latest;
 pub mod logging;
 pub mod mqtt;

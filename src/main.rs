@@ -68,6 +68,46 @@ enum Command {
     /// Write the man page or a shell completion script (used to build the packages).
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
+    /// Bring an Oracle Weather Station's history (its WEATHER_MEASUREMENT table) into
+    /// the database, from a MariaDB/MySQL server or a mysqldump file. Stop the station
+    /// first; a second import of the same rows adds nothing.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("origin").required(true).args(["from", "from_dump"]))]
+struct ImportArgs {
+    /// The server: mysql://USER@HOST[:PORT]/DATABASE (read through the `mariadb` or
+    /// `mysql` client program).
+    #[arg(long)]
+    from: Option<String>,
+    /// A mysqldump file of the weather station's database.
+    #[arg(long, value_name = "FILE")]
+    from_dump: Option<PathBuf>,
+    /// A file whose first line is the server password (never give it on the command line).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "from",
+        conflicts_with = "ask_password"
+    )]
+    password_file: Option<PathBuf>,
+    /// Let the client program ask for the server password on the terminal.
+    #[arg(long, requires = "from")]
+    ask_password: bool,
+    /// The sensor the history is stored under.
+    #[arg(long, default_value = "oracle-import")]
+    sensor: String,
+    /// The source's name in the database (rows are remembered per source)
+    /// [default: the database's name].
+    #[arg(long)]
+    source: Option<String>,
+    /// The zone of local times in the source [default: the config's [station] timezone].
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Source rows per transaction.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch: u32,
 }
 
 #[derive(Subcommand)]
@@ -404,6 +444,15 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             export(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Import(args) => {
+            let report = import(&cli, args)?;
+            print!("{report}");
+            Ok(if report.complete() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
+        }
         Command::Stats(args) => {
             stats(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -661,6 +710,18 @@ fn read(cli: &Cli, args: &ReadArgs) -> Result<()> {
     Ok(())
 }
 
+/// The store read-write, as the config says (for the edge commands that write).
+fn open_for_writing(config: &Config) -> Result<Store> {
+    Ok(Store::open(
+        &config.storage.path,
+        &anemone::store::StoreOptions {
+            synchronous: config.storage.synchronous,
+            tz: config.station.tz(),
+            vfs: None,
+        },
+    )?)
+}
+
 fn open_for_reading(cli: &Cli) -> Result<(Store, Config)> {
     let (config, _) = load_config(cli)?;
     let path = config.storage.path.clone();
@@ -734,6 +795,55 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
     Ok(())
 }
 
+fn import(cli: &Cli, args: &ImportArgs) -> Result<anemone::import::ImportReport> {
+    use anemone::import::{self, server, ImportOptions};
+    let (config, _) = load_config(cli)?;
+    let tz = match &args.timezone {
+        Some(z) => z.parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow::anyhow!("--timezone `{z}` is not an IANA zone: use e.g. Europe/London")
+        })?,
+        None => config.station.tz(),
+    };
+    let opts = ImportOptions {
+        sensor: args.sensor.clone(),
+        source: args.source.clone(),
+        tz,
+        batch: args.batch as usize,
+    };
+    station_stopped()?;
+    let mut store = open_for_writing(&config)?;
+    let report = match (&args.from, &args.from_dump) {
+        (Some(url), _) => {
+            let url: server::ServerUrl = url.parse()?;
+            let password = match (&args.password_file, args.ask_password) {
+                (Some(f), _) => server::Password::File(f.clone()),
+                (None, true) => server::Password::Prompt,
+                (None, false) => server::Password::None,
+            };
+            import::from_server(&mut store, &url, &password, &opts)?
+        }
+        (None, Some(path)) => import::from_dump(&mut store, path, &opts)?,
+        (None, None) => bail!("give --from mysql://USER@HOST/DATABASE or --from-dump FILE"),
+    };
+    Ok(report)
+}
+
+/// Refuses to import while the packaged station runs: the database has one writer, which
+/// reserves reading ids ahead of its commits.
+fn station_stopped() -> Result<()> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Ok(());
+    }
+    let active = std::process::Command::new("systemctl")
+        .args(["is-active", "--quiet", "anemone.service"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if active {
+        bail!("the station is running (anemone.service): stop it first with `sudo systemctl stop anemone`, import, then `sudo systemctl start anemone`");
+    }
+    Ok(())
+}
+
 fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
     use anemone::calibrate::{calibrate, Action, Point};
     let (mut config, _) = load_config(cli)?;
@@ -758,14 +868,7 @@ fn calibrate_ph(cli: &Cli, args: &PhCalArgs) -> Result<()> {
     };
     let clock = Clock::real();
     let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
-    let mut store = Store::open(
-        &config.storage.path,
-        &anemone::store::StoreOptions {
-            synchronous: config.storage.synchronous,
-            tz: config.station.tz(),
-            vfs: None,
-        },
-    )?;
+    let mut store = open_for_writing(&config)?;
     let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
     emit(&format!("{report}\n"))?;
     Ok(())

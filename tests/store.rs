@@ -320,15 +320,15 @@ fn migrates_a_version_1_database_keeping_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, anemone::store::SCHEMA_VERSION);
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
     let n: i64 = c
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'calibrations'",
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('calibrations', 'imported_rows')",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
 }
 
 fn fingerprint(path: &Path) -> (u64, std::time::SystemTime, bool, bool) {
@@ -428,7 +428,7 @@ fn refuses_text_corrupt_and_newer_files() {
             e,
             StoreError::TooNew {
                 found: 99,
-                supported: 2,
+                supported: 3,
                 ..
             }
         )

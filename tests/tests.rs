@@ -5,6 +5,7 @@ mod common;
 mod conventions;
 mod faults;
 mod hat;
+mod import;
 mod mqtt;
 mod powercut;
 mod readme;

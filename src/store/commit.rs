@@ -38,6 +38,9 @@ use super::{schema, Store, StoreError, StoredReading};
 use crate::config::Synchronous;
 use crate::reading::{Reading, SensorId};
 
+/// More rows a commit writes in its transaction.
+pub(super) type AlsoWrite<'a> = dyn Fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()> + 'a;
+
 impl Store {
     /// Stores `readings` in one transaction; unknown sensors are registered with kind
     /// `unknown`. Returns the rows with their ids.
@@ -108,7 +111,7 @@ impl Store {
                 .execute_batch("PRAGMA synchronous = FULL")
                 .map_err(err)?;
         }
-        let result = self.commit_rows(rows, cursor, reserve);
+        let result = self.commit_rows(rows, cursor, reserve, None);
         if synced {
             let back = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
             if let Err(e) = back {
@@ -118,11 +121,14 @@ impl Store {
         result
     }
 
-    fn commit_rows(
+    /// The one transaction of a commit; `also` writes more rows in it (the import's
+    /// record of the source rows it stored).
+    pub(super) fn commit_rows(
         &mut self,
         rows: &[StoredReading],
         cursor: Option<i64>,
         reserve: Option<i64>,
+        also: Option<&AlsoWrite<'_>>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| classify(&path, e);
@@ -180,6 +186,9 @@ impl Store {
                 params![schema::META_IDS_RESERVED, through],
             )
             .map_err(err)?;
+        }
+        if let Some(also) = also {
+            also(&tx).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         {

@@ -18,7 +18,9 @@ impl Store {
         self.db(set_cursor(&self.conn, id))
     }
 
-    /// Up to `limit` readings with an id above `after_id`, in id order.
+    /// Up to `limit` readings with an id above `after_id`, in id order: what MQTT still
+    /// owes. Readings of imported history (sensors of kind [`schema::IMPORT_KIND`]) are
+    /// never owed: they were not measured by this station now (see `store::import`).
     pub fn unpublished(
         &self,
         after_id: i64,
@@ -26,10 +28,11 @@ impl Store {
     ) -> Result<Vec<StoredReading>, StoreError> {
         let mut stmt = self.db(self.conn.prepare_cached(
             "SELECT id, ts, sensor, quantity, value, flags FROM readings \
-             WHERE id > ?1 ORDER BY id LIMIT ?2",
+             WHERE id > ?1 AND sensor NOT IN (SELECT id FROM sensors WHERE kind = ?3) \
+             ORDER BY id LIMIT ?2",
         ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = self.db(stmt.query(params![after_id, limit]))?;
+        let mut rows = self.db(stmt.query(params![after_id, limit, schema::IMPORT_KIND]))?;
         let mut out = Vec::new();
         while let Some(row) = self.db(rows.next())? {
             out.push(self.row_reading(row)?);

@@ -13,6 +13,7 @@
 //! * `query`: readings and aggregates by time, sensor and quantity.
 //! * `retention`: deleting old raw readings without losing what MQTT still owes.
 //! * `cursor`: the MQTT publish cursor and the backlog above it.
+//! * `import`: history from another program (`anemone import`), recorded per source row.
 //! * `quarantine`: a corrupt file kept aside and a new one started.
 //! * [`writer`]: the writer task, batching commits on the station clock.
 
@@ -21,6 +22,7 @@ mod commit;
 mod cursor;
 mod error;
 mod identity;
+mod import;
 mod open;
 mod quarantine;
 mod query;
@@ -40,6 +42,7 @@ use crate::config::Synchronous;
 pub use aggregate::{local_date, local_day_bounds, Resolution, UnknownResolution};
 pub use error::StoreError;
 pub use identity::QUICK_CHECK_AT_OPEN_BYTES;
+pub use import::{BatchOutcome, SourceRow, IMPORT_KIND};
 pub use open::ReadOnlyFollower;
 pub use quarantine::Quarantine;
 pub use query::{Aggregate, Extent, Query};

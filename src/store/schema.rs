@@ -75,6 +75,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX calibrations_by_sensor ON calibrations (sensor, ts);
     "#,
+    // 3: rows brought in by `anemone import`: the source's row ids, so a second import of
+    // the same rows adds nothing (see `store::import`).
+    r#"
+    CREATE TABLE imported_rows (
+        source TEXT NOT NULL,
+        row_id INTEGER NOT NULL,
+        PRIMARY KEY (source, row_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -94,6 +103,10 @@ pub const META_RETENTION_NOW: &str = "retention_now";
 pub const META_DAY_TZ: &str = "day_timezone";
 /// `meta` key: the station id the station last ran under (see `station::run`).
 pub const META_STATION_ID: &str = "station_id";
+
+/// `sensors.kind` of the sensors `anemone import` stores history under: their readings
+/// are not offered to MQTT as live data (see `store::import`).
+pub const IMPORT_KIND: &str = "import";
 
 /// The stored code of a quantity. These numbers are on disk: never change or reuse one;
 /// a new quantity takes the next free number.
