@@ -6,6 +6,7 @@ mod as3935;
 mod bme280;
 mod bmp180;
 mod ds18b20;
+mod ezo_chem;
 mod ezo_ph;
 mod htu21d;
 mod ltr390;
