@@ -97,6 +97,9 @@ quantities! {
     LightningStrikes => "lightning_strikes", "strikes", "Lightning strikes detected during the reading's interval (AS3935).";
     LightningDistance => "lightning_distance", "km", "Estimated distance to the storm front at the interval's last strike (AS3935; 0 = overhead).";
     LightningEnergy => "lightning_energy", "", "Energy of the interval's strongest strike as the AS3935 reports it: a relative number without physical unit.";
+    Salinity => "salinity", "PSU", "Practical salinity (PSS-78), derived from conductivity.";
+    OxygenSaturation => "oxygen_saturation", "%", "Dissolved oxygen as % of saturation (EZO-DO).";
+    Orp => "orp", "mV", "Oxidation-reduction potential (EZO-ORP).";
 }
 
 impl Quantity {
@@ -139,6 +142,9 @@ impl Quantity {
             AirQualityResistance => 0,
             // AS3935: counts, whole kilometres from its distance table, a raw energy number.
             LightningStrikes | LightningDistance | LightningEnergy => 0,
+            // PSS-78 to 0.001 (the scale's own check value); EZO-DO 0.1 %; EZO-ORP 0.1 mV.
+            Salinity => 3,
+            OxygenSaturation | Orp => 1,
         }
     }
 }

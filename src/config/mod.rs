@@ -229,6 +229,10 @@ impl QcConfig {
             Quantity::LightningStrikes => (0.0, 100_000.0),
             Quantity::LightningDistance => (0.0, 40.0),
             Quantity::LightningEnergy => (0.0, 2_097_151.0),
+            // PSS-78 is defined for 2–42; open ocean is 33–38.
+            Quantity::Salinity => (0.0, 42.0),
+            Quantity::OxygenSaturation => (0.0, 400.0),
+            Quantity::Orp => (-1019.9, 1019.9),
         };
         Limits { min, max }
     }
@@ -260,6 +264,11 @@ pub struct DerivedConfig {
     pub heat_index: bool,
     /// Feels-like temperature.
     pub feels_like: bool,
+    /// Salinity (PSS-78) from conductivity.
+    pub salinity: bool,
+    /// Pressure at the conductivity probe for salinity, dbar (its depth in metres, near
+    /// enough; 0 at the surface).
+    pub salinity_pressure_dbar: f64,
 }
 
 impl Default for DerivedConfig {
@@ -272,6 +281,8 @@ impl Default for DerivedConfig {
             wind_chill: true,
             heat_index: true,
             feels_like: true,
+            salinity: true,
+            salinity_pressure_dbar: 0.0,
         }
     }
 }

@@ -61,6 +61,9 @@ pub fn ha_class(q: Quantity) -> HaClass {
         LightningStrikes => (None, "measurement", 0),
         LightningDistance => (Some("distance"), "measurement", 0),
         LightningEnergy => (None, "measurement", 0),
+        Salinity => (None, "measurement", 2),
+        OxygenSaturation => (None, "measurement", 0),
+        Orp => (Some("voltage"), "measurement", 0),
     };
     let unit = match q {
         Ph | LightningEnergy => None,

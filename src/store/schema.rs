@@ -131,6 +131,9 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::LightningStrikes => 30,
         Quantity::LightningDistance => 31,
         Quantity::LightningEnergy => 32,
+        Quantity::Salinity => 33,
+        Quantity::OxygenSaturation => 34,
+        Quantity::Orp => 35,
     }
 }
 
