@@ -14,11 +14,15 @@ pub mod anemometer;
 pub mod as3935;
 pub mod bme280;
 pub mod bmp180;
+pub mod do_ezo;
 pub mod ds18b20;
+pub mod ec_ezo;
 mod entry;
+mod ezo_circuit;
 pub mod htu21d;
 mod i2c_chip;
 pub mod ltr390;
+pub mod orp_ezo;
 mod ph;
 pub mod ph_analog;
 pub mod ph_ezo;
@@ -265,6 +269,12 @@ sensor_kinds! {
     Ltr390(ltr390::Ltr390Config),
     /// ams AS3935 lightning sensor on I2C with its IRQ on a GPIO line.
     As3935(as3935::As3935Config),
+    /// Atlas Scientific EZO-EC circuit on I2C: conductivity (salinity is derived).
+    EcEzo(ec_ezo::EcEzoConfig),
+    /// Atlas Scientific EZO-DO circuit on I2C: dissolved oxygen, % saturation.
+    DoEzo(do_ezo::DoEzoConfig),
+    /// Atlas Scientific EZO-ORP circuit on I2C: oxidation-reduction potential.
+    OrpEzo(orp_ezo::OrpEzoConfig),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
