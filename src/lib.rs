@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod calibrate;
+pub mod calibrate_circuit;
 pub mod clock;
 pub mod config;
 pub mod duration;
