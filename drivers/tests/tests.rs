@@ -13,5 +13,6 @@ mod ltr390;
 mod mcp3008;
 mod mcp3427;
 mod pulse;
+mod scd41;
 mod tsl2591;
 mod wind_vane;
