@@ -8,18 +8,25 @@
 //! | `ec_ezo` | `dry` (first, probe dry), `single --value µS/cm`, `low --value`, `high --value` | `Cal,dry`, `Cal,n`, `Cal,low,n`, `Cal,high,n` |
 //! | `do_ezo` | `air` (probe in air), `zero` (zero-oxygen solution) | `Cal`, `Cal,0` |
 //! | `orp_ezo` | `point --value mV` (default 225) | `Cal,n` |
+//! | `scd41` | `frc --value ppm` (default 420: outdoor air) | `perform_forced_recalibration` |
 //!
+//! The SCD41's forced recalibration needs the sensor to have measured for 3 minutes in air
+//! of the known concentration (run the station outdoors first, then stop it and
+//! calibrate); Anemone stops periodic measurement, sends the target, records the
+//! correction the sensor applied, and restarts periodic measurement.
 //! `--clear` sends `Cal,clear`; `--status` reads `Cal,?` and lists the recorded history.
 
 use anemone_drivers::ezo::{Ezo, EzoError};
 use anemone_drivers::ezo_do::{self, EzoDo};
 use anemone_drivers::ezo_ec::{self, EzoEc};
 use anemone_drivers::ezo_orp::EzoOrp;
+use anemone_drivers::scd41::Scd41;
 
 use crate::calibrate::{history, CalibrateError};
 use crate::config::Config;
 use crate::hal::{BusError, Hal, I2cBus};
 use crate::reading::Timestamp;
+use crate::sensors::scd41::{Scd41Config, Scd41Mode};
 use crate::sensors::SensorKind;
 use crate::store::Store;
 
@@ -83,13 +90,16 @@ pub fn calibrate_circuit(
     let sensor = config.sensor(id).ok_or_else(|| {
         CalibrateError::Sensor(format!("no sensor has id \"{id}\" in the config"))
     })?;
+    if let SensorKind::Scd41(c) = &sensor.kind {
+        return calibrate_scd41(hal, store, id, c, action, now);
+    }
     let (bus, address, record_kind) = match &sensor.kind {
         SensorKind::EcEzo(c) => (c.bus, c.address, KIND_EC),
         SensorKind::DoEzo(c) => (c.bus, c.address, KIND_DO),
         SensorKind::OrpEzo(c) => (c.bus, c.address, KIND_ORP),
         other => {
             return Err(CalibrateError::Sensor(format!(
-                "sensor \"{id}\" is a {}, not an EZO-EC, EZO-DO or EZO-ORP (for pH use `anemone calibrate ph`)",
+                "sensor \"{id}\" is a {}, not an EZO-EC, EZO-DO, EZO-ORP or SCD41 (for pH use `anemone calibrate ph`)",
                 other.type_name()
             )))
         }
@@ -180,6 +190,63 @@ pub fn calibrate_circuit(
     }
 }
 
+/// SCD41 records.
+pub const KIND_SCD41: &str = "scd41";
+
+fn calibrate_scd41(
+    hal: &Hal,
+    store: &mut Store,
+    id: &str,
+    c: &Scd41Config,
+    action: CircuitAction,
+    now: Timestamp,
+) -> Result<String, CalibrateError> {
+    let step_value = match action {
+        CircuitAction::Status => return Ok(format!("{id}:\n{}", history(store, id)?)),
+        CircuitAction::Clear => {
+            return Err(CalibrateError::Sensor(
+                "an SCD41 has no calibration to clear: recalibrate it with --step frc".into(),
+            ))
+        }
+        CircuitAction::Step(step, value) if step.eq_ignore_ascii_case("frc") => {
+            value.unwrap_or(420.0)
+        }
+        CircuitAction::Step(step, _) => return Err(unknown_step("an SCD41", &step, "frc")),
+    };
+    if !(400.0..=2000.0).contains(&step_value) {
+        return Err(CalibrateError::Sensor(format!(
+            "--value {step_value} ppm is not a reference the SCD41 takes here: use 400–2000 (outdoor air is about 420)"
+        )));
+    }
+    let i2c = hal
+        .i2c(c.bus)
+        .map_err(|e| CalibrateError::Device(e.to_string()))?;
+    let mut dev = Scd41::new(i2c);
+    let mut delay = hal.delay();
+    let fail = |what: &str, e: anemone_drivers::scd41::Error<BusError>| {
+        CalibrateError::Device(format!("SCD41 at 0x62: {what} failed: {e}"))
+    };
+    dev.stop_periodic(&mut delay)
+        .map_err(|e| fail("stop_periodic_measurement", e))?;
+    let target = step_value.round() as u16;
+    let correction = dev
+        .forced_recalibration(target, &mut delay)
+        .map_err(|e| fail("perform_forced_recalibration", e))?;
+    if c.mode == Scd41Mode::Periodic {
+        dev.start_periodic()
+            .map_err(|e| fail("start_periodic_measurement", e))?;
+    }
+    store.record_calibration(
+        id,
+        now,
+        KIND_SCD41,
+        &serde_json::json!({"action": "frc", "target_ppm": target, "correction_ppm": correction}),
+    )?;
+    Ok(format!(
+        "Recalibrated {id} to {target} ppm; the sensor corrected itself by {correction:+} ppm."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +281,42 @@ mod tests {
         let status = run("ec", CircuitAction::Status).unwrap();
         assert!(status.contains("2 calibration point(s)"), "{status}");
         assert_eq!(status.matches("ec_ezo").count(), 3, "{status}");
+    }
+
+    #[test]
+    fn scd41_forced_recalibration_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"scd41\"\nid = \"co2\"\n";
+        let config = Config::from_toml(text, "test").unwrap();
+        let t = 1_780_272_000_000;
+        let hal = crate::sensors::open_hal(&config, &Clock::virtual_at(t), t);
+        let opts = StoreOptions {
+            synchronous: crate::config::Synchronous::Normal,
+            tz: chrono_tz::UTC,
+            vfs: None,
+        };
+        let mut store = Store::open(&dir.path().join("a.db"), &opts).unwrap();
+        let r = calibrate_circuit(
+            &config,
+            &hal,
+            &mut store,
+            "co2",
+            CircuitAction::Step("frc".into(), Some(500.0)),
+            t,
+        )
+        .unwrap();
+        assert!(r.contains("to 500 ppm"), "{r}");
+        let bad = calibrate_circuit(
+            &config,
+            &hal,
+            &mut store,
+            "co2",
+            CircuitAction::Step("frc".into(), Some(5.0)),
+            t,
+        );
+        assert!(bad.is_err());
+        let s =
+            calibrate_circuit(&config, &hal, &mut store, "co2", CircuitAction::Status, t).unwrap();
+        assert!(s.contains("correction_ppm"), "{s}");
     }
 }

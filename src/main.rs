@@ -84,6 +84,9 @@ enum CalibrateCommand {
     Do(CircuitCalArgs),
     /// EZO-ORP circuit: `--step point` in a calibration solution (`--value` mV, default 225).
     Orp(CircuitCalArgs),
+    /// SCD41 CO2 sensor: `--step frc` after 3 minutes in air of a known concentration
+    /// (`--value` ppm, default 420 for outdoor air).
+    Co2(CircuitCalArgs),
 }
 
 #[derive(Args)]
@@ -342,7 +345,10 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Calibrate(
-            CalibrateCommand::Ec(args) | CalibrateCommand::Do(args) | CalibrateCommand::Orp(args),
+            CalibrateCommand::Ec(args)
+            | CalibrateCommand::Do(args)
+            | CalibrateCommand::Orp(args)
+            | CalibrateCommand::Co2(args),
         ) => {
             calibrate_circuit(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)

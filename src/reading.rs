@@ -100,6 +100,7 @@ quantities! {
     Salinity => "salinity", "PSU", "Practical salinity (PSS-78), derived from conductivity.";
     OxygenSaturation => "oxygen_saturation", "%", "Dissolved oxygen as % of saturation (EZO-DO).";
     Orp => "orp", "mV", "Oxidation-reduction potential (EZO-ORP).";
+    Co2 => "co2", "ppm", "Carbon dioxide in air (SCD41).";
 }
 
 impl Quantity {
@@ -145,6 +146,8 @@ impl Quantity {
             // PSS-78 to 0.001 (the scale's own check value); EZO-DO 0.1 %; EZO-ORP 0.1 mV.
             Salinity => 3,
             OxygenSaturation | Orp => 1,
+            // SCD41: 1 ppm.
+            Co2 => 0,
         }
     }
 }

@@ -233,6 +233,8 @@ impl QcConfig {
             Quantity::Salinity => (0.0, 42.0),
             Quantity::OxygenSaturation => (0.0, 400.0),
             Quantity::Orp => (-1019.9, 1019.9),
+            // SCD41: 400–5000 ppm specified, 40 000 the output's end.
+            Quantity::Co2 => (0.0, 40_000.0),
         };
         Limits { min, max }
     }

@@ -64,6 +64,7 @@ pub fn ha_class(q: Quantity) -> HaClass {
         Salinity => (None, "measurement", 2),
         OxygenSaturation => (None, "measurement", 0),
         Orp => (Some("voltage"), "measurement", 0),
+        Co2 => (Some("carbon_dioxide"), "measurement", 0),
     };
     let unit = match q {
         Ph | LightningEnergy => None,

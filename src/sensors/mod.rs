@@ -27,6 +27,7 @@ mod ph;
 pub mod ph_analog;
 pub mod ph_ezo;
 pub mod rain_gauge;
+pub mod scd41;
 pub mod scheduler;
 pub mod tgs2600;
 pub mod tsl2591;
@@ -275,6 +276,8 @@ sensor_kinds! {
     DoEzo(do_ezo::DoEzoConfig),
     /// Atlas Scientific EZO-ORP circuit on I2C: oxidation-reduction potential.
     OrpEzo(orp_ezo::OrpEzoConfig),
+    /// Sensirion SCD41 on I2C: CO2, with air temperature and humidity.
+    Scd41(scd41::Scd41Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.

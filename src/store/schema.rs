@@ -134,6 +134,7 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::Salinity => 33,
         Quantity::OxygenSaturation => 34,
         Quantity::Orp => 35,
+        Quantity::Co2 => 36,
     }
 }
 

@@ -206,6 +206,15 @@ impl Weather {
         180.0 + 25.0 * (self.dissolved_oxygen(t) - 6.6) + 5.0 * self.noise(26, t, 900_000.0)
     }
 
+    /// CO2 in the air over the reef, ppm: about 420, a little higher at night (the sea
+    /// breathes out, photosynthesis stops).
+    pub fn co2(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        422.0
+            + 8.0 * (std::f64::consts::TAU * (h - 3.0) / 24.0).cos()
+            + 3.0 * self.noise(27, t, 1_800_000.0)
+    }
+
     /// Sea-water pH, drifting slowly around 8.1.
     pub fn ph(&self, t: Timestamp) -> f64 {
         8.08 + 0.06 * self.noise(17, t, 48.0 * HOUR_MS) + 0.01 * self.noise(18, t, 1_800_000.0)
