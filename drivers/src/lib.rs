@@ -22,6 +22,7 @@
 //! | [`ezo_do`] | Atlas Scientific EZO-DO dissolved-oxygen circuit | I2C `0x61` | [EZO-DO](https://files.atlas-scientific.com/DO_EZO_Datasheet.pdf) |
 //! | [`ezo_orp`] | Atlas Scientific EZO-ORP circuit | I2C `0x62` | [EZO-ORP](https://files.atlas-scientific.com/ORP_EZO_Datasheet.pdf) |
 //! | [`scd41`] | Sensirion SCD41 CO2 (with T, RH), Sensirion CRC-8 | I2C `0x62` (fixed) | [SCD4x](https://sensirion.com/media/documents/48C4B7FB/64C134E7/Sensirion_SCD4x_Datasheet.pdf) |
+//! | [`ina219`] | Texas Instruments INA219 bus voltage, current, power | I2C `0x40`–`0x4F` | [SBOS448](https://www.ti.com/lit/ds/symlink/ina219.pdf) |
 //! | [`analog_ph`] | Analog pH probe + amplifier board (through an ADC) | ADC volts | no single datasheet: the [Nernst equation](https://en.wikipedia.org/wiki/Nernst_equation) |
 //! | [`anemometer`], [`pulse`] | SparkFun/Argent 80422 cup anemometer (reed switch) | GPIO edges | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
 //! | [`wind_vane`] | SparkFun/Argent 80422 wind vane (resistor network) | ADC volts | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
@@ -80,6 +81,7 @@ pub mod ezo_ec;
 pub mod ezo_orp;
 pub mod ezo_ph;
 pub mod htu21d;
+pub mod ina219;
 pub mod ltr390;
 pub mod mcp3008;
 pub mod mcp3427;

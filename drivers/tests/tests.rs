@@ -9,6 +9,7 @@ mod ds18b20;
 mod ezo_chem;
 mod ezo_ph;
 mod htu21d;
+mod ina219;
 mod ltr390;
 mod mcp3008;
 mod mcp3427;

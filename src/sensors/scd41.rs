@@ -6,7 +6,7 @@
 //!
 //! 0x62 is also an EZO-ORP's default address: move the circuit when both share a bus.
 
-use anemone_drivers::scd41::{crc8, decode_measurement, Register, Scd41, ADDRESS};
+use anemone_drivers::scd41::{crc8, Register, Scd41, ADDRESS};
 use serde::{Deserialize, Serialize};
 
 use super::ezo_circuit::{check_reference, latest_of};
@@ -259,13 +259,6 @@ impl SimI2cChip for SimScd41 {
     }
 }
 
-/// The measurement the simulated chip answers, decoded (for tests).
-#[cfg(test)]
-fn sim_reading(chip: &SimScd41) -> anemone_drivers::scd41::Measurement {
-    let w = chip.measurement();
-    decode_measurement([w[0], w[1], w[2]])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,7 +281,9 @@ mod tests {
             assert!((r[1].value.unwrap() - weather.air_temperature(t)).abs() < 0.01);
         }
         let chip = SimScd41::new(Weather::new(1, 0.0, 0.0), Clock::virtual_at(0));
-        assert!(sim_reading(&chip).co2_ppm > 300);
+        let w = chip.measurement();
+        let m = anemone_drivers::scd41::decode_measurement([w[0], w[1], w[2]]);
+        assert!(m.co2_ppm > 300);
     }
 
     #[test]
