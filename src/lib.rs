@@ -27,6 +27,7 @@ pub mod latest;
 pub mod mqtt;
 pub mod notify;
 pub mod pipeline;
+pub mod power;
 pub mod probe;
 pub mod reading;
 pub mod report;

@@ -101,6 +101,13 @@ quantities! {
     OxygenSaturation => "oxygen_saturation", "%", "Dissolved oxygen as % of saturation (EZO-DO).";
     Orp => "orp", "mV", "Oxidation-reduction potential (EZO-ORP).";
     Co2 => "co2", "ppm", "Carbon dioxide in air (SCD41).";
+    BatteryVoltage => "battery_voltage", "V", "Battery voltage (INA219, role battery).";
+    BatteryCurrent => "battery_current", "A", "Battery current, positive while charging (INA219).";
+    BatteryPower => "battery_power", "W", "Power into (or out of) the battery (INA219).";
+    SolarVoltage => "solar_voltage", "V", "Solar panel voltage (INA219, role solar).";
+    SolarCurrent => "solar_current", "A", "Solar charge current (INA219, role solar).";
+    SolarPower => "solar_power", "W", "Solar charge power (INA219, role solar).";
+    PowerSaving => "power_saving", "", "Low-battery policy state: 1 saving power (longer intervals), 0 normal.";
 }
 
 impl Quantity {
@@ -148,6 +155,10 @@ impl Quantity {
             OxygenSaturation | Orp => 1,
             // SCD41: 1 ppm.
             Co2 => 0,
+            // INA219: 4 mV bus voltage, current and power to its calibration's LSB.
+            BatteryVoltage | SolarVoltage => 2,
+            BatteryCurrent | SolarCurrent | BatteryPower | SolarPower => 3,
+            PowerSaving => 0,
         }
     }
 }

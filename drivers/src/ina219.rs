@@ -60,9 +60,9 @@ impl Calibration {
     /// The calibration for a shunt of `shunt_ohms` and a largest expected current of
     /// `max_current_a`: Current_LSB = max / 2^15, rounded up to whole 10 µA as the
     /// datasheet's example does (18.3 → 20 µA). `None` for values that give no valid
-    /// register.
+    /// register, or a shunt voltage beyond the ±320 mV range at that current.
     pub fn for_shunt(shunt_ohms: f64, max_current_a: f64) -> Option<Calibration> {
-        if !(shunt_ohms > 0.0 && max_current_a > 0.0) {
+        if !(shunt_ohms > 0.0 && max_current_a > 0.0) || shunt_ohms * max_current_a > 0.320_001 {
             return None;
         }
         let min_lsb = max_current_a / 32768.0;
@@ -219,6 +219,7 @@ mod tests {
         let c = Calibration::for_shunt(0.1, 3.2).unwrap();
         assert_eq!(c.register, 4096);
         assert_eq!(Calibration::for_shunt(0.0, 1.0), None);
+        assert_eq!(Calibration::for_shunt(1.0, 10.0), None);
         assert_eq!(bus_volts(0x5DC0), (12.0, false));
         assert_eq!(bus_volts(0x5DC1).1, true);
     }

@@ -235,6 +235,12 @@ impl QcConfig {
             Quantity::Orp => (-1019.9, 1019.9),
             // SCD41: 400–5000 ppm specified, 40 000 the output's end.
             Quantity::Co2 => (0.0, 40_000.0),
+            // INA219: 26 V at most on the bus; ±3.2 A on a 0.1 Ω breakout (more with
+            // another shunt).
+            Quantity::BatteryVoltage | Quantity::SolarVoltage => (0.0, 26.0),
+            Quantity::BatteryCurrent | Quantity::SolarCurrent => (-100.0, 100.0),
+            Quantity::BatteryPower | Quantity::SolarPower => (-2_600.0, 2_600.0),
+            Quantity::PowerSaving => (0.0, 1.0),
         };
         Limits { min, max }
     }

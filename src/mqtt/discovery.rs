@@ -65,9 +65,13 @@ pub fn ha_class(q: Quantity) -> HaClass {
         OxygenSaturation => (None, "measurement", 0),
         Orp => (Some("voltage"), "measurement", 0),
         Co2 => (Some("carbon_dioxide"), "measurement", 0),
+        BatteryVoltage | SolarVoltage => (Some("voltage"), "measurement", 2),
+        BatteryCurrent | SolarCurrent => (Some("current"), "measurement", 2),
+        BatteryPower | SolarPower => (Some("power"), "measurement", 1),
+        PowerSaving => (None, "measurement", 0),
     };
     let unit = match q {
-        Ph | LightningEnergy => None,
+        Ph | LightningEnergy | PowerSaving => None,
         _ => Some(q.unit()),
     };
     HaClass {

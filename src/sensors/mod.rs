@@ -21,6 +21,7 @@ mod entry;
 mod ezo_circuit;
 pub mod htu21d;
 mod i2c_chip;
+pub mod ina219;
 pub mod ltr390;
 pub mod orp_ezo;
 mod ph;
@@ -278,6 +279,8 @@ sensor_kinds! {
     OrpEzo(orp_ezo::OrpEzoConfig),
     /// Sensirion SCD41 on I2C: CO2, with air temperature and humidity.
     Scd41(scd41::Scd41Config),
+    /// TI INA219 on I2C: battery or solar voltage, current, power; the low-battery policy.
+    Ina219(ina219::Ina219Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
@@ -366,6 +369,9 @@ pub struct SourceContext {
     pub latest: Latest,
     /// Stored pH calibrations in force, by sensor id.
     pub ph_calibrations: HashMap<String, PhCalibrationInForce>,
+    /// The low-battery policy's state: the battery's INA219 sets it, the sensor tasks
+    /// stretch their intervals by it.
+    pub power: crate::power::PowerState,
 }
 
 /// Builds the source for one `[[sensor]]` entry. Fails when the hardware is absent.

@@ -215,6 +215,36 @@ impl Weather {
             + 3.0 * self.noise(27, t, 1_800_000.0)
     }
 
+    /// Solar panel current, A: up to about 1.5 A in clear midday sun.
+    pub fn solar_current(&self, t: Timestamp) -> f64 {
+        1.5 * self.daylight(t) * (1.0 - 0.7 * self.cloud(t))
+    }
+
+    /// Solar panel voltage, V: about 18 V in the sun, sagging to the battery's at dusk,
+    /// 0 in the dark.
+    pub fn solar_voltage(&self, t: Timestamp) -> f64 {
+        let d = self.daylight(t);
+        if d <= 0.0 {
+            0.0
+        } else {
+            self.battery_voltage(t) + 5.5 * d.sqrt()
+        }
+    }
+
+    /// Battery current, A: the panel's charge minus the buoy's 0.25 A load (negative:
+    /// discharging).
+    pub fn battery_current(&self, t: Timestamp) -> f64 {
+        self.solar_current(t) - 0.25
+    }
+
+    /// 12 V lead-acid battery voltage, V: charged by day (highest in the afternoon),
+    /// sagging through the night.
+    pub fn battery_voltage(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        12.3 + 0.5 * -(std::f64::consts::TAU * (h - 4.0) / 24.0).cos()
+            + 0.02 * self.noise(28, t, 600_000.0)
+    }
+
     /// Sea-water pH, drifting slowly around 8.1.
     pub fn ph(&self, t: Timestamp) -> f64 {
         8.08 + 0.06 * self.noise(17, t, 48.0 * HOUR_MS) + 0.01 * self.noise(18, t, 1_800_000.0)
