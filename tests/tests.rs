@@ -6,6 +6,7 @@ mod faults;
 mod hat;
 mod mqtt;
 mod powercut;
+mod reef;
 mod report;
 mod science;
 mod station;
