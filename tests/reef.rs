@@ -93,9 +93,6 @@ fn reef_preset_simulated_day_stores_every_quantity() {
         .filter_map(|r| r.reading.value)
         .collect();
     assert!(current.iter().any(|&a| a > 0.1) && current.iter().any(|&a| a < 0.0));
-    let errors = readings
-        .iter()
-        .filter(|r| !r.reading.flags.is_ok())
-        .count();
+    let errors = readings.iter().filter(|r| !r.reading.flags.is_ok()).count();
     assert_eq!(errors, 0, "flagged readings in a simulated day");
 }

@@ -221,6 +221,6 @@ mod tests {
         assert_eq!(Calibration::for_shunt(0.0, 1.0), None);
         assert_eq!(Calibration::for_shunt(1.0, 10.0), None);
         assert_eq!(bus_volts(0x5DC0), (12.0, false));
-        assert_eq!(bus_volts(0x5DC1).1, true);
+        assert!(bus_volts(0x5DC1).1);
     }
 }
