@@ -1,6 +1,6 @@
-//! What the water-chemistry EZO kinds (EZO-EC, EZO-DO, EZO-ORP) share: naming another
-//! sensor whose latest value compensates a reading, the message for a circuit that does
-//! not answer, and the simulated circuit that answers the shared EZO protocol.
+//! What the EZO kinds (EZO-pH, EZO-EC, EZO-DO, EZO-ORP) share: naming another sensor whose
+//! latest value compensates a reading, the message for a circuit that does not answer, and
+//! the simulated circuit that answers the shared EZO protocol.
 
 use std::fmt::Debug;
 
@@ -74,8 +74,9 @@ pub(super) fn ezo_error<E: embedded_hal::i2c::Error + Debug>(
 pub(super) type SimReading = fn(&Weather, Timestamp) -> String;
 
 /// A simulated EZO circuit: `R` and `RT,<°C>` answer `reading`; settings (`T`, `S`, `P`,
-/// `K`, `O`) and calibration points succeed; `Cal,?`, `Cal,clear`, `Status` and `i` answer
-/// as the circuit would.
+/// `K`, `O`) and calibration points succeed (`Cal,mid` clears the others, as on the
+/// EZO-pH); `Cal,?`, `Cal,clear`, `Slope,?` (EZO-pH), `Status` and `i` answer as the circuit
+/// would.
 pub(super) struct SimEzoCircuit {
     weather: Weather,
     clock: Clock,
@@ -126,9 +127,14 @@ impl SimEzoCircuit {
         } else if lower == "cal,clear" {
             self.cal_points = 0;
             ok("")
+        } else if lower.starts_with("cal,mid,") {
+            self.cal_points = 1;
+            ok("")
         } else if lower == "cal" || lower.starts_with("cal,") {
             self.cal_points = (self.cal_points + 1).min(self.max_points);
             ok("")
+        } else if lower == "slope,?" {
+            ok("?Slope,99.7,100.3,-0.89")
         } else if lower == "status" {
             ok("?STATUS,P,3.300")
         } else if lower == "i" {
