@@ -253,11 +253,11 @@ mod tests {
     use crate::clock::Clock;
     use crate::store::StoreOptions;
 
-    #[test]
-    fn steps_are_sent_and_recorded() {
+    /// A simulated station of `sensors` at 2026-06-01 with a store in a temporary folder.
+    fn setup(sensors: &str) -> (tempfile::TempDir, Config, Hal, Store, Timestamp) {
         let dir = tempfile::tempdir().unwrap();
-        let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"ec_ezo\"\nid = \"ec\"\n[[sensor]]\ntype = \"do_ezo\"\nid = \"do\"\n[[sensor]]\ntype = \"orp_ezo\"\nid = \"orp\"\n";
-        let config = Config::from_toml(text, "test").unwrap();
+        let text = format!("[hal]\nsimulate = true\n{sensors}");
+        let config = Config::from_toml(&text, "test").unwrap();
         let t = 1_780_272_000_000;
         let hal = crate::sensors::open_hal(&config, &Clock::virtual_at(t), t);
         let opts = StoreOptions {
@@ -265,7 +265,15 @@ mod tests {
             tz: chrono_tz::UTC,
             vfs: None,
         };
-        let mut store = Store::open(&dir.path().join("a.db"), &opts).unwrap();
+        let store = Store::open(&dir.path().join("a.db"), &opts).unwrap();
+        (dir, config, hal, store, t)
+    }
+
+    #[test]
+    fn steps_are_sent_and_recorded() {
+        let (_dir, config, hal, mut store, t) = setup(
+            "[[sensor]]\ntype = \"ec_ezo\"\nid = \"ec\"\n[[sensor]]\ntype = \"do_ezo\"\nid = \"do\"\n[[sensor]]\ntype = \"orp_ezo\"\nid = \"orp\"\n",
+        );
         let mut run =
             |id: &str, a: CircuitAction| calibrate_circuit(&config, &hal, &mut store, id, a, t);
         run("ec", CircuitAction::Clear).unwrap();
@@ -285,17 +293,8 @@ mod tests {
 
     #[test]
     fn scd41_forced_recalibration_is_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let text = "[hal]\nsimulate = true\n[[sensor]]\ntype = \"scd41\"\nid = \"co2\"\n";
-        let config = Config::from_toml(text, "test").unwrap();
-        let t = 1_780_272_000_000;
-        let hal = crate::sensors::open_hal(&config, &Clock::virtual_at(t), t);
-        let opts = StoreOptions {
-            synchronous: crate::config::Synchronous::Normal,
-            tz: chrono_tz::UTC,
-            vfs: None,
-        };
-        let mut store = Store::open(&dir.path().join("a.db"), &opts).unwrap();
+        let (_dir, config, hal, mut store, t) =
+            setup("[[sensor]]\ntype = \"scd41\"\nid = \"co2\"\n");
         let r = calibrate_circuit(
             &config,
             &hal,
