@@ -288,7 +288,7 @@ pub fn in_force(store: &Store, id: &str) -> Result<Option<PhCalibrationInForce>,
     Ok(current)
 }
 
-fn history(store: &Store, id: &str) -> Result<String, StoreError> {
+pub(crate) fn history(store: &Store, id: &str) -> Result<String, StoreError> {
     let mut s = String::from("History:\n");
     let records = store.calibrations(id)?;
     if records.is_empty() {

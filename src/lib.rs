@@ -20,6 +20,7 @@
 #![deny(unsafe_code)]
 
 pub mod calibrate;
+pub mod calibrate_circuit;
 pub mod clock;
 pub mod config;
 pub mod duration;
@@ -30,6 +31,7 @@ pub mod logging;
 pub mod mqtt;
 pub mod notify;
 pub mod pipeline;
+pub mod power;
 pub mod probe;
 pub mod reading;
 pub mod report;

@@ -153,6 +153,38 @@ enum CalibrateCommand {
     /// pH probe (EZO-pH or analog): put it in a buffer, wait for the reading to settle,
     /// then record the point. Always start with `--point mid`.
     Ph(PhCalArgs),
+    /// EZO-EC conductivity circuit: `--step dry` first (probe dry), then `single`, or
+    /// `low` and `high`, each with `--value` in µS/cm.
+    Ec(CircuitCalArgs),
+    /// EZO-DO dissolved-oxygen circuit: `--step air` (probe in air), optionally `zero`.
+    Do(CircuitCalArgs),
+    /// EZO-ORP circuit: `--step point` in a calibration solution (`--value` mV, default 225).
+    Orp(CircuitCalArgs),
+    /// SCD41 CO2 sensor: `--step frc` after 3 minutes in air of a known concentration
+    /// (`--value` ppm, default 420 for outdoor air).
+    Co2(CircuitCalArgs),
+}
+
+#[derive(Args)]
+struct CircuitCalArgs {
+    /// The sensor's id.
+    #[arg(long)]
+    sensor: String,
+    /// The calibration step (see the subcommand's help).
+    #[arg(long, required_unless_present_any = ["clear", "status"])]
+    step: Option<String>,
+    /// The calibration solution's value, where the step takes one.
+    #[arg(long)]
+    value: Option<f64>,
+    /// Clear the circuit's calibration.
+    #[arg(long, conflicts_with_all = ["step", "status"])]
+    clear: bool,
+    /// Show the points the circuit holds and the recorded history.
+    #[arg(long, conflicts_with = "step")]
+    status: bool,
+    /// Talk to the simulated circuit.
+    #[arg(long)]
+    simulate: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -476,6 +508,15 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Calibrate(CalibrateCommand::Ph(args)) => {
             calibrate_ph(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Calibrate(
+            CalibrateCommand::Ec(args)
+            | CalibrateCommand::Do(args)
+            | CalibrateCommand::Orp(args)
+            | CalibrateCommand::Co2(args),
+        ) => {
+            calibrate_circuit(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Probe(args) => {
@@ -841,6 +882,27 @@ fn station_stopped() -> Result<()> {
     if active {
         bail!("the station is running (anemone.service): stop it first with `sudo systemctl stop anemone`, import, then `sudo systemctl start anemone`");
     }
+    Ok(())
+}
+
+fn calibrate_circuit(cli: &Cli, args: &CircuitCalArgs) -> Result<()> {
+    use anemone::calibrate_circuit::{calibrate_circuit, CircuitAction};
+    let (mut config, _) = load_config(cli)?;
+    if args.simulate {
+        config.hal.simulate = true;
+    }
+    let action = if args.clear {
+        CircuitAction::Clear
+    } else if args.status {
+        CircuitAction::Status
+    } else {
+        CircuitAction::Step(args.step.clone().unwrap_or_default(), args.value)
+    };
+    let clock = Clock::real();
+    let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
+    let mut store = open_for_writing(&config)?;
+    let report = calibrate_circuit(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
+    println!("{report}");
     Ok(())
 }
 

@@ -97,6 +97,17 @@ quantities! {
     LightningStrikes => "lightning_strikes", "strikes", "Lightning strikes detected during the reading's interval (AS3935).";
     LightningDistance => "lightning_distance", "km", "Estimated distance to the storm front at the interval's last strike (AS3935; 0 = overhead).";
     LightningEnergy => "lightning_energy", "", "Energy of the interval's strongest strike as the AS3935 reports it: a relative number without physical unit.";
+    Salinity => "salinity", "PSU", "Practical salinity (PSS-78), derived from conductivity.";
+    OxygenSaturation => "oxygen_saturation", "%", "Dissolved oxygen as % of saturation (EZO-DO).";
+    Orp => "orp", "mV", "Oxidation-reduction potential (EZO-ORP).";
+    Co2 => "co2", "ppm", "Carbon dioxide in air (SCD41).";
+    BatteryVoltage => "battery_voltage", "V", "Battery voltage (INA219, role battery).";
+    BatteryCurrent => "battery_current", "A", "Battery current, positive while charging (INA219).";
+    BatteryPower => "battery_power", "W", "Power into (or out of) the battery (INA219).";
+    SolarVoltage => "solar_voltage", "V", "Solar panel voltage (INA219, role solar).";
+    SolarCurrent => "solar_current", "A", "Solar charge current (INA219, role solar).";
+    SolarPower => "solar_power", "W", "Solar charge power (INA219, role solar).";
+    PowerSaving => "power_saving", "", "Low-battery policy state: 1 saving power (longer intervals), 0 normal.";
 }
 
 impl Quantity {
@@ -139,6 +150,15 @@ impl Quantity {
             AirQualityResistance => 0,
             // AS3935: counts, whole kilometres from its distance table, a raw energy number.
             LightningStrikes | LightningDistance | LightningEnergy => 0,
+            // PSS-78 to 0.001 (the scale's own check value); EZO-DO 0.1 %; EZO-ORP 0.1 mV.
+            Salinity => 3,
+            OxygenSaturation | Orp => 1,
+            // SCD41: 1 ppm.
+            Co2 => 0,
+            // INA219: 4 mV bus voltage, current and power to its calibration's LSB.
+            BatteryVoltage | SolarVoltage => 2,
+            BatteryCurrent | SolarCurrent | BatteryPower | SolarPower => 3,
+            PowerSaving => 0,
         }
     }
 }

@@ -23,7 +23,7 @@ pub enum UnitSystem {
     #[default]
     Metric,
     /// °F, inHg, mph, in, in/h, mi; units with no common imperial form (%, °, pH, µS/cm, mg/L,
-    /// lx, UV index, Ω, counts)
+    /// lx, UV index, Ω, counts, PSU, mV, ppm, V, A, W)
     /// stay as they are.
     Imperial,
 }
@@ -259,6 +259,8 @@ mod tests {
         // unitless energy have no imperial form either.
         let keep = [
             "%", "°", "pH", "µS/cm", "mg/L", "lx", "UVI", "Rs/R0", "Ω", "strikes", "",
+            // Salinity, potentials, CO2 and electrical power are the same in either system.
+            "PSU", "mV", "ppm", "V", "A", "W",
         ];
         for q in Quantity::ALL {
             let u = q.unit();

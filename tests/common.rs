@@ -78,3 +78,58 @@ pub fn counts(readings: &[StoredReading]) -> BTreeMap<(String, Quantity), usize>
     }
     m
 }
+
+/// A day of a `hardware/` preset run as a user would try it: `anemone run --simulate
+/// --speed max --duration 24h --seed <seed> --start 2026-06-06` with MQTT off, into a
+/// temporary database. Returns every stored reading and the (sensor, quantity) pairs that
+/// have an unflagged value.
+pub fn simulated_preset_day(
+    preset: &str,
+    seed: u64,
+) -> (
+    Vec<StoredReading>,
+    std::collections::BTreeSet<(String, Quantity)>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("preset.db");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("hardware")
+        .join(preset);
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace(
+            "path = \"/var/lib/anemone/anemone.db\"",
+            &format!("path = \"{}\"", db.display()),
+        )
+        .replace("[mqtt]\n", "[mqtt]\nenabled = false\n");
+    let cfg = dir.path().join("preset.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = crate::cli::bin()
+        .args(["run", "--simulate", "--speed", "max", "--duration", "24h"])
+        .args([
+            "--seed",
+            &seed.to_string(),
+            "--start",
+            "2026-06-06",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let readings = Store::open_read_only(&db, chrono_tz::UTC)
+        .unwrap()
+        .readings(&Default::default())
+        .unwrap();
+    let seen = readings
+        .iter()
+        .map(|r| &r.reading)
+        .filter(|r| r.value.is_some() && r.flags.is_ok())
+        .map(|r| (r.sensor.to_string(), r.quantity))
+        .collect();
+    (readings, seen)
+}

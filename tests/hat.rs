@@ -1,11 +1,9 @@
 //! The Oracle Weather Station preset (`hardware/oracle-weather-station.toml`), run as a
 //! school would run it with no HAT: validated, then a simulated day.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anemone::reading::Quantity;
-use anemone::store::Store;
 
 use crate::cli::bin;
 
@@ -36,36 +34,7 @@ fn oracle_preset_validates() {
 /// June day of seed 1, so the lightning sensor has strikes to count).
 #[test]
 fn oracle_preset_simulated_day_stores_every_quantity() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("oracle.db");
-    let text = preset()
-        .replace(
-            "path = \"/var/lib/anemone/anemone.db\"",
-            &format!("path = \"{}\"", db.display()),
-        )
-        .replace("[mqtt]\n", "[mqtt]\nenabled = false\n");
-    let cfg = dir.path().join("oracle.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let out = bin()
-        .args(["run", "--simulate", "--speed", "max", "--duration", "24h"])
-        .args(["--seed", "1", "--start", "2026-06-06", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let store = Store::open_read_only(&db, chrono_tz::UTC).unwrap();
-    let readings = store.readings(&Default::default()).unwrap();
-    let mut seen = BTreeSet::new();
-    for r in &readings {
-        let r = &r.reading;
-        if r.value.is_some() && r.flags.is_ok() {
-            seen.insert((r.sensor.to_string(), r.quantity));
-        }
-    }
+    let (readings, seen) = crate::common::simulated_preset_day("oracle-weather-station.toml", 1);
     use Quantity::*;
     let expected = [
         ("air", AirTemperature),

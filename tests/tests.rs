@@ -9,6 +9,7 @@ mod import;
 mod mqtt;
 mod powercut;
 mod readme;
+mod reef;
 mod report;
 mod science;
 mod station;

@@ -18,6 +18,11 @@
 //! | [`mcp3008`] | Microchip MCP3008 10-bit 8-channel ADC | SPI | [MCP3004/3008](https://ww1.microchip.com/downloads/en/DeviceDoc/21295d.pdf) |
 //! | [`ads1115`] | Texas Instruments ADS1115 16-bit 4-channel ADC | I2C `0x48`–`0x4B` | [ADS111x](https://www.ti.com/lit/ds/symlink/ads1115.pdf) |
 //! | [`ezo_ph`] | Atlas Scientific EZO-pH circuit | I2C `0x63` | [EZO-pH](https://files.atlas-scientific.com/pH_EZO_Datasheet.pdf) |
+//! | [`ezo_ec`] | Atlas Scientific EZO-EC conductivity circuit (shared [`ezo`] protocol) | I2C `0x64` | [EZO-EC](https://files.atlas-scientific.com/EC_EZO_Datasheet.pdf) |
+//! | [`ezo_do`] | Atlas Scientific EZO-DO dissolved-oxygen circuit | I2C `0x61` | [EZO-DO](https://files.atlas-scientific.com/DO_EZO_Datasheet.pdf) |
+//! | [`ezo_orp`] | Atlas Scientific EZO-ORP circuit | I2C `0x62` | [EZO-ORP](https://files.atlas-scientific.com/ORP_EZO_Datasheet.pdf) |
+//! | [`scd41`] | Sensirion SCD41 CO2 (with T, RH), Sensirion CRC-8 | I2C `0x62` (fixed) | [SCD4x](https://sensirion.com/media/documents/48C4B7FB/64C134E7/Sensirion_SCD4x_Datasheet.pdf) |
+//! | [`ina219`] | Texas Instruments INA219 bus voltage, current, power | I2C `0x40`–`0x4F` | [SBOS448](https://www.ti.com/lit/ds/symlink/ina219.pdf) |
 //! | [`analog_ph`] | Analog pH probe + amplifier board (through an ADC) | ADC volts | no single datasheet: the [Nernst equation](https://en.wikipedia.org/wiki/Nernst_equation) |
 //! | [`anemometer`], [`pulse`] | SparkFun/Argent 80422 cup anemometer (reed switch) | GPIO edges | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
 //! | [`wind_vane`] | SparkFun/Argent 80422 wind vane (resistor network) | ADC volts | [SparkFun Weather Meters](https://cdn.sparkfun.com/assets/d/1/e/0/6/DS-15901-Weather_Meter.pdf) |
@@ -70,13 +75,19 @@ pub mod as3935;
 pub mod bme280;
 pub mod bmp180;
 pub mod ds18b20;
+pub mod ezo;
+pub mod ezo_do;
+pub mod ezo_ec;
+pub mod ezo_orp;
 pub mod ezo_ph;
 pub mod htu21d;
+pub mod ina219;
 pub mod ltr390;
 pub mod mcp3008;
 pub mod mcp3427;
 pub mod pulse;
 pub mod rain_gauge;
+pub mod scd41;
 pub mod tgs2600;
 pub mod tsl2591;
 pub mod wind_vane;

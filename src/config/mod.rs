@@ -236,6 +236,18 @@ impl QcConfig {
             Quantity::LightningStrikes => (0.0, 100_000.0),
             Quantity::LightningDistance => (0.0, 40.0),
             Quantity::LightningEnergy => (0.0, 2_097_151.0),
+            // PSS-78 is defined for 2–42; open ocean is 33–38.
+            Quantity::Salinity => (0.0, 42.0),
+            Quantity::OxygenSaturation => (0.0, 400.0),
+            Quantity::Orp => (-1019.9, 1019.9),
+            // SCD41: 400–5000 ppm specified, 40 000 the output's end.
+            Quantity::Co2 => (0.0, 40_000.0),
+            // INA219: 26 V at most on the bus; ±3.2 A on a 0.1 Ω breakout (more with
+            // another shunt).
+            Quantity::BatteryVoltage | Quantity::SolarVoltage => (0.0, 26.0),
+            Quantity::BatteryCurrent | Quantity::SolarCurrent => (-100.0, 100.0),
+            Quantity::BatteryPower | Quantity::SolarPower => (-2_600.0, 2_600.0),
+            Quantity::PowerSaving => (0.0, 1.0),
         };
         Limits { min, max }
     }
@@ -267,6 +279,11 @@ pub struct DerivedConfig {
     pub heat_index: bool,
     /// Feels-like temperature.
     pub feels_like: bool,
+    /// Salinity (PSS-78) from conductivity.
+    pub salinity: bool,
+    /// Pressure at the conductivity probe for salinity, dbar (its depth in metres, near
+    /// enough; 0 at the surface).
+    pub salinity_pressure_dbar: f64,
 }
 
 impl Default for DerivedConfig {
@@ -279,6 +296,8 @@ impl Default for DerivedConfig {
             wind_chill: true,
             heat_index: true,
             feels_like: true,
+            salinity: true,
+            salinity_pressure_dbar: 0.0,
         }
     }
 }

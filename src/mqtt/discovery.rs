@@ -61,9 +61,17 @@ pub fn ha_class(q: Quantity) -> HaClass {
         LightningStrikes => (None, "measurement", 0),
         LightningDistance => (Some("distance"), "measurement", 0),
         LightningEnergy => (None, "measurement", 0),
+        Salinity => (None, "measurement", 2),
+        OxygenSaturation => (None, "measurement", 0),
+        Orp => (Some("voltage"), "measurement", 0),
+        Co2 => (Some("carbon_dioxide"), "measurement", 0),
+        BatteryVoltage | SolarVoltage => (Some("voltage"), "measurement", 2),
+        BatteryCurrent | SolarCurrent => (Some("current"), "measurement", 2),
+        BatteryPower | SolarPower => (Some("power"), "measurement", 1),
+        PowerSaving => (None, "measurement", 0),
     };
     let unit = match q {
-        Ph | LightningEnergy => None,
+        Ph | LightningEnergy | PowerSaving => None,
         _ => Some(q.unit()),
     };
     HaClass {

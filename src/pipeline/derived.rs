@@ -13,6 +13,7 @@
 //! * **Rain** (per gauge, per reading): rain rate over a sliding 15 min, rain today
 //!   (reset at local midnight in the station's zone, so 23-h and 25-h days are right),
 //!   rain over the last 24 h. Never negative.
+//! * **Water** (per conductivity reading): salinity, PSS-78 ([`super::salinity`]).
 //!
 //! A derived reading carries the id of the sensor it was derived from. Minute statistics
 //! for the minute ending at `M` use readings with `ts ≤ M` and are emitted when the first
@@ -258,6 +259,7 @@ pub struct Derived {
     air: HashMap<SensorId, AirSample>,
     wind: Wind,
     rain: HashMap<SensorId, Rain>,
+    salinity: super::salinity::Salinity,
 }
 
 impl Derived {
@@ -277,6 +279,9 @@ impl Derived {
                 ..Wind::default()
             },
             rain: HashMap::new(),
+            salinity: super::salinity::Salinity {
+                pressure_dbar: config.derived.salinity_pressure_dbar,
+            },
         }
     }
 
@@ -298,6 +303,7 @@ impl Derived {
             }
             Quantity::WindSpeed | Quantity::WindDirection => self.feed_wind(r, out),
             Quantity::Rain => self.feed_rain(r, out),
+            Quantity::Conductivity if self.enabled.salinity => self.salinity.feed(r, out),
             _ => {}
         }
     }

@@ -6,6 +6,7 @@
 pub mod clock_guard;
 pub mod derived;
 pub mod qc;
+pub mod salinity;
 pub mod task;
 
 use crate::config::Config;

@@ -14,15 +14,21 @@ pub mod anemometer;
 pub mod as3935;
 pub mod bme280;
 pub mod bmp180;
+pub mod do_ezo;
 pub mod ds18b20;
+pub mod ec_ezo;
 mod entry;
+mod ezo_circuit;
 pub mod htu21d;
 mod i2c_chip;
+pub mod ina219;
 pub mod ltr390;
+pub mod orp_ezo;
 mod ph;
 pub mod ph_analog;
 pub mod ph_ezo;
 pub mod rain_gauge;
+pub mod scd41;
 pub mod scheduler;
 pub mod tgs2600;
 pub mod tsl2591;
@@ -265,6 +271,16 @@ sensor_kinds! {
     Ltr390(ltr390::Ltr390Config),
     /// ams AS3935 lightning sensor on I2C with its IRQ on a GPIO line.
     As3935(as3935::As3935Config),
+    /// Atlas Scientific EZO-EC circuit on I2C: conductivity (salinity is derived).
+    EcEzo(ec_ezo::EcEzoConfig),
+    /// Atlas Scientific EZO-DO circuit on I2C: dissolved oxygen, % saturation.
+    DoEzo(do_ezo::DoEzoConfig),
+    /// Atlas Scientific EZO-ORP circuit on I2C: oxidation-reduction potential.
+    OrpEzo(orp_ezo::OrpEzoConfig),
+    /// Sensirion SCD41 on I2C: CO2, with air temperature and humidity.
+    Scd41(scd41::Scd41Config),
+    /// TI INA219 on I2C: battery or solar voltage, current, power; the low-battery policy.
+    Ina219(ina219::Ina219Config),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
@@ -353,6 +369,9 @@ pub struct SourceContext {
     pub latest: Latest,
     /// Stored pH calibrations in force, by sensor id.
     pub ph_calibrations: HashMap<String, PhCalibrationInForce>,
+    /// The low-battery policy's state: the battery's INA219 sets it, the sensor tasks
+    /// stretch their intervals by it.
+    pub power: crate::power::PowerState,
 }
 
 /// Builds the source for one `[[sensor]]` entry. Fails when the hardware is absent.

@@ -7,6 +7,7 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::I2c;
 use serde::{Deserialize, Serialize};
 
+use super::ezo_circuit::SimEzoCircuit;
 use super::ph::{check_temperature_sensor, start, Probe};
 use super::{I2cFound, SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::duration::Span;
@@ -83,7 +84,14 @@ impl SensorKindSpec for PhEzoConfig {
     }
 
     fn register_sim(&self, world: &mut SimWorldBuilder) {
-        world.ezo_ph(self.bus, self.address);
+        let chip = SimEzoCircuit::new(
+            world.weather().clone(),
+            world.clock().clone(),
+            "pH",
+            |w, t| format!("{:.3}", w.ph(t)),
+            3,
+        );
+        world.i2c_chip(self.bus, self.address, Box::new(chip));
     }
 
     /// Asks the default address for its device information (`i` → `?I,pH,…`).

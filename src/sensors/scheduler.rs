@@ -198,6 +198,7 @@ pub async fn run_sensor(task: SensorTask, participant: Participant) -> Result<()
             return Ok(());
         }
         let now = participant.now();
+        let interval = task.ctx.power.interval_ms(interval);
         if aligned {
             next += interval;
         } else {

@@ -144,6 +144,17 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::LightningStrikes => 30,
         Quantity::LightningDistance => 31,
         Quantity::LightningEnergy => 32,
+        Quantity::Salinity => 33,
+        Quantity::OxygenSaturation => 34,
+        Quantity::Orp => 35,
+        Quantity::Co2 => 36,
+        Quantity::BatteryVoltage => 37,
+        Quantity::BatteryCurrent => 38,
+        Quantity::BatteryPower => 39,
+        Quantity::SolarVoltage => 40,
+        Quantity::SolarCurrent => 41,
+        Quantity::SolarPower => 42,
+        Quantity::PowerSaving => 43,
     }
 }
 

@@ -26,7 +26,7 @@ pub use weather::Weather;
 use super::error::{BusError, SpiBusError};
 use crate::clock::Clock;
 use crate::reading::Quantity;
-use chips::{SimAds1115, SimBme280, SimEzo, SimMcp3008, SimMcp3427};
+use chips::{SimAds1115, SimBme280, SimMcp3008, SimMcp3427};
 
 /// A simulated I2C chip: what it does with the bytes a driver writes, and what it
 /// answers when read. A kind whose chip is not among ours ([`SimWorldBuilder::bme280`]
@@ -103,12 +103,6 @@ impl SimWorldBuilder {
     /// A BME280 register map at `address` on I2C bus `bus`.
     pub fn bme280(&mut self, bus: u8, address: u8) {
         let chip = SimBme280::new(self.weather.clone(), self.clock.clone());
-        self.i2c.insert((bus, address), Box::new(chip));
-    }
-
-    /// An EZO-pH circuit at `address` on I2C bus `bus`.
-    pub fn ezo_ph(&mut self, bus: u8, address: u8) {
-        let chip = SimEzo::new(self.weather.clone(), self.clock.clone());
         self.i2c.insert((bus, address), Box::new(chip));
     }
 

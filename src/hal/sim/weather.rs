@@ -182,6 +182,69 @@ impl Weather {
         (22.0 + 22.0 * self.noise(22, t, HOUR_MS)).clamp(1.0, 45.0)
     }
 
+    /// Sea water's specific conductance (at 25 °C), µS/cm: about 53 000 (35 PSU), a little
+    /// fresher on the ebb.
+    pub fn conductivity(&self, t: Timestamp) -> f64 {
+        53_000.0 + 600.0 * self.noise(23, t, 12.4 * HOUR_MS) + 50.0 * self.noise(24, t, 600_000.0)
+    }
+
+    /// Dissolved oxygen, mg/L: reef photosynthesis lifts it by day (highest mid-afternoon),
+    /// respiration lowers it by night.
+    pub fn dissolved_oxygen(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        6.6 + 0.9 * -(std::f64::consts::TAU * (h - 3.0) / 24.0).cos()
+            + 0.1 * self.noise(25, t, 1_800_000.0)
+    }
+
+    /// Dissolved oxygen as % of saturation (saturation about 6.9 mg/L in 18 °C sea water).
+    pub fn oxygen_saturation(&self, t: Timestamp) -> f64 {
+        self.dissolved_oxygen(t) / 6.9 * 100.0
+    }
+
+    /// Oxidation-reduction potential, mV: higher while oxygen is high.
+    pub fn orp(&self, t: Timestamp) -> f64 {
+        180.0 + 25.0 * (self.dissolved_oxygen(t) - 6.6) + 5.0 * self.noise(26, t, 900_000.0)
+    }
+
+    /// CO2 in the air over the reef, ppm: about 420, a little higher at night (the sea
+    /// breathes out, photosynthesis stops).
+    pub fn co2(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        422.0
+            + 8.0 * (std::f64::consts::TAU * (h - 3.0) / 24.0).cos()
+            + 3.0 * self.noise(27, t, 1_800_000.0)
+    }
+
+    /// Solar panel current, A: up to about 1.5 A in clear midday sun.
+    pub fn solar_current(&self, t: Timestamp) -> f64 {
+        1.5 * self.daylight(t) * (1.0 - 0.7 * self.cloud(t))
+    }
+
+    /// Solar panel voltage, V: about 18 V in the sun, sagging to the battery's at dusk,
+    /// 0 in the dark.
+    pub fn solar_voltage(&self, t: Timestamp) -> f64 {
+        let d = self.daylight(t);
+        if d <= 0.0 {
+            0.0
+        } else {
+            self.battery_voltage(t) + 5.5 * d.sqrt()
+        }
+    }
+
+    /// Battery current, A: the panel's charge minus the buoy's 0.25 A load (negative:
+    /// discharging).
+    pub fn battery_current(&self, t: Timestamp) -> f64 {
+        self.solar_current(t) - 0.25
+    }
+
+    /// 12 V lead-acid battery voltage, V: charged by day (highest in the afternoon),
+    /// sagging through the night.
+    pub fn battery_voltage(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        12.3 + 0.5 * -(std::f64::consts::TAU * (h - 4.0) / 24.0).cos()
+            + 0.02 * self.noise(28, t, 600_000.0)
+    }
+
     /// Sea-water pH, drifting slowly around 8.1.
     pub fn ph(&self, t: Timestamp) -> f64 {
         8.08 + 0.06 * self.noise(17, t, 48.0 * HOUR_MS) + 0.01 * self.noise(18, t, 1_800_000.0)
