@@ -229,6 +229,17 @@ impl QcConfig {
             Quantity::LightningStrikes => (0.0, 100_000.0),
             Quantity::LightningDistance => (0.0, 40.0),
             Quantity::LightningEnergy => (0.0, 2_097_151.0),
+            Quantity::Latitude => (-90.0, 90.0),
+            Quantity::Longitude => (-180.0, 180.0),
+            Quantity::GpsFixMode => (0.0, 3.0),
+            Quantity::GpsSatellites => (0.0, 200.0),
+            // A drifting buoy or a boat; a GPS jump beyond this is a glitch.
+            Quantity::SpeedOverGround => (0.0, 50.0),
+            Quantity::AnchorDistance => (0.0, 20_037_509.0),
+            // The strongest tidal races run at about 8 m/s.
+            Quantity::CurrentSpeed
+            | Quantity::CurrentSpeedAvg2m
+            | Quantity::CurrentSpeedAvg10m => (0.0, 10.0),
         };
         Limits { min, max }
     }
@@ -539,6 +550,9 @@ impl crate::sensors::StationFacts for Config {
     }
     fn sensors(&self) -> &[SensorConfig] {
         &self.sensors
+    }
+    fn latitude(&self) -> f64 {
+        self.station.latitude
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod error;
 pub mod gpio;
+pub mod gpsd;
 pub mod identity;
 pub mod paths;
 pub mod sim;
@@ -126,6 +127,20 @@ impl Hal {
                 }),
             },
             None => open_edges(chip, line, debounce_us),
+        }
+    }
+
+    /// The gpsd at `addr` (`host:port`): a TCP connection, or the simulated gpsd.
+    pub fn gpsd(&self, addr: &str) -> Result<gpsd::GpsdFeed, gpsd::GpsdError> {
+        match &self.sim {
+            Some(w) => match w.gpsd(addr, self.start) {
+                Some(g) => Ok(gpsd::GpsdFeed::Sim(Box::new(g))),
+                None => Err(gpsd::GpsdError::Connect {
+                    addr: addr.to_string(),
+                    detail: "no simulated gpsd serves this address".into(),
+                }),
+            },
+            None => gpsd::GpsdClient::connect(addr).map(gpsd::GpsdFeed::Tcp),
         }
     }
 

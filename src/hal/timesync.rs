@@ -10,8 +10,15 @@
 //! an RTC whose time is valid (its driver refuses to read a clock whose oscillator stopped,
 //! and a time before 2026 is a reset clock) and which the kernel used at boot, or which
 //! the system clock agrees with to a few seconds.
+//!
+//! A buoy at sea has neither network time nor, often, an RTC, but its GPS knows UTC: the
+//! GPS kind records each 2D/3D fix's time here ([`record_gps_time`]), and while no network
+//! time service has synchronised the clock, [`sync_state`] answers [`SyncState::Gps`] with
+//! the system clock's offset from it, which clock safety applies.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::paths;
 
@@ -20,6 +27,36 @@ use super::paths;
 pub const RTC_VALID_FROM_S: i64 = 1_767_225_600;
 /// Largest difference between the system clock and an RTC it was set from, s.
 pub const RTC_AGREEMENT_S: i64 = 5;
+
+/// A GPS fix's time against the system clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpsTime {
+    /// GPS time minus system time when the fix was read, ms.
+    pub offset_ms: i64,
+    /// When it was read.
+    pub at: Instant,
+}
+
+/// A GPS time older than this no longer counts as known time (the fix was lost).
+pub const GPS_TIME_FRESH: Duration = Duration::from_secs(120);
+
+static GPS_TIME: Mutex<Option<GpsTime>> = Mutex::new(None);
+
+/// Records the time of a 2D/3D GPS fix (`fix_ms`), read when the system clock said
+/// `system_ms`.
+pub fn record_gps_time(fix_ms: i64, system_ms: i64) {
+    let t = GpsTime {
+        offset_ms: fix_ms - system_ms,
+        at: Instant::now(),
+    };
+    *GPS_TIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+}
+
+/// The last GPS fix's time, while it is fresh ([`GPS_TIME_FRESH`]).
+pub fn gps_time() -> Option<GpsTime> {
+    let t = (*GPS_TIME.lock().unwrap_or_else(|p| p.into_inner()))?;
+    (t.at.elapsed() < GPS_TIME_FRESH).then_some(t)
+}
 
 /// What the machine says about its clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +71,28 @@ pub enum SyncState {
     /// No time service known to Anemone runs (a container, CI, a Pi with an RTC and no
     /// network): the clock is trusted as it is.
     NoService,
+    /// No network time, but a GPS fix's time is known: the system clock is `offset_ms`
+    /// behind it.
+    Gps {
+        /// GPS time minus system time, ms.
+        offset_ms: i64,
+    },
 }
 
-/// The machine's clock synchronisation state.
+/// The machine's clock synchronisation state, with a fresh GPS fix's time taken as known
+/// time when no network time service has synchronised the clock.
 pub fn sync_state() -> SyncState {
+    let machine = machine_sync_state();
+    match (machine, gps_time()) {
+        (SyncState::Waiting | SyncState::NoService, Some(g)) => SyncState::Gps {
+            offset_ms: g.offset_ms,
+        },
+        (m, _) => m,
+    }
+}
+
+/// The machine's own clock synchronisation state (time services and RTC only).
+pub fn machine_sync_state() -> SyncState {
     let timesyncd = Path::new("/run/systemd/timesync");
     let now_s = chrono::Utc::now().timestamp();
     if timesyncd.join("synchronized").exists() {

@@ -86,9 +86,11 @@ impl PipelineTask {
                         guard.admit(r, now, &mut admitted);
                     }
                 }
-                _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
+                _ = sync_check.tick(), if guard.wants_poll() => {
+                    let was = guard.state();
                     guard.poll(timesync::sync_state(), clock.now(), Instant::now(), &mut admitted);
-                    if guard.state() == GuardState::Trusted
+                    if was == GuardState::Holding
+                        && guard.state() == GuardState::Trusted
                         && writer.send(WriterMsg::ClockTrusted).await.is_err()
                     {
                         break;

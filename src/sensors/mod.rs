@@ -16,6 +16,7 @@ pub mod bme280;
 pub mod bmp180;
 pub mod ds18b20;
 mod entry;
+pub mod gps;
 pub mod htu21d;
 mod i2c_chip;
 pub mod ltr390;
@@ -58,6 +59,11 @@ pub trait StationFacts {
     /// Every `[[sensor]]` entry.
     fn sensors(&self) -> &[SensorConfig];
 
+    /// Latitude in degrees north (where the simulated GPS is, without an anchor).
+    fn latitude(&self) -> f64 {
+        0.0
+    }
+
     /// The sensor with this id.
     fn sensor(&self, id: &str) -> Option<&SensorConfig> {
         self.sensors().iter().find(|s| s.id == id)
@@ -73,6 +79,9 @@ impl<T: StationFacts + ?Sized> StationFacts for Arc<T> {
     }
     fn sensors(&self) -> &[SensorConfig] {
         (**self).sensors()
+    }
+    fn latitude(&self) -> f64 {
+        (**self).latitude()
     }
 }
 
@@ -265,6 +274,8 @@ sensor_kinds! {
     Ltr390(ltr390::Ltr390Config),
     /// ams AS3935 lightning sensor on I2C with its IRQ on a GPIO line.
     As3935(as3935::As3935Config),
+    /// A GPS receiver served by gpsd: position, fix, speed over ground, anchor watch.
+    Gps(gps::GpsConfig),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
@@ -374,6 +385,7 @@ pub fn open_hal(config: &impl StationFacts, clock: &Clock, start: Timestamp) -> 
     }
     let (longitude, altitude_m) = config.site();
     let mut world = SimWorldBuilder::new(hal.seed, longitude, altitude_m, clock.clone());
+    world.set_latitude(config.latitude());
     for s in config.sensors() {
         s.kind.register_sim(&mut world);
     }

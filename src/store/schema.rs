@@ -131,6 +131,16 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::LightningStrikes => 30,
         Quantity::LightningDistance => 31,
         Quantity::LightningEnergy => 32,
+        // 33–59: the reef buoy's chemistry, gases and power.
+        Quantity::Latitude => 60,
+        Quantity::Longitude => 61,
+        Quantity::GpsFixMode => 62,
+        Quantity::GpsSatellites => 63,
+        Quantity::SpeedOverGround => 64,
+        Quantity::AnchorDistance => 65,
+        Quantity::CurrentSpeed => 66,
+        Quantity::CurrentSpeedAvg2m => 67,
+        Quantity::CurrentSpeedAvg10m => 68,
     }
 }
 
