@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod faults;
+mod gps;
 mod hat;
 mod mqtt;
 mod powercut;

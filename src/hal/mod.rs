@@ -60,6 +60,7 @@ pub struct Hal {
     sim: Option<Arc<SimWorld>>,
     w1_root: PathBuf,
     start: Timestamp,
+    gps_clock: timesync::GpsClock,
 }
 
 impl Hal {
@@ -69,6 +70,7 @@ impl Hal {
             sim: None,
             w1_root: config.w1_root.clone(),
             start: 0,
+            gps_clock: timesync::GpsClock::default(),
         }
     }
 
@@ -78,6 +80,7 @@ impl Hal {
             sim: Some(world),
             w1_root: config.w1_root.clone(),
             start,
+            gps_clock: timesync::GpsClock::default(),
         }
     }
 
@@ -128,6 +131,11 @@ impl Hal {
             },
             None => open_edges(chip, line, debounce_us),
         }
+    }
+
+    /// Where GPS sources record their fixes' times for clock safety.
+    pub fn gps_clock(&self) -> &timesync::GpsClock {
+        &self.gps_clock
     }
 
     /// The gpsd at `addr` (`host:port`): a TCP connection, or the simulated gpsd.

@@ -14,10 +14,12 @@
 //! A buoy at sea has neither network time nor, often, an RTC, but its GPS knows UTC: the
 //! GPS kind records each 2D/3D fix's time here ([`record_gps_time`]), and while no network
 //! time service has synchronised the clock, [`sync_state`] answers [`SyncState::Gps`] with
-//! the system clock's offset from it, which clock safety applies.
+//! the system clock's offset from it, which clock safety applies. The fixes' times are kept
+//! in a [`GpsClock`] that the station's [`super::Hal`] carries, so the GPS sources and clock
+//! safety share it and nothing else does.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::paths;
@@ -40,22 +42,26 @@ pub struct GpsTime {
 /// A GPS time older than this no longer counts as known time (the fix was lost).
 pub const GPS_TIME_FRESH: Duration = Duration::from_secs(120);
 
-static GPS_TIME: Mutex<Option<GpsTime>> = Mutex::new(None);
+/// The station's last GPS fix time (cheap to clone; clones share it).
+#[derive(Debug, Clone, Default)]
+pub struct GpsClock(Arc<Mutex<Option<GpsTime>>>);
 
-/// Records the time of a 2D/3D GPS fix (`fix_ms`), read when the system clock said
-/// `system_ms`.
-pub fn record_gps_time(fix_ms: i64, system_ms: i64) {
-    let t = GpsTime {
-        offset_ms: fix_ms - system_ms,
-        at: Instant::now(),
-    };
-    *GPS_TIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
-}
+impl GpsClock {
+    /// Records the time of a 2D/3D GPS fix (`fix_ms`), read when the system clock said
+    /// `system_ms`.
+    pub fn record(&self, fix_ms: i64, system_ms: i64) {
+        let t = GpsTime {
+            offset_ms: fix_ms - system_ms,
+            at: Instant::now(),
+        };
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+    }
 
-/// The last GPS fix's time, while it is fresh ([`GPS_TIME_FRESH`]).
-pub fn gps_time() -> Option<GpsTime> {
-    let t = (*GPS_TIME.lock().unwrap_or_else(|p| p.into_inner()))?;
-    (t.at.elapsed() < GPS_TIME_FRESH).then_some(t)
+    /// The last GPS fix's time, while it is fresh ([`GPS_TIME_FRESH`]).
+    pub fn fresh(&self) -> Option<GpsTime> {
+        let t = (*self.0.lock().unwrap_or_else(|p| p.into_inner()))?;
+        (t.at.elapsed() < GPS_TIME_FRESH).then_some(t)
+    }
 }
 
 /// What the machine says about its clock.
@@ -81,9 +87,9 @@ pub enum SyncState {
 
 /// The machine's clock synchronisation state, with a fresh GPS fix's time taken as known
 /// time when no network time service has synchronised the clock.
-pub fn sync_state() -> SyncState {
+pub fn sync_state(gps: &GpsClock) -> SyncState {
     let machine = machine_sync_state();
-    match (machine, gps_time()) {
+    match (machine, gps.fresh()) {
         (SyncState::Waiting | SyncState::NoService, Some(g)) => SyncState::Gps {
             offset_ms: g.offset_ms,
         },
@@ -143,6 +149,15 @@ pub fn set_from_rtc(rtc_class: &Path, now_s: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gps_clock_keeps_the_offset_of_the_last_fix() {
+        let g = GpsClock::default();
+        assert_eq!(g.fresh(), None);
+        let shared = g.clone();
+        shared.record(1_780_315_200_000, 1_780_315_190_000);
+        assert_eq!(g.fresh().map(|t| t.offset_ms), Some(10_000));
+    }
 
     fn rtc(root: &Path, name: &str, files: &[(&str, &str)]) {
         let dir = root.join(name);

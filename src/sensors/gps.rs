@@ -16,7 +16,7 @@
 //! publisher announces it on the retained `…/alert` topic (see the README).
 //!
 //! **GPS time**: each 2D/3D fix's time is recorded for clock safety
-//! ([`crate::hal::timesync::record_gps_time`]), which takes it as known time while no
+//! ([`crate::hal::timesync::GpsClock`]), which takes it as known time while no
 //! network time service has synchronised the clock.
 
 use std::time::{Duration, Instant};
@@ -27,7 +27,8 @@ use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
 use crate::duration::Span;
 use crate::hal::gpsd::{parse_line, GpsdError, GpsdFeed, Report, Tpv, DEFAULT_GPSD};
 use crate::hal::sim::{Mooring, SimWorldBuilder, SWING_FRACTION};
-use crate::hal::{timesync, Hal};
+use crate::hal::timesync::GpsClock;
+use crate::hal::Hal;
 use crate::reading::{Flags, Quantity, Reading, SensorId, Timestamp};
 
 /// Mean Earth radius (IUGG), m.
@@ -138,6 +139,7 @@ impl SensorKindSpec for GpsConfig {
         Ok(Box::new(GpsSource {
             id,
             feed,
+            gps_clock: hal.gps_clock().clone(),
             anchor: self.anchor,
             lines: Vec::new(),
             tpv: None,
@@ -170,6 +172,7 @@ impl SensorKindSpec for GpsConfig {
 struct GpsSource {
     id: SensorId,
     feed: GpsdFeed,
+    gps_clock: GpsClock,
     anchor: Option<Anchor>,
     lines: Vec<String>,
     /// The latest TPV report.
@@ -231,7 +234,8 @@ impl Source for GpsSource {
                 Some(Report::Tpv(t)) => {
                     if t.has_fix() {
                         if let Some(fix_ms) = t.time_ms() {
-                            timesync::record_gps_time(fix_ms, chrono::Utc::now().timestamp_millis());
+                            self.gps_clock
+                                .record(fix_ms, chrono::Utc::now().timestamp_millis());
                         }
                     }
                     self.tpv = Some(t);
