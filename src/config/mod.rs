@@ -271,6 +271,8 @@ pub struct DerivedConfig {
     pub heat_index: bool,
     /// Feels-like temperature.
     pub feels_like: bool,
+    /// 2-/10-min means of the water current speed.
+    pub current: bool,
 }
 
 impl Default for DerivedConfig {
@@ -283,6 +285,7 @@ impl Default for DerivedConfig {
             wind_chill: true,
             heat_index: true,
             feels_like: true,
+            current: true,
         }
     }
 }

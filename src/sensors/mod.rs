@@ -14,6 +14,7 @@ pub mod anemometer;
 pub mod as3935;
 pub mod bme280;
 pub mod bmp180;
+pub mod current_meter;
 pub mod ds18b20;
 mod entry;
 pub mod gps;
@@ -276,6 +277,8 @@ sensor_kinds! {
     As3935(as3935::As3935Config),
     /// A GPS receiver served by gpsd: position, fix, speed over ground, anchor watch.
     Gps(gps::GpsConfig),
+    /// Paddle-wheel or propeller water current meter on a GPIO line.
+    CurrentMeter(current_meter::CurrentMeterConfig),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.

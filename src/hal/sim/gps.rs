@@ -4,18 +4,17 @@
 //! same parser as a real gpsd's ([`crate::hal::gpsd::parse_line`]). The receiver has no fix
 //! for its first [`FIX_AFTER_MS`] after the start (a cold start), then a 3D fix. The buoy
 //! lies down-current of its anchor: the tidal stream (period [`TIDE_PERIOD_MS`], the
-//! semidiurnal M2 tide) pushes it out along the channel, and at slack water it swings
+//! semidiurnal M2 tide, the same as [`super::Weather::current_speed`]) pushes it out along the channel, and at slack water it swings
 //! round across it, always within [`SWING_FRACTION`] of the watch radius; waves rock it on
 //! a small orbit, which is most of its speed over ground.
 
 use std::f64::consts::TAU;
 
+use super::weather::TIDE_PERIOD_MS;
 use crate::reading::{format_ts, Timestamp};
 
 /// A cold start: no fix for this long after the start, ms.
 pub const FIX_AFTER_MS: i64 = 40_000;
-/// The M2 tide: 12 h 25 min.
-pub const TIDE_PERIOD_MS: f64 = 44_712_000.0;
 /// The swing's reach as a fraction of the anchor watch radius.
 pub const SWING_FRACTION: f64 = 0.6;
 /// Metres per degree of latitude.
