@@ -270,3 +270,62 @@ fn gpsfake_late_fix() {
     assert!(lat[first_fix..].iter().all(|r| r.value.is_some()));
     assert!(hal.gps_clock().fresh().is_some());
 }
+
+/// `anemone run --simulate` with a GPS buoy and a current meter: the simulated gpsd's
+/// fixes (after its cold start) and the tidal stream are stored, with the current's
+/// minute means, and a moored buoy is never off station.
+#[test]
+fn simulated_buoy_hour_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("buoy.db");
+    let cfg = dir.path().join("buoy.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[station]\nlatitude = {ANCHOR_LAT}\nlongitude = {ANCHOR_LON}\n[storage]\npath = \"{}\"\n[mqtt]\nenabled = false\n[[sensor]]\ntype = \"gps\"\nid = \"buoy\"\nanchor = {{ latitude = {ANCHOR_LAT}, longitude = {ANCHOR_LON}, radius_m = {RADIUS_M} }}\n[[sensor]]\ntype = \"current_meter\"\nid = \"paddle\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let out = crate::cli::bin()
+        .args(["run", "--simulate", "--speed", "max", "--duration", "1h"])
+        .args(["--seed", "1", "--start", "2026-06-06", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("GPS has no fix"), "{stderr}");
+    let rows = crate::common::all_readings(&db);
+    let with_value = |q: Quantity| {
+        rows.iter()
+            .filter(|r| r.reading.quantity == q && r.reading.value.is_some())
+            .count()
+    };
+    for q in [
+        Quantity::Latitude,
+        Quantity::Longitude,
+        Quantity::GpsFixMode,
+        Quantity::GpsSatellites,
+        Quantity::SpeedOverGround,
+        Quantity::AnchorDistance,
+        Quantity::CurrentSpeed,
+        Quantity::CurrentSpeedAvg2m,
+        Quantity::CurrentSpeedAvg10m,
+    ] {
+        assert!(with_value(q) > 0, "{q} not stored");
+    }
+    // The cold start: no position for the first fixes, flagged, never made up.
+    let first = rows
+        .iter()
+        .find(|r| r.reading.quantity == Quantity::Latitude)
+        .unwrap();
+    assert_eq!(first.reading.value, None);
+    assert!(rows
+        .iter()
+        .all(|r| !r.reading.flags.contains(Flags::OFF_STATION)));
+}
