@@ -259,7 +259,10 @@ pub async fn run(
     }
 
     let guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
-        ClockGuard::new(timesync::sync_state(hal.gps_clock()), config.station.clock_sync_wait.0)
+        ClockGuard::new(
+            timesync::sync_state(hal.gps_clock()),
+            config.station.clock_sync_wait.0,
+        )
     } else {
         ClockGuard::trusted()
     };

@@ -198,7 +198,10 @@ fn gpsfake_buoy_at_anchor() {
         assert!((9.0..14.0).contains(&d), "{d}");
         assert!(r.flags.is_ok());
     }
-    assert_eq!(values(&rs, Quantity::GpsFixMode).last().unwrap().value, Some(3.0));
+    assert_eq!(
+        values(&rs, Quantity::GpsFixMode).last().unwrap().value,
+        Some(3.0)
+    );
     assert!(values(&rs, Quantity::GpsSatellites)
         .iter()
         .any(|r| r.value == Some(4.0)));
@@ -206,7 +209,10 @@ fn gpsfake_buoy_at_anchor() {
     // GPS time: the logs' 2026-06-01T12:00Z against this machine's clock.
     let offset = hal.gps_clock().fresh().expect("a fix time").offset_ms;
     let expected = LOG_START_MS - chrono::Utc::now().timestamp_millis();
-    assert!((offset - expected).abs() < 120_000, "{offset} vs {expected}");
+    assert!(
+        (offset - expected).abs() < 120_000,
+        "{offset} vs {expected}"
+    );
 }
 
 /// Dragging its anchor: 12 m further north every second. Fixes within 50 m are fine, the

@@ -237,9 +237,9 @@ impl QcConfig {
             Quantity::SpeedOverGround => (0.0, 50.0),
             Quantity::AnchorDistance => (0.0, 20_037_509.0),
             // The strongest tidal races run at about 8 m/s.
-            Quantity::CurrentSpeed
-            | Quantity::CurrentSpeedAvg2m
-            | Quantity::CurrentSpeedAvg10m => (0.0, 10.0),
+            Quantity::CurrentSpeed | Quantity::CurrentSpeedAvg2m | Quantity::CurrentSpeedAvg10m => {
+                (0.0, 10.0)
+            }
         };
         Limits { min, max }
     }

@@ -215,10 +215,7 @@ impl GpsdClient {
             }
         }
         let mut chunk = [0u8; 4096];
-        loop {
-            let Some(stream) = self.stream.as_mut() else {
-                break;
-            };
+        while let Some(stream) = self.stream.as_mut() {
             match stream.read(&mut chunk) {
                 Ok(0) => return Err(self.lost("gpsd closed the connection".into())),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),

@@ -65,9 +65,7 @@ pub fn ha_class(q: Quantity) -> HaClass {
         GpsFixMode | GpsSatellites => (None, "measurement", 0),
         SpeedOverGround => (Some("speed"), "measurement", 2),
         AnchorDistance => (Some("distance"), "measurement", 0),
-        CurrentSpeed | CurrentSpeedAvg2m | CurrentSpeedAvg10m => {
-            (Some("speed"), "measurement", 2)
-        }
+        CurrentSpeed | CurrentSpeedAvg2m | CurrentSpeedAvg10m => (Some("speed"), "measurement", 2),
     };
     let unit = match q {
         Ph | LightningEnergy | GpsFixMode => None,

@@ -77,10 +77,7 @@ impl ClockGuard {
             held: Vec::new(),
             since: Instant::now(),
             wait,
-            synchronised: matches!(
-                initial,
-                SyncState::Synchronized | SyncState::HardwareClock
-            ),
+            synchronised: matches!(initial, SyncState::Synchronized | SyncState::HardwareClock),
             gps_offset: None,
         }
     }
@@ -306,7 +303,11 @@ mod tests {
         let mut out = Vec::new();
         let day = 86_400_000;
         let stale = 1_780_315_200_000 - day;
-        g.admit(Reading::new(stale, &s, Quantity::Latitude, 1.0), t0, &mut out);
+        g.admit(
+            Reading::new(stale, &s, Quantity::Latitude, 1.0),
+            t0,
+            &mut out,
+        );
         assert!(out.is_empty());
         g.poll(
             SyncState::Gps { offset_ms: day },

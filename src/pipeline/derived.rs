@@ -645,7 +645,11 @@ mod tests {
                 .find(|r| r.quantity == q && r.ts == 600_000 && &r.sensor == s)
                 .and_then(|r| r.value)
         };
-        assert!(close(at(Quantity::CurrentSpeedAvg2m, &cur).unwrap(), 0.5, 1e-9));
+        assert!(close(
+            at(Quantity::CurrentSpeedAvg2m, &cur).unwrap(),
+            0.5,
+            1e-9
+        ));
         assert!(close(
             at(Quantity::CurrentSpeedAvg10m, &cur).unwrap(),
             (96.0 * 0.2 + 24.0 * 0.5) / 120.0,

@@ -217,7 +217,12 @@ impl GpsSource {
             self.was_off = off;
         }
         if let Some(speed) = tpv.speed {
-            position.push(Reading::new(now, &self.id, Quantity::SpeedOverGround, speed));
+            position.push(Reading::new(
+                now,
+                &self.id,
+                Quantity::SpeedOverGround,
+                speed,
+            ));
         }
         position
     }
@@ -262,7 +267,12 @@ impl Source for GpsSource {
             f64::from(tpv.mode),
         )];
         if let Some(n) = self.used {
-            out.push(Reading::new(now, &self.id, Quantity::GpsSatellites, f64::from(n)));
+            out.push(Reading::new(
+                now,
+                &self.id,
+                Quantity::GpsSatellites,
+                f64::from(n),
+            ));
         }
         let fix = match (tpv.has_fix(), tpv.lat, tpv.lon) {
             (true, Some(lat), Some(lon)) => Some((lat, lon)),
@@ -331,7 +341,10 @@ mod tests {
             t0,
         );
         let first = src.sample(t0 + 10_000).unwrap();
-        let lat = first.iter().find(|r| r.quantity == Quantity::Latitude).unwrap();
+        let lat = first
+            .iter()
+            .find(|r| r.quantity == Quantity::Latitude)
+            .unwrap();
         assert_eq!(lat.value, None);
         assert!(lat.flags.contains(Flags::SENSOR_ERROR));
         let mut distances = Vec::new();
@@ -349,7 +362,10 @@ mod tests {
         }
         let max = distances.iter().cloned().fold(0.0, f64::max);
         let min = distances.iter().cloned().fold(f64::MAX, f64::min);
-        assert!(max > 20.0 && max < 40.0, "swings out with the stream: {max}");
+        assert!(
+            max > 20.0 && max < 40.0,
+            "swings out with the stream: {max}"
+        );
         assert!(min < 12.0, "swings round at slack water: {min}");
     }
 }

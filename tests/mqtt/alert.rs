@@ -24,7 +24,8 @@ async fn off_station_is_announced_on_the_alert_topic() {
         let id = station_id("alert");
         let p = prefix(&id);
         let topic = format!("{p}/alert/buoy");
-        let mut sub = Subscriber::connect(&broker, &format!("{id}-a"), &[topic.clone()]).await;
+        let mut sub =
+            Subscriber::connect(&broker, &format!("{id}-a"), std::slice::from_ref(&topic)).await;
         let mut station = Station::start(
             broker.config(&id, broker.addr),
             MemStore::default(),
@@ -38,9 +39,7 @@ async fn off_station_is_announced_on_the_alert_topic() {
         station
             .push(vec![distance(T0 + 20_000, &buoy, 95.0, true)])
             .await;
-        let alert = sub
-            .wait_for("the alert", 10, |m| m.topic == topic)
-            .await;
+        let alert = sub.wait_for("the alert", 10, |m| m.topic == topic).await;
         let v = alert.json();
         assert_eq!(v["active"], true, "{v}");
         assert_eq!(v["alert"], "off_station");
@@ -49,7 +48,8 @@ async fn off_station_is_announced_on_the_alert_topic() {
         assert!(v["ts"].as_str().is_some_and(|t| t.ends_with('Z')));
 
         // Retained: a subscriber that comes later finds it.
-        let mut late = Subscriber::connect(&broker, &format!("{id}-b"), &[topic.clone()]).await;
+        let mut late =
+            Subscriber::connect(&broker, &format!("{id}-b"), std::slice::from_ref(&topic)).await;
         let kept = late
             .wait_for("the retained alert", 10, |m| m.topic == topic)
             .await;

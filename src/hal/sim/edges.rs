@@ -102,9 +102,7 @@ impl SimEdges {
         let ms = (t_us / 1000) as Timestamp;
         match self.switch {
             Switch::Anemometer(p) => pulse_hz_for_speed_mps(self.weather.wind_speed(ms), &p),
-            Switch::CurrentMeter(p) => {
-                pulse_hz_for_speed_mps(self.weather.current_speed(ms), &p)
-            }
+            Switch::CurrentMeter(p) => pulse_hz_for_speed_mps(self.weather.current_speed(ms), &p),
             Switch::RainGauge { mm_per_tip } => self.weather.rain_rate(ms) / 3600.0 / mm_per_tip,
             Switch::Lightning => self.weather.lightning_rate(ms),
             Switch::Square(hz) => hz,
