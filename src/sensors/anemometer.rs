@@ -49,6 +49,14 @@ fn default_debounce() -> Span {
 }
 
 impl AnemometerConfig {
+    fn line(&self) -> PulseLine {
+        PulseLine {
+            chip: self.chip,
+            gpio: self.gpio,
+            debounce: self.debounce,
+        }
+    }
+
     fn params(&self) -> AnemometerParams {
         AnemometerParams {
             pulses_per_revolution: self.pulses_per_revolution,
@@ -69,13 +77,11 @@ impl SensorKindSpec for AnemometerConfig {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!("GPIO chip {} line {}", self.chip, self.gpio)]
+        vec![self.line().resource()]
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "1ms") {
-            p.push(("debounce", m));
-        }
+        self.line().check(p);
         if !super::positive(self.pulses_per_revolution) {
             p.push((
                 "pulses_per_revolution",
@@ -93,12 +99,7 @@ impl SensorKindSpec for AnemometerConfig {
         hal: &Hal,
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
-        let line = PulseLine {
-            chip: self.chip,
-            gpio: self.gpio,
-            debounce: self.debounce,
-        };
-        pulse_speed_source(id, hal, line, self.params(), Quantity::WindSpeed)
+        pulse_speed_source(id, hal, self.line(), self.params(), Quantity::WindSpeed)
     }
 
     fn register_sim(&self, world: &mut SimWorldBuilder) {
@@ -119,6 +120,20 @@ pub(super) struct PulseLine {
     pub gpio: u32,
     /// Contact bounce shorter than this is ignored.
     pub debounce: Span,
+}
+
+impl PulseLine {
+    /// The resource it claims, for `validate`.
+    pub fn resource(&self) -> String {
+        format!("GPIO chip {} line {}", self.chip, self.gpio)
+    }
+
+    /// Its own rule: a debounce up to [`super::DEBOUNCE_MAX`].
+    pub fn check(&self, p: &mut Vec<(&'static str, String)>) {
+        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "1ms") {
+            p.push(("debounce", m));
+        }
+    }
 }
 
 /// A source that counts the debounced pulses on `line` per interval and gives the speed

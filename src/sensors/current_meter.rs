@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::anemometer::{pulse_speed_source, PulseLine};
 use super::{SensorKindSpec, Source, SourceContext, SourceError, StationFacts};
-use crate::duration::{span_problem, Span};
+use crate::duration::Span;
 use crate::hal::sim::{SimWorldBuilder, Switch};
 use crate::hal::Hal;
 use crate::reading::{Quantity, SensorId};
@@ -51,6 +51,14 @@ fn default_debounce() -> Span {
 }
 
 impl CurrentMeterConfig {
+    fn line(&self) -> PulseLine {
+        PulseLine {
+            chip: self.chip,
+            gpio: self.gpio,
+            debounce: self.debounce,
+        }
+    }
+
     /// The counting path's parameters: one pulse per turn, and the factor in the
     /// anemometer's km/h per hertz.
     fn params(&self) -> AnemometerParams {
@@ -73,13 +81,11 @@ impl SensorKindSpec for CurrentMeterConfig {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!("GPIO chip {} line {}", self.chip, self.gpio)]
+        vec![self.line().resource()]
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "1ms") {
-            p.push(("debounce", m));
-        }
+        self.line().check(p);
         if !super::positive(self.mps_per_hz) {
             p.push((
                 "mps_per_hz",
@@ -94,12 +100,7 @@ impl SensorKindSpec for CurrentMeterConfig {
         hal: &Hal,
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
-        let line = PulseLine {
-            chip: self.chip,
-            gpio: self.gpio,
-            debounce: self.debounce,
-        };
-        pulse_speed_source(id, hal, line, self.params(), Quantity::CurrentSpeed)
+        pulse_speed_source(id, hal, self.line(), self.params(), Quantity::CurrentSpeed)
     }
 
     fn register_sim(&self, world: &mut SimWorldBuilder) {
