@@ -3,8 +3,8 @@
 //!
 //! Wire the receiver as its maker says (a GPS HAT's TX to the Pi's RX, GPIO 15, pin 10,
 //! with `enable_uart=1` and the serial console off in `raspi-config`; or USB) and let gpsd
-//! own it: `sudo apt install gpsd`, `DEVICES="/dev/serial0"` in `/etc/default/gpsd`. Anemone
-//! reads gpsd's JSON reports ([`crate::hal::gpsd`]) and, at each `interval`, writes the
+//! own it: `sudo apt install gpsd`, the receiver's port in `DEVICES` of
+//! `/etc/default/gpsd`. Anemone reads gpsd's JSON reports ([`crate::hal::gpsd`]) and, at each `interval`, writes the
 //! latest fix: `latitude`, `longitude` (°), `gps_fix_mode` (0–3), `gps_satellites` and
 //! `speed_over_ground` (m/s). Without a fix it writes the fix mode (and satellites) and,
 //! for the position, `sensor_error` readings without a value — never a made-up position —
