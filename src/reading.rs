@@ -108,6 +108,15 @@ quantities! {
     SolarCurrent => "solar_current", "A", "Solar charge current (INA219, role solar).";
     SolarPower => "solar_power", "W", "Solar charge power (INA219, role solar).";
     PowerSaving => "power_saving", "", "Low-battery policy state: 1 saving power (longer intervals), 0 normal.";
+    Latitude => "latitude", "°", "Latitude of a GPS fix, degrees north (WGS 84; negative south).";
+    Longitude => "longitude", "°", "Longitude of a GPS fix, degrees east (WGS 84; negative west).";
+    GpsFixMode => "gps_fix_mode", "", "GPS fix mode as gpsd reports it: 0 unknown, 1 no fix, 2 two-dimensional, 3 three-dimensional.";
+    GpsSatellites => "gps_satellites", "satellites", "Satellites the GPS uses in its fix.";
+    SpeedOverGround => "speed_over_ground", "m/s", "Speed over ground from GPS (a moored buoy's swing, or its drift once adrift).";
+    AnchorDistance => "anchor_distance", "m", "Distance of a GPS fix from the configured anchor position (anchor watch).";
+    CurrentSpeed => "current_speed", "m/s", "Water current speed from a paddle-wheel or propeller sensor (instantaneous sample).";
+    CurrentSpeedAvg2m => "current_speed_avg_2min", "m/s", "Mean water current speed over the last 2 minutes.";
+    CurrentSpeedAvg10m => "current_speed_avg_10min", "m/s", "Mean water current speed over the last 10 minutes.";
 }
 
 impl Quantity {
@@ -159,6 +168,13 @@ impl Quantity {
             BatteryVoltage | SolarVoltage => 2,
             BatteryCurrent | SolarCurrent | BatteryPower | SolarPower => 3,
             PowerSaving => 0,
+            // GPS: 1e-6° is about 0.1 m, finer than a consumer receiver's metres.
+            Latitude | Longitude => 6,
+            GpsFixMode | GpsSatellites => 0,
+            SpeedOverGround => 2,
+            AnchorDistance => 1,
+            // Paddle wheels: a pulse per window is a few cm/s.
+            CurrentSpeed | CurrentSpeedAvg2m | CurrentSpeedAvg10m => 2,
         }
     }
 }
@@ -257,12 +273,15 @@ impl Flags {
     pub const STUCK: Flags = Flags(4);
     /// The sensor failed to deliver a value.
     pub const SENSOR_ERROR: Flags = Flags(8);
+    /// A GPS position outside its anchor watch radius: the buoy is off its mooring.
+    pub const OFF_STATION: Flags = Flags(16);
 
-    const NAMES: [(Flags, &'static str); 4] = [
+    const NAMES: [(Flags, &'static str); 5] = [
         (Flags::OUT_OF_RANGE, "out_of_range"),
         (Flags::SPIKE, "spike"),
         (Flags::STUCK, "stuck"),
         (Flags::SENSOR_ERROR, "sensor_error"),
+        (Flags::OFF_STATION, "off_station"),
     ];
 
     /// The raw bits, as stored.
@@ -302,7 +321,8 @@ impl Flags {
             .collect()
     }
 
-    /// Parses one flag name (`ok`, `out_of_range`, `spike`, `stuck`, `sensor_error`).
+    /// Parses one flag name (`ok`, `out_of_range`, `spike`, `stuck`, `sensor_error`,
+    /// `off_station`).
     pub fn from_name(name: &str) -> Option<Flags> {
         if name == "ok" {
             return Some(Flags::OK);

@@ -267,7 +267,10 @@ pub async fn run(
     }
 
     let guard = if clock.is_real() && !config.station.clock_sync_wait.is_zero() {
-        ClockGuard::new(timesync::sync_state(), config.station.clock_sync_wait.0)
+        ClockGuard::new(
+            timesync::sync_state(hal.gps_clock()),
+            config.station.clock_sync_wait.0,
+        )
     } else {
         ClockGuard::trusted()
     };
@@ -361,6 +364,7 @@ pub async fn run(
                     started,
                     started_at: std::time::Instant::now(),
                     mqtt_connected: mqtt.as_ref().map(|m| m.connected()),
+                    gps_clock: hal.gps_clock().clone(),
                 },
             };
             let server = crate::web::start_for_station(config.clone(), parts).await;
@@ -389,6 +393,7 @@ pub async fn run(
                 .collect(),
             progress: progress.clone(),
             clock: clock.clone(),
+            gps_clock: hal.gps_clock().clone(),
         }
         .run(),
     );

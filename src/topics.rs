@@ -45,6 +45,11 @@ impl Topics {
         format!("{}/reading/{sensor}", self.prefix)
     }
 
+    /// `<prefix>/alert/<sensor>`: retained alerts (a GPS buoy off station).
+    pub fn alert(&self, sensor: &str) -> String {
+        format!("{}/alert/{sensor}", self.prefix)
+    }
+
     /// `<prefix>/check`: where `anemone mqtt check` tests publish permission.
     pub fn check(&self) -> String {
         format!("{}/check", self.prefix)

@@ -256,11 +256,27 @@ mod tests {
     #[test]
     fn every_stored_unit_is_either_converted_or_has_no_imperial_form() {
         // Light, UV index, a gas sensor's resistance and ratio, counts and the AS3935's
-        // unitless energy have no imperial form either.
+        // unitless energy have no imperial form either; nor have GPS satellites (a count).
         let keep = [
-            "%", "°", "pH", "µS/cm", "mg/L", "lx", "UVI", "Rs/R0", "Ω", "strikes", "",
+            "%",
+            "°",
+            "pH",
+            "µS/cm",
+            "mg/L",
+            "lx",
+            "UVI",
+            "Rs/R0",
+            "Ω",
+            "strikes",
+            "satellites",
+            "",
             // Salinity, potentials, CO2 and electrical power are the same in either system.
-            "PSU", "mV", "ppm", "V", "A", "W",
+            "PSU",
+            "mV",
+            "ppm",
+            "V",
+            "A",
+            "W",
         ];
         for q in Quantity::ALL {
             let u = q.unit();

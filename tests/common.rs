@@ -102,6 +102,12 @@ pub fn simulated_preset_day(
             &format!("path = \"{}\"", db.display()),
         )
         .replace("[mqtt]\n", "[mqtt]\nenabled = false\n");
+    // No page on a fixed port in a test.
+    let text = if text.contains("\n[web]") {
+        text.replace("\n[web]\n", "\n[web]\nenabled = false\n")
+    } else {
+        format!("{text}\n[web]\nenabled = false\n")
+    };
     let cfg = dir.path().join("preset.toml");
     std::fs::write(&cfg, text).unwrap();
     let out = crate::cli::bin()

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod conventions;
 mod faults;
+mod gps;
 mod hat;
 mod import;
 mod mqtt;

@@ -248,6 +248,17 @@ impl QcConfig {
             Quantity::BatteryCurrent | Quantity::SolarCurrent => (-100.0, 100.0),
             Quantity::BatteryPower | Quantity::SolarPower => (-2_600.0, 2_600.0),
             Quantity::PowerSaving => (0.0, 1.0),
+            Quantity::Latitude => (-90.0, 90.0),
+            Quantity::Longitude => (-180.0, 180.0),
+            Quantity::GpsFixMode => (0.0, 3.0),
+            Quantity::GpsSatellites => (0.0, 200.0),
+            // A drifting buoy or a boat; a GPS jump beyond this is a glitch.
+            Quantity::SpeedOverGround => (0.0, 50.0),
+            Quantity::AnchorDistance => (0.0, 20_037_509.0),
+            // The strongest tidal races run at about 8 m/s.
+            Quantity::CurrentSpeed | Quantity::CurrentSpeedAvg2m | Quantity::CurrentSpeedAvg10m => {
+                (0.0, 10.0)
+            }
         };
         Limits { min, max }
     }
@@ -284,6 +295,8 @@ pub struct DerivedConfig {
     /// Pressure at the conductivity probe for salinity, dbar (its depth in metres, near
     /// enough; 0 at the surface).
     pub salinity_pressure_dbar: f64,
+    /// 2-/10-min means of the water current speed.
+    pub current: bool,
 }
 
 impl Default for DerivedConfig {
@@ -298,6 +311,7 @@ impl Default for DerivedConfig {
             feels_like: true,
             salinity: true,
             salinity_pressure_dbar: 0.0,
+            current: true,
         }
     }
 }
@@ -566,6 +580,9 @@ impl crate::sensors::StationFacts for Config {
     }
     fn sensors(&self) -> &[SensorConfig] {
         &self.sensors
+    }
+    fn latitude(&self) -> f64 {
+        self.station.latitude
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod disk;
 pub mod error;
 pub mod gpio;
+pub mod gpsd;
 pub mod identity;
 pub mod paths;
 pub mod sim;
@@ -60,6 +61,7 @@ pub struct Hal {
     sim: Option<Arc<SimWorld>>,
     w1_root: PathBuf,
     start: Timestamp,
+    gps_clock: timesync::GpsClock,
 }
 
 impl Hal {
@@ -69,6 +71,7 @@ impl Hal {
             sim: None,
             w1_root: config.w1_root.clone(),
             start: 0,
+            gps_clock: timesync::GpsClock::default(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Hal {
             sim: Some(world),
             w1_root: config.w1_root.clone(),
             start,
+            gps_clock: timesync::GpsClock::default(),
         }
     }
 
@@ -127,6 +131,25 @@ impl Hal {
                 }),
             },
             None => open_edges(chip, line, debounce_us),
+        }
+    }
+
+    /// Where GPS sources record their fixes' times for clock safety.
+    pub fn gps_clock(&self) -> &timesync::GpsClock {
+        &self.gps_clock
+    }
+
+    /// The gpsd at `addr` (`host:port`): a TCP connection, or the simulated gpsd.
+    pub fn gpsd(&self, addr: &str) -> Result<gpsd::GpsdFeed, gpsd::GpsdError> {
+        match &self.sim {
+            Some(w) => match w.gpsd(addr, self.start) {
+                Some(g) => Ok(gpsd::GpsdFeed::Sim(Box::new(g))),
+                None => Err(gpsd::GpsdError::Connect {
+                    addr: addr.to_string(),
+                    detail: "no simulated gpsd serves this address".into(),
+                }),
+            },
+            None => gpsd::GpsdClient::connect(addr).map(gpsd::GpsdFeed::Tcp),
         }
     }
 

@@ -10,8 +10,17 @@
 //! an RTC whose time is valid (its driver refuses to read a clock whose oscillator stopped,
 //! and a time before 2026 is a reset clock) and which the kernel used at boot, or which
 //! the system clock agrees with to a few seconds.
+//!
+//! A buoy at sea has neither network time nor, often, an RTC, but its GPS knows UTC: the
+//! GPS kind records each 2D/3D fix's time here ([`record_gps_time`]), and while no network
+//! time service has synchronised the clock, [`sync_state`] answers [`SyncState::Gps`] with
+//! the system clock's offset from it, which clock safety applies. The fixes' times are kept
+//! in a [`GpsClock`] that the station's [`super::Hal`] carries, so the GPS sources and clock
+//! safety share it and nothing else does.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::paths;
 
@@ -20,6 +29,40 @@ use super::paths;
 pub const RTC_VALID_FROM_S: i64 = 1_767_225_600;
 /// Largest difference between the system clock and an RTC it was set from, s.
 pub const RTC_AGREEMENT_S: i64 = 5;
+
+/// A GPS fix's time against the system clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpsTime {
+    /// GPS time minus system time when the fix was read, ms.
+    pub offset_ms: i64,
+    /// When it was read.
+    pub at: Instant,
+}
+
+/// A GPS time older than this no longer counts as known time (the fix was lost).
+pub const GPS_TIME_FRESH: Duration = Duration::from_secs(120);
+
+/// The station's last GPS fix time (cheap to clone; clones share it).
+#[derive(Debug, Clone, Default)]
+pub struct GpsClock(Arc<Mutex<Option<GpsTime>>>);
+
+impl GpsClock {
+    /// Records the time of a 2D/3D GPS fix (`fix_ms`), read when the system clock said
+    /// `system_ms`.
+    pub fn record(&self, fix_ms: i64, system_ms: i64) {
+        let t = GpsTime {
+            offset_ms: fix_ms - system_ms,
+            at: Instant::now(),
+        };
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+    }
+
+    /// The last GPS fix's time, while it is fresh ([`GPS_TIME_FRESH`]).
+    pub fn fresh(&self) -> Option<GpsTime> {
+        let t = (*self.0.lock().unwrap_or_else(|p| p.into_inner()))?;
+        (t.at.elapsed() < GPS_TIME_FRESH).then_some(t)
+    }
+}
 
 /// What the machine says about its clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +77,28 @@ pub enum SyncState {
     /// No time service known to Anemone runs (a container, CI, a Pi with an RTC and no
     /// network): the clock is trusted as it is.
     NoService,
+    /// No network time, but a GPS fix's time is known: the system clock is `offset_ms`
+    /// behind it.
+    Gps {
+        /// GPS time minus system time, ms.
+        offset_ms: i64,
+    },
 }
 
-/// The machine's clock synchronisation state.
-pub fn sync_state() -> SyncState {
+/// The machine's clock synchronisation state, with a fresh GPS fix's time taken as known
+/// time when no network time service has synchronised the clock.
+pub fn sync_state(gps: &GpsClock) -> SyncState {
+    let machine = machine_sync_state();
+    match (machine, gps.fresh()) {
+        (SyncState::Waiting | SyncState::NoService, Some(g)) => SyncState::Gps {
+            offset_ms: g.offset_ms,
+        },
+        (m, _) => m,
+    }
+}
+
+/// The machine's own clock synchronisation state (time services and RTC only).
+pub fn machine_sync_state() -> SyncState {
     let timesyncd = Path::new("/run/systemd/timesync");
     let now_s = chrono::Utc::now().timestamp();
     if timesyncd.join("synchronized").exists() {
@@ -88,6 +149,15 @@ pub fn set_from_rtc(rtc_class: &Path, now_s: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gps_clock_keeps_the_offset_of_the_last_fix() {
+        let g = GpsClock::default();
+        assert_eq!(g.fresh(), None);
+        let shared = g.clone();
+        shared.record(1_780_315_200_000, 1_780_315_190_000);
+        assert_eq!(g.fresh().map(|t| t.offset_ms), Some(10_000));
+    }
 
     fn rtc(root: &Path, name: &str, files: &[(&str, &str)]) {
         let dir = root.join(name);

@@ -69,9 +69,14 @@ pub fn ha_class(q: Quantity) -> HaClass {
         BatteryCurrent | SolarCurrent => (Some("current"), "measurement", 2),
         BatteryPower | SolarPower => (Some("power"), "measurement", 1),
         PowerSaving => (None, "measurement", 0),
+        Latitude | Longitude => (None, "measurement", 6),
+        GpsFixMode | GpsSatellites => (None, "measurement", 0),
+        SpeedOverGround => (Some("speed"), "measurement", 2),
+        AnchorDistance => (Some("distance"), "measurement", 0),
+        CurrentSpeed | CurrentSpeedAvg2m | CurrentSpeedAvg10m => (Some("speed"), "measurement", 2),
     };
     let unit = match q {
-        Ph | LightningEnergy | PowerSaving => None,
+        Ph | LightningEnergy | PowerSaving | GpsFixMode => None,
         _ => Some(q.unit()),
     };
     HaClass {
@@ -96,6 +101,10 @@ pub fn display_name(q: Quantity) -> String {
         Quantity::WindSpeedAvg10m => return "Wind speed (10-min mean)".into(),
         Quantity::WindDirectionAvg10m => return "Wind direction (10-min mean)".into(),
         Quantity::RainLast24h => return "Rain (last 24 h)".into(),
+        Quantity::GpsFixMode => return "GPS fix mode".into(),
+        Quantity::GpsSatellites => return "GPS satellites".into(),
+        Quantity::CurrentSpeedAvg2m => return "Current speed (2-min mean)".into(),
+        Quantity::CurrentSpeedAvg10m => return "Current speed (10-min mean)".into(),
         _ => q.as_str().replace('_', " "),
     };
     let mut chars = text.chars();

@@ -11,6 +11,12 @@
 //! RTC's driver set it are re-stamped as on synchronisation). Where no time service exists
 //! at all, the clock is trusted from the start and a warning is logged once. Simulated
 //! clocks are always trusted.
+//!
+//! GPS time (a buoy at sea): while no network time service has synchronised the clock, a
+//! GPS fix's time is known time ([`SyncState::Gps`]). Held readings are re-stamped from it,
+//! and from then on every reading is stamped with the system clock corrected by the
+//! clock's offset from GPS time (none when they agree to [`GPS_AGREEMENT_MS`]); the log
+//! says so. Network time, once it synchronises, takes over.
 
 use std::time::{Duration, Instant};
 
@@ -26,19 +32,26 @@ pub enum GuardState {
     Trusted,
 }
 
+/// Offsets from GPS time up to this are the latency of gpsd's reports, not a wrong clock.
+pub const GPS_AGREEMENT_MS: i64 = 2_000;
+
 /// Holds readings until the clock can be trusted.
 pub struct ClockGuard {
     state: GuardState,
     held: Vec<(Reading, Instant)>,
     since: Instant,
     wait: Duration,
+    /// The clock is right by network time or an RTC: GPS time is not needed.
+    synchronised: bool,
+    /// Correction applied to each reading's time while GPS time is in use, ms.
+    gps_offset: Option<i64>,
 }
 
 impl ClockGuard {
     /// A guard that starts from the machine's `initial` sync state.
     pub fn new(initial: SyncState, wait: Duration) -> ClockGuard {
         let state = match initial {
-            SyncState::Waiting => {
+            SyncState::Waiting | SyncState::Gps { .. } => {
                 tracing::warn!(
                     "The system clock is not synchronised yet; readings are held and re-stamped once it is (at most {} min)",
                     wait.as_secs() / 60
@@ -64,6 +77,8 @@ impl ClockGuard {
             held: Vec::new(),
             since: Instant::now(),
             wait,
+            synchronised: matches!(initial, SyncState::Synchronized | SyncState::HardwareClock),
+            gps_offset: None,
         }
     }
 
@@ -74,7 +89,20 @@ impl ClockGuard {
             held: Vec::new(),
             since: Instant::now(),
             wait: Duration::ZERO,
+            synchronised: true,
+            gps_offset: None,
         }
+    }
+
+    /// True while [`ClockGuard::poll`] has something to learn: readings are held, or the
+    /// clock is trusted without synchronisation and GPS time may correct it.
+    pub fn wants_poll(&self) -> bool {
+        self.state == GuardState::Holding || !self.synchronised
+    }
+
+    /// The correction GPS time applies to readings' times, ms (`None`: not in use).
+    pub fn gps_offset(&self) -> Option<i64> {
+        self.gps_offset
     }
 
     /// The current state.
@@ -88,9 +116,12 @@ impl ClockGuard {
     }
 
     /// Passes `r` through, or holds it (taken at monotonic instant `at`).
-    pub fn admit(&mut self, r: Reading, at: Instant, out: &mut Vec<Reading>) {
+    pub fn admit(&mut self, mut r: Reading, at: Instant, out: &mut Vec<Reading>) {
         match self.state {
-            GuardState::Trusted => out.push(r),
+            GuardState::Trusted => {
+                r.ts += self.gps_offset.unwrap_or(0);
+                out.push(r)
+            }
             GuardState::Holding => self.held.push((r, at)),
         }
     }
@@ -117,13 +148,22 @@ impl ClockGuard {
         mono_now: Instant,
         out: &mut Vec<Reading>,
     ) {
-        if self.state == GuardState::Trusted {
+        if self.synchronised {
             return;
         }
         match sync {
             // Network time, or the RTC's driver loaded and set the clock (udev's
             // `hwclock-set`): either way the wall clock is now right.
             SyncState::Synchronized | SyncState::HardwareClock => {
+                self.synchronised = true;
+                if self.gps_offset.take().is_some() {
+                    tracing::info!(
+                        "The system clock is synchronised; GPS time is no longer applied"
+                    );
+                }
+                if self.state == GuardState::Trusted {
+                    return;
+                }
                 let n = self.held.len();
                 for (mut r, at) in self.held.drain(..) {
                     let age = mono_now.saturating_duration_since(at).as_millis() as i64;
@@ -136,6 +176,33 @@ impl ClockGuard {
                     "The system clock is synchronised; held readings re-stamped and stored"
                 );
             }
+            SyncState::Gps { offset_ms } => {
+                let offset = if offset_ms.abs() <= GPS_AGREEMENT_MS {
+                    0
+                } else {
+                    offset_ms
+                };
+                // Keep the correction steady: gpsd's report latency is not a clock jump.
+                if let Some(old) = self.gps_offset {
+                    if (old - offset).abs() <= GPS_AGREEMENT_MS {
+                        return;
+                    }
+                }
+                let n = self.held.len();
+                for (mut r, at) in self.held.drain(..) {
+                    let age = mono_now.saturating_duration_since(at).as_millis() as i64;
+                    r.ts = now + offset - age;
+                    out.push(r);
+                }
+                self.state = GuardState::Trusted;
+                self.gps_offset = Some(offset);
+                tracing::info!(
+                    restamped = n,
+                    offset_s = offset as f64 / 1000.0,
+                    "No network time: taking the GPS fix's time as known time; readings are stamped with the system clock corrected by the offset"
+                );
+            }
+            _ if self.state == GuardState::Trusted => {}
             _ if mono_now.saturating_duration_since(self.since) >= self.wait => {
                 let n = self.held.len();
                 out.extend(self.held.drain(..).map(|(r, _)| r));
@@ -223,6 +290,66 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].ts, 1_000, "released as stamped");
         assert_eq!(g.state(), GuardState::Trusted);
+    }
+
+    /// A buoy at sea: timesyncd waits for a network that never comes, the system clock
+    /// booted a day behind; the GPS fix's time re-stamps what was held and corrects what
+    /// follows; network time, when it comes, takes over.
+    #[test]
+    fn gps_time_is_known_time_without_network_time() {
+        let s: SensorId = Arc::from("buoy");
+        let t0 = Instant::now();
+        let mut g = ClockGuard::new(SyncState::Waiting, Duration::from_secs(900));
+        let mut out = Vec::new();
+        let day = 86_400_000;
+        let stale = 1_780_315_200_000 - day;
+        g.admit(
+            Reading::new(stale, &s, Quantity::Latitude, 1.0),
+            t0,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        g.poll(
+            SyncState::Gps { offset_ms: day },
+            stale + 5_000,
+            t0 + Duration::from_secs(5),
+            &mut out,
+        );
+        assert_eq!(g.state(), GuardState::Trusted);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ts, 1_780_315_200_000, "re-stamped from GPS time");
+        assert!(g.wants_poll(), "network time may still come");
+        g.admit(
+            Reading::new(stale + 10_000, &s, Quantity::Latitude, 1.0),
+            t0,
+            &mut out,
+        );
+        assert_eq!(out[1].ts, 1_780_315_210_000, "corrected by the GPS offset");
+        // Report latency does not move the correction.
+        g.poll(
+            SyncState::Gps {
+                offset_ms: day + 800,
+            },
+            0,
+            t0,
+            &mut out,
+        );
+        assert_eq!(g.gps_offset(), Some(day));
+        // Network time arrives: the clock itself is right from now on.
+        g.poll(SyncState::Synchronized, 0, t0, &mut out);
+        assert_eq!(g.gps_offset(), None);
+        assert!(!g.wants_poll());
+        g.admit(
+            Reading::new(1_780_400_000_000, &s, Quantity::Latitude, 1.0),
+            t0,
+            &mut out,
+        );
+        assert_eq!(out[2].ts, 1_780_400_000_000);
+
+        // No time service at all, clock agreeing with GPS: trusted, no correction.
+        let mut g = ClockGuard::new(SyncState::NoService, Duration::from_secs(900));
+        g.poll(SyncState::Gps { offset_ms: 900 }, 0, t0, &mut out);
+        assert_eq!(g.gps_offset(), Some(0));
     }
 
     #[test]

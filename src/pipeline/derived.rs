@@ -10,6 +10,8 @@
 //! * **Wind** (WMO practice), once a minute: gust = highest 3-s mean of the last 10 min
 //!   and its direction, 2-min and 10-min mean speed, speed-weighted vector-mean direction
 //!   of the last 10 min (none when calm).
+//! * **Water current** (a paddle-wheel sensor's `current_speed`), once a minute, through
+//!   the same windows as the wind: 2-min and 10-min mean speed (no gust, no direction).
 //! * **Rain** (per gauge, per reading): rain rate over a sliding 15 min, rain today
 //!   (reset at local midnight in the station's zone, so 23-h and 25-h days are right),
 //!   rain over the last 24 h. Never negative.
@@ -139,9 +141,43 @@ const DAY: i64 = 86_400_000;
 /// Wind speed older than this is not used for wind chill / feels-like.
 const WIND_MAX_AGE: i64 = 10 * MINUTE;
 
-/// Station-level wind: the anemometer's samples paired with the vane's by timestamp.
+/// The quantities a [`Wind`] reads and derives: the wind's, or the water current's.
+#[derive(Clone, Copy)]
+struct Family {
+    /// The instantaneous speed it is fed.
+    speed: Quantity,
+    /// Its 2-min and 10-min means.
+    avg2: Quantity,
+    avg10: Quantity,
+    /// Whether it has gusts and a direction (the wind) or only means (the current).
+    gusts: bool,
+}
+
+const WIND: Family = Family {
+    speed: Quantity::WindSpeed,
+    avg2: Quantity::WindSpeedAvg2m,
+    avg10: Quantity::WindSpeedAvg10m,
+    gusts: true,
+};
+
+const CURRENT: Family = Family {
+    speed: Quantity::CurrentSpeed,
+    avg2: Quantity::CurrentSpeedAvg2m,
+    avg10: Quantity::CurrentSpeedAvg10m,
+    gusts: false,
+};
+
+impl Default for Family {
+    fn default() -> Self {
+        WIND
+    }
+}
+
+/// Station-level wind: the anemometer's samples paired with the vane's by timestamp (and,
+/// with the [`CURRENT`] family, the water current's samples alone).
 #[derive(Default)]
 struct Wind {
+    family: Family,
     speed_sensor: Option<SensorId>,
     vane_sensor: Option<SensorId>,
     /// Speed samples of the last 10 min.
@@ -206,7 +242,7 @@ impl Wind {
                 best = Some((m3, *t));
             }
         }
-        if let Some((gust, at)) = best {
+        if let Some((gust, at)) = best.filter(|_| self.family.gusts) {
             out.push(Reading::new(
                 m,
                 &speed_id,
@@ -219,11 +255,11 @@ impl Wind {
             }
         }
         if let Some(m2) = mean(m - TWO_MIN) {
-            out.push(Reading::new(m, &speed_id, Quantity::WindSpeedAvg2m, m2));
+            out.push(Reading::new(m, &speed_id, self.family.avg2, m2));
             self.recent_mean = Some((m, m2));
         }
         if let Some(m10) = mean(m - TEN_MIN) {
-            out.push(Reading::new(m, &speed_id, Quantity::WindSpeedAvg10m, m10));
+            out.push(Reading::new(m, &speed_id, self.family.avg10, m10));
         }
         if let (Some(vane), Some(dir)) = (
             &self.vane_sensor,
@@ -231,6 +267,47 @@ impl Wind {
         ) {
             out.push(Reading::new(m, vane, Quantity::WindDirectionAvg10m, dir));
         }
+    }
+
+    /// Takes a speed or direction sample; emits the statistics of every minute boundary it
+    /// has passed.
+    fn feed(&mut self, r: &Reading, out: &mut Vec<Reading>) {
+        // Emit the statistics of every minute boundary this reading has passed.
+        let boundary = (r.ts - 1).div_euclid(MINUTE) * MINUTE;
+        match self.emitted {
+            None => self.emitted = Some(boundary),
+            Some(last) if boundary > last => {
+                let mut m = last + MINUTE;
+                // After a long gap only the latest boundary matters.
+                if boundary - m > TEN_MIN {
+                    m = boundary;
+                }
+                while m <= boundary {
+                    self.minute_stats(m, out);
+                    m += MINUTE;
+                }
+                self.emitted = Some(boundary);
+            }
+            _ => {}
+        }
+        let Some(v) = usable(r) else {
+            return;
+        };
+        match r.quantity {
+            q if q == self.family.speed => {
+                self.speed_sensor.get_or_insert_with(|| r.sensor.clone());
+                if self.speed_sensor.as_ref() == Some(&r.sensor) {
+                    self.speeds.insert(r.ts, v.max(0.0));
+                }
+            }
+            _ => {
+                self.vane_sensor.get_or_insert_with(|| r.sensor.clone());
+                if self.vane_sensor.as_ref() == Some(&r.sensor) {
+                    self.dirs.insert(r.ts, v);
+                }
+            }
+        }
+        self.prune(r.ts);
     }
 
     /// (speed, direction) pairs with both samples at the same timestamp in `[from, to]`.
@@ -258,6 +335,7 @@ pub struct Derived {
     tz: chrono_tz::Tz,
     air: HashMap<SensorId, AirSample>,
     wind: Wind,
+    current: Wind,
     rain: HashMap<SensorId, Rain>,
     salinity: super::salinity::Salinity,
 }
@@ -276,6 +354,10 @@ impl Derived {
                     .iter()
                     .find(|s| s.kind.type_name() == "anemometer")
                     .map_or(1_000, |s| s.interval.as_millis_i64()),
+                ..Wind::default()
+            },
+            current: Wind {
+                family: CURRENT,
                 ..Wind::default()
             },
             rain: HashMap::new(),
@@ -302,6 +384,7 @@ impl Derived {
                 self.feed_air(r, out)
             }
             Quantity::WindSpeed | Quantity::WindDirection => self.feed_wind(r, out),
+            Quantity::CurrentSpeed if self.enabled.current => self.current.feed(r, out),
             Quantity::Rain => self.feed_rain(r, out),
             Quantity::Conductivity if self.enabled.salinity => self.salinity.feed(r, out),
             _ => {}
@@ -377,49 +460,9 @@ impl Derived {
     }
 
     fn feed_wind(&mut self, r: &Reading, out: &mut Vec<Reading>) {
-        if !self.enabled.wind_gust {
-            return;
+        if self.enabled.wind_gust {
+            self.wind.feed(r, out);
         }
-        // Emit the statistics of every minute boundary this reading has passed.
-        let boundary = (r.ts - 1).div_euclid(MINUTE) * MINUTE;
-        match self.wind.emitted {
-            None => self.wind.emitted = Some(boundary),
-            Some(last) if boundary > last => {
-                let mut m = last + MINUTE;
-                // After a long gap only the latest boundary matters.
-                if boundary - m > TEN_MIN {
-                    m = boundary;
-                }
-                while m <= boundary {
-                    self.wind.minute_stats(m, out);
-                    m += MINUTE;
-                }
-                self.wind.emitted = Some(boundary);
-            }
-            _ => {}
-        }
-        let Some(v) = usable(r) else {
-            return;
-        };
-        match r.quantity {
-            Quantity::WindSpeed => {
-                self.wind
-                    .speed_sensor
-                    .get_or_insert_with(|| r.sensor.clone());
-                if self.wind.speed_sensor.as_ref() == Some(&r.sensor) {
-                    self.wind.speeds.insert(r.ts, v.max(0.0));
-                }
-            }
-            _ => {
-                self.wind
-                    .vane_sensor
-                    .get_or_insert_with(|| r.sensor.clone());
-                if self.wind.vane_sensor.as_ref() == Some(&r.sensor) {
-                    self.wind.dirs.insert(r.ts, v);
-                }
-            }
-        }
-        self.wind.prune(r.ts);
     }
 
     fn local_day(&self, ts: Timestamp) -> Option<chrono::NaiveDate> {
@@ -582,6 +625,51 @@ mod tests {
             1e-9
         ));
         assert!(out.iter().all(|r| r.ts == 60_000));
+    }
+
+    /// The water current gets the wind's 2-/10-min means under its own names, beside the
+    /// wind's own (no gust, no direction), and `[derived] current = false` turns them off.
+    #[test]
+    fn current_means_use_the_wind_windows() {
+        let c = Config::from_toml("", "t").unwrap();
+        let mut d = Derived::new(&c);
+        let cur: SensorId = Arc::from("paddle");
+        let w: SensorId = Arc::from("wind");
+        let mut rs = Vec::new();
+        // 0.2 m/s for 8 minutes, then 0.5 m/s: every 5 s up to 10 min.
+        for i in 1..=120 {
+            let ts = i * 5_000;
+            let v = if ts <= 480_000 { 0.2 } else { 0.5 };
+            rs.push(Reading::new(ts, &cur, Quantity::CurrentSpeed, v));
+            rs.push(Reading::new(ts, &w, Quantity::WindSpeed, 4.0));
+        }
+        rs.push(Reading::new(600_001, &cur, Quantity::CurrentSpeed, 0.5));
+        rs.push(Reading::new(600_001, &w, Quantity::WindSpeed, 4.0));
+        let out = feed_all(&mut d, &rs);
+        let at = |q: Quantity, s: &SensorId| {
+            out.iter()
+                .find(|r| r.quantity == q && r.ts == 600_000 && &r.sensor == s)
+                .and_then(|r| r.value)
+        };
+        assert!(close(
+            at(Quantity::CurrentSpeedAvg2m, &cur).unwrap(),
+            0.5,
+            1e-9
+        ));
+        assert!(close(
+            at(Quantity::CurrentSpeedAvg10m, &cur).unwrap(),
+            (96.0 * 0.2 + 24.0 * 0.5) / 120.0,
+            1e-9
+        ));
+        assert!(close(at(Quantity::WindSpeedAvg10m, &w).unwrap(), 4.0, 1e-9));
+        assert!(!out
+            .iter()
+            .any(|r| r.sensor == cur && r.quantity == Quantity::WindGust));
+
+        let c = Config::from_toml("[derived]\ncurrent = false\n", "t").unwrap();
+        let mut d = Derived::new(&c);
+        let out = feed_all(&mut d, &rs);
+        assert!(!out.iter().any(|r| r.sensor == cur));
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct PipelineTask {
     pub progress: Arc<Progress>,
     /// The station clock; each processed reading releases it.
     pub clock: Clock,
+    /// The GPS sources' fix times (clock safety's time source at sea).
+    pub gps_clock: timesync::GpsClock,
 }
 
 impl PipelineTask {
@@ -55,6 +57,7 @@ impl PipelineTask {
             kinds,
             progress,
             clock,
+            gps_clock,
         } = self;
         let mut admitted = Vec::with_capacity(8);
         let mut out = Vec::with_capacity(16);
@@ -86,9 +89,11 @@ impl PipelineTask {
                         guard.admit(r, now, &mut admitted);
                     }
                 }
-                _ = sync_check.tick(), if guard.state() == GuardState::Holding => {
-                    guard.poll(timesync::sync_state(), clock.now(), Instant::now(), &mut admitted);
-                    if guard.state() == GuardState::Trusted
+                _ = sync_check.tick(), if guard.wants_poll() => {
+                    let was = guard.state();
+                    guard.poll(timesync::sync_state(&gps_clock), clock.now(), Instant::now(), &mut admitted);
+                    if was == GuardState::Holding
+                        && guard.state() == GuardState::Trusted
                         && writer.send(WriterMsg::ClockTrusted).await.is_err()
                     {
                         break;

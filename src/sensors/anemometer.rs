@@ -49,6 +49,14 @@ fn default_debounce() -> Span {
 }
 
 impl AnemometerConfig {
+    fn line(&self) -> PulseLine {
+        PulseLine {
+            chip: self.chip,
+            gpio: self.gpio,
+            debounce: self.debounce,
+        }
+    }
+
     fn params(&self) -> AnemometerParams {
         AnemometerParams {
             pulses_per_revolution: self.pulses_per_revolution,
@@ -69,13 +77,11 @@ impl SensorKindSpec for AnemometerConfig {
     }
 
     fn resources(&self) -> Vec<String> {
-        vec![format!("GPIO chip {} line {}", self.chip, self.gpio)]
+        vec![self.line().resource()]
     }
 
     fn check(&self, _station: &dyn StationFacts, p: &mut Vec<(&'static str, String)>) {
-        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "1ms") {
-            p.push(("debounce", m));
-        }
+        self.line().check(p);
         if !super::positive(self.pulses_per_revolution) {
             p.push((
                 "pulses_per_revolution",
@@ -93,18 +99,7 @@ impl SensorKindSpec for AnemometerConfig {
         hal: &Hal,
         _ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
-        let debounce_us = self.debounce.0.as_micros() as u64;
-        let edges = hal.edges(self.chip, self.gpio, debounce_us)?;
-        Ok(Box::new(AnemometerSource {
-            id,
-            edges,
-            counter: PulseCounter::new(debounce_us.min(u64::from(u32::MAX)) as u32),
-            params: self.params(),
-            last: None,
-            carried: 0,
-            reported: false,
-            buf: Vec::new(),
-        }))
+        pulse_speed_source(id, hal, self.line(), self.params(), Quantity::WindSpeed)
     }
 
     fn register_sim(&self, world: &mut SimWorldBuilder) {
@@ -116,8 +111,59 @@ impl SensorKindSpec for AnemometerConfig {
     }
 }
 
+/// A reed switch or Hall sensor on a GPIO line.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PulseLine {
+    /// GPIO chip number.
+    pub chip: u8,
+    /// BCM line number.
+    pub gpio: u32,
+    /// Contact bounce shorter than this is ignored.
+    pub debounce: Span,
+}
+
+impl PulseLine {
+    /// The resource it claims, for `validate`.
+    pub fn resource(&self) -> String {
+        format!("GPIO chip {} line {}", self.chip, self.gpio)
+    }
+
+    /// Its own rule: a debounce up to [`super::DEBOUNCE_MAX`].
+    pub fn check(&self, p: &mut Vec<(&'static str, String)>) {
+        if let Some(m) = span_problem(self.debounce, Span::secs(0), super::DEBOUNCE_MAX, "1ms") {
+            p.push(("debounce", m));
+        }
+    }
+}
+
+/// A source that counts the debounced pulses on `line` per interval and gives the speed
+/// they mean (`params`) as `quantity`: the anemometer's counting path, which the water
+/// current meter shares.
+pub(super) fn pulse_speed_source(
+    id: SensorId,
+    hal: &Hal,
+    line: PulseLine,
+    params: AnemometerParams,
+    quantity: Quantity,
+) -> Result<Box<dyn Source>, SourceError> {
+    let debounce_us = line.debounce.0.as_micros() as u64;
+    let edges = hal.edges(line.chip, line.gpio, debounce_us)?;
+    Ok(Box::new(AnemometerSource {
+        id,
+        quantity,
+        edges,
+        counter: PulseCounter::new(debounce_us.min(u64::from(u32::MAX)) as u32),
+        params,
+        last: None,
+        carried: 0,
+        reported: false,
+        buf: Vec::new(),
+    }))
+}
+
 struct AnemometerSource {
     id: SensorId,
+    quantity: Quantity,
     edges: EdgeSource,
     counter: PulseCounter,
     params: AnemometerParams,
@@ -158,11 +204,6 @@ impl Source for AnemometerSource {
         let pulses = pulses + std::mem::take(&mut self.carried);
         let window_us = ((now - last).max(0) as u64) * 1000;
         let speed = speed_mps(pulses, window_us, &self.params);
-        Ok(vec![Reading::new(
-            now,
-            &self.id,
-            Quantity::WindSpeed,
-            speed,
-        )])
+        Ok(vec![Reading::new(now, &self.id, self.quantity, speed)])
     }
 }

@@ -14,11 +14,13 @@ pub mod anemometer;
 pub mod as3935;
 pub mod bme280;
 pub mod bmp180;
+pub mod current_meter;
 pub mod do_ezo;
 pub mod ds18b20;
 pub mod ec_ezo;
 mod entry;
 mod ezo_circuit;
+pub mod gps;
 pub mod htu21d;
 mod i2c_chip;
 pub mod ina219;
@@ -64,6 +66,11 @@ pub trait StationFacts {
     /// Every `[[sensor]]` entry.
     fn sensors(&self) -> &[SensorConfig];
 
+    /// Latitude in degrees north (where the simulated GPS is, without an anchor).
+    fn latitude(&self) -> f64 {
+        0.0
+    }
+
     /// The sensor with this id.
     fn sensor(&self, id: &str) -> Option<&SensorConfig> {
         self.sensors().iter().find(|s| s.id == id)
@@ -79,6 +86,9 @@ impl<T: StationFacts + ?Sized> StationFacts for Arc<T> {
     }
     fn sensors(&self) -> &[SensorConfig] {
         (**self).sensors()
+    }
+    fn latitude(&self) -> f64 {
+        (**self).latitude()
     }
 }
 
@@ -281,6 +291,10 @@ sensor_kinds! {
     Scd41(scd41::Scd41Config),
     /// TI INA219 on I2C: battery or solar voltage, current, power; the low-battery policy.
     Ina219(ina219::Ina219Config),
+    /// A GPS receiver served by gpsd: position, fix, speed over ground, anchor watch.
+    Gps(gps::GpsConfig),
+    /// Paddle-wheel or propeller water current meter on a GPIO line.
+    CurrentMeter(current_meter::CurrentMeterConfig),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
@@ -393,6 +407,7 @@ pub fn open_hal(config: &impl StationFacts, clock: &Clock, start: Timestamp) -> 
     }
     let (longitude, altitude_m) = config.site();
     let mut world = SimWorldBuilder::new(hal.seed, longitude, altitude_m, clock.clone());
+    world.set_latitude(config.latitude());
     for s in config.sensors() {
         s.kind.register_sim(&mut world);
     }

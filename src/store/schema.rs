@@ -155,6 +155,16 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::SolarCurrent => 41,
         Quantity::SolarPower => 42,
         Quantity::PowerSaving => 43,
+        // 33–59: the reef buoy's chemistry, gases and power.
+        Quantity::Latitude => 60,
+        Quantity::Longitude => 61,
+        Quantity::GpsFixMode => 62,
+        Quantity::GpsSatellites => 63,
+        Quantity::SpeedOverGround => 64,
+        Quantity::AnchorDistance => 65,
+        Quantity::CurrentSpeed => 66,
+        Quantity::CurrentSpeedAvg2m => 67,
+        Quantity::CurrentSpeedAvg10m => 68,
     }
 }
 

@@ -179,7 +179,16 @@ pub async fn history(
 }
 
 fn clock_json(state: SyncState) -> Value {
+    let gps;
     let (name, detail) = match state {
+        SyncState::Gps { offset_ms } => {
+            gps = format!(
+                "no network time; the station takes a GPS fix's time as known time \
+                 (system clock off by {:.1} s)",
+                offset_ms as f64 / 1000.0
+            );
+            ("gps", gps.as_str())
+        }
         SyncState::Synchronized => ("synchronised", "a time service has set the clock"),
         SyncState::HardwareClock => (
             "hardware_clock",
@@ -265,7 +274,7 @@ pub async fn health_json(state: &AppState, station: Option<String>) -> Result<Va
             "broker": m.broker,
         },
         "disk": disk,
-        "clock": clock_json(sync_state()),
+        "clock": clock_json(sync_state(&state.status.gps_clock)),
         "store": {
             "readings": store.extent.readings,
             "oldest": store.extent.oldest.map(format_ts),

@@ -64,6 +64,8 @@ pub struct StationStatus {
     pub started_at: Instant,
     /// Whether the MQTT publisher is connected (`None`: no publisher).
     pub mqtt_connected: Option<watch::Receiver<bool>>,
+    /// The last GPS fix's time (clock safety's GPS source), shared with the HAL.
+    pub gps_clock: crate::hal::timesync::GpsClock,
 }
 
 /// Everything a handler may read.

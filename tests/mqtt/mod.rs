@@ -1,6 +1,7 @@
 //! MQTT tests against a real broker on loopback: rumqttd in-process on a free port under
 //! `cargo test`, Mosquitto under `.ci/mqtt/run-mosquitto-tests.sh` (ANEMONE_TEST_BROKER).
 
+mod alert;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

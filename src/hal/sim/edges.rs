@@ -16,6 +16,9 @@ use crate::reading::Timestamp;
 pub enum Switch {
     /// Cups turning with the wind.
     Anemometer(AnemometerParams),
+    /// A paddle wheel or propeller turning with the tidal stream (its params give the
+    /// speed per pulse rate, like an anemometer's).
+    CurrentMeter(AnemometerParams),
     /// A bucket tipping every `mm_per_tip` of rain.
     RainGauge {
         /// Rain per tip.
@@ -88,7 +91,7 @@ impl SimEdges {
         match self.switch {
             // Turbulence varies over seconds (Weather::wind_speed): a quarter second
             // resolves it, at a fifth of the cost of finer steps.
-            Switch::Anemometer(_) => 250_000,
+            Switch::Anemometer(_) | Switch::CurrentMeter(_) => 250_000,
             Switch::RainGauge { .. } | Switch::Lightning => 1_000_000,
             Switch::Square(_) => 1_000_000,
         }
@@ -99,6 +102,7 @@ impl SimEdges {
         let ms = (t_us / 1000) as Timestamp;
         match self.switch {
             Switch::Anemometer(p) => pulse_hz_for_speed_mps(self.weather.wind_speed(ms), &p),
+            Switch::CurrentMeter(p) => pulse_hz_for_speed_mps(self.weather.current_speed(ms), &p),
             Switch::RainGauge { mm_per_tip } => self.weather.rain_rate(ms) / 3600.0 / mm_per_tip,
             Switch::Lightning => self.weather.lightning_rate(ms),
             Switch::Square(hz) => hz,

@@ -10,6 +10,7 @@
 
 mod chips;
 mod edges;
+pub mod gps;
 pub mod weather;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use embedded_hal::spi;
 pub(crate) use chips::invert;
 pub use chips::SimChannel;
 pub use edges::{SimEdges, Switch};
+pub use gps::{Mooring, SimGpsd, SWING_FRACTION};
 pub use weather::Weather;
 
 use super::error::{BusError, SpiBusError};
@@ -47,6 +49,8 @@ pub struct SimWorld {
     spi: Mutex<HashMap<(u8, u8), SimMcp3008>>,
     w1: HashMap<String, Quantity>,
     switches: HashMap<(u8, u32), Switch>,
+    gpsd: HashMap<String, Mooring>,
+    seed: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,6 +71,10 @@ pub struct SimWorldBuilder {
     mcp3427: HashMap<(u8, u8), SimMcp3427>,
     w1: HashMap<String, Quantity>,
     switches: HashMap<(u8, u32), Switch>,
+    gpsd: HashMap<String, Mooring>,
+    seed: u64,
+    latitude: f64,
+    longitude: f64,
 }
 
 impl SimWorldBuilder {
@@ -82,7 +90,26 @@ impl SimWorldBuilder {
             mcp3427: HashMap::new(),
             w1: HashMap::new(),
             switches: HashMap::new(),
+            gpsd: HashMap::new(),
+            seed,
+            latitude: 0.0,
+            longitude,
         }
+    }
+
+    /// Sets the station's latitude (where a GPS without an anchor is moored).
+    pub fn set_latitude(&mut self, latitude: f64) {
+        self.latitude = latitude;
+    }
+
+    /// The station's latitude and longitude, degrees.
+    pub fn site(&self) -> (f64, f64) {
+        (self.latitude, self.longitude)
+    }
+
+    /// A simulated gpsd at `addr` serving a receiver on a buoy moored at `mooring`.
+    pub fn gpsd(&mut self, addr: &str, mooring: Mooring) {
+        self.gpsd.insert(addr.to_string(), mooring);
     }
 
     /// The station's weather, for a chip that answers with it.
@@ -160,6 +187,8 @@ impl SimWorldBuilder {
             spi: Mutex::new(self.spi),
             w1: self.w1,
             switches: self.switches,
+            gpsd: self.gpsd,
+            seed: self.seed,
         })
     }
 }
@@ -228,6 +257,13 @@ impl SimWorld {
         b.sort_unstable();
         b.dedup();
         b
+    }
+
+    /// The simulated gpsd at `addr`, its receiver switched on at station time `start`;
+    /// `None` when no GPS sensor registered one there.
+    pub fn gpsd(&self, addr: &str, start: crate::reading::Timestamp) -> Option<SimGpsd> {
+        let mooring = *self.gpsd.get(addr)?;
+        Some(SimGpsd::new(mooring, start, self.seed))
     }
 
     /// Edges of the simulated switch on `line` of GPIO chip `chip`, from station time

@@ -9,6 +9,8 @@ use crate::reading::Timestamp;
 
 const HOUR_MS: f64 = 3_600_000.0;
 const DAY_MS: f64 = 86_400_000.0;
+/// The M2 tide: 12 h 25 min, ms (the tidal stream and the moored buoy's swing).
+pub const TIDE_PERIOD_MS: f64 = 44_712_000.0;
 
 /// The simulated sky and sea above one station.
 #[derive(Debug, Clone)]
@@ -94,6 +96,15 @@ impl Weather {
         let t_k = self.air_temperature(t) + 273.15;
         self.sea_level_pressure(t)
             * (-self.altitude_m * 9.80665 * 0.028_964_4 / (8.314_462 * t_k)).exp()
+    }
+
+    /// Speed of the tidal stream at `t`, m/s: the semidiurnal tide ([`TIDE_PERIOD_MS`])
+    /// runs up to about 0.8 m/s at mid-flood and mid-ebb and is slack in between; the
+    /// simulated GPS buoy swings out with it.
+    pub fn current_speed(&self, t: Timestamp) -> f64 {
+        let phase = std::f64::consts::TAU * t as f64 / TIDE_PERIOD_MS;
+        let eddies = 0.1 * self.noise(11, t, 20_000.0);
+        (0.8 * phase.sin().abs() * (1.0 + eddies) + 0.02).max(0.0)
     }
 
     /// Wind speed in m/s: a breeze that strengthens by day, with gusts and calm spells.

@@ -135,6 +135,7 @@ impl Ctx {
     /// `state` when it changed and `state_interval` has passed since the last one, or now
     /// when `force`d.
     pub(super) fn publish_state(&mut self, s: &mut Session, force: bool) -> Result<(), SessionEnd> {
+        self.publish_alerts(s)?;
         let due = s
             .last_state
             .is_none_or(|t| t.elapsed() >= self.tuning.state_interval);
@@ -188,6 +189,7 @@ impl Ctx {
     /// Takes note of live readings that are not sent now (state, new sensors).
     pub(super) fn observe(&mut self, batch: &[StoredReading]) {
         for r in batch {
+            self.alerts.observe(r);
             if self.announced.state.update(&r.reading) {
                 self.announced.state_dirty = true;
             }

@@ -45,6 +45,7 @@ use super::{Backlog, Feeds};
 use crate::config::Config;
 use crate::reading::{Precision, Quantity, StoredReading};
 
+mod alert;
 mod announce;
 mod end;
 mod live;
@@ -232,6 +233,7 @@ struct Ctx {
     /// What is in flight, by packet id, and the cursor below it.
     outbox: Outbox,
     announced: Announcements,
+    alerts: alert::Alerts,
     shutdown: Shutdown,
     summary: PublisherSummary,
     reconnects: Reconnects,
@@ -348,6 +350,7 @@ impl Ctx {
                 reading_topics: BTreeMap::new(),
                 scratch: Vec::with_capacity(256),
             },
+            alerts: alert::Alerts::default(),
             shutdown: Shutdown {
                 rx: shutdown_rx,
                 deadline: None,

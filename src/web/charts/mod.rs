@@ -161,12 +161,11 @@ const SPECS: &[ChartSpec] = &[
         ],
         kind: ChartKind::Panels,
     },
-    // No position quantity exists yet (the reef-buoy issue adds one): until then the track
-    // chart loads nothing and says "no position data"; `render_track` draws positions.
+    // A buoy's GPS positions; a station without a GPS gets "no position data".
     ChartSpec {
         name: "track",
         title: "Buoy track",
-        quantities: &[],
+        quantities: &[Quantity::Latitude, Quantity::Longitude],
         kind: ChartKind::Track,
     },
 ];
