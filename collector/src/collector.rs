@@ -116,7 +116,9 @@ pub async fn run(
     let (client, eventloop) =
         AsyncClient::new(options, cfg.batch.size.saturating_mul(10).max(1_000));
     let conn = Arc::new(Connection::default());
-    let (tx, mut rx) = mpsc::channel::<Incoming>(cfg.batch.size.saturating_mul(4).max(64));
+    // Unbounded on purpose: the poller must never wait for the writer (see `mqtt::poll`);
+    // the broker's in-flight window bounds what waits here.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Incoming>();
     let poller = tokio::spawn(mqtt::poll(
         cfg.clone(),
         client.clone(),
@@ -145,6 +147,7 @@ pub async fn run(
             }
             msg = rx.recv() => {
                 let Some(msg) = msg else { break };
+                conn.pending.fetch_sub(1, Ordering::SeqCst);
                 stats.messages.fetch_add(1, Ordering::Relaxed);
                 add(&cfg, &mut batch, &msg);
                 held.push(msg);
@@ -166,6 +169,7 @@ pub async fn run(
     conn.stopping.store(true, Ordering::SeqCst);
     // Messages already handed over are part of what the collector holds.
     while let Ok(msg) = rx.try_recv() {
+        conn.pending.fetch_sub(1, Ordering::SeqCst);
         stats.messages.fetch_add(1, Ordering::Relaxed);
         add(&cfg, &mut batch, &msg);
         held.push(msg);

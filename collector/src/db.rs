@@ -1,8 +1,9 @@
 //! PostgreSQL out: one transaction per batch. Readings go through binary `COPY` into a
 //! temporary staging table, then `INSERT … SELECT … ON CONFLICT DO NOTHING` into `readings`,
-//! so a redelivered reading is a no-op. The same transaction updates the stations, stores
-//! the dead letters and recomputes the hourly and daily rollups of every hour and day the
-//! batch touched (from the rows themselves, so a recomputation is idempotent).
+//! so a redelivered reading is a no-op. The same statement adds the rows it really inserted
+//! to the hourly rollups (one row per station, sensor, quantity and hour touched; the daily
+//! rollups are a view over them), and the transaction updates the stations and stores the
+//! dead letters.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -329,7 +330,8 @@ fn roll_up(table: &str, width: &str) -> String {
 }
 
 /// The staged readings into `readings` (a row already there is skipped), and the rows
-/// inserted added to `rollups_hourly` and `rollups_daily`; answers the number inserted.
+/// inserted added to `rollups_hourly` (`rollups_daily` is a view of it); answers the
+/// number inserted.
 static INSERT_AND_ROLL_UP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH ins AS (
@@ -337,10 +339,9 @@ static INSERT_AND_ROLL_UP: std::sync::LazyLock<String> = std::sync::LazyLock::ne
            SELECT station, id, ts, sensor, quantity, value, flags, backfill, now() FROM staging
            ON CONFLICT DO NOTHING
            RETURNING station, sensor, quantity, ts, value, flags),
-         {}, {}
+         {}
          SELECT count(*) FROM ins",
-        roll_up("rollups_hourly", "1 hour"),
-        roll_up("rollups_daily", "1 day")
+        roll_up("rollups_hourly", "1 hour")
     )
 });
 

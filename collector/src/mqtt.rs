@@ -36,7 +36,20 @@ pub struct Connection {
     pub acks_queued: AtomicU64,
     /// Acknowledgements rumqttc has written to the broker.
     pub acks_sent: AtomicU64,
+    /// Messages handed to the writer and not taken by it yet.
+    pub pending: AtomicU64,
+    /// QoS 0 messages dropped because the writer was [`QOS0_BACKLOG`] behind.
+    pub dropped_qos0: AtomicU64,
 }
+
+/// How many messages may wait for the writer before a QoS 0 message is dropped (the
+/// broker does not hold QoS 0 messages back for unacknowledged ones; QoS 1 messages are
+/// never dropped: the broker's in-flight window bounds them).
+pub const QOS0_BACKLOG: u64 = 100_000;
+
+/// Above this many messages waiting for the writer, the broker's in-flight window is too
+/// large (or unlimited) for the collector's memory: a warning says what to set.
+pub const WINDOW_WARNING: u64 = 1_000_000;
 
 impl Connection {
     /// Acknowledgements handed to rumqttc and not written to the broker yet.
@@ -84,13 +97,22 @@ pub fn options(cfg: &Config, password: Option<String>) -> Result<MqttOptions, St
 }
 
 /// Polls the connection until shutdown, sending messages to `tx`.
+///
+/// The poller never waits for the writer: rumqttc answers pings and sends the writer's
+/// acknowledgements only while it is polled, so a poller that waited on a busy writer
+/// lost the connection after the keep-alive and the broker sent every unacknowledged
+/// message again. What it holds for the writer is bounded by the broker instead: QoS 1
+/// messages are acknowledged only after their commit, so at most the broker's in-flight
+/// window (Mosquitto `max_inflight_messages`) is ever waiting; QoS 0 messages beyond
+/// [`QOS0_BACKLOG`] waiting are dropped.
 pub async fn poll(
     cfg: Config,
     client: AsyncClient,
     mut eventloop: EventLoop,
-    tx: mpsc::Sender<Incoming>,
+    tx: mpsc::UnboundedSender<Incoming>,
     conn: Arc<Connection>,
 ) {
+    let mut warned_window = false;
     let filters = filters(&cfg);
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
@@ -122,14 +144,30 @@ pub async fn poll(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let generation = conn.generation.load(Ordering::SeqCst);
+                let waiting = conn.pending.load(Ordering::SeqCst);
+                if publish.qos == QoS::AtMostOnce && waiting >= QOS0_BACKLOG {
+                    let n = conn.dropped_qos0.fetch_add(1, Ordering::SeqCst) + 1;
+                    if n == 1 || n % 10_000 == 0 {
+                        tracing::warn!(topic = %publish.topic, dropped = n, "Dropped a QoS 0 message: the database is {waiting} messages behind (stations should publish readings with QoS 1)");
+                    }
+                    continue;
+                }
+                if waiting >= WINDOW_WARNING && !warned_window {
+                    warned_window = true;
+                    tracing::warn!(waiting, "{waiting} messages wait for the database: the broker's in-flight window is too large; set Mosquitto's max_inflight_messages to a few times [batch] size");
+                }
+                conn.pending.fetch_add(1, Ordering::SeqCst);
                 // When the writer has gone (shutting down) the message stays unacknowledged
                 // and the broker sends it again to the next session.
-                let _ = tx
+                if tx
                     .send(Incoming {
                         publish,
                         generation,
                     })
-                    .await;
+                    .is_err()
+                {
+                    conn.pending.fetch_sub(1, Ordering::SeqCst);
+                }
             }
             Ok(Event::Outgoing(Outgoing::PubAck(_))) => {
                 conn.acks_sent.fetch_add(1, Ordering::SeqCst);

@@ -69,6 +69,21 @@ pub const MIGRATIONS: &[&str] = &[
         received_at timestamptz NOT NULL
     );
     "#,
+    // 2: daily rollups computed from the hourly ones (UTC days hold whole UTC hours), so a
+    // batch updates one rollup row per (station, sensor, quantity, hour) instead of two.
+    r#"
+    DROP TABLE rollups_daily;
+    CREATE VIEW rollups_daily AS
+    SELECT station, sensor, quantity,
+           date_bin('1 day', start, '1970-01-01 00:00:00+00') AS start,
+           sum(count)::bigint AS count,
+           sum(flagged)::bigint AS flagged,
+           min(min) AS min,
+           max(max) AS max,
+           sum(sum) AS sum
+    FROM rollups_hourly
+    GROUP BY 1, 2, 3, 4;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -230,6 +230,8 @@ pub struct MosquittoOptions {
     pub accounts: Vec<(String, String)>,
     /// The ACL file's text (`acl_file`), when set.
     pub acl: Option<String>,
+    /// `max_inflight_messages` to each client (1000 when unset).
+    pub max_inflight: Option<u32>,
 }
 
 /// A Mosquitto of the test's own.
@@ -261,8 +263,9 @@ impl Mosquitto {
         let port = free_port();
         let mut conf = format!(
             "listener {port} 127.0.0.1\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n\
-             # Every message must reach the collector, however far behind it is.\nmax_queued_messages 0\nmax_inflight_messages 1000\n",
-            dir.path().join("mosquitto.log").display()
+             # Every message must reach the collector, however far behind it is.\nmax_queued_messages 0\nmax_inflight_messages {}\n",
+            dir.path().join("mosquitto.log").display(),
+            opts.max_inflight.unwrap_or(1000)
         );
         if running_as_root() {
             // Otherwise Mosquitto switches to the `mosquitto` user, who cannot read `dir`.

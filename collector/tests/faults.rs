@@ -221,6 +221,7 @@ async fn a_station_publishing_under_another_id_is_refused_by_the_broker() {
     let Some(net) = Net::start(MosquittoOptions {
         accounts,
         acl: Some(acl),
+        ..MosquittoOptions::default()
     })
     .await
     else {
@@ -271,4 +272,45 @@ async fn a_station_publishing_under_another_id_is_refused_by_the_broker() {
         .get(0);
     assert_eq!(s, 0, "nor its status or meta");
     assert!(collector.terminate(), "{}", collector.log());
+}
+
+/// A database that does not answer for three keep-alives (a lock held on `readings`) while
+/// a station streams: the collector keeps its broker connection (the poller never waits
+/// for the writer), and every reading arrives once, none sent twice by the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_slower_than_the_keep_alive_keeps_the_broker_connection() {
+    // A window far larger than a batch: the whole window waits for the writer.
+    let opts = MosquittoOptions {
+        max_inflight: Some(5_000),
+        ..MosquittoOptions::default()
+    };
+    let Some(net) = Net::start(opts).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = net.collector("collector-1", None, "keep_alive = \"5s\"\n");
+    let cfg = station_config("slowdb", &net.broker.url(), dir.path(), None, "");
+    let mut locker = net.client().await;
+    let station = tokio::spawn(run_station(cfg, start_ago(2), Some(SPEED), STREAM_MS));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    // Mosquitto drops a client silent for 1.5 keep-alives (7.5 s).
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    lock.commit().await.unwrap();
+    let db = station.await.unwrap();
+    let client = net.client().await;
+    assert_exactly_once(&client, "slowdb", &stored(&db)).await;
+    assert!(collector.terminate(), "{}", collector.log());
+    let log = collector.log();
+    assert!(
+        !log.contains("The broker connection failed") && !log.contains("connection=2"),
+        "the collector lost its broker connection while the database was slow: {log}"
+    );
+    assert!(
+        log.contains("duplicates=0"),
+        "the broker sent readings again: {log}"
+    );
 }
