@@ -113,6 +113,17 @@ pub struct ExportRequest {
     pub query: Query,
 }
 
+/// Who a station is, for a source that holds several (the collector's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationInfo {
+    /// The station's id.
+    pub id: String,
+    /// Its name, when it published one.
+    pub name: Option<String>,
+    /// The IANA zone its times are shown in.
+    pub timezone: String,
+}
+
 /// A stream of CSV bytes, produced while it is read.
 pub type ByteStream = mpsc::Receiver<Result<Vec<u8>, std::io::Error>>;
 
@@ -162,6 +173,17 @@ pub trait HistorySource: Send + Sync + 'static {
         station: Option<String>,
         req: ExportRequest,
     ) -> BoxFuture<'_, Result<ByteStream, SourceError>>;
+
+    /// Who `station` is, for a source of several stations: then `/api/now` answers from
+    /// [`HistorySource::latest`] and this. `None` (the default, the station's own store):
+    /// the station's config and its live feed answer.
+    fn station_info(
+        &self,
+        station: Option<String>,
+    ) -> BoxFuture<'_, Result<Option<StationInfo>, SourceError>> {
+        let _ = station;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// What the store holds, for the health panel.
@@ -372,13 +394,23 @@ fn count_raw_from(store: &Store, q: &Query, limit: u64) -> Result<u64, SourceErr
 }
 
 /// Writes what it is given to a channel, in chunks (the export runs on a blocking thread,
-/// the response body reads the channel).
-struct ChannelWriter {
+/// the response body reads the channel). Also used by the collector's source.
+pub struct ChannelWriter {
     tx: mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
     buf: Vec<u8>,
 }
 
 const CHUNK: usize = 32 * 1024;
+
+impl ChannelWriter {
+    /// A writer sending its chunks to `tx`.
+    pub fn new(tx: mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> ChannelWriter {
+        ChannelWriter {
+            tx,
+            buf: Vec::new(),
+        }
+    }
+}
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
