@@ -201,7 +201,11 @@ impl PgSource {
             .collect()
     }
 
-    async fn gust_direction(&self, station: &str, ts: Timestamp) -> Result<Option<f64>, SourceError> {
+    async fn gust_direction(
+        &self,
+        station: &str,
+        ts: Timestamp,
+    ) -> Result<Option<f64>, SourceError> {
         let sql = format!(
             "SELECT value FROM readings
              WHERE station = $1 AND quantity = $2 AND ts >= $3 AND ts <= $4
@@ -275,8 +279,14 @@ impl PgSource {
              ORDER BY ts, id LIMIT $6"
         );
         let q = quantity.map(|q| q.as_str());
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&station, &time(from), &time(to), &q, &sensor, &(MAX_ROWS + 1)];
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &station,
+            &time(from),
+            &time(to),
+            &q,
+            &sensor,
+            &(MAX_ROWS + 1),
+        ];
         let rows = self.client.query(&sql, &params).await.map_err(backend)?;
         if rows.len() as i64 > MAX_ROWS {
             return Err(SourceError::Backend(format!(

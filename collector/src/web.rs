@@ -54,7 +54,10 @@ pub async fn start(web: &WebConfig, source: PgSource) -> Result<WebServer, WebEr
 
 async fn page(body: &'static str, kind: &'static str) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")],
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         body,
     )
 }

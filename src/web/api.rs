@@ -130,7 +130,11 @@ pub async fn now(
     let s = &state.config.station;
     let (id, name, timezone) = match info {
         Some(i) => (i.id, i.name, i.timezone),
-        None => (s.id.clone(), Some(s.name.clone()), s.tz().name().to_string()),
+        None => (
+            s.id.clone(),
+            Some(s.name.clone()),
+            s.tz().name().to_string(),
+        ),
     };
     Ok(Json(json!({
         "station": id,
