@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use anemone::reading::{Flags, Quantity, StoredReading, Timestamp};
 use anemone::report::export::{write_readings, ExportOptions, Format};
-use anemone::report::stats::{max_gust, rain_total};
 use anemone::store::{Aggregate, Extent, Resolution};
 use anemone::web::source::{
-    AtTime, ByteStream, ChannelWriter, ExportRequest, Extremes, HistorySource, Point, Series,
-    SourceError, StationInfo, StoreState, Today, LATEST_WINDOW_MS,
+    day_gust, ByteStream, ChannelWriter, ExportRequest, HistorySource, Point, Series, SourceError,
+    StationInfo, StoreState, Today, LATEST_WINDOW_MS,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::future::BoxFuture;
@@ -241,27 +240,11 @@ impl PgSource {
             .map(|d| d.and_utc().timestamp_millis())
             .unwrap_or(now);
         let rows = self.summary(station, start, now + 1).await?;
-        let gust = max_gust(&rows).map(|(value, ts, _)| AtTime { value, ts });
-        let direction = match gust {
+        let direction = match day_gust(&rows) {
             Some(g) => self.gust_direction(station, g.ts).await?,
             None => None,
         };
-        Ok(Today {
-            date: day,
-            rain_mm: rain_total(&rows),
-            max_gust: gust,
-            max_gust_direction: direction,
-            extremes: rows
-                .iter()
-                .filter(|a| a.min.is_some() || a.max.is_some())
-                .map(|a| Extremes {
-                    quantity: a.quantity,
-                    sensor: a.sensor.clone(),
-                    min: a.min.map(|(value, ts)| AtTime { value, ts }),
-                    max: a.max.map(|(value, ts)| AtTime { value, ts }),
-                })
-                .collect(),
-        })
+        Ok(Today::from_summary(day, &rows, direction))
     }
 
     async fn raw(
@@ -388,16 +371,8 @@ impl HistorySource for PgSource {
             let points = if resolution == Resolution::Raw {
                 self.raw(&id, Some(quantity), None, from, to)
                     .await?
-                    .into_iter()
-                    .map(|r| Point {
-                        ts: r.reading.ts,
-                        sensor: r.reading.sensor.to_string(),
-                        value: r.reading.value,
-                        min: None,
-                        max: None,
-                        count: None,
-                        flags: Some(r.reading.flags),
-                    })
+                    .iter()
+                    .map(Point::raw)
                     .collect()
             } else {
                 self.buckets(&id, quantity, from, to, resolution).await?
