@@ -71,6 +71,9 @@ pub struct Config {
     /// How readings are grouped into transactions.
     #[serde(default)]
     pub batch: BatchConfig,
+    /// `[web]`: the network page (the station's `[web]` keys); absent: no page.
+    #[serde(default)]
+    pub web: Option<anemone::config::web::WebConfig>,
 }
 
 /// `[mqtt]`.

@@ -19,5 +19,7 @@ pub mod config;
 pub mod db;
 pub mod message;
 pub mod mqtt;
+pub mod pgsource;
 pub mod schema;
 pub mod testkit;
+pub mod web;

@@ -64,12 +64,17 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.command.unwrap_or(Cmd::Run) {
             Cmd::Run => {
-                collector::run(
+                let page = network_page(&cfg).await?;
+                let result = collector::run(
                     cfg,
                     Arc::new(Stats::default()),
                     anemone::station::shutdown_signal(),
                 )
-                .await
+                .await;
+                if let Some(page) = page {
+                    page.shutdown().await;
+                }
+                result
             }
             Cmd::Migrate => migrate(&cfg).await,
         }
@@ -98,4 +103,27 @@ async fn migrate(cfg: &Config) -> Result<(), RunError> {
         eprintln!("Migrated the schema from version {before} to {after}.");
     }
     Ok(())
+}
+
+/// Starts the network page when `[web]` is set and enabled.
+async fn network_page(cfg: &Config) -> Result<Option<anemone::web::WebServer>, RunError> {
+    let Some(web) = cfg.web.as_ref().filter(|w| w.enabled) else {
+        return Ok(None);
+    };
+    let client = db::connect(&cfg.postgres.url)
+        .await
+        .map_err(RunError::Database)?;
+    let source = anemone_collector::pgsource::PgSource::new(client);
+    match anemone_collector::web::start(web, source).await {
+        Ok(server) => {
+            tracing::info!(addr = %server.local_addr(), "Network page: {}", server.url());
+            Ok(Some(server))
+        }
+        Err(e) => Err(RunError::Config(
+            anemone_collector::config::ConfigError::Invalid {
+                path: "[web]".into(),
+                message: e.to_string(),
+            },
+        )),
+    }
 }

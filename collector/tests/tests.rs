@@ -3,5 +3,6 @@
 
 mod bad_messages;
 mod faults;
+mod network_page;
 mod shutdown;
 mod support;

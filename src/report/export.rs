@@ -307,6 +307,20 @@ pub fn export(
     }
 }
 
+/// Writes readings that come from elsewhere (the collector's PostgreSQL) in `opts`'s
+/// format and units, exactly as [`export`] writes the store's raw readings.
+pub fn write_readings(
+    readings: &mut dyn Iterator<Item = StoredReading>,
+    opts: &ExportOptions,
+    out: &mut dyn Write,
+) -> Result<u64, ReportError> {
+    let mut sink = Sink::new(opts.format, opts.units, out, READING_HEADER)?;
+    for r in readings {
+        sink.reading(&r, &opts.precision)?;
+    }
+    sink.finish()
+}
+
 /// `anemone export`: writes what `opts` selects to the file `output` (created by
 /// [`create_output`] for the database `store` reads) or, without one, to stdout; returns
 /// the number of rows. A progress bar follows long exports when `progress` is set.

@@ -105,9 +105,16 @@ pub async fn now(
     let p = Params::new(q, &["station"])?;
     let station = p.get("station").map(str::to_string);
     let now = state.clock.now();
+    let info = state.source.station_info(station.clone()).await?;
     let today = state.source.today(station.clone(), now).await?;
     // Ages against the time of the snapshot: readings kept arriving meanwhile.
-    let latest = state.now.snapshot();
+    let latest = match &info {
+        Some(_) => (state.source.latest(station).await?)
+            .into_iter()
+            .map(|r| r.reading)
+            .collect(),
+        None => state.now.snapshot(),
+    };
     let now = state.clock.now();
     let readings: Vec<Value> = latest
         .iter()
@@ -121,11 +128,19 @@ pub async fn now(
         })
         .collect();
     let s = &state.config.station;
+    let (id, name, timezone) = match info {
+        Some(i) => (i.id, i.name, i.timezone),
+        None => (
+            s.id.clone(),
+            Some(s.name.clone()),
+            s.tz().name().to_string(),
+        ),
+    };
     Ok(Json(json!({
-        "station": s.id,
-        "name": s.name,
+        "station": id,
+        "name": name,
         "ts": format_ts(now),
-        "timezone": s.tz().name(),
+        "timezone": timezone,
         "readings": readings,
         "today": today_json(&today),
         "units": { "imperial": conversions(UnitSystem::Imperial) },
@@ -218,14 +233,30 @@ pub async fn health(
 
 /// The health object (also sent as the `health` event).
 pub async fn health_json(state: &AppState, station: Option<String>) -> Result<Value, SourceError> {
-    let store = state.source.extent(station).await?;
-    let latest = state.now.snapshot();
-    let sensors: Vec<Value> = state
-        .config
-        .sensors
+    let store = state.source.extent(station.clone()).await?;
+    // A station of a network: its sensors are those it reported (type unknown here).
+    let (latest, sensors) = match state.source.station_info(station.clone()).await? {
+        Some(_) => {
+            let latest: Vec<_> = (state.source.latest(station).await?)
+                .into_iter()
+                .map(|r| r.reading)
+                .collect();
+            let mut ids: Vec<(String, &str)> =
+                latest.iter().map(|r| (r.sensor.to_string(), "")).collect();
+            ids.dedup();
+            (latest, ids)
+        }
+        None => (
+            state.now.snapshot(),
+            (state.config.sensors.iter())
+                .map(|s| (s.id.to_string(), s.kind.type_name()))
+                .collect(),
+        ),
+    };
+    let sensors: Vec<Value> = sensors
         .iter()
-        .map(|s| {
-            let mine: Vec<_> = latest.iter().filter(|r| *r.sensor == *s.id).collect();
+        .map(|(id, kind)| {
+            let mine: Vec<_> = latest.iter().filter(|r| *r.sensor == **id).collect();
             let failed: Vec<&str> = mine
                 .iter()
                 .filter(|r| r.flags.contains(Flags::SENSOR_ERROR))
@@ -235,8 +266,8 @@ pub async fn health_json(state: &AppState, station: Option<String>) -> Result<Va
             let error = (!failed.is_empty())
                 .then(|| format!("no value for {} in its latest reading", failed.join(", ")));
             json!({
-                "sensor": s.id,
-                "type": s.kind.type_name(),
+                "sensor": id,
+                "type": kind,
                 "state": if error.is_some() { "error" } else { "ok" },
                 "error": error,
                 "last_reading": last.map(format_ts),
@@ -300,7 +331,7 @@ pub async fn export_csv(
     let station = p.get("station").map(str::to_string);
     let rx = state
         .source
-        .export_csv(station, ExportRequest { query })
+        .export_csv(station.clone(), ExportRequest { query })
         .await?;
     // Fused: gzip (tower-http's CompressionLayer) polls the body again after its end, and
     // an unfused `unfold` panics there, which cut every compressed download short
@@ -311,7 +342,7 @@ pub async fn export_csv(
         }));
     let name = format!(
         "anemone-{}-{}-{}.csv",
-        state.config.station.id,
+        station.as_deref().unwrap_or(&state.config.station.id),
         format_ts(from).replace(':', ""),
         format_ts(to).replace(':', "")
     );

@@ -162,6 +162,15 @@ pub struct WebParts {
 
 /// Binds `[web] listen` and serves the page until [`WebServer::shutdown`].
 pub async fn start(config: Arc<Config>, parts: WebParts) -> Result<WebServer, WebError> {
+    start_with(config, parts, routes().route("/", get(assets::index))).await
+}
+
+/// [`start`] with the routes given (the collector's: [`routes`] plus its network page).
+pub async fn start_with(
+    config: Arc<Config>,
+    parts: WebParts,
+    routes: Router<AppState>,
+) -> Result<WebServer, WebError> {
     let w = &config.web;
     let addr = parse_web_listen(&w.listen).map_err(WebError::Listen)?;
     let password = web_password(w)?;
@@ -187,7 +196,7 @@ pub async fn start(config: Arc<Config>, parts: WebParts) -> Result<WebServer, We
         stop: stop_rx.clone(),
     };
     let credentials = password.map(|p| auth::Credentials::new(w.username.clone(), p));
-    let app = router(state, credentials, w.request_timeout.0);
+    let app = finish(routes, state, credentials, w.request_timeout.0);
     let capped = CappedListener {
         inner: listener,
         slots: Arc::new(Semaphore::new(w.max_connections)),
@@ -211,6 +220,9 @@ pub async fn start(config: Arc<Config>, parts: WebParts) -> Result<WebServer, We
 /// Fills `now` with the newest stored value of every series, trying again briefly when
 /// the store is busy (the writer may be opening it).
 async fn seed(now: &NowCache, source: &dyn HistorySource) {
+    if !matches!(source.station_info(None).await, Ok(None)) {
+        return; // Several stations: `/api/now` asks the source, not the live feed.
+    }
     let mut last = None;
     for attempt in 0..3 {
         if attempt > 0 {
@@ -245,14 +257,11 @@ pub async fn start_for_station(config: Arc<Config>, parts: WebParts) -> Option<W
     }
 }
 
-/// The routes, with auth (when a password is set), the timeout and gzip.
-fn router(
-    state: AppState,
-    credentials: Option<auth::Credentials>,
-    timeout: std::time::Duration,
-) -> Router {
-    let app = Router::new()
-        .route("/", get(assets::index))
+/// Every route but `/`: the page's assets, charts, the JSON API, the live feed and the
+/// CSV download. The collector serves these with its own source and its network page
+/// at `/` (the station's page then at `/station`), see [`finish`].
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/app.js", get(assets::app_js))
         .route("/app.css", get(assets::app_css))
         .route("/favicon.svg", get(assets::favicon))
@@ -262,6 +271,16 @@ fn router(
         .route("/api/health", get(api::health))
         .route("/api/events", get(events::events))
         .route("/export.csv", get(api::export_csv))
+}
+
+/// `app` with its state, the timeout, gzip, and auth when a password is set.
+pub fn finish(
+    app: Router<AppState>,
+    state: AppState,
+    credentials: Option<auth::Credentials>,
+    timeout: std::time::Duration,
+) -> Router {
+    let app = app
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

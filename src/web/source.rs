@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use crate::reading::{Flags, Quantity, StoredReading, Timestamp};
 use crate::report::export::{export, ExportOptions, Format};
 use crate::report::stats::{max_gust, rain_total};
-use crate::store::{local_date, Extent, Query, ReadOnlyFollower, Resolution, Store, StoreError};
+use crate::store::{
+    local_date, Aggregate, Extent, Query, ReadOnlyFollower, Resolution, Store, StoreError,
+};
 
 /// Why a source could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +115,17 @@ pub struct ExportRequest {
     pub query: Query,
 }
 
+/// Who a station is, for a source that holds several (the collector's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationInfo {
+    /// The station's id.
+    pub id: String,
+    /// Its name, when it published one.
+    pub name: Option<String>,
+    /// The IANA zone its times are shown in.
+    pub timezone: String,
+}
+
 /// A stream of CSV bytes, produced while it is read.
 pub type ByteStream = mpsc::Receiver<Result<Vec<u8>, std::io::Error>>;
 
@@ -162,6 +175,17 @@ pub trait HistorySource: Send + Sync + 'static {
         station: Option<String>,
         req: ExportRequest,
     ) -> BoxFuture<'_, Result<ByteStream, SourceError>>;
+
+    /// Who `station` is, for a source of several stations: then `/api/now` answers from
+    /// [`HistorySource::latest`] and this. `None` (the default, the station's own store):
+    /// the station's config and its live feed answer.
+    fn station_info(
+        &self,
+        station: Option<String>,
+    ) -> BoxFuture<'_, Result<Option<StationInfo>, SourceError>> {
+        let _ = station;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// What the store holds, for the health panel.
@@ -248,27 +272,54 @@ fn today_from(store: &Store, now: Timestamp) -> Result<Today, SourceError> {
     let date = local_date(store.tz(), now);
     let mut rows = store.day_summary(date)?;
     rows.sort_by(|a, b| (a.quantity, &a.sensor).cmp(&(b.quantity, &b.sensor)));
-    let gust = max_gust(&rows).map(|(value, ts, _)| AtTime { value, ts });
-    let direction = match gust {
+    let direction = match day_gust(&rows) {
         Some(g) => gust_direction(store, g.ts)?,
         None => None,
     };
-    Ok(Today {
-        date,
-        rain_mm: rain_total(&rows),
-        max_gust: gust,
-        max_gust_direction: direction,
-        extremes: rows
-            .iter()
-            .filter(|a| a.min.is_some() || a.max.is_some())
-            .map(|a| Extremes {
-                quantity: a.quantity,
-                sensor: a.sensor.clone(),
-                min: a.min.map(|(value, ts)| AtTime { value, ts }),
-                max: a.max.map(|(value, ts)| AtTime { value, ts }),
-            })
-            .collect(),
-    })
+    Ok(Today::from_summary(date, &rows, direction))
+}
+
+/// The day's highest gust in `rows` (one summary row per sensor and quantity).
+pub fn day_gust(rows: &[Aggregate]) -> Option<AtTime> {
+    max_gust(rows).map(|(value, ts, _)| AtTime { value, ts })
+}
+
+impl Today {
+    /// The day `date` from its summary `rows`, with the direction of its highest gust
+    /// (found by the source near [`day_gust`]'s time).
+    pub fn from_summary(date: NaiveDate, rows: &[Aggregate], direction: Option<f64>) -> Today {
+        Today {
+            date,
+            rain_mm: rain_total(rows),
+            max_gust: day_gust(rows),
+            max_gust_direction: direction,
+            extremes: rows
+                .iter()
+                .filter(|a| a.min.is_some() || a.max.is_some())
+                .map(|a| Extremes {
+                    quantity: a.quantity,
+                    sensor: a.sensor.clone(),
+                    min: a.min.map(|(value, ts)| AtTime { value, ts }),
+                    max: a.max.map(|(value, ts)| AtTime { value, ts }),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Point {
+    /// A raw reading as a point.
+    pub fn raw(r: &StoredReading) -> Point {
+        Point {
+            ts: r.reading.ts,
+            sensor: r.reading.sensor.to_string(),
+            value: r.reading.value,
+            min: None,
+            max: None,
+            count: None,
+            flags: Some(r.reading.flags),
+        }
+    }
 }
 
 /// The gust's own direction at `ts`, else the wind direction recorded nearest to it.
@@ -309,15 +360,7 @@ fn history_from(
     let mut points = Vec::new();
     if resolution == Resolution::Raw {
         store.for_each_reading::<SourceError>(&q, |r| {
-            points.push(Point {
-                ts: r.reading.ts,
-                sensor: r.reading.sensor.to_string(),
-                value: r.reading.value,
-                min: None,
-                max: None,
-                count: None,
-                flags: Some(r.reading.flags),
-            });
+            points.push(Point::raw(r));
             Ok(())
         })?;
         points.sort_by_key(|p| p.ts);
@@ -372,13 +415,23 @@ fn count_raw_from(store: &Store, q: &Query, limit: u64) -> Result<u64, SourceErr
 }
 
 /// Writes what it is given to a channel, in chunks (the export runs on a blocking thread,
-/// the response body reads the channel).
-struct ChannelWriter {
+/// the response body reads the channel). Also used by the collector's source.
+pub struct ChannelWriter {
     tx: mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
     buf: Vec<u8>,
 }
 
 const CHUNK: usize = 32 * 1024;
+
+impl ChannelWriter {
+    /// A writer sending its chunks to `tx`.
+    pub fn new(tx: mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> ChannelWriter {
+        ChannelWriter {
+            tx,
+            buf: Vec::new(),
+        }
+    }
+}
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {

@@ -34,6 +34,12 @@
     return node;
   }
   function byId(id) { return document.getElementById(id); }
+  // On the collector's network, this page is one station's (/station?station=ID): every
+  // API call carries the station.
+  const STATION = new URLSearchParams(location.search).get("station");
+  function withStation(url) {
+    return STATION ? url + (url.includes("?") ? "&" : "?") + "station=" + encodeURIComponent(STATION) : url;
+  }
   async function getJSON(url) {
     const res = await fetch(url, { headers: { Accept: "application/json" } });
     if (!res.ok) throw new Error(url + " answered " + res.status);
@@ -202,7 +208,7 @@
 
   async function refreshNow() {
     try {
-      const now = await getJSON("/api/now");
+      const now = await getJSON(withStation("/api/now"));
       state.now = now;
       state.tz = now.timezone || state.tz;
       state.conversions = (now.units && Array.isArray(now.units.imperial)) ? now.units.imperial : [];
@@ -232,6 +238,8 @@
   }
   function connect() {
     if (!("EventSource" in window)) { setLive(false, "no live updates in this browser"); return; }
+    // The collector has no live feed: its station pages refresh every 30 s.
+    if (STATION) { setLive(false, "updated every 30 s"); setInterval(refreshNow, 30000); return; }
     const es = new EventSource("/api/events");
     es.onopen = () => setLive(true, "live");
     es.onerror = () => setLive(false, "reconnecting…");
@@ -245,7 +253,7 @@
 
   // ---- Charts -------------------------------------------------------------------------------
   function chartURL(name) {
-    return "/chart/" + encodeURIComponent(name) + ".svg?span=" + state.span + "&units=" + state.units;
+    return withStation("/chart/" + encodeURIComponent(name) + ".svg?span=" + state.span + "&units=" + state.units);
   }
   function updateCharts() {
     for (const img of document.querySelectorAll("img[data-chart]")) {
@@ -315,7 +323,7 @@
     }
   }
   async function refreshHealth() {
-    try { renderHealth(await getJSON("/api/health")); } catch (err) {
+    try { renderHealth(await getJSON(withStation("/api/health"))); } catch (err) {
       const dl = byId("health-summary");
       if (dl) dl.replaceChildren(el("dt", { text: "Status" }), el("dd", { class: "state-error", text: err.message }));
     }
@@ -370,6 +378,7 @@
     const params = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
     const q = byId("csv-quantity") && byId("csv-quantity").value;
     if (q) params.set("quantity", q);
+    if (STATION) params.set("station", STATION);
     link.href = "/export.csv?" + params.toString();
     link.textContent = "Download CSV";
   }

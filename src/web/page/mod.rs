@@ -9,6 +9,10 @@ pub const APP_JS: &str = include_str!("app.js");
 pub const APP_CSS: &str = include_str!("app.css");
 /// The page's icon (`/favicon.svg`).
 pub const FAVICON_SVG: &str = include_str!("favicon.svg");
+/// The collector's network page (its `/`): a map and a table of every station.
+pub const NETWORK_HTML: &str = include_str!("network.html");
+/// The network page's script (`/network.js`).
+pub const NETWORK_JS: &str = include_str!("network.js");
 
 #[cfg(test)]
 mod tests {
