@@ -39,6 +39,7 @@ pub async fn start(web: &WebConfig, source: PgSource) -> Result<WebServer, WebEr
             started: anemone::clock::system_now(),
             started_at: Instant::now(),
             mqtt_connected: None,
+            gps_clock: Default::default(),
         },
     };
     let routes = anemone::web::routes()
