@@ -1,10 +1,11 @@
 //! Line charts over time (with min/max bands and gaps) and the wind-direction dot plot.
 
 use super::axis::{draw_time_axis, draw_value_axis, Plot, Scale};
-use super::svg::{num, polyline_d, Svg, PALETTE, WIDTH};
+use super::svg::{polyline_d, Svg, PALETTE, WIDTH};
 use super::{visible, ChartData, Frame, SeriesPoint};
 use crate::reading::{Quantity, Timestamp};
 use crate::units::{display_unit, display_value};
+use std::fmt::Write as _;
 
 /// Height of a single line chart.
 pub const HEIGHT: f64 = 260.0;
@@ -246,15 +247,18 @@ pub fn render_dots(frame: &Frame<'_>, series: &[&ChartData]) -> String {
             None,
         );
     }
+    // One dot per whole pixel: a week of minute buckets is 10 000 dots, most of them on a
+    // pixel another dot already covers.
     let mut seen = std::collections::HashSet::new();
     let mut d = String::new();
     for p in &points {
         let (x, y) = (
-            num(plot.x(p.ts)),
-            num(scale.y(&plot, p.value.rem_euclid(360.0))),
+            plot.x(p.ts).round() as i64,
+            scale.y(&plot, p.value.rem_euclid(360.0)).round() as i64,
         );
-        if seen.insert((x.clone(), y.clone())) {
-            d.push_str(&format!("M{x} {y}h0"));
+        if seen.insert((x, y)) {
+            // Writing to a String cannot fail.
+            let _ = write!(d, "M{x} {y}h0");
         }
     }
     svg.path(

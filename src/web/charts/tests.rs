@@ -465,3 +465,82 @@ fn text_is_escaped() {
     check_svg(&svg);
     assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
 }
+
+/// The `(x, y)` of every dot (`M{x} {y}h0`) of the wind-direction chart, as written.
+fn dots(svg: &str) -> Vec<(String, String)> {
+    let at = svg.find("stroke-linecap=\"round\"").expect("the dots path");
+    let start = svg[..at].rfind("d=\"").expect("path data") + 3;
+    let end = svg[start..].find('"').expect("end of data") + start;
+    svg[start..end]
+        .split('M')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let s = s.strip_suffix("h0").expect("a dot is `M{x} {y}h0`");
+            let (x, y) = s.split_once(' ').expect("x and y");
+            (x.to_string(), y.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn direction_dots_are_whole_pixels_each_drawn_once() {
+    // A week of minute buckets (10 080 dots before rounding), the direction turning.
+    let points: Vec<SeriesPoint> = (0..7 * 1440)
+        .map(|m| SeriesPoint {
+            ts: T0 + m * 60_000,
+            value: (m as f64 * 0.37).rem_euclid(360.0),
+            min: None,
+            max: None,
+            count: Some(6),
+        })
+        .collect();
+    let data = [ChartData {
+        quantity: Quantity::WindDirection,
+        points: points.clone(),
+    }];
+    let spec = spec("wind_direction").expect("chart exists");
+    let (from, to) = (T0, T0 + 7 * 24 * HOUR);
+    let svg = render(
+        spec,
+        Span::Week,
+        from,
+        to,
+        &data,
+        UnitSystem::Metric,
+        london(),
+    );
+    check_svg(&svg);
+    let drawn = dots(&svg);
+    let mut seen = std::collections::HashSet::new();
+    let mut got = std::collections::BTreeSet::new();
+    for (x, y) in &drawn {
+        let (x, y) = (
+            x.parse::<i64>().expect("x is a whole pixel"),
+            y.parse::<i64>().expect("y is a whole pixel"),
+        );
+        assert!(seen.insert((x, y)), "dot ({x}, {y}) drawn twice");
+        got.insert((x, y));
+    }
+    // Exactly the pixels the points fall on.
+    let frame = Frame {
+        spec,
+        span: Span::Week,
+        from,
+        to,
+        units: UnitSystem::Metric,
+        tz: london(),
+    };
+    let plot = super::line::plot_area(&frame, 46.0, super::line::HEIGHT - 46.0 - 44.0);
+    let scale = super::axis::Scale { lo: 0.0, hi: 360.0 };
+    let want: std::collections::BTreeSet<(i64, i64)> = points
+        .iter()
+        .map(|p| {
+            (
+                plot.x(p.ts).round() as i64,
+                scale.y(&plot, p.value).round() as i64,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(svg.len() < 60_000, "{} bytes", svg.len());
+}
