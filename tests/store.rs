@@ -1199,3 +1199,35 @@ async fn retention_waits_until_clock_safety_trusts_the_clock() {
         older.len()
     );
 }
+
+#[test]
+fn what_mqtt_owes_is_counted_in_readings_not_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mast = sensor("mast");
+    let t0 = ts("2026-06-01T12:00:00Z");
+    let batch = |n: i64, from: i64| -> Vec<Reading> {
+        (0..n)
+            .map(|i| {
+                Reading::new(
+                    t0 + (from + i) * 1_000,
+                    &mast,
+                    Quantity::AirTemperature,
+                    20.0,
+                )
+            })
+            .collect()
+    };
+    let cursor = {
+        let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+        let stored = s.insert_batch(&batch(4, 0)).unwrap();
+        s.set_publish_cursor(stored[1].id).unwrap();
+        assert_eq!(s.count_after(stored[1].id).unwrap(), 2);
+        stored[1].id
+    };
+    // A restart: the new readings' ids may start above a gap.
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    s.insert_batch(&batch(3, 4)).unwrap();
+    assert_eq!(s.publish_cursor().unwrap(), cursor);
+    assert_eq!(s.count_after(cursor).unwrap(), 5);
+    assert_eq!(s.count_after(i64::MAX).unwrap(), 0);
+}

@@ -430,6 +430,7 @@ impl HistorySource for PgSource {
                 },
                 // What the collector holds has been delivered.
                 publish_cursor: last_id,
+                backlog: 0,
             })
         })
     }

@@ -446,6 +446,17 @@ impl Store {
         })
     }
 
+    /// How many raw readings have an id above `id` (a range of the primary key: as cheap
+    /// as the count is small, e.g. what MQTT still owes above its cursor).
+    pub fn count_after(&self, id: i64) -> Result<u64, StoreError> {
+        let n: i64 = self.db(self.conn.query_row(
+            "SELECT count(*) FROM readings WHERE id > ?1",
+            [id],
+            |r| r.get(0),
+        ))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The newest reading of every (sensor, quantity) stored within `window_ms` of the
     /// newest reading, in (sensor, quantity) order.
     pub fn latest_readings(&self, window_ms: i64) -> Result<Vec<StoredReading>, StoreError> {

@@ -280,7 +280,7 @@ pub async fn health_json(state: &AppState, station: Option<String>) -> Result<Va
         .mqtt_connected
         .as_ref()
         .is_some_and(|rx| *rx.borrow());
-    let backlog = (store.extent.last_id - store.publish_cursor).max(0);
+    let backlog = store.backlog;
     // The directory whose file system holds the database (the space readings need).
     let db = &state.status.db_path;
     let dir = match db.parent() {

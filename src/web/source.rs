@@ -195,6 +195,9 @@ pub struct StoreState {
     pub extent: Extent,
     /// Highest reading id the MQTT broker acknowledged (with every lower one).
     pub publish_cursor: i64,
+    /// Readings stored above the cursor: what MQTT still owes. Counted, not taken from
+    /// ids: each start reserves a fresh block of ids, so ids skip.
+    pub backlog: u64,
 }
 
 /// The station's SQLite store, read through read-only connections.
@@ -501,9 +504,11 @@ impl HistorySource for SqliteSource {
 
     fn extent(&self, station: Option<String>) -> BoxFuture<'_, Result<StoreState, SourceError>> {
         self.with_store(station, |s| {
+            let publish_cursor = s.publish_cursor()?;
             Ok(StoreState {
                 extent: s.extent()?,
-                publish_cursor: s.publish_cursor()?,
+                publish_cursor,
+                backlog: s.count_after(publish_cursor)?,
             })
         })
     }
