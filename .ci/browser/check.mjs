@@ -84,6 +84,10 @@ async function notBlank(page, label) {
   if (info.text < 300) fail(`${label}: the page is nearly blank (${info.text} characters)`);
   if (!info.title.trim()) fail(`${label}: no station name`);
   if (info.health < 3) fail(`${label}: station health not shown`);
+  // Names as people write them: "pH", never "Ph" or "PH".
+  const names = await page.$$eval("#now-grid .card", (cards) => cards.map((c) => c.innerText));
+  const wrong = names.filter((t) => /\b(Ph|PH)\b/.test(t));
+  if (wrong.length) fail(`${label}: pH misspelt in ${JSON.stringify(wrong)}`);
   return info;
 }
 

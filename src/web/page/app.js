@@ -47,7 +47,9 @@
   }
   function label(quantity) {
     if (quantity === "ph") return "pH";
-    const s = String(quantity || "").replace(/_/g, " ").replace(/^ph /, "pH ");
+    const s = String(quantity || "").replace(/_/g, " ");
+    // "pH" keeps its small p at the start of a name too ("pH temperature").
+    if (s.startsWith("ph ")) return "pH " + s.slice(3);
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
 
