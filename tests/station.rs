@@ -90,7 +90,8 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
         anemone::config::Limits {
             min: -90.0,
             max: -50.0,
-        },
+        }
+        .into(),
     );
     run_virtual(config, JUNE_1, 600_000).await;
     let readings = all_readings(&db);
