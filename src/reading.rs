@@ -275,13 +275,18 @@ impl Flags {
     pub const SENSOR_ERROR: Flags = Flags(8);
     /// A GPS position outside its anchor watch radius: the buoy is off its mooring.
     pub const OFF_STATION: Flags = Flags(16);
+    /// Contradicts another reading (internal consistency): a dew point above the air
+    /// temperature, humidity above 100 % beyond tolerance, a gust below its mean. The
+    /// flagged reading's quantity says which check fired.
+    pub const INCONSISTENT: Flags = Flags(32);
 
-    const NAMES: [(Flags, &'static str); 5] = [
+    const NAMES: [(Flags, &'static str); 6] = [
         (Flags::OUT_OF_RANGE, "out_of_range"),
         (Flags::SPIKE, "spike"),
         (Flags::STUCK, "stuck"),
         (Flags::SENSOR_ERROR, "sensor_error"),
         (Flags::OFF_STATION, "off_station"),
+        (Flags::INCONSISTENT, "inconsistent"),
     ];
 
     /// The raw bits, as stored.
@@ -322,7 +327,7 @@ impl Flags {
     }
 
     /// Parses one flag name (`ok`, `out_of_range`, `spike`, `stuck`, `sensor_error`,
-    /// `off_station`).
+    /// `off_station`, `inconsistent`).
     pub fn from_name(name: &str) -> Option<Flags> {
         if name == "ok" {
             return Some(Flags::OK);

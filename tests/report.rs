@@ -287,6 +287,16 @@ fn stats_table_for_the_latest_and_a_given_day() {
     assert_eq!(col(header, "unit"), col(row, "°C"));
     assert!(text.contains("Rain total: 0.60 mm"));
     assert!(text.contains("Max wind gust: 14.50 m/s at 16:02 BST (mast)"));
+    // How many readings each QC check flagged that day.
+    let qc = text
+        .lines()
+        .find(|l| l.starts_with("QC checks flagged"))
+        .unwrap();
+    assert!(
+        qc.contains("out_of_range 1, spike 1, stuck 0, inconsistent 0 ("),
+        "{qc}"
+    );
+    assert!(qc.contains("sensor_error 1"), "{qc}");
 
     // Default: the latest day with data (2 June, local).
     let latest = stats(&s, None, tz).unwrap();
@@ -298,6 +308,9 @@ fn stats_table_for_the_latest_and_a_given_day() {
     let rain = j["rain_total_mm"].as_f64().unwrap();
     assert!((rain - 0.6).abs() < 1e-9, "{rain}");
     assert_eq!(j["max_gust"]["value"], 14.5);
+    assert_eq!(j["qc"]["spike"], 1);
+    assert_eq!(j["qc"]["stuck"], 0);
+    assert_eq!(j["qc"]["inconsistent_by_quantity"]["wind_gust"], 0);
     assert_eq!(j["max_gust"]["local"], "16:02 BST");
 }
 

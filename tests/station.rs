@@ -90,7 +90,8 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
         anemone::config::Limits {
             min: -90.0,
             max: -50.0,
-        },
+        }
+        .into(),
     );
     run_virtual(config, JUNE_1, 600_000).await;
     let readings = all_readings(&db);
@@ -105,6 +106,65 @@ async fn out_of_range_readings_are_flagged_not_dropped() {
     assert!(!readings
         .iter()
         .any(|r| r.reading.quantity == Quantity::DewPoint));
+}
+
+/// The step and persistence checks run in the station: with a step of 0.001 °C (and no
+/// hourly allowance) every air temperature that moved from the first is a `spike`, and with a resolution of 100 °C and a
+/// one-minute window every one after the first minute is `stuck`. Both are stored, and
+/// the day's aggregate counts them apart; the default checks flag nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spikes_and_stuck_readings_are_flagged_in_a_running_station() {
+    use anemone::config::QcRule;
+    use anemone::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    for (rule, flag) in [
+        (
+            QcRule {
+                step: Some(0.001),
+                step_per_hour: Some(0.0),
+                stuck_after: Some(anemone::config::Span::secs(0)),
+                ..QcRule::default()
+            },
+            Flags::SPIKE,
+        ),
+        (
+            QcRule {
+                stuck_after: Some(anemone::config::Span::secs(60)),
+                resolution: Some(100.0),
+                ..QcRule::default()
+            },
+            Flags::STUCK,
+        ),
+        (QcRule::default(), Flags::OK),
+    ] {
+        let db = dir.path().join(format!("qc-{}.db", flag.bits()));
+        let mut config = sim_config(&db, 1);
+        config.qc.limits.insert(Quantity::AirTemperature, rule);
+        let tz = config.station.tz();
+        run_virtual(config, JUNE_1, 600_000).await;
+        let temps: Vec<_> = all_readings(&db)
+            .into_iter()
+            .filter(|r| r.reading.quantity == Quantity::AirTemperature)
+            .collect();
+        assert_eq!(temps.len(), 60);
+        let flagged = temps.iter().filter(|r| r.reading.flags == flag).count();
+        if flag == Flags::OK {
+            assert_eq!(flagged, 60, "the defaults flag a normal simulated run");
+            continue;
+        }
+        assert!(flagged >= 50, "{flag}: {flagged} of 60");
+        assert!(temps.iter().all(|r| r.reading.value.is_some()));
+        let s = Store::open_read_only(&db, tz).unwrap();
+        let day = s.days().unwrap()[0];
+        let agg = s
+            .day_summary(day)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.quantity == Quantity::AirTemperature)
+            .unwrap();
+        assert_eq!(agg.flagged as usize, flagged, "{flag}");
+        assert_eq!(agg.count as usize, 60 - flagged, "{flag}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,13 @@
 //! are errors. [`validate`] reports every problem in one run.
 
 mod files;
+pub mod qc;
 pub mod rules;
 pub mod secrets;
 mod validate;
 mod warnings;
 pub mod web;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,12 +21,13 @@ pub use crate::duration::{parse_span, Span};
 pub use crate::hal::HalConfig;
 pub use crate::sensors::{OnStartupError, SensorConfig};
 pub use files::file_problems;
+pub use qc::{Limits, QcConfig, QcRule};
 pub use rules::{parse_broker_url, parse_listen, BrokerUrl, BrokerUrlError};
 pub use validate::{validate_text, Problem};
 pub use warnings::warnings;
 pub use web::WebConfig;
 
-use crate::reading::{Precision, Quantity};
+use crate::reading::Precision;
 use crate::topics::Topics;
 
 /// The commented example printed by `anemone config init`.
@@ -179,96 +180,6 @@ impl Default for StorageConfig {
             synchronous: Synchronous::Full,
             max_buffered: 100_000,
         }
-    }
-}
-
-/// One quantity's plausible range.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    /// Lowest plausible value.
-    pub min: f64,
-    /// Highest plausible value.
-    pub max: f64,
-}
-
-/// `[qc]`: min/max per quantity, e.g. `air_temperature = { min = -40, max = 50 }`.
-/// Quantities not named keep their defaults ([`QcConfig::default_limits`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, transparent)]
-pub struct QcConfig {
-    /// Overrides by quantity.
-    pub limits: BTreeMap<Quantity, Limits>,
-}
-
-impl QcConfig {
-    /// World-record-ish limits: values beyond them are instrument faults.
-    pub fn default_limits(q: Quantity) -> Limits {
-        let (min, max) = match q {
-            Quantity::AirTemperature
-            | Quantity::DewPoint
-            | Quantity::WindChill
-            | Quantity::FeelsLike => (-90.0, 60.0),
-            Quantity::HeatIndex => (-90.0, 80.0),
-            Quantity::RelativeHumidity => (0.0, 100.0),
-            Quantity::AirPressure => (300.0, 1100.0),
-            Quantity::SeaLevelPressure => (850.0, 1090.0),
-            Quantity::WindSpeed
-            | Quantity::WindGust
-            | Quantity::WindSpeedAvg2m
-            | Quantity::WindSpeedAvg10m => (0.0, 115.0),
-            Quantity::WindDirection
-            | Quantity::WindDirectionAvg10m
-            | Quantity::WindGustDirection => (0.0, 360.0),
-            Quantity::Rain => (0.0, 500.0),
-            Quantity::RainRate => (0.0, 2000.0),
-            Quantity::RainToday | Quantity::RainLast24h => (0.0, 2000.0),
-            Quantity::WaterTemperature | Quantity::PhTemperature => (-3.0, 45.0),
-            Quantity::GroundTemperature => (-60.0, 80.0),
-            Quantity::Ph => (0.0, 14.0),
-            Quantity::Conductivity => (0.0, 200_000.0),
-            Quantity::DissolvedOxygen => (0.0, 25.0),
-            // Full sun is about 120 000 lx; the TSL2591 reads up to 88 000, the LTR390 157 000.
-            Quantity::Illuminance => (0.0, 200_000.0),
-            Quantity::UvIndex => (0.0, 25.0),
-            Quantity::AirQualityRatio => (0.0, 20.0),
-            Quantity::AirQualityResistance => (0.0, 10_000_000.0),
-            Quantity::LightningStrikes => (0.0, 100_000.0),
-            Quantity::LightningDistance => (0.0, 40.0),
-            Quantity::LightningEnergy => (0.0, 2_097_151.0),
-            // PSS-78 is defined for 2–42; open ocean is 33–38.
-            Quantity::Salinity => (0.0, 42.0),
-            Quantity::OxygenSaturation => (0.0, 400.0),
-            Quantity::Orp => (-1019.9, 1019.9),
-            // SCD41: 400–5000 ppm specified, 40 000 the output's end.
-            Quantity::Co2 => (0.0, 40_000.0),
-            // INA219: 26 V at most on the bus; ±3.2 A on a 0.1 Ω breakout (more with
-            // another shunt).
-            Quantity::BatteryVoltage | Quantity::SolarVoltage => (0.0, 26.0),
-            Quantity::BatteryCurrent | Quantity::SolarCurrent => (-100.0, 100.0),
-            Quantity::BatteryPower | Quantity::SolarPower => (-2_600.0, 2_600.0),
-            Quantity::PowerSaving => (0.0, 1.0),
-            Quantity::Latitude => (-90.0, 90.0),
-            Quantity::Longitude => (-180.0, 180.0),
-            Quantity::GpsFixMode => (0.0, 3.0),
-            Quantity::GpsSatellites => (0.0, 200.0),
-            // A drifting buoy or a boat; a GPS jump beyond this is a glitch.
-            Quantity::SpeedOverGround => (0.0, 50.0),
-            Quantity::AnchorDistance => (0.0, 20_037_509.0),
-            // The strongest tidal races run at about 8 m/s.
-            Quantity::CurrentSpeed | Quantity::CurrentSpeedAvg2m | Quantity::CurrentSpeedAvg10m => {
-                (0.0, 10.0)
-            }
-        };
-        Limits { min, max }
-    }
-
-    /// The limits in force for `q`.
-    pub fn limits(&self, q: Quantity) -> Limits {
-        self.limits
-            .get(&q)
-            .copied()
-            .unwrap_or_else(|| QcConfig::default_limits(q))
     }
 }
 
@@ -589,6 +500,7 @@ impl crate::sensors::StationFacts for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reading::Quantity;
 
     #[test]
     fn example_is_valid_and_round_trips() {

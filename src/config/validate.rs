@@ -396,10 +396,6 @@ fn lenient_sensor(table: toml::Table, path: &str, problems: &mut Problems) -> Op
 }
 
 /// True when `a < b` (false for NaN).
-fn less(a: f64, b: f64) -> bool {
-    a < b
-}
-
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= rules::MAX_ID_CHARS
@@ -495,13 +491,8 @@ fn check_storage(c: &Config, p: &mut Problems) {
 }
 
 fn check_qc(c: &Config, p: &mut Problems) {
-    for (q, l) in &c.qc.limits {
-        if !less(l.min, l.max) {
-            p.add(
-                format!("qc.{q}"),
-                format!("min ({}) must be below max ({})", l.min, l.max),
-            );
-        }
+    for (key, message) in c.qc.problems() {
+        p.add(key, message);
     }
 }
 

@@ -672,6 +672,43 @@ mod tests {
         assert!(!out.iter().any(|r| r.sensor == cur));
     }
 
+    /// Readings QC flagged (spike, stuck, inconsistent, out of range) feed no derived value:
+    /// a spiked wind sample does not become the gust, a stuck humidity gives no dew point.
+    #[test]
+    fn flagged_inputs_feed_nothing() {
+        use crate::reading::Flags;
+        let c = Config::from_toml("", "t").unwrap();
+        let mut d = Derived::new(&c);
+        let w: SensorId = Arc::from("wind");
+        let mut rs = Vec::new();
+        for i in 1..=61 {
+            let mut r = Reading::new(i * 1000, &w, Quantity::WindSpeed, 3.0);
+            if i == 30 {
+                r.value = Some(40.0);
+                r.flags = Flags::SPIKE;
+            }
+            rs.push(r);
+        }
+        let out = feed_all(&mut d, &rs);
+        let gust = out.iter().find(|r| r.quantity == Quantity::WindGust);
+        assert_eq!(gust.and_then(|r| r.value), Some(3.0));
+        let mean = out.iter().find(|r| r.quantity == Quantity::WindSpeedAvg10m);
+        assert_eq!(mean.and_then(|r| r.value), Some(3.0));
+
+        let air: SensorId = Arc::from("air");
+        for flag in [Flags::STUCK, Flags::INCONSISTENT, Flags::OUT_OF_RANGE] {
+            let mut d = Derived::new(&c);
+            let mut rh = Reading::new(10_000, &air, Quantity::RelativeHumidity, 104.5);
+            rh.flags = flag;
+            let t = Reading::new(10_000, &air, Quantity::AirTemperature, 12.0);
+            let out = feed_all(&mut d, &[t, rh]);
+            assert!(
+                !out.iter().any(|r| r.quantity == Quantity::DewPoint),
+                "{flag}: {out:?}"
+            );
+        }
+    }
+
     #[test]
     fn calm_has_no_mean_direction() {
         let c = Config::from_toml("", "t").unwrap();

@@ -1,4 +1,5 @@
-//! Reading → QC (flag, never drop) → derived quantities → sinks.
+//! Reading → QC (flag, never drop: range, step, persistence, consistency; see [`qc`]) →
+//! derived quantities (from unflagged readings only, [`usable`]) → sinks.
 //!
 //! The pipeline is a plain synchronous state machine ([`Pipeline::process`]); its task
 //! ([`task::PipelineTask`]) runs it between the sensor tasks and the store writer.
@@ -50,6 +51,7 @@ impl Pipeline {
             self.qc.check(d);
         }
         out.insert(start, reading);
+        self.qc.cross_check(&mut out[start..]);
     }
 }
 

@@ -6,13 +6,17 @@
 //! Days follow the station zone and are 23 or 25 hours long on DST change days.
 //! Values are shown in the unit system asked for (`--units`, [`crate::units`]); the
 //! database keeps SI.
+//!
+//! A last line counts how many of the day's readings each QC check flagged (from the raw
+//! readings, while retention keeps them; a reading can be flagged by several checks).
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-use crate::reading::{format_ts, Quantity, Timestamp};
-use crate::store::{local_day_bounds, Aggregate, Store};
+use crate::config::qc::CONSISTENCY;
+use crate::reading::{format_ts, Flags, Quantity, Timestamp};
+use crate::store::{local_day_bounds, Aggregate, Query, Store};
 use crate::units::{display_rounded, display_sum, display_unit, display_value, UnitSystem};
 
 use super::ReportError;
@@ -46,6 +50,88 @@ fn load(store: &Store, day: Option<NaiveDate>) -> Result<Day, ReportError> {
         end,
         rows,
     })
+}
+
+/// How many readings of a day each QC check flagged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QcCounts {
+    /// Raw readings of the day still held (0 once retention removed them).
+    pub readings: u64,
+    /// `out_of_range`, `spike`, `stuck`, `sensor_error`, `off_station`, `inconsistent`.
+    pub by_flag: [(Flags, &'static str, u64); 6],
+    /// `inconsistent` by check: dew point above the air temperature, humidity above
+    /// 100 %, gust below its mean ([`CONSISTENCY`]).
+    pub by_consistency: [(Quantity, &'static str, u64); 3],
+}
+
+/// Counts the QC flags of the readings in `[start, end)`.
+pub fn qc_counts(store: &Store, start: Timestamp, end: Timestamp) -> Result<QcCounts, ReportError> {
+    let mut c = QcCounts {
+        readings: 0,
+        by_flag: [
+            (Flags::OUT_OF_RANGE, "out_of_range", 0),
+            (Flags::SPIKE, "spike", 0),
+            (Flags::STUCK, "stuck", 0),
+            (Flags::INCONSISTENT, "inconsistent", 0),
+            (Flags::SENSOR_ERROR, "sensor_error", 0),
+            (Flags::OFF_STATION, "off_station", 0),
+        ],
+        by_consistency: CONSISTENCY.map(|(q, what)| (q, what, 0)),
+    };
+    let q = Query {
+        from: Some(start),
+        to: Some(end),
+        ..Query::default()
+    };
+    store.for_each_reading::<ReportError>(&q, |r| {
+        c.readings += 1;
+        let flags = r.reading.flags;
+        if flags.is_ok() {
+            return Ok(());
+        }
+        for (f, _, n) in c.by_flag.iter_mut() {
+            if flags.contains(*f) {
+                *n += 1;
+            }
+        }
+        if flags.contains(Flags::INCONSISTENT) {
+            for (q, _, n) in c.by_consistency.iter_mut() {
+                if *q == r.reading.quantity {
+                    *n += 1;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(c)
+}
+
+/// The `stats` line of [`QcCounts`].
+fn qc_line(c: &QcCounts) -> String {
+    if c.readings == 0 {
+        return "QC checks: the raw readings of this day are no longer kept (retention); the flagged column above still counts them.\n".to_string();
+    }
+    let checks: Vec<String> = c
+        .by_flag
+        .iter()
+        .map(|(f, name, n)| {
+            if *f == Flags::INCONSISTENT {
+                let each: Vec<String> = c
+                    .by_consistency
+                    .iter()
+                    .map(|(_, what, n)| format!("{what} {n}"))
+                    .collect();
+                format!("{name} {n} ({})", each.join(", "))
+            } else {
+                format!("{name} {n}")
+            }
+        })
+        .collect();
+    format!(
+        "QC checks flagged ({} readings): {}\n",
+        c.readings,
+        checks.join(", ")
+    )
 }
 
 fn local(tz: Tz, ts: Timestamp) -> String {
@@ -187,6 +273,7 @@ pub fn stats_in(
             "Flagged readings (QC) are counted apart and left out of min, max and mean.\n",
         );
     }
+    out.push_str(&qc_line(&qc_counts(store, d.start, d.end)?));
     Ok(out)
 }
 
@@ -229,7 +316,23 @@ pub fn stats_json_in(
         })
         .collect();
     let rain = rain_total(&d.rows);
+    let qc = qc_counts(store, d.start, d.end)?;
+    let mut qc_json = serde_json::Map::new();
+    qc_json.insert("readings".into(), json!(qc.readings));
+    for (_, name, n) in qc.by_flag {
+        qc_json.insert(name.into(), json!(n));
+    }
+    qc_json.insert(
+        "inconsistent_by_quantity".into(),
+        Value::Object(
+            qc.by_consistency
+                .iter()
+                .map(|(q, _, n)| (q.as_str().to_string(), json!(n)))
+                .collect(),
+        ),
+    );
     Ok(json!({
+        "qc": qc_json,
         "day": d.day.to_string(),
         "timezone": tz.name(),
         "start": format_ts(d.start),

@@ -168,14 +168,25 @@ impl Bucket {
         }
     }
 
-    fn add(&mut self, id: i64, ts: Timestamp, value: Option<f64>, flags: Flags) {
+    /// Adds one reading. For a compass direction (`circular`), `sum` adds the angle
+    /// unwrapped to within ±180° of the bucket's running circular mean, so the mean
+    /// (`sum / count`, read modulo 360° by [`Aggregate::mean`](super::Aggregate::mean))
+    /// stays on the short arc: 350° and 10° average to 0°, not 180°. Speeds are in other
+    /// rows, so this is the unweighted mean of the directions.
+    fn add(&mut self, id: i64, ts: Timestamp, value: Option<f64>, flags: Flags, circular: bool) {
         self.first_id = self.first_id.min(id);
         self.last_id = self.last_id.max(id);
         self.dirty = true;
         match value {
             Some(v) if flags.is_ok() && v.is_finite() => {
+                let unwrapped = if circular && self.count > 0 {
+                    let mean = self.sum / self.count as f64;
+                    mean + (v - mean + 180.0).rem_euclid(360.0) - 180.0
+                } else {
+                    v
+                };
                 self.count += 1;
-                self.sum += v;
+                self.sum += unwrapped;
                 if self.min.is_none_or(|(m, _)| v < m) {
                     self.min = Some((v, ts));
                 }
@@ -276,6 +287,7 @@ impl AggState {
         value: Option<f64>,
         flags: Flags,
     ) -> rusqlite::Result<()> {
+        let circular = schema::is_direction_code(quantity);
         for res in Resolution::AGGREGATES {
             let code = res.code().unwrap_or(0);
             let (start, end) = self.bounds(res, ts);
@@ -286,7 +298,7 @@ impl AggState {
                     e.insert(load_bucket(conn, key)?.unwrap_or_else(|| Bucket::empty(end)))
                 }
             };
-            bucket.add(id, ts, value, flags);
+            bucket.add(id, ts, value, flags, circular);
         }
         self.through_id = self.through_id.max(id);
         self.latest_ts = self.latest_ts.max(ts);
@@ -482,17 +494,36 @@ mod tests {
     #[test]
     fn bucket_keeps_extremes_with_times_and_skips_flagged() {
         let mut b = Bucket::empty(0);
-        b.add(1, 10, Some(5.0), Flags::OK);
-        b.add(2, 20, Some(-3.0), Flags::OK);
-        b.add(3, 30, Some(-99.0), Flags::OUT_OF_RANGE);
-        b.add(4, 40, None, Flags::SENSOR_ERROR);
-        b.add(5, 50, Some(5.0), Flags::OK);
+        b.add(1, 10, Some(5.0), Flags::OK, false);
+        b.add(2, 20, Some(-3.0), Flags::OK, false);
+        b.add(3, 30, Some(-99.0), Flags::OUT_OF_RANGE, false);
+        b.add(4, 40, None, Flags::SENSOR_ERROR, false);
+        b.add(5, 50, Some(5.0), Flags::OK, false);
         assert_eq!(b.count, 3);
         assert_eq!(b.flagged, 2);
         assert_eq!(b.min, Some((-3.0, 20)));
         assert_eq!(b.max, Some((5.0, 10)));
         assert_eq!(b.sum, 7.0);
         assert_eq!((b.first_id, b.last_id), (1, 5));
+    }
+
+    #[test]
+    fn directions_average_across_north() {
+        let mean = |dirs: &[f64]| {
+            let mut b = Bucket::empty(0);
+            for (i, d) in dirs.iter().enumerate() {
+                b.add(i as i64, i as i64, Some(*d), Flags::OK, true);
+            }
+            b.add(99, 99, Some(180.0), Flags::SPIKE, true);
+            (b.sum / b.count as f64).rem_euclid(360.0)
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(mean(&[350.0, 10.0]), 0.0), "{}", mean(&[350.0, 10.0]));
+        assert!(close(mean(&[10.0, 350.0]), 0.0));
+        assert!(close(mean(&[340.0, 350.0, 10.0, 20.0]), 0.0));
+        assert!(close(mean(&[90.0, 100.0]), 95.0));
+        assert!(close(mean(&[0.0, 90.0, 180.0]), 90.0));
+        assert!(close(mean(&[270.0, 300.0, 330.0, 0.0, 30.0]), 330.0));
     }
 
     #[test]

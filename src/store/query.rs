@@ -58,9 +58,15 @@ pub struct Aggregate {
 }
 
 impl Aggregate {
-    /// Mean of the counted values, `None` when nothing was counted.
+    /// Mean of the counted values, `None` when nothing was counted. Directions are
+    /// averaged around the compass (0–360°; see `aggregate::Bucket::add`).
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum / self.count as f64)
+        let m = (self.count > 0).then(|| self.sum / self.count as f64)?;
+        if schema::is_direction_code(schema::quantity_code(self.quantity)) {
+            Some(m.rem_euclid(360.0))
+        } else {
+            Some(m)
+        }
     }
 }
 
