@@ -23,6 +23,7 @@ pub mod calibrate;
 pub mod calibrate_circuit;
 pub mod clock;
 pub mod config;
+pub mod correction;
 pub mod duration;
 pub mod hal;
 pub mod import;
