@@ -225,8 +225,12 @@ impl Correction {
             return (raw + self.coeffs[0]).rem_euclid(360.0);
         }
         match self.range {
-            Some((lo, _)) if raw < lo => eval(&self.coeffs, lo) + slope(&self.coeffs, lo) * (raw - lo),
-            Some((_, hi)) if raw > hi => eval(&self.coeffs, hi) + slope(&self.coeffs, hi) * (raw - hi),
+            Some((lo, _)) if raw < lo => {
+                eval(&self.coeffs, lo) + slope(&self.coeffs, lo) * (raw - lo)
+            }
+            Some((_, hi)) if raw > hi => {
+                eval(&self.coeffs, hi) + slope(&self.coeffs, hi) * (raw - hi)
+            }
             _ => eval(&self.coeffs, raw),
         }
     }
@@ -241,8 +245,16 @@ impl Correction {
         };
         let (ylo, yhi) = (eval(&self.coeffs, lo), eval(&self.coeffs, hi));
         let rising = yhi > ylo;
-        let below = if rising { corrected < ylo } else { corrected > ylo };
-        let above = if rising { corrected > yhi } else { corrected < yhi };
+        let below = if rising {
+            corrected < ylo
+        } else {
+            corrected > ylo
+        };
+        let above = if rising {
+            corrected > yhi
+        } else {
+            corrected < yhi
+        };
         if below {
             return lo + (corrected - ylo) / slope(&self.coeffs, lo);
         }
@@ -442,7 +454,11 @@ mod tests {
         let c = Correction::new(Quantity::AirTemperature, &s).unwrap();
         for raw in [-80.0, -30.0, -12.5, 0.0, 21.7, 49.9, 50.0, 70.0] {
             let y = c.apply(raw);
-            assert!((c.invert(y) - raw).abs() < 1e-9, "raw {raw}: {}", c.invert(y));
+            assert!(
+                (c.invert(y) - raw).abs() < 1e-9,
+                "raw {raw}: {}",
+                c.invert(y)
+            );
         }
         // Continuous at the ends.
         assert!((c.apply(50.0 + 1e-9) - c.apply(50.0)).abs() < 1e-6);

@@ -21,6 +21,7 @@
 
 pub mod calibrate;
 pub mod calibrate_circuit;
+pub mod calibrate_correction;
 pub mod clock;
 pub mod config;
 pub mod correction;
