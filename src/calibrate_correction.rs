@@ -28,31 +28,48 @@ pub enum CorrectionAction {
     Status,
 }
 
+/// A coefficient for people: at most 6 decimals, no trailing zeros (the record keeps
+/// the exact value).
+fn short(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// `corrected = …` in words.
 pub fn describe(spec: &CorrectionSpec) -> String {
+    let mut s = String::from("corrected = ");
     if let Some(p) = &spec.polynomial {
-        let terms: Vec<String> = p
-            .iter()
-            .enumerate()
-            .map(|(i, c)| match i {
-                0 => format!("{c}"),
-                1 => format!("{c}·raw"),
-                _ => format!("{c}·raw^{i}"),
-            })
-            .collect();
-        let range = spec
-            .range
-            .map(|[lo, hi]| format!(" (fitted over {lo} to {hi})"))
-            .unwrap_or_default();
-        return format!("corrected = {}{range}", terms.join(" + "));
+        for (i, c) in p.iter().enumerate() {
+            let term = match i {
+                0 => String::new(),
+                1 => "·raw".to_string(),
+                _ => format!("·raw^{i}"),
+            };
+            if i == 0 {
+                s.push_str(&short(*c));
+            } else if *c < 0.0 {
+                s.push_str(&format!(" − {}{term}", short(-c)));
+            } else {
+                s.push_str(&format!(" + {}{term}", short(*c)));
+            }
+        }
+        if let Some([lo, hi]) = spec.range {
+            s.push_str(&format!(" (fitted over {} to {})", short(lo), short(hi)));
+        }
+        return s;
     }
-    let mut s = match spec.scale {
-        Some(k) if k != 1.0 => format!("corrected = raw × {k}"),
-        _ => "corrected = raw".to_string(),
-    };
+    match spec.scale {
+        Some(k) if k != 1.0 => s.push_str(&format!("raw × {}", short(k))),
+        _ => s.push_str("raw"),
+    }
     match spec.offset {
-        Some(o) if o < 0.0 => s.push_str(&format!(" − {}", -o)),
-        Some(o) if o > 0.0 => s.push_str(&format!(" + {o}")),
+        Some(o) if o < 0.0 => s.push_str(&format!(" − {}", short(-o))),
+        Some(o) if o > 0.0 => s.push_str(&format!(" + {}", short(o))),
         _ => {}
     }
     s
@@ -118,11 +135,22 @@ pub fn calibrate_correction(
     let mut report = format!(
         "{what}\nIt applies from the station's next start (`sudo systemctl restart anemone`); readings stored before then keep their values."
     );
-    if s.correction.contains_key(&q) {
-        report.push_str(&format!(
-            "\nThe config's correction.{} is older and stays out of force until that entry changes.",
-            q.as_str()
-        ));
+    if let Some(in_file) = s.correction.get(&q) {
+        // The config's entry is recorded at a start when it differs from its last record.
+        let recorded = store
+            .calibrations(sensor)?
+            .into_iter()
+            .filter(|r| r.kind == KIND_CORRECTION)
+            .filter_map(|r| serde_json::from_value::<CorrectionRecord>(r.payload).ok())
+            .filter(|r| r.quantity == q && r.source == crate::correction::SOURCE_CONFIG)
+            .last()
+            .is_some_and(|r| !r.clear && &r.spec == in_file);
+        report.push_str(&format!("\nThe config's correction.{}", q.as_str()));
+        report.push_str(if recorded {
+            " is older: it stays out of force until that entry changes."
+        } else {
+            " is not recorded yet: the next start records it, and being newer it is the one in force then. Remove it from the config to keep this one."
+        });
     }
     Ok(report)
 }
@@ -176,4 +204,33 @@ fn status(
         s.push_str("  (none recorded)\n");
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_corrections_in_words() {
+        let lin = CorrectionSpec {
+            offset: Some(-1.8999999999999986),
+            scale: Some(1.032258064516129),
+            ..CorrectionSpec::default()
+        };
+        assert_eq!(describe(&lin), "corrected = raw × 1.032258 − 1.9");
+        let poly = CorrectionSpec {
+            polynomial: Some(vec![-1.5, 1.03, -0.0001]),
+            range: Some([0.0, 100.0]),
+            ..CorrectionSpec::default()
+        };
+        assert_eq!(
+            describe(&poly),
+            "corrected = -1.5 + 1.03·raw − 0.0001·raw^2 (fitted over 0 to 100)"
+        );
+        let off = CorrectionSpec {
+            offset: Some(0.5),
+            ..CorrectionSpec::default()
+        };
+        assert_eq!(describe(&off), "corrected = raw + 0.5");
+    }
 }
