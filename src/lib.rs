@@ -21,8 +21,10 @@
 
 pub mod calibrate;
 pub mod calibrate_circuit;
+pub mod calibrate_correction;
 pub mod clock;
 pub mod config;
+pub mod correction;
 pub mod duration;
 pub mod hal;
 pub mod import;

@@ -163,6 +163,50 @@ enum CalibrateCommand {
     /// SCD41 CO2 sensor: `--step frc` after 3 minutes in air of a known concentration
     /// (`--value` ppm, default 420 for outdoor air).
     Co2(CircuitCalArgs),
+    /// Any sensor quantity: record a correction (offset, scale or polynomial, or one or
+    /// two `--point RAW=REFERENCE` readings beside a reference); the station applies it
+    /// from its next start, before QC.
+    Correction(CorrectionCalArgs),
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true)
+    .args(["offset", "scale", "polynomial", "point", "clear", "status"]))]
+struct CorrectionCalArgs {
+    /// The sensor's id.
+    #[arg(long)]
+    sensor: String,
+    /// The quantity to correct, e.g. air_temperature or rain (all of them for --status).
+    #[arg(long, required_unless_present = "status")]
+    quantity: Option<String>,
+    /// Added after scaling, in the quantity's unit: `--offset -1.2`.
+    #[arg(long, allow_hyphen_values = true)]
+    offset: Option<f64>,
+    /// Multiplies the raw value: `--scale 1.05` for a rain gauge that tips 5 % light.
+    #[arg(long, allow_hyphen_values = true)]
+    scale: Option<f64>,
+    /// Coefficients from the constant term up, comma-separated (at most a cubic):
+    /// `--polynomial 0.3,1.02,0.0004`.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, conflicts_with_all = ["offset", "scale", "point"])]
+    polynomial: Option<Vec<f64>>,
+    /// The raw values a polynomial of degree 2 or 3 was fitted over: `--range -20,45`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        requires = "polynomial"
+    )]
+    range: Option<Vec<f64>>,
+    /// RAW=REFERENCE: the sensor's value beside a reference instrument's. Once: an
+    /// offset; twice (at two levels): a scale and offset.
+    #[arg(long, value_name = "RAW=REFERENCE", allow_hyphen_values = true, conflicts_with_all = ["offset", "scale"])]
+    point: Vec<String>,
+    /// Record that the quantity is no longer corrected.
+    #[arg(long, conflicts_with_all = ["offset", "scale", "polynomial", "point", "status"])]
+    clear: bool,
+    /// Show the corrections recorded and the ranges of readings they produced.
+    #[arg(long, conflicts_with_all = ["offset", "scale", "polynomial", "point"])]
+    status: bool,
 }
 
 #[derive(Args)]
@@ -316,6 +360,14 @@ struct ExportArgs {
     /// Units of the values written; the `unit` field names them (the database keeps SI).
     #[arg(long, value_enum, default_value_t = UnitsArg::Metric)]
     units: UnitsArg,
+    /// Add `calibration` (the id of the correction that produced each stored value, empty
+    /// when none did) and `uncorrected` (the value the sensor sent) to raw readings.
+    #[arg(long)]
+    with_calibration: bool,
+    /// Export the calibration records (corrections, the ranges of readings they produced,
+    /// pH and EZO calibrations) instead of readings.
+    #[arg(long, conflicts_with_all = ["with_calibration", "resolution", "units"])]
+    calibrations: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -517,6 +569,10 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             | CalibrateCommand::Co2(args),
         ) => {
             calibrate_circuit(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Calibrate(CalibrateCommand::Correction(args)) => {
+            calibrate_correction(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Probe(args) => {
@@ -806,7 +862,21 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
         units: args.units.into(),
     };
     let progress = std::io::stderr().is_terminal();
-    let count = report::export_to(&store, &opts, args.output.as_deref(), args.force, progress)?;
+    let what = if args.calibrations {
+        report::What::Calibrations
+    } else if args.with_calibration {
+        report::What::DataWithCalibration
+    } else {
+        report::What::Data
+    };
+    let count = report::export_what_to(
+        &store,
+        &opts,
+        what,
+        args.output.as_deref(),
+        args.force,
+        progress,
+    )?;
     if args.output.is_some() {
         eprintln!("Exported {count} rows.");
     }
@@ -903,6 +973,63 @@ fn calibrate_circuit(cli: &Cli, args: &CircuitCalArgs) -> Result<()> {
     let mut store = open_for_writing(&config)?;
     let report = calibrate_circuit(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
     println!("{report}");
+    Ok(())
+}
+
+fn calibrate_correction(cli: &Cli, args: &CorrectionCalArgs) -> Result<()> {
+    use anemone::calibrate_correction::{calibrate_correction, CorrectionAction};
+    use anemone::correction::CorrectionSpec;
+    let (config, _) = load_config(cli)?;
+    let quantity = args
+        .quantity
+        .as_deref()
+        .map(|q| q.parse::<Quantity>())
+        .transpose()?;
+    let action = if args.status {
+        CorrectionAction::Status
+    } else if args.clear {
+        CorrectionAction::Clear
+    } else if !args.point.is_empty() {
+        let mut points = Vec::new();
+        for p in &args.point {
+            let parsed = p.split_once('=').and_then(|(raw, reference)| {
+                Some((
+                    raw.trim().parse::<f64>().ok()?,
+                    reference.trim().parse::<f64>().ok()?,
+                ))
+            });
+            match parsed {
+                Some(pair) => points.push(pair),
+                None => bail!("--point {p}: write the sensor's value, `=`, then the reference's, e.g. --point 21.7=20.5"),
+            }
+        }
+        CorrectionAction::Points(points)
+    } else {
+        let range = match args.range.as_deref() {
+            None => None,
+            Some([lo, hi]) => Some([*lo, *hi]),
+            Some(other) => bail!(
+                "--range takes two numbers, low and high (e.g. --range -20,45), not {}",
+                other.len()
+            ),
+        };
+        CorrectionAction::Set(CorrectionSpec {
+            offset: args.offset,
+            scale: args.scale,
+            polynomial: args.polynomial.clone(),
+            range,
+        })
+    };
+    let mut store = open_for_writing(&config)?;
+    let report = calibrate_correction(
+        &config,
+        &mut store,
+        &args.sensor,
+        quantity,
+        action,
+        Clock::real().now(),
+    )?;
+    emit(&format!("{report}\n"))?;
     Ok(())
 }
 

@@ -211,9 +211,11 @@ pub async fn run(
         Vec<Reading>,
         std::collections::HashMap<String, crate::sensors::PhCalibrationInForce>,
         (Option<String>, String),
+        crate::pipeline::correct::Corrections,
     );
     let station_cfg = config.station.clone();
-    let (store, history, ph_calibrations, (recorded_id, station_id)) =
+    let correct_cfg = config.clone();
+    let (store, history, ph_calibrations, (recorded_id, station_id), corrections) =
         tokio::task::spawn_blocking(move || -> Result<Opened, StoreError> {
             let mut store = Store::open(&path, &store_opts)?;
             let recorded = store.station_id()?;
@@ -233,7 +235,8 @@ pub async fn run(
                     }
                 }
             }
-            Ok((store, history, cals, (recorded, id)))
+            let corrections = crate::pipeline::correct::load(&mut store, &correct_cfg, started)?;
+            Ok((store, history, cals, (recorded, id), corrections))
         })
         .await
         .map_err(|e| StationError::Task(e.to_string()))??;
@@ -377,6 +380,7 @@ pub async fn run(
     };
 
     let mut pipeline = Pipeline::new(&config, ctx.latest.clone());
+    pipeline.set_corrections(corrections);
     pipeline.prime(&history);
     drop(history);
     let pipe = tokio::spawn(

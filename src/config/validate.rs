@@ -674,6 +674,12 @@ fn check_sensors(c: &Config, sensors: &[(usize, SensorConfig)], p: &mut Problems
         for (key, message) in s.kind.check(c) {
             p.add(join(&path, key), message);
         }
+        let measured = s.kind.quantities();
+        for (q, spec) in &s.correction {
+            if let Err(m) = crate::correction::check(&s.id, &measured, *q, spec) {
+                p.add(join(&path, &format!("correction.{}", q.as_str())), m);
+            }
+        }
     }
 }
 

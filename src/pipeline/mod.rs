@@ -1,10 +1,11 @@
-//! Reading → QC (flag, never drop: range, step, persistence, consistency; see [`qc`]) →
-//! derived quantities (from unflagged readings only, [`usable`]) → sinks.
+//! Reading → correction ([`correct`]) → QC (flag, never drop: range, step, persistence,
+//! consistency; see [`qc`]) → derived quantities (from unflagged readings only, [`usable`]) → sinks.
 //!
 //! The pipeline is a plain synchronous state machine ([`Pipeline::process`]); its task
 //! ([`task::PipelineTask`]) runs it between the sensor tasks and the store writer.
 
 pub mod clock_guard;
+pub mod correct;
 pub mod derived;
 pub mod qc;
 pub mod salinity;
@@ -16,6 +17,7 @@ use crate::reading::{Flags, Reading};
 
 /// The processing stages, in order.
 pub struct Pipeline {
+    correct: correct::Corrections,
     qc: qc::Qc,
     derived: derived::Derived,
     latest: Latest,
@@ -25,6 +27,7 @@ impl Pipeline {
     /// A pipeline for `config`, publishing good values into `latest`.
     pub fn new(config: &Config, latest: Latest) -> Pipeline {
         Pipeline {
+            correct: correct::Corrections::default(),
             qc: qc::Qc::new(&config.qc),
             derived: derived::Derived::new(config),
             latest,
@@ -37,9 +40,15 @@ impl Pipeline {
         self.derived.prime(history);
     }
 
-    /// Processes one reading; appends it (flagged as QC says) and any derived readings
-    /// to `out`.
+    /// Sets the corrections in force ([`correct::load`]); none until then.
+    pub fn set_corrections(&mut self, corrections: correct::Corrections) {
+        self.correct = corrections;
+    }
+
+    /// Processes one reading; appends it (corrected, flagged as QC says) and any derived
+    /// readings to `out`.
     pub fn process(&mut self, mut reading: Reading, out: &mut Vec<Reading>) {
+        self.correct.apply(&mut reading);
         self.qc.check(&mut reading);
         if let (true, Some(v)) = (reading.flags.is_ok(), reading.value) {
             self.latest

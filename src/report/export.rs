@@ -17,6 +17,13 @@
 //! never pairs a number with the wrong unit. Aggregates convert `min`, `max` and `mean`
 //! the same way and `sum` as the sum of the shown values. The database is never changed.
 //!
+//! Calibration (`--with-calibration`, [`What::DataWithCalibration`]): raw readings get two
+//! more fields, `calibration` (the id of the `correction` record that produced the stored
+//! value; empty in CSV and null in JSON when it was stored uncorrected) and `uncorrected`
+//! (the value the sensor sent, recovered by undoing that correction; see
+//! [`crate::correction`]). `--calibrations` ([`export_calibrations`]) writes the
+//! calibration records themselves.
+//!
 //! Memory stays bounded: rows are read from the store a page at a time and written as
 //! they come.
 //!
@@ -31,8 +38,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::reading::{format_ts, Precision, Quantity};
-use crate::store::{Aggregate, Query, Resolution, Store, StoredReading};
+use std::collections::HashMap;
+
+use crate::correction::Timeline;
+use crate::reading::{format_ts, Precision, Quantity, Reading};
+use crate::store::{Aggregate, CalibrationRecord, Query, Resolution, Store, StoredReading};
 use crate::units::{conversion_for, display_rounded, display_sum, display_unit, UnitSystem};
 
 use super::ReportError;
@@ -127,6 +137,8 @@ struct Sink<'a> {
     units: UnitSystem,
     out: std::io::BufWriter<&'a mut dyn Write>,
     rows: u64,
+    /// With `calibration` and `uncorrected` columns: each sensor's correction timeline.
+    calibration: Option<HashMap<String, Timeline>>,
 }
 
 impl<'a> Sink<'a> {
@@ -147,6 +159,7 @@ impl<'a> Sink<'a> {
             units,
             out,
             rows: 0,
+            calibration: None,
         })
     }
 
@@ -185,6 +198,9 @@ impl<'a> Sink<'a> {
     }
 
     fn reading(&mut self, r: &StoredReading, p: &Precision) -> Result<(), ReportError> {
+        if self.calibration.is_some() {
+            return self.reading_with_calibration(&r.reading, p);
+        }
         let r = &r.reading;
         let q = r.quantity;
         match self.format {
@@ -207,6 +223,47 @@ impl<'a> Sink<'a> {
                         json_num(self.shown(p, &r.sensor, q, r.value)),
                     );
                     obj.insert("unit".into(), display_unit(q, self.units).into());
+                }
+                self.json(&v)
+            }
+        }
+    }
+
+    /// A reading with the correction that produced it (`calibration`: its record id, empty
+    /// or null when stored uncorrected) and the value the sensor sent (`uncorrected`).
+    fn reading_with_calibration(&mut self, r: &Reading, p: &Precision) -> Result<(), ReportError> {
+        let q = r.quantity;
+        let used = self
+            .calibration
+            .as_ref()
+            .and_then(|t| t.get(&*r.sensor))
+            .and_then(|t| t.at(q, r.ts))
+            .map(|(id, c)| (id, c.clone()));
+        let id = used.as_ref().map(|(id, _)| *id);
+        let raw = match &used {
+            Some((_, c)) => r.value.map(|v| c.invert(v)),
+            None => r.value,
+        };
+        let value = self.shown(p, &r.sensor, q, r.value);
+        let uncorrected = self.shown(p, &r.sensor, q, raw);
+        match self.format {
+            Format::Csv => self.csv(&[
+                &format_ts(r.ts),
+                &r.sensor,
+                q.as_str(),
+                &num(value),
+                display_unit(q, self.units),
+                &r.flags.names().join("|"),
+                &id.map(|i| i.to_string()).unwrap_or_default(),
+                &num(uncorrected),
+            ]),
+            _ => {
+                let mut v = serde_json::to_value(r.json_in(p)).map_err(std::io::Error::from)?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("value".into(), json_num(value));
+                    obj.insert("unit".into(), display_unit(q, self.units).into());
+                    obj.insert("calibration".into(), id.into());
+                    obj.insert("uncorrected".into(), json_num(uncorrected));
                 }
                 self.json(&v)
             }
@@ -279,6 +336,34 @@ pub fn export(
     out: &mut dyn Write,
     progress: bool,
 ) -> Result<u64, ReportError> {
+    export_what(store, opts, What::Data, out, progress)
+}
+
+/// What an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum What {
+    /// Readings or aggregates, as [`export`] writes them.
+    #[default]
+    Data,
+    /// Raw readings with two more fields: `calibration`, the id of the correction record
+    /// that produced the stored value (empty or null: stored uncorrected), and
+    /// `uncorrected`, the value the sensor sent, recovered by undoing that correction.
+    DataWithCalibration,
+    /// The calibration records themselves ([`export_calibrations`]).
+    Calibrations,
+}
+
+/// Like [`export`], writing `what`.
+pub fn export_what(
+    store: &Store,
+    opts: &ExportOptions,
+    what: What,
+    out: &mut dyn Write,
+    progress: bool,
+) -> Result<u64, ReportError> {
+    if what == What::Calibrations {
+        return export_calibrations(store, opts, out);
+    }
     if opts.resolution == Resolution::Raw {
         let bar = if progress {
             let total = store.count_readings(&opts.query)?;
@@ -286,7 +371,14 @@ pub fn export(
         } else {
             None
         };
-        let mut sink = Sink::new(opts.format, opts.units, out, READING_HEADER)?;
+        let mut sink = if what == What::DataWithCalibration {
+            let header = format!("{READING_HEADER},calibration,uncorrected");
+            let mut sink = Sink::new(opts.format, opts.units, out, &header)?;
+            sink.calibration = Some(timelines(store)?);
+            sink
+        } else {
+            Sink::new(opts.format, opts.units, out, READING_HEADER)?
+        };
         store.for_each_reading::<ReportError>(&opts.query, |r| {
             sink.reading(r, &opts.precision)?;
             if let Some(b) = &bar {
@@ -299,12 +391,80 @@ pub fn export(
         }
         sink.finish()
     } else {
+        if what == What::DataWithCalibration {
+            return Err(ReportError::NoData(
+                "calibration columns exist for raw readings only: drop --resolution or the calibration option (aggregates mix readings of several calibrations)".into(),
+            ));
+        }
         let mut sink = Sink::new(opts.format, opts.units, out, AGGREGATE_HEADER)?;
         store.for_each_aggregate::<ReportError>(opts.resolution, &opts.query, |a| {
             sink.aggregate(a, &opts.precision)
         })?;
         sink.finish()
     }
+}
+
+/// Each sensor's correction timeline, from every calibration record in the store.
+fn timelines(store: &Store) -> Result<HashMap<String, Timeline>, ReportError> {
+    let mut by_sensor: HashMap<String, Vec<CalibrationRecord>> = HashMap::new();
+    for (sensor, r) in store.all_calibrations()? {
+        by_sensor.entry(sensor).or_default().push(r);
+    }
+    Ok(by_sensor
+        .into_iter()
+        .map(|(sensor, recs)| {
+            let t = Timeline::from_records(
+                recs.iter()
+                    .map(|r| (r.id, r.ts, r.kind.as_str(), &r.payload)),
+            );
+            (sensor, t)
+        })
+        .collect())
+}
+
+const CALIBRATION_HEADER: &str = "id,ts,sensor,kind,quantity,payload";
+
+/// Writes the calibration records (corrections, the ranges of readings they produced, the
+/// pH and EZO records) that `opts.query` selects: by time, sensor, and — for the records
+/// that name one — quantity. CSV: `id,ts,sensor,kind,quantity,payload` (the payload as JSON
+/// text); JSON/NDJSON: objects with the same keys, the payload as an object.
+pub fn export_calibrations(
+    store: &Store,
+    opts: &ExportOptions,
+    out: &mut dyn Write,
+) -> Result<u64, ReportError> {
+    let mut sink = Sink::new(opts.format, opts.units, out, CALIBRATION_HEADER)?;
+    let q = &opts.query;
+    for (sensor, r) in store.all_calibrations()? {
+        let quantity = r.payload.get("quantity").and_then(|v| v.as_str());
+        let keep = q.from.is_none_or(|f| r.ts >= f)
+            && q.to.is_none_or(|t| r.ts < t)
+            && q.sensor.as_deref().is_none_or(|s| s == sensor)
+            && q.quantity
+                .is_none_or(|want| quantity == Some(want.as_str()));
+        if !keep {
+            continue;
+        }
+        match opts.format {
+            Format::Csv => sink.csv(&[
+                &r.id.to_string(),
+                &format_ts(r.ts),
+                &sensor,
+                &r.kind,
+                quantity.unwrap_or(""),
+                &r.payload.to_string(),
+            ])?,
+            _ => sink.json(&serde_json::json!({
+                "id": r.id,
+                "ts": format_ts(r.ts),
+                "sensor": sensor,
+                "kind": r.kind,
+                "quantity": quantity,
+                "payload": r.payload,
+            }))?,
+        }
+    }
+    sink.finish()
 }
 
 /// Writes readings that come from elsewhere (the collector's PostgreSQL) in `opts`'s
@@ -331,18 +491,30 @@ pub fn export_to(
     force: bool,
     progress: bool,
 ) -> Result<u64, ReportError> {
+    export_what_to(store, opts, What::Data, output, force, progress)
+}
+
+/// [`export_to`] writing `what`.
+pub fn export_what_to(
+    store: &Store,
+    opts: &ExportOptions,
+    what: What,
+    output: Option<&Path>,
+    force: bool,
+    progress: bool,
+) -> Result<u64, ReportError> {
     match output {
         Some(path) => {
             let file = create_output(path, store.path(), force)?;
             let mut out = std::io::BufWriter::new(file);
-            let n = export(store, opts, &mut out, progress)?;
+            let n = export_what(store, opts, what, &mut out, progress)?;
             out.flush()?;
             Ok(n)
         }
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = export(store, opts, &mut out, progress)?;
+            let n = export_what(store, opts, what, &mut out, progress)?;
             out.flush()?;
             Ok(n)
         }

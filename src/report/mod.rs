@@ -6,7 +6,10 @@
 pub mod export;
 pub mod stats;
 
-pub use export::{export, export_to, ExportOptions, Format, UnknownFormat};
+pub use export::{
+    export, export_calibrations, export_to, export_what, export_what_to, ExportOptions, Format,
+    UnknownFormat, What,
+};
 pub use stats::{stats, stats_in, stats_json, stats_json_in};
 
 use crate::store::StoreError;

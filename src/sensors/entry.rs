@@ -3,8 +3,12 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::SensorKind;
+use crate::correction::CorrectionSpec;
 use crate::duration::Span;
+use crate::reading::Quantity;
 
 /// What to do when a sensor does not answer at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -28,13 +32,17 @@ pub struct SensorConfig {
     pub interval: Span,
     /// What to do when it is absent at start-up.
     pub on_startup_error: OnStartupError,
+    /// Corrections per quantity (`correction.air_temperature = { offset = -1.2 }`),
+    /// applied by the pipeline before QC; see [`crate::correction`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub correction: BTreeMap<Quantity, CorrectionSpec>,
     /// The kind and its settings.
     #[serde(flatten)]
     pub kind: SensorKind,
 }
 
 /// Keys shared by every sensor kind, taken out before the kind is parsed.
-pub(crate) const COMMON_KEYS: [&str; 3] = ["id", "interval", "on_startup_error"];
+pub(crate) const COMMON_KEYS: [&str; 4] = ["id", "interval", "on_startup_error", "correction"];
 
 impl<'de> Deserialize<'de> for SensorConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -62,12 +70,21 @@ impl<'de> Deserialize<'de> for SensorConfig {
             })
             .transpose()?
             .unwrap_or_default();
+        let correction = table
+            .remove("correction")
+            .map(|v| {
+                BTreeMap::<Quantity, CorrectionSpec>::deserialize(v)
+                    .map_err(|e| D::Error::custom(format!("correction: {e}")))
+            })
+            .transpose()?
+            .unwrap_or_default();
         let kind = SensorKind::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         let interval = interval.unwrap_or_else(|| kind.default_interval());
         Ok(SensorConfig {
             id,
             interval,
             on_startup_error,
+            correction,
             kind,
         })
     }

@@ -18,6 +18,7 @@
 //! * [`writer`]: the writer task, batching commits on the station clock.
 
 mod aggregate;
+mod calibrations;
 mod commit;
 mod cursor;
 mod error;
