@@ -248,6 +248,7 @@ pub async fn run(
     let hal = crate::sensors::open_hal(&config, &clock, started);
     let ctx = SourceContext {
         ph_calibrations,
+        analog_calibrations: crate::calibrate_analog::all_in_force(&store, &config)?,
         ..SourceContext::default()
     };
     let progress = opts.progress.clone().unwrap_or_default();
@@ -335,6 +336,7 @@ pub async fn run(
                     backlog,
                     cursor: cursor_tx,
                     committed: Some(committed_rx),
+                    pause: Some(ctx.power.watch_saving()),
                 },
             )
             .await,
