@@ -58,6 +58,7 @@ fn reef_preset_simulated_day_stores_every_quantity() {
         ("current", CurrentSpeed),
         ("current", CurrentSpeedAvg2m),
         ("current", CurrentSpeedAvg10m),
+        ("turbidity", Turbidity),
     ] {
         assert!(
             seen.contains(&(sensor.to_string(), q)),

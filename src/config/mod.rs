@@ -248,6 +248,11 @@ impl QcConfig {
             Quantity::BatteryCurrent | Quantity::SolarCurrent => (-100.0, 100.0),
             Quantity::BatteryPower | Quantity::SolarPower => (-2_600.0, 2_600.0),
             Quantity::PowerSaving => (0.0, 1.0),
+            // Turbidity meters read to about 4000 NTU (SEN0189: 3000); nitrate electrodes
+            // to about 14 000 mg/L, far beyond any natural water.
+            Quantity::Turbidity => (0.0, 4_000.0),
+            Quantity::Nitrate => (0.0, 14_000.0),
+            Quantity::AnalogVoltage => (-10.0, 10.0),
             Quantity::Latitude => (-90.0, 90.0),
             Quantity::Longitude => (-180.0, 180.0),
             Quantity::GpsFixMode => (0.0, 3.0),
