@@ -92,18 +92,28 @@ pub fn calibrate_analog(
             let measured = c
                 .measure_volts(hal)
                 .map_err(|e| CalibrateError::Device(format!("{id}: {e}")))?;
+            let mut points = if first {
+                Vec::new()
+            } else {
+                points_since_start(store, id)?
+            };
+            points.push((measured, wanted));
+            // A sensor off by more than a factor of two is miswired, or the two standards
+            // read alike (mixed up, or the probe was not moved): nothing is recorded.
+            let k = VoltsCorrection::fit(&points)
+                .filter(|k| (0.5..=2.0).contains(&k.gain))
+                .ok_or_else(|| {
+                    CalibrateError::Device(format!(
+                        "{id}: {measured:.4} V in this standard does not fit the first point {:?} (a correction gain outside 0.5–2): the two standards must read clearly apart (e.g. 0 and 1000 NTU); nothing recorded",
+                        points.first().map(|p| p.0)
+                    ))
+                })?;
             store.record_calibration(
                 id,
                 now,
                 KIND_POINT,
                 &serde_json::json!({"step": step, "value": value, "volts": measured, "curve_volts": wanted}),
             )?;
-            let points = points_since_start(store, id)?;
-            let k = VoltsCorrection::fit(&points).ok_or_else(|| {
-                CalibrateError::Device(format!(
-                    "{id}: both points measured {measured:.4} V: the two standards must differ (e.g. 0 and 1000 NTU)"
-                ))
-            })?;
             store.record_calibration(
                 id,
                 now,
