@@ -5,6 +5,7 @@
 #
 #   anemone-<v>-aarch64-linux-musl          static, any 64-bit Pi OS (Pi 3/4/5/Zero 2 W)
 #   anemone-<v>-armv7-linux-gnueabihf       needs glibc >= 2.28: any 32-bit Pi OS since Buster
+#   anemone-<v>-armv6-linux-musleabihf      static, ARMv6 hard float: Pi Zero / Zero W / Pi 1
 #   anemone_<v>-1_arm64.deb, anemone_<v>-1_armhf.deb   the same binaries, packaged
 #   SHA256SUMS
 #   (each .deb also holds the man page anemone(1) and bash/zsh/fish completions)
@@ -26,6 +27,7 @@ t0=$SECONDS
 
 MUSL=aarch64-unknown-linux-musl
 ARMV7=armv7-unknown-linux-gnueabihf
+ARMV6=arm-unknown-linux-musleabihf
 GLIBC=2.28
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 [ -n "$version" ] || { echo "cannot read the package version"; exit 1; }
@@ -36,7 +38,7 @@ tools=$root/target/release-tools
 say "tools"
 # qemu to run the results; the armhf sysroot (libc6-armhf-cross) for qemu-arm -L, and
 # binutils-arm-linux-gnueabihf for objdump (both come with gcc-arm-linux-gnueabihf).
-apt_install qemu-user file python3-venv gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+apt_install qemu-user file binutils python3-venv gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 if [ ! -x "$tools/venv/bin/cargo-zigbuild" ] || [ ! -x "$tools/venv/bin/python-zig" ]; then
   rm -rf "$tools/venv"
   python3 -m venv "$tools/venv"
@@ -49,6 +51,14 @@ installed=$(rustup target list --installed)
 for t in $MUSL $ARMV7; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
+# ARMv6: rustup's standard library where it has one, else std built from rust-src
+# (-Zbuild-std, with RUSTC_BOOTSTRAP=1 for that one build only).
+armv6_std=()
+if ! grep -qx "$ARMV6" <<<"$installed" && ! rustup target add "$ARMV6" 2>/dev/null; then
+  echo "no prebuilt standard library for $ARMV6: building it from rust-src"
+  rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+  armv6_std=(-Zbuild-std=std,panic_abort)
+fi
 if ! command -v cargo-deb >/dev/null 2>&1; then
   say "cargo install cargo-deb --locked"
   cargo install cargo-deb --locked --quiet
@@ -66,11 +76,25 @@ s=$SECONDS
 cargo zigbuild --release --target "$ARMV7.$GLIBC" --bin anemone
 echo "built in $((SECONDS - s)) s"
 
+say "cargo zigbuild --release --target $ARMV6 ${armv6_std[*]}"
+s=$SECONDS
+if [ ${#armv6_std[@]} -gt 0 ]; then
+  RUSTC_BOOTSTRAP=1 cargo zigbuild --release --target "$ARMV6" "${armv6_std[@]}" --bin anemone
+else
+  cargo zigbuild --release --target "$ARMV6" --bin anemone
+fi
+echo "built in $((SECONDS - s)) s"
+
 musl_bin=target/$MUSL/release/anemone
 armv7_bin=target/$ARMV7/release/anemone
+armv6_bin=target/$ARMV6/release/anemone
 
 say "checks"
-file "$musl_bin" "$armv7_bin"
+file "$musl_bin" "$armv7_bin" "$armv6_bin"
+file "$armv6_bin" | grep -q 'ARM, EABI5.*statically linked' \
+  || { echo "FAIL: $armv6_bin is not a static 32-bit ARM executable"; exit 1; }
+readelf -A "$armv6_bin" | grep -Eq 'Tag_CPU_arch: v6(KZ|K|Z)?$' \
+  || { echo "FAIL: $armv6_bin is not built for ARMv6"; exit 1; }
 file "$musl_bin" | grep -q 'ARM aarch64.*statically linked' \
   || { echo "FAIL: $musl_bin is not a static aarch64 executable"; exit 1; }
 file "$armv7_bin" | grep -q 'ARM, EABI5' || { echo "FAIL: $armv7_bin is not 32-bit ARM"; exit 1; }
@@ -99,6 +123,7 @@ check_run() {  # check_run NAME QEMU...: the binary under qemu-user
 }
 check_run musl qemu-aarch64 "$musl_bin"
 check_run armv7 qemu-arm -L /usr/arm-linux-gnueabihf "$armv7_bin"
+check_run armv6 qemu-arm -cpu arm1176 "$armv6_bin"
 
 say "packages"
 # The man page and completions, written by the binary (the same on every target).
@@ -111,6 +136,7 @@ cargo deb --no-build --no-strip --target "$MUSL" --variant release-arm64 --outpu
 cargo deb --no-build --no-strip --target "$ARMV7" --variant release-armhf --output "$dist" >/dev/null
 install -m 0755 "$musl_bin" "$dist/anemone-$version-aarch64-linux-musl"
 install -m 0755 "$armv7_bin" "$dist/anemone-$version-armv7-linux-gnueabihf"
+install -m 0755 "$armv6_bin" "$dist/anemone-$version-armv6-linux-musleabihf"
 for deb in "$dist"/*.deb; do
   echo "$(basename "$deb"): $(dpkg-deb -f "$deb" Architecture), Depends: $(dpkg-deb -f "$deb" Depends)"
   dpkg-deb -c "$deb" | awk '{print "    " $6}' | grep -v '/$'

@@ -20,6 +20,7 @@
 #![deny(unsafe_code)]
 
 pub mod calibrate;
+pub mod calibrate_analog;
 pub mod calibrate_circuit;
 pub mod calibrate_correction;
 pub mod clock;

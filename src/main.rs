@@ -163,6 +163,9 @@ enum CalibrateCommand {
     /// SCD41 CO2 sensor: `--step frc` after 3 minutes in air of a known concentration
     /// (`--value` ppm, default 420 for outdoor air).
     Co2(CircuitCalArgs),
+    /// Analog sensor (type = "analog"): two-point calibration in standards, `--step first`
+    /// then `--step second`, each with `--value` (the standard's value in the quantity's unit).
+    Analog(CircuitCalArgs),
     /// Any sensor quantity: record a correction (offset, scale or polynomial, or one or
     /// two `--point RAW=REFERENCE` readings beside a reference); the station applies it
     /// from its next start, before QC.
@@ -568,7 +571,11 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             | CalibrateCommand::Orp(args)
             | CalibrateCommand::Co2(args),
         ) => {
-            calibrate_circuit(&cli, args)?;
+            calibrate_circuit(&cli, args, false)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Calibrate(CalibrateCommand::Analog(args)) => {
+            calibrate_circuit(&cli, args, true)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Calibrate(CalibrateCommand::Correction(args)) => {
@@ -955,7 +962,8 @@ fn station_stopped() -> Result<()> {
     Ok(())
 }
 
-fn calibrate_circuit(cli: &Cli, args: &CircuitCalArgs) -> Result<()> {
+/// `analog`: the analog kind's two-point calibration rather than a circuit's.
+fn calibrate_circuit(cli: &Cli, args: &CircuitCalArgs, analog: bool) -> Result<()> {
     use anemone::calibrate_circuit::{calibrate_circuit, CircuitAction};
     let (mut config, _) = load_config(cli)?;
     if args.simulate {
@@ -971,7 +979,12 @@ fn calibrate_circuit(cli: &Cli, args: &CircuitCalArgs) -> Result<()> {
     let clock = Clock::real();
     let hal = anemone::sensors::open_hal(&config, &clock, clock.now());
     let mut store = open_for_writing(&config)?;
-    let report = calibrate_circuit(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
+    let calibrate = if analog {
+        anemone::calibrate_analog::calibrate_analog
+    } else {
+        calibrate_circuit
+    };
+    let report = calibrate(&config, &hal, &mut store, &args.sensor, action, clock.now())?;
     println!("{report}");
     Ok(())
 }

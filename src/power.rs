@@ -3,23 +3,27 @@
 //! `resume_v` — two thresholds, so a battery hovering at one does not flap. The battery's
 //! INA219 (`type = "ina219"`, `role = "battery"`) feeds it and reports each change as a
 //! `power_saving` reading (1 saving, 0 normal) and a log line; the sensor tasks read the
-//! shared [`PowerState`].
+//! shared [`PowerState`], and the MQTT publisher pauses while it says saving
+//! ([`PowerState::watch_saving`]): the store keeps every reading, and what was stored
+//! meanwhile is published as backfill once the battery has recovered.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::watch;
 
 /// Whether the station is saving power, shared by the battery's sensor and the sensor
 /// tasks.
 #[derive(Debug, Clone)]
 pub struct PowerState {
-    saving: Arc<AtomicBool>,
+    saving: Arc<watch::Sender<bool>>,
     factor: Arc<AtomicU32>,
 }
 
 impl Default for PowerState {
     fn default() -> Self {
         PowerState {
-            saving: Arc::new(AtomicBool::new(false)),
+            saving: Arc::new(watch::Sender::new(false)),
             factor: Arc::new(AtomicU32::new(1)),
         }
     }
@@ -28,7 +32,12 @@ impl Default for PowerState {
 impl PowerState {
     /// True while the battery is low.
     pub fn is_saving(&self) -> bool {
-        self.saving.load(Ordering::Relaxed)
+        *self.saving.borrow()
+    }
+
+    /// Follows [`PowerState::is_saving`]: the MQTT publisher's pause.
+    pub fn watch_saving(&self) -> watch::Receiver<bool> {
+        self.saving.subscribe()
     }
 
     /// `interval_ms` as it is now: stretched while saving.
@@ -42,7 +51,7 @@ impl PowerState {
 
     fn set(&self, saving: bool, factor: u32) {
         self.factor.store(factor.max(1), Ordering::Relaxed);
-        self.saving.store(saving, Ordering::Relaxed);
+        self.saving.send_replace(saving);
     }
 }
 
@@ -88,12 +97,15 @@ impl LowBatteryPolicy {
             tracing::warn!(
                 volts,
                 threshold = self.low_v,
-                "Battery low: sampling every interval × {} until it is back at {} V",
+                "Battery low: sampling every interval × {} and MQTT publishing paused (readings are stored) until it is back at {} V",
                 self.factor,
                 self.resume_v
             );
         } else {
-            tracing::info!(volts, "Battery recovered: sampling at the normal intervals");
+            tracing::info!(
+                volts,
+                "Battery recovered: sampling at the normal intervals; MQTT publishing resumes"
+            );
         }
         Some(next)
     }
@@ -106,12 +118,14 @@ mod tests {
     #[test]
     fn hysteresis_between_the_two_thresholds() {
         let state = PowerState::default();
+        let pause = state.watch_saving();
         let mut p = LowBatteryPolicy::new(11.8, 12.4, 10, state.clone());
         assert_eq!(state.interval_ms(60_000), 60_000);
         assert_eq!(p.update(12.6), None);
         assert_eq!(p.update(11.9), None);
         assert_eq!(p.update(11.7), Some(true));
         assert!(state.is_saving());
+        assert!(*pause.borrow(), "the publisher's pause follows the policy");
         assert_eq!(state.interval_ms(60_000), 600_000);
         // Between the thresholds it stays saving: no flapping.
         assert_eq!(p.update(12.0), None);
@@ -119,6 +133,7 @@ mod tests {
         assert_eq!(p.update(f64::NAN), None);
         assert_eq!(p.update(12.4), Some(false));
         assert!(!state.is_saving());
+        assert!(!*pause.borrow());
         assert_eq!(p.update(11.9), None);
     }
 }

@@ -108,6 +108,9 @@ quantities! {
     SolarCurrent => "solar_current", "A", "Solar charge current (INA219, role solar).";
     SolarPower => "solar_power", "W", "Solar charge power (INA219, role solar).";
     PowerSaving => "power_saving", "", "Low-battery policy state: 1 saving power (longer intervals), 0 normal.";
+    Turbidity => "turbidity", "NTU", "Turbidity of the water (an `analog` sensor, e.g. DFRobot SEN0189).";
+    Nitrate => "nitrate", "mg/L", "Nitrate in the water (an `analog` sensor: a nitrate ion-selective electrode).";
+    AnalogVoltage => "analog_voltage", "V", "The voltage of an `analog` sensor without a curve for a physical quantity.";
     Latitude => "latitude", "°", "Latitude of a GPS fix, degrees north (WGS 84; negative south).";
     Longitude => "longitude", "°", "Longitude of a GPS fix, degrees east (WGS 84; negative west).";
     GpsFixMode => "gps_fix_mode", "", "GPS fix mode as gpsd reports it: 0 unknown, 1 no fix, 2 two-dimensional, 3 three-dimensional.";
@@ -168,6 +171,10 @@ impl Quantity {
             BatteryVoltage | SolarVoltage => 2,
             BatteryCurrent | SolarCurrent | BatteryPower | SolarPower => 3,
             PowerSaving => 0,
+            // Analog sensors: a whole NTU (SEN0189's steepness), 0.01 mg/L, the ADC's mV.
+            Turbidity => 0,
+            Nitrate => 2,
+            AnalogVoltage => 3,
             // GPS: 1e-6° is about 0.1 m, finer than a consumer receiver's metres.
             Latitude | Longitude => 6,
             GpsFixMode | GpsSatellites => 0,

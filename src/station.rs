@@ -251,6 +251,7 @@ pub async fn run(
     let hal = crate::sensors::open_hal(&config, &clock, started);
     let ctx = SourceContext {
         ph_calibrations,
+        analog_calibrations: crate::calibrate_analog::all_in_force(&store, &config)?,
         ..SourceContext::default()
     };
     let progress = opts.progress.clone().unwrap_or_default();
@@ -338,6 +339,7 @@ pub async fn run(
                     backlog,
                     cursor: cursor_tx,
                     committed: Some(committed_rx),
+                    pause: Some(ctx.power.watch_saving()),
                 },
             )
             .await,

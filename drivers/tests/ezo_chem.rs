@@ -9,6 +9,10 @@ use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource};
 use embedded_hal_mock::eh1::delay::NoopDelay;
 use embedded_hal_mock::eh1::i2c::{Mock, Transaction as T};
 
+/// A reply: the response code, then the ASCII text, NUL-padded. The codes are the EZO
+/// datasheets' "Response codes" page (I2C mode; EZO-DO datasheet V4.1 page 44, EZO-pH
+/// V5.8 page 46): 1 successful request, 2 syntax error, 254 still processing, 255 no data
+/// to send.
 fn reply(code: u8, text: &str) -> Vec<u8> {
     let mut v = vec![0u8; 32];
     v[0] = code;

@@ -1,4 +1,6 @@
 //! SCD41 bus behaviour with the SCD4x datasheet's command examples (words with their CRCs).
+//! Checked against Sensirion's "Datasheet SCD4x" (version 1.3, September 2022): section
+//! numbers below are that version's.
 
 use anemone_drivers::scd41::{Error, Scd41, ADDRESS};
 use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource};
@@ -9,11 +11,14 @@ use embedded_hal_mock::eh1::i2c::{Mock, Transaction as T};
 fn periodic_measurement_with_pressure_compensation() {
     let t = [
         T::write(ADDRESS, vec![0x21, 0xB1]),
-        // set_ambient_pressure example: 987 hPa → 0x03DB, CRC 0x42.
+        // set_ambient_pressure example (§3.6.5, Table 17): 98 700 Pa → word 0x03DB (Pa /
+        // 100), CRC 0x42.
         T::write(ADDRESS, vec![0xE0, 0x00, 0x03, 0xDB, 0x42]),
         T::write(ADDRESS, vec![0xE4, 0xB8]),
         T::read(ADDRESS, vec![0x80, 0x06, crc(0x8006)]),
-        // read_measurement example: 500 ppm, 25 °C, 37 %.
+        // read_measurement example (§3.5.2): 0x01F4 = 500 ppm, 0x6667 = −45 + 175 × 26215 /
+        // 2^16 = 25 °C, 0x5EB9 = 100 × 24249 / 2^16 = 37 %; CRCs 0x33, 0xA2, 0x3C recomputed
+        // with the §3.11 CRC-8 (0xBEEF → 0x92).
         T::write(ADDRESS, vec![0xEC, 0x05]),
         T::read(
             ADDRESS,
@@ -40,7 +45,8 @@ fn crc(w: u16) -> u8 {
 #[test]
 fn single_shot_offset_and_forced_recalibration() {
     let t = [
-        // set_temperature_offset example: 5.4 °C → 0x07E6, CRC 0x48.
+        // set_temperature_offset example (§3.6.1): 5.4 °C → 0x07E6 (trunc(5.4 × 2^16 / 175)),
+        // CRC 0x48 (recomputed).
         T::write(ADDRESS, vec![0x24, 0x1D, 0x07, 0xE6, 0x48]),
         T::write(ADDRESS, vec![0x21, 0x9D]),
         T::write(ADDRESS, vec![0xEC, 0x05]),
@@ -48,8 +54,9 @@ fn single_shot_offset_and_forced_recalibration() {
             ADDRESS,
             vec![0x01, 0xF4, 0x33, 0x66, 0x67, 0xA2, 0x5E, 0xB9, 0x3C],
         ),
-        // perform_forced_recalibration example: 480 ppm (0x01E0, CRC 0xB4); answer 0x7FCE
-        // (CRC 0x7B) = a correction of -50 ppm.
+        // perform_forced_recalibration example (§3.7.1, Table 18, page 13): 480 ppm (0x01E0,
+        // CRC 0xB4); answer 0x7FCE (CRC 0x7B) = word − 0x8000 = a correction of −50 ppm;
+        // 0xFFFF means the FRC failed.
         T::write(ADDRESS, vec![0x36, 0x2F, 0x01, 0xE0, 0xB4]),
         T::read(ADDRESS, vec![0x7F, 0xCE, 0x7B]),
         T::write(ADDRESS, vec![0x36, 0x2F, 0x01, 0xA4, crc(0x01A4)]),

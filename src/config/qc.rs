@@ -256,6 +256,11 @@ pub const DEFAULTS: &[Defaults] = &[
     range(&[Q::AnchorDistance], 0.0, 20_037_509.0, "half the Earth's circumference"),
     // The strongest tidal races run at about 8 m/s.
     range(&[Q::CurrentSpeed, Q::CurrentSpeedAvg2m, Q::CurrentSpeedAvg10m], 0.0, 10.0, "tidal race records"),
+    // Turbidity meters read to about 4000 NTU (SEN0189: 3000); nitrate electrodes to about
+    // 14 000 mg/L, far beyond any natural water.
+    range(&[Q::Turbidity], 0.0, 4_000.0, "turbidity meter ranges"),
+    range(&[Q::Nitrate], 0.0, 14_000.0, "nitrate electrode range"),
+    range(&[Q::AnalogVoltage], -10.0, 10.0, "ADC input ranges"),
 ];
 
 /// Where the persistence check of `q` is exempt (see [`Persistence::active_from`]).

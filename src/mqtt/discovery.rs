@@ -69,6 +69,8 @@ pub fn ha_class(q: Quantity) -> HaClass {
         BatteryCurrent | SolarCurrent => (Some("current"), "measurement", 2),
         BatteryPower | SolarPower => (Some("power"), "measurement", 1),
         PowerSaving => (None, "measurement", 0),
+        Turbidity | Nitrate => (None, "measurement", 1),
+        AnalogVoltage => (Some("voltage"), "measurement", 3),
         Latitude | Longitude => (None, "measurement", 6),
         GpsFixMode | GpsSatellites => (None, "measurement", 0),
         SpeedOverGround => (Some("speed"), "measurement", 2),

@@ -10,6 +10,7 @@
 //! scheduler ([`scheduler`]) at its interval, or once by `anemone read`; both go through
 //! [`start_on_bus`] and [`sample_on_bus`]. Sources never know about storage or MQTT.
 
+pub mod analog;
 pub mod anemometer;
 pub mod as3935;
 pub mod bme280;
@@ -295,6 +296,8 @@ sensor_kinds! {
     Gps(gps::GpsConfig),
     /// Paddle-wheel or propeller water current meter on a GPIO line.
     CurrentMeter(current_meter::CurrentMeterConfig),
+    /// Any voltage-output sensor on an ADC channel, through a curve (turbidity, nitrate, …).
+    Analog(analog::AnalogConfig),
 }
 
 /// A kind's settings with its `type` beside them, as the TOML has them.
@@ -383,6 +386,8 @@ pub struct SourceContext {
     pub latest: Latest,
     /// Stored pH calibrations in force, by sensor id.
     pub ph_calibrations: HashMap<String, PhCalibrationInForce>,
+    /// Stored `analog` calibrations in force, by sensor id.
+    pub analog_calibrations: HashMap<String, analog::AnalogCalibrationInForce>,
     /// The low-battery policy's state: the battery's INA219 sets it, the sensor tasks
     /// stretch their intervals by it.
     pub power: crate::power::PowerState,

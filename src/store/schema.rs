@@ -167,6 +167,9 @@ pub fn quantity_code(q: Quantity) -> i64 {
         Quantity::SolarCurrent => 41,
         Quantity::SolarPower => 42,
         Quantity::PowerSaving => 43,
+        Quantity::Turbidity => 44,
+        Quantity::Nitrate => 45,
+        Quantity::AnalogVoltage => 46,
         // 33–59: the reef buoy's chemistry, gases and power.
         Quantity::Latitude => 60,
         Quantity::Longitude => 61,

@@ -809,6 +809,7 @@ async fn mqtt_daemon_start_publishes_through_the_embedded_broker() {
             backlog: store.backlog(),
             cursor: store.spawn_writer(),
             committed: None,
+            pause: None,
         };
         let mqtt = anemone::mqtt::start(&cfg, feeds).await;
         assert!(
@@ -919,6 +920,7 @@ async fn mqtt_check_reports_each_step() {
 }
 
 mod first_hour;
+mod low_battery;
 mod misbehaving;
 mod mqtt5;
 mod power_cut;

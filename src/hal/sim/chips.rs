@@ -160,7 +160,13 @@ pub enum SimChannel {
         /// Rs in clean air, ohms.
         clean_air_ohms: f64,
     },
+    /// A generic analog sensor (the `analog` kind): the voltage at the ADC pin, from the
+    /// simulated water and the sensor's curve, which the kind supplies.
+    Analog(AnalogVolts),
 }
+
+/// The voltage an analog sensor puts on its ADC pin at a time, in the simulated world.
+pub type AnalogVolts = Box<dyn Fn(&Weather, crate::reading::Timestamp) -> f64 + Send + Sync>;
 
 impl SimChannel {
     fn volts(&self, weather: &Weather, t: crate::reading::Timestamp) -> f64 {
@@ -172,6 +178,7 @@ impl SimChannel {
                 circuit,
                 clean_air_ohms,
             } => volts_for_resistance(weather.air_quality_ratio(t) * clean_air_ohms, *circuit),
+            SimChannel::Analog(volts) => volts(weather, t),
         }
     }
 }

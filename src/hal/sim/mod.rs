@@ -20,7 +20,7 @@ use embedded_hal::i2c::Operation;
 use embedded_hal::spi;
 
 pub(crate) use chips::invert;
-pub use chips::SimChannel;
+pub use chips::{AnalogVolts, SimChannel};
 pub use edges::{SimEdges, Switch};
 pub use gps::{Mooring, SimGpsd, SWING_FRACTION};
 pub use weather::Weather;

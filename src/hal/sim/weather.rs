@@ -260,6 +260,22 @@ impl Weather {
     pub fn ph(&self, t: Timestamp) -> f64 {
         8.08 + 0.06 * self.noise(17, t, 48.0 * HOUR_MS) + 0.01 * self.noise(18, t, 1_800_000.0)
     }
+
+    /// Turbidity over the reef, NTU: clear water (about 2 NTU) clouded by sediment that the
+    /// tidal current stirs up twice a tide (12.4 h), never below 0.2.
+    pub fn turbidity(&self, t: Timestamp) -> f64 {
+        let tide = (std::f64::consts::TAU * t as f64 / (12.4 * HOUR_MS)).sin();
+        (2.0 + 3.0 * tide * tide + 0.5 * self.noise(29, t, 1_800_000.0)).max(0.2)
+    }
+
+    /// Nitrate, mg/L: a reef's trace (about 0.3), taken up by algae by day (lowest in the
+    /// afternoon), never below 0.02.
+    pub fn nitrate(&self, t: Timestamp) -> f64 {
+        let h = self.solar_hour(t);
+        (0.3 + 0.1 * (std::f64::consts::TAU * (h - 3.0) / 24.0).cos()
+            + 0.03 * self.noise(30, t, 3_600_000.0))
+        .max(0.02)
+    }
 }
 
 #[cfg(test)]

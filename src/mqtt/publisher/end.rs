@@ -22,6 +22,9 @@ pub(super) enum SessionEnd {
     /// Shutdown was requested before the connection was made.
     #[error("shutdown requested while connecting")]
     ShutdownWhileConnecting,
+    /// Publishing was paused (low battery): `offline` published, DISCONNECT sent.
+    #[error("paused")]
+    Paused,
     /// The store handle is held by a backlog query that has not come back.
     #[error("the store is busy")]
     StoreBusy,
@@ -92,7 +95,7 @@ impl Ctx {
     /// Logs why a session ended, in the words an operator needs.
     pub(super) fn report_end(&mut self, end: &SessionEnd) {
         match end {
-            SessionEnd::Shutdown | SessionEnd::ShutdownWhileConnecting => {}
+            SessionEnd::Shutdown | SessionEnd::ShutdownWhileConnecting | SessionEnd::Paused => {}
             SessionEnd::StoreBusy | SessionEnd::CursorTask(_) | SessionEnd::Cursor(_) => {
                 tracing::warn!("{end}; retrying.");
             }

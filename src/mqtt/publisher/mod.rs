@@ -49,6 +49,7 @@ mod alert;
 mod announce;
 mod end;
 mod live;
+mod pause;
 mod replay;
 mod session;
 mod watchdog;
@@ -248,6 +249,8 @@ struct Ctx {
     started: Instant,
     /// True while a connection to the broker is up (the web page's health panel).
     connected: watch::Sender<bool>,
+    /// Not connected while this says so (the low-battery policy).
+    pause: pause::Pause,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -362,6 +365,7 @@ impl Ctx {
             precision: cfg.precision(),
             started: Instant::now(),
             connected: watch::channel(false).0,
+            pause: pause::Pause::new(feeds.pause),
             tuning,
         }
     }
@@ -377,6 +381,10 @@ impl Ctx {
             if self.shutdown.deadline.is_some() {
                 break;
             }
+            self.wait_while_paused().await;
+            if self.shutdown.deadline.is_some() {
+                break;
+            }
             let end = self.session().await;
             self.report_end(&end);
             self.note_end(&end);
@@ -386,6 +394,9 @@ impl Ctx {
             if self.shutdown.deadline.is_some() {
                 tracing::info!("Not connected to the broker at shutdown; unpublished readings stay in the store for the next run.");
                 break;
+            }
+            if let SessionEnd::Paused = end {
+                continue;
             }
             let delay = self.reconnects.next_delay();
             tracing::debug!("Reconnecting in {:.1} s.", delay.as_secs_f64());

@@ -167,6 +167,11 @@ impl Ctx {
                 changed = self.shutdown.rx.changed(), if self.shutdown.deadline.is_none() => {
                     self.shutdown.note(changed.is_err());
                 }
+                _ = self.pause.reached(true), if self.shutdown.deadline.is_none() => {
+                    // What is in flight stays owed: the backlog sends it after the pause.
+                    self.goodbye(s).await;
+                    return Err(SessionEnd::Paused);
+                }
             }
             // Everything else that is ready now goes into the same write: the packets
             // already read (acknowledgements come in bursts) and the waiting live batches.
