@@ -320,7 +320,7 @@ fn migrates_a_version_1_database_keeping_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, anemone::store::SCHEMA_VERSION);
-    assert_eq!(v, 3);
+    assert_eq!(v, 5);
     let n: i64 = c
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('calibrations', 'imported_rows')",
@@ -762,10 +762,12 @@ fn retention_never_deletes_unpublished_readings() {
     let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     let m = sensor("mast");
     let now = ts("2026-06-01T00:00:00Z");
-    // Ten days of readings, all far older than the 1-day cutoff below but the last.
-    let rows = s
-        .insert_batch(&ten_minute_rows(&m, now - 10 * 86_400_000, now))
-        .unwrap();
+    // Ten days of readings, all far older than the 1-day cutoff below but the last, in
+    // commits of 100 (retention removes whole commit batches: see `store::chain`).
+    let mut rows = Vec::new();
+    for chunk in ten_minute_rows(&m, now - 10 * 86_400_000, now).chunks(100) {
+        rows.extend(s.insert_batch(chunk).unwrap());
+    }
     let total = rows.len() as u64;
     // The broker acknowledged only the first 100: the rest is still owed.
     s.set_publish_cursor(rows[99].id).unwrap();

@@ -162,8 +162,15 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// How often buffered readings are committed (fewer commits, less SD-card wear).
     pub commit_interval: Span,
-    /// How long raw readings are kept; aggregates are kept forever.
+    /// How long raw readings are kept (whole commit batches go; see `store::chain`).
     pub retention: Span,
+    /// How long minute aggregates are kept; `"0"` (default): forever.
+    pub retention_minute: Span,
+    /// How long hour aggregates are kept; `"0"` (default): forever. At least `retention`
+    /// (hour buckets are the time index into the raw readings).
+    pub retention_hour: Span,
+    /// How long day aggregates are kept; `"0"` (default): forever.
+    pub retention_day: Span,
     /// `full` (default) or `normal`.
     pub synchronous: Synchronous,
     /// Readings held in memory while the disk refuses writes, before loss is counted.
@@ -176,6 +183,9 @@ impl Default for StorageConfig {
             path: PathBuf::from("anemone.db"),
             commit_interval: Span::secs(120),
             retention: Span::secs(365 * 86_400),
+            retention_minute: Span::secs(0),
+            retention_hour: Span::secs(0),
+            retention_day: Span::secs(0),
             synchronous: Synchronous::Full,
             max_buffered: 100_000,
         }

@@ -486,6 +486,24 @@ fn check_storage(c: &Config, p: &mut Problems) {
     ) {
         p.add("storage.retention", m);
     }
+    for (key, span) in [
+        ("storage.retention_minute", s.retention_minute),
+        ("storage.retention_hour", s.retention_hour),
+        ("storage.retention_day", s.retention_day),
+    ] {
+        if span.is_zero() {
+            continue;
+        }
+        if let Some(m) = span_problem(span, Span::secs(86_400), rules::RETENTION_MAX, "400d") {
+            p.add(key, format!("{m} (or \"0\": kept forever)"));
+        }
+    }
+    if !s.retention_hour.is_zero() && s.retention_hour.0 < s.retention.0 {
+        p.add(
+            "storage.retention_hour",
+            "must be at least `retention` (the hour aggregates are the time index into the raw readings): raise it, or \"0\" to keep them forever",
+        );
+    }
     if s.path.as_os_str().is_empty() {
         p.add(
             "storage.path",

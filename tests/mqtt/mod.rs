@@ -809,6 +809,7 @@ async fn mqtt_daemon_start_publishes_through_the_embedded_broker() {
             backlog: store.backlog(),
             cursor: store.spawn_writer(),
             committed: None,
+            chain: None,
         };
         let mqtt = anemone::mqtt::start(&cfg, feeds).await;
         assert!(

@@ -259,6 +259,7 @@ impl Station {
             backlog: store.backlog(),
             cursor: store.spawn_writer(),
             committed,
+            chain: None,
         };
         let publisher = Publisher::spawn(&cfg, settings, feeds, tuning);
         Station {

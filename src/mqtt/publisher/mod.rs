@@ -47,6 +47,7 @@ use crate::reading::{Precision, Quantity, StoredReading};
 
 mod alert;
 mod announce;
+mod chain;
 mod end;
 mod live;
 mod replay;
@@ -248,6 +249,8 @@ struct Ctx {
     started: Instant,
     /// True while a connection to the broker is up (the web page's health panel).
     connected: watch::Sender<bool>,
+    /// The chain's head from the writer, and the one last published.
+    chain: chain::ChainFeed,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -362,6 +365,7 @@ impl Ctx {
             precision: cfg.precision(),
             started: Instant::now(),
             connected: watch::channel(false).0,
+            chain: chain::ChainFeed::new(feeds.chain),
             tuning,
         }
     }
