@@ -401,3 +401,40 @@ fn the_chain_starts_over_the_readings_of_an_older_database() {
     drop(Store::open(&path, &opts(chrono_tz::UTC)).unwrap());
     assert_eq!(named(&path), 0);
 }
+
+/// Data minimisation: the position leaves the station with `[station] position_decimals`.
+#[test]
+fn the_position_is_published_with_the_configured_decimals() {
+    let value = |r: &Reading, p: &anemone::reading::Precision| {
+        serde_json::to_value(r.json_in(p)).unwrap()["value"].clone()
+    };
+    let text = "[station]\nid = \"school\"\nlatitude = 51.477912\nlongitude = -0.001475\n";
+    let cfg = anemone::config::Config::from_toml(text, "test").unwrap();
+    assert_eq!(cfg.station.position_decimals, 3, "the documented default");
+    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default());
+    assert_eq!(meta["location"]["latitude"], 51.478);
+    assert_eq!(meta["location"]["longitude"], -0.001);
+    let gps: SensorId = Arc::from("gps");
+    let fix = Reading::new(0, &gps, Quantity::Latitude, 51.477912);
+    let p = cfg.precision();
+    assert_eq!(value(&fix, &p), 51.478);
+    let other = Reading::new(0, &gps, Quantity::AirTemperature, 12.3456);
+    assert_eq!(
+        value(&other, &p),
+        12.35,
+        "other quantities keep their decimals"
+    );
+
+    let one = format!("{text}position_decimals = 1\n");
+    let cfg = anemone::config::Config::from_toml(&one, "test").unwrap();
+    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default());
+    assert_eq!(meta["location"]["latitude"], 51.5);
+    assert_eq!(value(&fix, &cfg.precision()), 51.5);
+    let (_, problems) = anemone::config::validate_text(&format!("{text}position_decimals = 9\n"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.key == "station.position_decimals"),
+        "{problems:?}"
+    );
+}

@@ -69,6 +69,9 @@ pub struct Config {
     pub sensors: Vec<SensorConfig>,
 }
 
+/// Default `[station] position_decimals`: 3 decimals of a degree, about 110 m.
+pub const DEFAULT_POSITION_DECIMALS: u8 = 3;
+
 /// `[station]`: identity and location.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -89,6 +92,10 @@ pub struct StationConfig {
     pub longitude: f64,
     /// Height of the barometer above sea level, in metres.
     pub altitude_m: f64,
+    /// Decimals of the position as published and shown: `latitude`/`longitude` in MQTT
+    /// `meta`, and GPS latitude and longitude readings (MQTT, the page, `read --json`,
+    /// exports). Default 3 (about 110 m); 0 to 7. The database keeps what was measured.
+    pub position_decimals: u8,
     /// IANA time zone (e.g. `Europe/London`): "today" and daily summaries follow it.
     pub timezone: String,
     /// How long to hold readings while a time service has not yet synchronised the
@@ -105,6 +112,7 @@ impl Default for StationConfig {
             latitude: 0.0,
             longitude: 0.0,
             altitude_m: 0.0,
+            position_decimals: DEFAULT_POSITION_DECIMALS,
             timezone: "UTC".into(),
             clock_sync_wait: Span::secs(15 * 60),
         }
@@ -543,7 +551,9 @@ impl Config {
 
     /// How many decimals each sensor's values get on the wire and in exports.
     pub fn precision(&self) -> Precision {
-        crate::sensors::precision(&self.sensors)
+        let mut p = crate::sensors::precision(&self.sensors);
+        p.cap_position(self.station.position_decimals);
+        p
     }
 
     /// The MQTT topic prefix in force.

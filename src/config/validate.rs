@@ -437,6 +437,15 @@ fn check_station(c: &Config, p: &mut Problems) {
             ),
         );
     }
+    if s.position_decimals > 7 {
+        p.add(
+            "station.position_decimals",
+            format!(
+                "{} decimals is finer than any GPS (7 is about 1 cm): use 0 to 7, e.g. 3 (about 110 m)",
+                s.position_decimals
+            ),
+        );
+    }
     if !(-180.0..=180.0).contains(&s.longitude) {
         p.add(
             "station.longitude",

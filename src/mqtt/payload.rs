@@ -191,8 +191,8 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
         "station": cfg.station.id,
         "name": cfg.station.name,
         "location": {
-            "latitude": cfg.station.latitude,
-            "longitude": cfg.station.longitude,
+            "latitude": crate::reading::round_to(cfg.station.latitude, cfg.station.position_decimals),
+            "longitude": crate::reading::round_to(cfg.station.longitude, cfg.station.position_decimals),
             "altitude_m": cfg.station.altitude_m,
         },
         "timezone": cfg.station.timezone,
