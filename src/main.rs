@@ -57,6 +57,9 @@ enum Command {
     Export(ExportArgs),
     /// Daily summary: min and max with their times, mean, rain total, max gust.
     Stats(StatsArgs),
+    /// Check the tamper-evident chain of the database: names the first commit batch
+    /// changed, deleted, inserted or reordered after it was written; exits 1 if one was.
+    Verify(VerifyArgs),
     /// Find the sensors wired to this Pi and print a config snippet for them.
     Probe(ProbeArgs),
     /// Calibrate a probe and record the calibration in the database.
@@ -403,6 +406,13 @@ struct StatsArgs {
     units: UnitsArg,
 }
 
+#[derive(Args)]
+struct VerifyArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 fn init_logging(format: LogFormat) {
     anemone::logging::init(match format {
         LogFormat::Text => anemone::logging::Format::Text,
@@ -544,6 +554,7 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             stats(&cli, args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Verify(args) => verify(&cli, args),
         Command::Mqtt(MqttCommand::Check(args)) => {
             let (config, _) = load_config(&cli)?;
             let rt = runtime()?;
@@ -911,6 +922,21 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
         )?)?;
     }
     Ok(())
+}
+
+fn verify(cli: &Cli, args: &VerifyArgs) -> Result<std::process::ExitCode> {
+    let (store, _) = open_for_reading(cli)?;
+    let report = store.verify_chain()?;
+    if args.json {
+        emit(&json_doc(&report.to_json(store.path()))?)?;
+    } else {
+        emit(&format!("{}: {report}\n", store.path().display()))?;
+    }
+    Ok(if report.tampered.is_none() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
 }
 
 fn import(cli: &Cli, args: &ImportArgs) -> Result<anemone::import::ImportReport> {

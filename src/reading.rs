@@ -207,6 +207,9 @@ pub fn round_to(value: f64, decimals: u8) -> f64 {
 pub struct Precision {
     /// Sensor id → the quantities whose decimals its kind sets.
     by_sensor: std::collections::HashMap<String, Vec<(Quantity, u8)>>,
+    /// At most this many decimals for latitude and longitude (`[station]
+    /// position_decimals`: a school may not publish where it is to the metre).
+    position: Option<u8>,
 }
 
 impl Precision {
@@ -217,12 +220,22 @@ impl Precision {
         qs.push((quantity, decimals));
     }
 
+    /// Caps the decimals of latitude and longitude at `decimals`.
+    pub fn cap_position(&mut self, decimals: u8) {
+        self.position = Some(decimals);
+    }
+
     /// Decimal places of `sensor`'s `quantity`.
     pub fn decimals(&self, sensor: &str, quantity: Quantity) -> u8 {
-        self.by_sensor
+        let d = self
+            .by_sensor
             .get(sensor)
             .and_then(|qs| qs.iter().find(|(q, _)| *q == quantity))
-            .map_or_else(|| quantity.decimals(), |(_, d)| *d)
+            .map_or_else(|| quantity.decimals(), |(_, d)| *d);
+        match (quantity, self.position) {
+            (Quantity::Latitude | Quantity::Longitude, Some(cap)) => d.min(cap),
+            _ => d,
+        }
     }
 
     /// `value` of `sensor`'s `quantity`, rounded for the wire.

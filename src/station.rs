@@ -310,9 +310,11 @@ pub async fn run(
         None => live_tx,
     };
     let (committed_tx, committed_rx) = watch::channel(0i64);
+    let (chain_tx, chain_rx) = watch::channel(None);
     let feeds = LiveFeeds {
         live: live_tx,
         committed_through: Some(committed_tx),
+        chain: Some(chain_tx),
     };
     let writer = tokio::spawn(run_writer_with_progress(
         store,
@@ -340,6 +342,7 @@ pub async fn run(
                     cursor: cursor_tx,
                     committed: Some(committed_rx),
                     pause: Some(ctx.power.watch_saving()),
+                    chain: Some(chain_rx),
                 },
             )
             .await,

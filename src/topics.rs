@@ -50,6 +50,11 @@ impl Topics {
         format!("{}/alert/{sensor}", self.prefix)
     }
 
+    /// `<prefix>/chain`: the retained head of the tamper-evident chain.
+    pub fn chain(&self) -> String {
+        format!("{}/chain", self.prefix)
+    }
+
     /// `<prefix>/check`: where `anemone mqtt check` tests publish permission.
     pub fn check(&self) -> String {
         format!("{}/check", self.prefix)

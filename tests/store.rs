@@ -320,7 +320,7 @@ fn migrates_a_version_1_database_keeping_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, anemone::store::SCHEMA_VERSION);
-    assert_eq!(v, 3);
+    assert_eq!(v, 5);
     let n: i64 = c
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('calibrations', 'imported_rows')",
@@ -428,7 +428,7 @@ fn refuses_text_corrupt_and_newer_files() {
             e,
             StoreError::TooNew {
                 found: 99,
-                supported: 3,
+                supported: anemone::store::SCHEMA_VERSION,
                 ..
             }
         )
@@ -740,7 +740,9 @@ fn wal_bytes_per_reading(commit_s: i64) -> f64 {
 fn bytes_per_reading() {
     let five = wal_bytes_per_reading(5);
     let minute = wal_bytes_per_reading(60);
-    assert!(five < 1_000.0, "{five} bytes per reading");
+    // About two 4 KiB pages per 5-s commit: the readings' tail page and the row of the
+    // tamper-evident chain (`store::chain`, one row per commit; before it ~680 bytes).
+    assert!(five < 1_400.0, "{five} bytes per reading");
     assert!(
         minute < five / 3.0,
         "longer commits amortise: {minute} vs {five}"
@@ -762,10 +764,12 @@ fn retention_never_deletes_unpublished_readings() {
     let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     let m = sensor("mast");
     let now = ts("2026-06-01T00:00:00Z");
-    // Ten days of readings, all far older than the 1-day cutoff below but the last.
-    let rows = s
-        .insert_batch(&ten_minute_rows(&m, now - 10 * 86_400_000, now))
-        .unwrap();
+    // Ten days of readings, all far older than the 1-day cutoff below but the last, in
+    // commits of 100 (retention removes whole commit batches: see `store::chain`).
+    let mut rows = Vec::new();
+    for chunk in ten_minute_rows(&m, now - 10 * 86_400_000, now).chunks(100) {
+        rows.extend(s.insert_batch(chunk).unwrap());
+    }
     let total = rows.len() as u64;
     // The broker acknowledged only the first 100: the rest is still owed.
     s.set_publish_cursor(rows[99].id).unwrap();
@@ -788,9 +792,11 @@ async fn clock_jump_forward_deletes_nothing_inside_the_old_window() {
     let mut store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     // Three days of readings up to t0, all acknowledged by the broker: only the clock
     // rule can protect them.
-    let rows = store
-        .insert_batch(&ten_minute_rows(&m, t0 - 3 * day, t0))
-        .unwrap();
+    // Hourly commits: retention removes whole commit batches (see `store::chain`).
+    let mut rows = Vec::new();
+    for hour in ten_minute_rows(&m, t0 - 3 * day, t0).chunks(6) {
+        rows.extend(store.insert_batch(hour).unwrap());
+    }
     let last = rows.last().unwrap().id;
     store.set_publish_cursor(last).unwrap();
     let cfg = WriterConfig::from_storage(
@@ -1144,9 +1150,11 @@ async fn retention_waits_until_clock_safety_trusts_the_clock() {
     let t0 = ts("2026-06-01T00:00:00Z");
     let day = 86_400_000;
     let mut store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
-    let rows = store
-        .insert_batch(&ten_minute_rows(&m, t0 - 3 * day, t0))
-        .unwrap();
+    // Hourly commits: retention removes whole commit batches (see `store::chain`).
+    let mut rows = Vec::new();
+    for hour in ten_minute_rows(&m, t0 - 3 * day, t0).chunks(6) {
+        rows.extend(store.insert_batch(hour).unwrap());
+    }
     let all = rows.len() as u64;
     store.set_publish_cursor(rows.last().unwrap().id).unwrap();
     let cfg = WriterConfig::from_storage(

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod calibration;
+mod chain;
 mod cli;
 mod common;
 mod conventions;

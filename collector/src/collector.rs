@@ -235,6 +235,7 @@ fn add(cfg: &Config, batch: &mut Batch, msg: &Incoming) {
         }
         Parsed::Meta(m) => batch.updates.push(StationUpdate::Meta(m)),
         Parsed::State { station, json } => batch.updates.push(StationUpdate::State(station, json)),
+        Parsed::Chain(h) => batch.updates.push(StationUpdate::Chain(h)),
         Parsed::Cleared => {}
         Parsed::Dead(d) => {
             tracing::warn!(topic = %d.topic, reason = %d.reason, "Dead letter: {}", d.reason);

@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
-use crate::message::{DeadLetter, Meta, ReadingRow};
+use crate::message::{ChainHead, DeadLetter, Meta, ReadingRow};
 
 /// The non-reading messages of a batch, applied in arrival order.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,8 @@ pub enum StationUpdate {
     Meta(Meta),
     /// The latest values.
     State(String, serde_json::Value),
+    /// The head of the station's tamper-evident chain.
+    Chain(ChainHead),
 }
 
 /// What one transaction holds.
@@ -57,6 +59,7 @@ impl Batch {
             set.insert(match u {
                 StationUpdate::Status(s, _) | StationUpdate::State(s, _) => s,
                 StationUpdate::Meta(m) => &m.station,
+                StationUpdate::Chain(h) => &h.station,
             });
         }
         set.into_iter().map(str::to_string).collect()
@@ -265,6 +268,16 @@ impl Db {
                     tx.execute(
                         "UPDATE stations SET state = $2, state_at = now() WHERE id = $1",
                         &[s, json],
+                    )
+                    .await?;
+                }
+                StationUpdate::Chain(h) => {
+                    // Every distinct head is kept: a second hash for one batch is the
+                    // evidence `anemone-collector verify` reports.
+                    tx.execute(
+                        "INSERT INTO chain_heads (station, batch, last_id, hash, received_at)
+                         VALUES ($1, $2, $3, $4, now()) ON CONFLICT DO NOTHING",
+                        &[&h.station, &h.batch, &h.last_id, &h.hash],
                     )
                     .await?;
                 }

@@ -9,6 +9,7 @@
 //!   stations, dead letters, rollups).
 //! * [`schema`]: the versioned migrations.
 //! * [`collector`]: the run that ties them together.
+//! * [`verify`]: the stations' published chain heads against their databases.
 //! * [`testkit`]: a PostgreSQL cluster and a Mosquitto of a test's own, for this crate's
 //!   tests and the benchmarks.
 
@@ -22,4 +23,5 @@ pub mod mqtt;
 pub mod pgsource;
 pub mod schema;
 pub mod testkit;
+pub mod verify;
 pub mod web;

@@ -32,6 +32,18 @@ enum Cmd {
     Run,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Compare the chain heads received from the stations with a station's database
+    /// (`--db`), or with each other; names the station and the first batch that no longer
+    /// matches and exits 1.
+    Verify {
+        /// A station's database file (a copy, or the file on the station).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        /// The station [default: the one the database records; without --db, every
+        /// station].
+        #[arg(long, value_name = "ID")]
+        station: Option<String>,
+    },
 }
 
 /// EX_CONFIG: the config cannot work; a service manager should not restart.
@@ -74,13 +86,15 @@ fn main() -> ExitCode {
                 if let Some(page) = page {
                     page.shutdown().await;
                 }
-                result
+                result.map(|()| true)
             }
-            Cmd::Migrate => migrate(&cfg).await,
+            Cmd::Migrate => migrate(&cfg).await.map(|()| true),
+            Cmd::Verify { db, station } => verify(&cfg, db.as_deref(), station.as_deref()).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e @ RunError::Config(_)) | Err(e @ RunError::Broker(_)) => {
             eprintln!("anemone-collector: {e}");
             ExitCode::from(EXIT_CONFIG)
@@ -103,6 +117,31 @@ async fn migrate(cfg: &Config) -> Result<(), RunError> {
         eprintln!("Migrated the schema from version {before} to {after}.");
     }
     Ok(())
+}
+
+/// Prints one line per station; false when one does not match.
+async fn verify(
+    cfg: &Config,
+    db: Option<&std::path::Path>,
+    station: Option<&str>,
+) -> Result<bool, RunError> {
+    let client = db::connect(&cfg.postgres.url)
+        .await
+        .map_err(RunError::Database)?;
+    let verdicts = match anemone_collector::verify::run(&client, db, station).await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("anemone-collector: verify: {e}");
+            return Ok(false);
+        }
+    };
+    if verdicts.is_empty() {
+        println!("No chain heads received yet.");
+    }
+    for v in &verdicts {
+        println!("{v}");
+    }
+    Ok(verdicts.iter().all(|v| v.mismatch.is_none()))
 }
 
 /// Starts the network page when `[web]` is set and enabled.

@@ -47,6 +47,19 @@ pub struct Meta {
     pub json: serde_json::Value,
 }
 
+/// A station's chain head from its retained `chain` (see the station's `store::chain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The station.
+    pub station: String,
+    /// The batch number.
+    pub batch: i64,
+    /// The last reading id the batch covers.
+    pub last_id: i64,
+    /// The batch's SHA-256, lowercase hex.
+    pub hash: String,
+}
+
 /// A message that cannot be stored as what its topic says it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
@@ -79,6 +92,8 @@ pub enum Parsed {
         /// The payload.
         json: serde_json::Value,
     },
+    /// The head of the station's tamper-evident chain.
+    Chain(ChainHead),
     /// An empty retained message (a topic being cleared): nothing to store.
     Cleared,
     /// A bad message.
@@ -109,6 +124,7 @@ enum Route<'a> {
     Status(&'a str),
     Meta(&'a str),
     State(&'a str),
+    Chain(&'a str),
 }
 
 fn route<'a>(prefix: &str, topic: &'a str) -> Option<Route<'a>> {
@@ -121,6 +137,7 @@ fn route<'a>(prefix: &str, topic: &'a str) -> Option<Route<'a>> {
         "status" => Route::Status(station),
         "meta" => Route::Meta(station),
         "state" => Route::State(station),
+        "chain" => Route::Chain(station),
         _ => {
             let sensor = what.strip_prefix("reading/")?;
             if sensor.is_empty() || sensor.contains('/') {
@@ -148,7 +165,7 @@ pub fn parse(prefix: &str, max_payload: usize, topic: &str, payload: &[u8]) -> P
     }
     let Some(route) = route(prefix, topic) else {
         return dead(format!(
-            "topic is not one of {prefix}/<station>/reading/<sensor>, status, meta or state"
+            "topic is not one of {prefix}/<station>/reading/<sensor>, status, meta, state or chain"
         ));
     };
     match route {
@@ -174,6 +191,15 @@ pub fn parse(prefix: &str, max_payload: usize, topic: &str, payload: &[u8]) -> P
             }
             match meta(station, payload) {
                 Ok(m) => Parsed::Meta(m),
+                Err(reason) => dead(reason),
+            }
+        }
+        Route::Chain(station) => {
+            if payload.is_empty() {
+                return Parsed::Cleared;
+            }
+            match chain(station, payload) {
+                Ok(h) => Parsed::Chain(h),
                 Err(reason) => dead(reason),
             }
         }
@@ -249,6 +275,37 @@ fn reading(station: &str, sensor: &str, payload: &[u8]) -> Result<ReadingRow, St
         value: p.value,
         flags,
         backfill: p.backfill,
+    })
+}
+
+/// The `chain` payload (`anemone::mqtt::payload::chain_payload`).
+#[derive(Deserialize)]
+struct ChainPayload {
+    station: String,
+    batch: i64,
+    last_id: i64,
+    hash: String,
+}
+
+fn chain(station: &str, payload: &[u8]) -> Result<ChainHead, String> {
+    let p: ChainPayload = serde_json::from_slice(payload).map_err(json_error)?;
+    if p.station != station {
+        return Err(format!(
+            "topic station `{station}` does not match payload station `{}`",
+            p.station
+        ));
+    }
+    if anemone::store::parse_hex(&p.hash).is_none() {
+        return Err("wrong type: chain's hash is not 64 hex digits".into());
+    }
+    if p.batch < 0 || p.last_id < 0 {
+        return Err("wrong value: chain's batch and last_id are never negative".into());
+    }
+    Ok(ChainHead {
+        station: p.station,
+        batch: p.batch,
+        last_id: p.last_id,
+        hash: p.hash.to_ascii_lowercase(),
     })
 }
 

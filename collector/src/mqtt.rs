@@ -60,7 +60,7 @@ impl Connection {
 }
 
 /// The subscriptions: readings (shared when `share_group` is set) and the retained
-/// status, meta and state of every station (never shared: brokers send retained messages
+/// status, meta, state and chain head of every station (never shared: brokers send retained messages
 /// only to plain subscriptions, and every collector keeps the stations up to date).
 pub fn filters(cfg: &Config) -> Vec<SubscribeFilter> {
     let p = &cfg.mqtt.topic_prefix;
@@ -73,6 +73,7 @@ pub fn filters(cfg: &Config) -> Vec<SubscribeFilter> {
         format!("{p}/+/status"),
         format!("{p}/+/meta"),
         format!("{p}/+/state"),
+        format!("{p}/+/chain"),
     ]
     .into_iter()
     .map(|path| SubscribeFilter::new(path, QoS::AtLeastOnce))

@@ -84,6 +84,18 @@ pub const MIGRATIONS: &[&str] = &[
     FROM rollups_hourly
     GROUP BY 1, 2, 3, 4;
     "#,
+    // 3: the heads of the stations' tamper-evident chains (`…/chain`), every distinct
+    // one received: `anemone-collector verify` compares them with a station's database.
+    r#"
+    CREATE TABLE chain_heads (
+        station     text NOT NULL,
+        batch       bigint NOT NULL,
+        last_id     bigint NOT NULL,
+        hash        text NOT NULL,
+        received_at timestamptz NOT NULL,
+        PRIMARY KEY (station, batch, hash)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -2,6 +2,7 @@
 //! their own (see `anemone_collector::testkit`).
 
 mod bad_messages;
+mod chain;
 mod faults;
 mod network_page;
 mod shutdown;

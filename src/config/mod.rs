@@ -70,6 +70,9 @@ pub struct Config {
     pub sensors: Vec<SensorConfig>,
 }
 
+/// Default `[station] position_decimals`: 3 decimals of a degree, about 110 m.
+pub const DEFAULT_POSITION_DECIMALS: u8 = 3;
+
 /// `[station]`: identity and location.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -90,6 +93,10 @@ pub struct StationConfig {
     pub longitude: f64,
     /// Height of the barometer above sea level, in metres.
     pub altitude_m: f64,
+    /// Decimals of the position as published and shown: `latitude`/`longitude` in MQTT
+    /// `meta`, and GPS latitude and longitude readings (MQTT, the page, `read --json`,
+    /// exports). Default 3 (about 110 m); 0 to 7. The database keeps what was measured.
+    pub position_decimals: u8,
     /// IANA time zone (e.g. `Europe/London`): "today" and daily summaries follow it.
     pub timezone: String,
     /// How long to hold readings while a time service has not yet synchronised the
@@ -106,6 +113,7 @@ impl Default for StationConfig {
             latitude: 0.0,
             longitude: 0.0,
             altitude_m: 0.0,
+            position_decimals: DEFAULT_POSITION_DECIMALS,
             timezone: "UTC".into(),
             clock_sync_wait: Span::secs(15 * 60),
         }
@@ -163,8 +171,15 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// How often buffered readings are committed (fewer commits, less SD-card wear).
     pub commit_interval: Span,
-    /// How long raw readings are kept; aggregates are kept forever.
+    /// How long raw readings are kept (whole commit batches go; see `store::chain`).
     pub retention: Span,
+    /// How long minute aggregates are kept; `"0"` (default): forever.
+    pub retention_minute: Span,
+    /// How long hour aggregates are kept; `"0"` (default): forever. At least `retention`
+    /// (hour buckets are the time index into the raw readings).
+    pub retention_hour: Span,
+    /// How long day aggregates are kept; `"0"` (default): forever.
+    pub retention_day: Span,
     /// `full` (default) or `normal`.
     pub synchronous: Synchronous,
     /// Readings held in memory while the disk refuses writes, before loss is counted.
@@ -177,6 +192,9 @@ impl Default for StorageConfig {
             path: PathBuf::from("anemone.db"),
             commit_interval: Span::secs(120),
             retention: Span::secs(365 * 86_400),
+            retention_minute: Span::secs(0),
+            retention_hour: Span::secs(0),
+            retention_day: Span::secs(0),
             synchronous: Synchronous::Full,
             max_buffered: 100_000,
         }
@@ -444,7 +462,9 @@ impl Config {
 
     /// How many decimals each sensor's values get on the wire and in exports.
     pub fn precision(&self) -> Precision {
-        crate::sensors::precision(&self.sensors)
+        let mut p = crate::sensors::precision(&self.sensors);
+        p.cap_position(self.station.position_decimals);
+        p
     }
 
     /// The MQTT topic prefix in force.

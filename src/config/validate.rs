@@ -433,6 +433,15 @@ fn check_station(c: &Config, p: &mut Problems) {
             ),
         );
     }
+    if s.position_decimals > 7 {
+        p.add(
+            "station.position_decimals",
+            format!(
+                "{} decimals is finer than any GPS (7 is about 1 cm): use 0 to 7, e.g. 3 (about 110 m)",
+                s.position_decimals
+            ),
+        );
+    }
     if !(-180.0..=180.0).contains(&s.longitude) {
         p.add(
             "station.longitude",
@@ -481,6 +490,24 @@ fn check_storage(c: &Config, p: &mut Problems) {
         "365d",
     ) {
         p.add("storage.retention", m);
+    }
+    for (key, span) in [
+        ("storage.retention_minute", s.retention_minute),
+        ("storage.retention_hour", s.retention_hour),
+        ("storage.retention_day", s.retention_day),
+    ] {
+        if span.is_zero() {
+            continue;
+        }
+        if let Some(m) = span_problem(span, Span::secs(86_400), rules::RETENTION_MAX, "400d") {
+            p.add(key, format!("{m} (or \"0\": kept forever)"));
+        }
+    }
+    if !s.retention_hour.is_zero() && s.retention_hour.0 < s.retention.0 {
+        p.add(
+            "storage.retention_hour",
+            "must be at least `retention` (the hour aggregates are the time index into the raw readings): raise it, or \"0\" to keep them forever",
+        );
     }
     if s.path.as_os_str().is_empty() {
         p.add(

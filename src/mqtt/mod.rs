@@ -42,7 +42,7 @@
 //! let (live_tx, live_rx) = tokio::sync::mpsc::channel(64); // writer → publisher
 //! let (cursor_tx, mut cursor_rx) = tokio::sync::mpsc::channel(64); // publisher → writer
 //! let (_committed_tx, committed_rx) = tokio::sync::watch::channel(0i64); // committed-through
-//! let feeds = anemone::mqtt::Feeds { live: live_rx, backlog, cursor: cursor_tx, committed: Some(committed_rx), pause: None };
+//! let feeds = anemone::mqtt::Feeds { live: live_rx, backlog, cursor: cursor_tx, committed: Some(committed_rx), pause: None, chain: None };
 //! let mqtt = anemone::mqtt::start(&cfg, feeds).await;
 //! // … the writer sends `Vec<StoredReading>` on live_tx as ids are assigned, its
 //! // committed-through id after each commit, and persists every `i64` it receives on
@@ -108,6 +108,9 @@ pub struct Feeds {
     /// While this says true the publisher stays disconnected and the readings wait in the
     /// store (the low-battery policy: [`crate::power::PowerState::watch_saving`]).
     pub pause: Option<watch::Receiver<bool>>,
+    /// The tamper-evident chain's head from the writer, published retained on
+    /// `…/chain` (`None`: nothing is published there).
+    pub chain: Option<watch::Receiver<Option<crate::store::Head>>>,
 }
 
 /// The running MQTT side of the daemon: which broker was chosen, and the publisher.
@@ -300,6 +303,7 @@ mod tests {
                 cursor: cursor_tx,
                 committed: None,
                 pause: None,
+                chain: None,
             };
             let mqtt = start(&cfg, feeds).await;
             assert!(

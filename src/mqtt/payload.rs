@@ -191,8 +191,8 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
         "station": cfg.station.id,
         "name": cfg.station.name,
         "location": {
-            "latitude": cfg.station.latitude,
-            "longitude": cfg.station.longitude,
+            "latitude": crate::reading::round_to(cfg.station.latitude, cfg.station.position_decimals),
+            "longitude": crate::reading::round_to(cfg.station.longitude, cfg.station.position_decimals),
             "altitude_m": cfg.station.altitude_m,
         },
         "timezone": cfg.station.timezone,
@@ -203,7 +203,22 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
             "status": topics.status,
             "state": topics.state,
             "readings": format!("{}/reading/+", topics.prefix),
+            "chain": topics.chain(),
         },
+    })
+}
+
+/// The payload of `…/chain`: the head of the station's tamper-evident chain (see
+/// `store::chain`), e.g.
+/// `{"station": "mast", "batch": 1042, "last_id": 123456, "hash": "9f86…"}`.
+/// `hash` is the SHA-256 of batch `batch` in lowercase hex; `last_id` the last reading
+/// id the batch covers.
+pub fn chain_payload(station: &str, head: &crate::store::Head) -> Value {
+    json!({
+        "station": station,
+        "batch": head.batch,
+        "last_id": head.last_id,
+        "hash": crate::store::hex(&head.hash),
     })
 }
 

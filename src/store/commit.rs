@@ -32,6 +32,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use super::chain;
 use super::cursor::set_cursor;
 use super::error::classify;
 use super::{schema, Store, StoreError, StoredReading};
@@ -176,6 +177,9 @@ impl Store {
                     ])
                     .map_err(err)?;
             }
+        }
+        if let Some(last) = rows.iter().map(|r| r.id).max() {
+            chain::seal(&tx, last).map_err(err)?;
         }
         if let Some(c) = cursor {
             set_cursor(&tx, c).map_err(err)?;

@@ -11,7 +11,9 @@
 //! * `commit`: storing readings with reserved ids; what a reading costs on the SD card.
 //! * `aggregate`: minute, hour and local-day aggregates, in memory and persisted.
 //! * `query`: readings and aggregates by time, sensor and quantity.
-//! * `retention`: deleting old raw readings without losing what MQTT still owes.
+//! * `retention`: deleting old raw readings (whole chain batches) and aggregates without
+//!   losing what MQTT still owes.
+//! * `chain`: the tamper-evident chain of commit batches, and `verify`.
 //! * `cursor`: the MQTT publish cursor and the backlog above it.
 //! * `import`: history from another program (`anemone import`), recorded per source row.
 //! * `quarantine`: a corrupt file kept aside and a new one started.
@@ -19,6 +21,7 @@
 
 mod aggregate;
 mod calibrations;
+mod chain;
 mod commit;
 mod cursor;
 mod error;
@@ -41,6 +44,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::config::Synchronous;
 
 pub use aggregate::{local_date, local_day_bounds, Resolution, UnknownResolution};
+pub use chain::{hex, parse_hex, ChainReport, Hash, Head, Link, LinkKind, Tampered, GENESIS_ROWS};
 pub use error::StoreError;
 pub use identity::QUICK_CHECK_AT_OPEN_BYTES;
 pub use import::{BatchOutcome, SourceRow, IMPORT_KIND};

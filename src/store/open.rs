@@ -186,6 +186,10 @@ impl Store {
         };
         let ready = store
             .migrate()
+            .and_then(|()| {
+                let started = super::chain::start_if_pending(&mut store.conn);
+                store.db(started)
+            })
             .and_then(|()| store.load_sensors())
             .and_then(|()| store.check_tz())
             .and_then(|()| store.rebuild_aggregates());

@@ -1,6 +1,9 @@
-//! Deleting raw readings that are older than `[storage] retention`.
+//! Deleting raw readings older than `[storage] retention` and aggregates older than
+//! `retention_minute`, `retention_hour`, `retention_day` (default 0: kept forever).
 //!
-//! The writer runs retention hourly, in small transactions; aggregates are kept forever.
+//! The writer runs retention hourly, in small transactions. Raw readings go by whole
+//! commit batches, so the tamper-evident chain stays checkable (see `store::chain`: an
+//! anchor record keeps the hash of what was removed).
 //! Retention never loses data that is still owed or still young:
 //! * **Unpublished readings stay.** While MQTT is configured the store is the outbox:
 //!   only readings with an id at or below the publish cursor (acknowledged by the broker)
@@ -22,7 +25,7 @@
 
 use rusqlite::params;
 
-use super::{schema, Resolution, Store, StoreError};
+use super::{chain, schema, Resolution, Store, StoreError};
 use crate::reading::Timestamp;
 
 /// Readings deleted per retention transaction (bounds the WAL a deletion writes).
@@ -59,6 +62,12 @@ impl Store {
 
     /// Like [`Store::expire`], stopping once about `max_rows` were deleted; the flag says
     /// whether old rows may remain.
+    ///
+    /// Readings go by whole commit batches of the tamper-evident chain (`store::chain`),
+    /// oldest first: a batch goes once every reading in it is older than `older_than`
+    /// and, with [`Unpublished::Keep`], acknowledged; its chain record is folded into the
+    /// anchor record, so `verify` still checks what remains. The newest batch (the
+    /// chain's head) always stays. Each removal is logged (batches, reading ids, count).
     pub fn expire_some(
         &mut self,
         older_than: Timestamp,
@@ -79,27 +88,54 @@ impl Store {
             // The store is the MQTT outbox: what the broker has not acknowledged stays.
             hi = hi.min(self.publish_cursor()?);
         }
-        let lo: Option<i64> =
-            self.db(self
-                .conn
-                .query_row("SELECT min(id) FROM readings", [], |r| r.get(0)))?;
-        let Some(mut lo) = lo else {
-            return Ok((0, false));
-        };
         let mut deleted = 0u64;
-        while lo <= hi {
-            if deleted >= max_rows {
-                return Ok((deleted, true));
-            }
-            let end = lo.saturating_add(EXPIRE_CHUNK).min(hi.saturating_add(1));
-            let n = self.db(self.conn.execute(
-                "DELETE FROM readings WHERE id >= ?1 AND id < ?2 AND ts < ?3",
-                params![lo, end, older_than],
-            ))?;
-            deleted += n as u64;
-            lo = end;
+        while deleted < max_rows {
+            let chunk = EXPIRE_CHUNK.max(1) as u64;
+            let removed = chain::remove_oldest(
+                &mut self.conn,
+                hi,
+                older_than,
+                chunk.min(max_rows - deleted),
+            );
+            let removed = self.db(removed)?;
+            let Some(r) = removed else {
+                return Ok((deleted, false));
+            };
+            tracing::info!(
+                path = %self.path.display(),
+                batches = %format!("{}–{}", r.first_batch, r.last_batch),
+                ids = %format!("{}–{}", r.first_id, r.last_id),
+                readings = r.rows,
+                older_than = %crate::reading::format_ts(older_than),
+                "Retention deleted old raw readings (whole chain batches; the chain's anchor keeps their hash)."
+            );
+            deleted += r.rows;
         }
-        Ok((deleted, false))
+        Ok((deleted, true))
+    }
+
+    /// Deletes the `resolution` aggregates (minute, hour or day) whose bucket started
+    /// before `older_than`; logs what went. Raw readings are [`Store::expire`]'s.
+    pub fn expire_aggregates(
+        &mut self,
+        resolution: Resolution,
+        older_than: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.flush_aggregates()?;
+        let n = self.db(self.conn.execute(
+            "DELETE FROM aggregates WHERE resolution = ?1 AND start < ?2",
+            params![resolution.code(), older_than],
+        ))? as u64;
+        if n > 0 {
+            tracing::info!(
+                path = %self.path.display(),
+                resolution = resolution.as_str(),
+                buckets = n,
+                older_than = %crate::reading::format_ts(older_than),
+                "Retention deleted old aggregates."
+            );
+        }
+        Ok(n)
     }
 
     /// The station time retention last acted on ([`Store::set_retention_now`]), `None`

@@ -84,6 +84,22 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, row_id)
     ) WITHOUT ROWID;
     "#,
+    // 4: reserved for the store-lean work (issue 19's sibling); nothing on this branch.
+    "",
+    // 5: the tamper-evident chain (see `store::chain`): one row per commit batch,
+    // appended at the tail of a rowid table. The genesis records over the readings already
+    // stored are written right after this migration, in Rust (`chain::start_if_pending`).
+    r#"
+    CREATE TABLE chain (
+        batch    INTEGER PRIMARY KEY,
+        kind     INTEGER NOT NULL,
+        first_id INTEGER NOT NULL,
+        last_id  INTEGER NOT NULL,
+        rows     INTEGER NOT NULL,
+        hash     BLOB NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('chain_pending', 1);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -103,6 +119,9 @@ pub const META_RETENTION_NOW: &str = "retention_now";
 pub const META_DAY_TZ: &str = "day_timezone";
 /// `meta` key: the station id the station last ran under (see `station::run`).
 pub const META_STATION_ID: &str = "station_id";
+
+/// `meta` key: set by migration 5 until the chain's genesis records are written.
+pub const META_CHAIN_PENDING: &str = "chain_pending";
 
 /// `sensors.kind` of the sensors `anemone import` stores history under: their readings
 /// are not offered to MQTT as live data (see `store::import`).

@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Store, StoreError, StoredReading, Unpublished};
+use super::{Head, Resolution, Store, StoreError, StoredReading, Unpublished};
 use crate::clock::{Clock, Participant};
 use crate::config::StorageConfig;
 use crate::reading::{Reading, Timestamp};
@@ -108,6 +108,8 @@ pub struct WriterConfig {
     commit_interval_ms: i64,
     /// Raw readings older than this are deleted; 0 keeps them forever.
     retention_ms: i64,
+    /// Minute, hour and day aggregates older than these are deleted; 0 keeps them.
+    aggregate_retention_ms: [(Resolution, i64); 3],
     /// Readings held in memory while commits fail, before the oldest are dropped.
     max_buffered: usize,
     /// What retention does with readings above the publish cursor.
@@ -129,6 +131,11 @@ impl WriterConfig {
         WriterConfig {
             commit_interval_ms: storage.commit_interval.as_millis_i64(),
             retention_ms: storage.retention.as_millis_i64(),
+            aggregate_retention_ms: [
+                (Resolution::Minute, storage.retention_minute.as_millis_i64()),
+                (Resolution::Hour, storage.retention_hour.as_millis_i64()),
+                (Resolution::Day, storage.retention_day.as_millis_i64()),
+            ],
             max_buffered: storage.max_buffered,
             unpublished,
             clock_trusted,
@@ -160,6 +167,8 @@ struct Writer {
     live_pending: Vec<StoredReading>,
     live: Option<mpsc::Sender<Vec<StoredReading>>>,
     committed_through: Option<watch::Sender<i64>>,
+    /// The tamper-evident chain's head after each commit (for MQTT's `…/chain`).
+    chain: Option<watch::Sender<Option<Head>>>,
     /// An error was logged and writing has not succeeded since.
     failing: bool,
     dropped_logged: u64,
@@ -215,6 +224,8 @@ struct Cycle {
     cursor: Option<i64>,
     aggregates: Option<Result<(), StoreError>>,
     expired: Option<Result<(u64, bool), StoreError>>,
+    /// The chain's head after a commit that stored readings.
+    head: Option<Result<Option<Head>, StoreError>>,
 }
 
 fn align_up(t: Timestamp, grid: i64) -> Timestamp {
@@ -357,8 +368,9 @@ impl Writer {
             (self.cfg.retention_ms > 0 && self.retention.trusted && now >= self.next_retention)
                 .then(|| {
                     let (at, carry) = self.retention.now(now);
-                    (at.saturating_sub(self.cfg.retention_ms), carry)
+                    (at.saturating_sub(self.cfg.retention_ms), carry, at)
                 });
+        let aggregate_retention = self.cfg.aggregate_retention_ms;
         let unpublished = self.cfg.unpublished;
         let mut batch = std::mem::take(&mut self.buf);
         let cursor = self.cursor.take();
@@ -373,10 +385,17 @@ impl Writer {
                 store.commit_stored(batch.make_contiguous(), cursor, reserve)
             };
             let ok = result.is_ok();
+            let head = (ok && !batch.is_empty()).then(|| store.chain_head());
             let aggregates = (ok && aggregates).then(|| store.flush_aggregates());
-            let expired = retention.filter(|_| ok).map(|(cutoff, carry)| {
+            let expired = retention.filter(|_| ok).map(|(cutoff, carry, at)| {
                 store.set_retention_now(carry)?;
-                store.expire_some(cutoff, unpublished, EXPIRE_PER_CYCLE)
+                let raw = store.expire_some(cutoff, unpublished, EXPIRE_PER_CYCLE)?;
+                for (resolution, keep) in aggregate_retention {
+                    if keep > 0 {
+                        store.expire_aggregates(resolution, at.saturating_sub(keep))?;
+                    }
+                }
+                Ok(raw)
             });
             (
                 store,
@@ -386,6 +405,7 @@ impl Writer {
                     cursor,
                     aggregates,
                     expired,
+                    head,
                 },
             )
         });
@@ -401,6 +421,9 @@ impl Writer {
                 if !c.batch.is_empty() {
                     self.stats.commits += 1;
                     self.stats.committed += c.batch.len() as u64;
+                }
+                if let (Some(tx), Some(Ok(head))) = (&self.chain, c.head) {
+                    tx.send_replace(head);
                 }
                 if let Some(r) = reserve {
                     self.reserved = r;
@@ -455,7 +478,7 @@ impl Writer {
             }
             None => {}
         }
-        if let (Some(Ok(_)), Some((_, carry))) = (&c.expired, retention) {
+        if let (Some(Ok(_)), Some((_, carry, _))) = (&c.expired, retention) {
             self.retention.advance(carry);
         }
         match c.expired {
@@ -515,6 +538,7 @@ pub async fn run_writer(
     let feeds = LiveFeeds {
         live,
         committed_through: None,
+        chain: None,
     };
     run_writer_with_progress(store, rx, participant, cfg, feeds, None).await
 }
@@ -527,6 +551,9 @@ pub struct LiveFeeds {
     /// After each commit: every reading id up to this one is stored or will never be.
     /// Starts at the highest id that existed before this run.
     pub committed_through: Option<watch::Sender<i64>>,
+    /// The chain's head ([`Store::chain_head`]) at the start and after every commit
+    /// that stored readings.
+    pub chain: Option<watch::Sender<Option<Head>>>,
 }
 
 /// [`run_writer`], bumping `progress` after every commit cycle — a successful commit or a
@@ -542,8 +569,10 @@ pub async fn run_writer_with_progress(
 ) -> Result<(Store, WriterStats), StoreError> {
     let interval = cfg.commit_interval_ms.max(1);
     let start = participant.now();
-    let (store, floor, retention_base) = tokio::task::spawn_blocking(move || {
+    let (store, floor, retention_base, head) = tokio::task::spawn_blocking(move || {
         let floor = store.id_floor();
+        // A head that cannot be read is not published; storing goes on.
+        let head = store.chain_head().unwrap_or_default();
         // Retention continues from the time it last acted on; a database from before
         // that was recorded continues from its newest reading.
         let base = match store.retention_now() {
@@ -551,7 +580,7 @@ pub async fn run_writer_with_progress(
             Ok(None) => store.last_reading_ts(),
             Err(e) => Err(e),
         };
-        (store, floor, base)
+        (store, floor, base, head)
     })
     .await
     .map_err(|e| StoreError::Task(e.to_string()))?;
@@ -559,6 +588,9 @@ pub async fn run_writer_with_progress(
     let retention_base = retention_base?;
     if let Some(tx) = &feeds.committed_through {
         let _ = tx.send(floor);
+    }
+    if let Some(tx) = &feeds.chain {
+        tx.send_replace(head);
     }
     let trusted = cfg.clock_trusted;
     let mut w = Writer {
@@ -572,6 +604,7 @@ pub async fn run_writer_with_progress(
         live_pending: Vec::new(),
         live: feeds.live,
         committed_through: feeds.committed_through,
+        chain: feeds.chain,
         failing: false,
         dropped_logged: 0,
         next_aggregates: align_up(start, AGGREGATE_PERSIST_MS),

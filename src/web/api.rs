@@ -116,10 +116,12 @@ pub async fn now(
         None => state.now.snapshot(),
     };
     let now = state.clock.now();
+    // Rounded as on MQTT: a GPS position to `[station] position_decimals`.
+    let precision = state.config.precision();
     let readings: Vec<Value> = latest
         .iter()
         .map(|r| {
-            let mut v = r.to_json();
+            let mut v = serde_json::to_value(r.json_in(&precision)).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {
                 let age_ms = (now - r.ts).max(0);
                 m.insert("age_s".into(), num(Some(age_ms as f64 / 1000.0)));

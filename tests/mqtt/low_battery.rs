@@ -36,6 +36,7 @@ async fn low_battery_pauses_publishing_and_the_stored_readings_follow_as_backfil
         cursor: store.spawn_writer(),
         committed: None,
         pause: Some(power.watch_saving()),
+        chain: None,
     };
     let publisher = Publisher::spawn(&cfg, settings, feeds, fast_tuning());
     let push = |n: i64| {

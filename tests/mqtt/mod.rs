@@ -810,6 +810,7 @@ async fn mqtt_daemon_start_publishes_through_the_embedded_broker() {
             cursor: store.spawn_writer(),
             committed: None,
             pause: None,
+            chain: None,
         };
         let mqtt = anemone::mqtt::start(&cfg, feeds).await;
         assert!(

@@ -260,6 +260,7 @@ impl Station {
             cursor: store.spawn_writer(),
             committed,
             pause: None,
+            chain: None,
         };
         let publisher = Publisher::spawn(&cfg, settings, feeds, tuning);
         Station {

@@ -184,6 +184,7 @@ async fn run_until_cut(
     let feeds = LiveFeeds {
         live: Some(live_tx),
         committed_through: Some(ct_tx),
+        chain: None,
     };
     let writer = tokio::spawn(run_writer_with_progress(store, rx, wp, cfg, feeds, None));
 

@@ -36,7 +36,7 @@ impl Ctx {
         if !self.announced.state.is_empty() {
             self.publish_state(s, true)?;
         }
-        Ok(())
+        self.publish_chain(s, true)
     }
 
     /// A SUBSCRIBE to `filter`, its SUBACK waited for like a PUBACK.

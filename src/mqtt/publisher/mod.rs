@@ -47,6 +47,7 @@ use crate::reading::{Precision, Quantity, StoredReading};
 
 mod alert;
 mod announce;
+mod chain;
 mod end;
 mod live;
 mod pause;
@@ -251,6 +252,8 @@ struct Ctx {
     connected: watch::Sender<bool>,
     /// Not connected while this says so (the low-battery policy).
     pause: pause::Pause,
+    /// The chain's head from the writer, and the one last published.
+    chain: chain::ChainFeed,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -366,6 +369,7 @@ impl Ctx {
             started: Instant::now(),
             connected: watch::channel(false).0,
             pause: pause::Pause::new(feeds.pause),
+            chain: chain::ChainFeed::new(feeds.chain),
             tuning,
         }
     }

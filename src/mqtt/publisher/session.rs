@@ -161,6 +161,7 @@ impl Ctx {
                     self.note_stable();
                     self.watch(s, stall)?;
                     self.publish_state(s, false)?;
+                    self.publish_chain(s, false)?;
                     self.retry_refused(s);
                     self.log_progress(s);
                 }

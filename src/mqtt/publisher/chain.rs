@@ -1,0 +1,53 @@
+//! `…/chain`: the head of the tamper-evident chain (`store::chain`), retained, published
+//! at every connection and after every commit that stored readings, so a copy of it is
+//! held outside the station (the broker, the network collector).
+
+use tokio::sync::watch;
+
+use super::end::SessionEnd;
+use super::{publish, Ctx, Session};
+use crate::mqtt::outbox::Tag;
+use crate::mqtt::payload::chain_payload;
+use crate::mqtt::wire::Qos;
+use crate::store::Head;
+
+/// The writer's head and the one last published.
+pub(super) struct ChainFeed {
+    rx: Option<watch::Receiver<Option<Head>>>,
+    sent: Option<Head>,
+}
+
+impl ChainFeed {
+    pub(super) fn new(rx: Option<watch::Receiver<Option<Head>>>) -> ChainFeed {
+        ChainFeed { rx, sent: None }
+    }
+}
+
+impl Ctx {
+    /// The head when it changed since the last one published, or now when `force`d (a
+    /// new connection). QoS 1, retained.
+    pub(super) fn publish_chain(&mut self, s: &mut Session, force: bool) -> Result<(), SessionEnd> {
+        let Some(rx) = &self.chain.rx else {
+            return Ok(());
+        };
+        let head = *rx.borrow();
+        let Some(head) = head else {
+            return Ok(());
+        };
+        if !force && self.chain.sent == Some(head) {
+            return Ok(());
+        }
+        let payload = chain_payload(&self.cfg.station.id, &head).to_string();
+        publish(
+            &mut self.outbox,
+            &mut s.writer,
+            &self.topics.chain(),
+            Qos::AtLeastOnce,
+            true,
+            payload.as_bytes(),
+            Tag::Other,
+        )?;
+        self.chain.sent = Some(head);
+        Ok(())
+    }
+}
