@@ -277,6 +277,8 @@ mod tests {
             "V",
             "A",
             "W",
+            // Turbidity is in nephelometric units everywhere.
+            "NTU",
         ];
         for q in Quantity::ALL {
             let u = q.unit();
