@@ -128,8 +128,8 @@ d, dn = load("day"), count("day")
 s, sn = load("slow"), count("slow")
 for name, m, k in (("", d, dn), (", slow broker", s, sn)):
     if m:
-        rows.append((f"peak RSS{name}", f"{m['peak_rss_kb'] / 1024:.1f} MiB",
-                     f"VmHWM {m['peak_rss_kb']} kB, {k} readings, {m['wall_s']:.0f} s wall", "≤ 10 MiB"))
+        rows.append((f"peak RSS{name}", f"{m['peak_rss_kb'] / 1000:.1f} MB",
+                     f"VmHWM {m['peak_rss_kb']} kB, {k} readings, {m['wall_s']:.0f} s wall", "≤ 10 MB"))
 if d and dn:
     rows.append(("CPU per reading, max speed", f"{d['cpu_s'] * 1e6 / dn:.2f} µs",
                  f"{d['cpu_s']:.2f} s / {dn} readings", "≤ 11.1 µs"))
