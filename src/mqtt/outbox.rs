@@ -327,6 +327,19 @@ impl Outbox {
     /// `limit` although the broker has acknowledged a message sent after it (a message
     /// that is only slow, on a slow link, is never overtaken).
     pub fn overdue(&mut self, now: Instant, limit: Duration) -> Option<(Tag, Duration)> {
+        let f = self.oldest_overtaken()?;
+        let waited = now.saturating_duration_since(f.sent);
+        (waited > limit).then_some((f.tag, waited))
+    }
+
+    /// When the oldest message in flight was sent, if the broker has already answered a
+    /// message sent after it: [`Outbox::overdue`] reports it once it has waited the limit
+    /// from then (the publisher sleeps until that moment instead of polling).
+    pub fn overtaken_since(&mut self) -> Option<Instant> {
+        self.oldest_overtaken().map(|f| f.sent)
+    }
+
+    fn oldest_overtaken(&mut self) -> Option<InFlight> {
         let (seq, pkid) = loop {
             let (&seq, &pkid) = self.order.first_key_value()?;
             // Entries whose packet id left `pkids` by another way are dropped here.
@@ -335,9 +348,8 @@ impl Outbox {
             }
             self.order.pop_first();
         };
-        let f = self.pkids.get(&pkid)?;
-        let waited = now.saturating_duration_since(f.sent);
-        (self.acked_seq > Some(seq) && waited > limit).then_some((f.tag, waited))
+        let f = *self.pkids.get(&pkid)?;
+        (self.acked_seq > Some(seq)).then_some(f)
     }
 
     /// Moves the cursor over the acknowledged prefix, not past `bound` (`None`: no bound).
@@ -532,12 +544,18 @@ mod tests {
         }
         // In order but slow (a slow link): nothing is overdue, however long it takes.
         assert_eq!(o.overdue(t0 + ms(60_000), limit), None);
+        assert_eq!(o.overtaken_since(), None);
         o.puback(pkids[0]);
         assert_eq!(o.overdue(t0 + ms(60_000), limit), None);
         // 2 is skipped: 3 and 4 are acknowledged, 2 is overdue once it has waited the limit.
         o.puback(pkids[2]);
         o.puback(pkids[3]);
         assert_eq!(o.overdue(t0 + ms(900), limit), None);
+        assert_eq!(
+            o.overtaken_since(),
+            Some(t0 + ms(2)),
+            "2 is overtaken since it was sent"
+        );
         assert_eq!(
             o.overdue(t0 + ms(1502), limit),
             Some((Tag::Reading(2), ms(1500)))

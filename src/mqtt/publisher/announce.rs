@@ -132,14 +132,25 @@ impl Ctx {
         )
     }
 
-    /// `state` when it changed and `state_interval` has passed since the last one, or now
-    /// when `force`d.
+    /// When a changed `state` is sent at the latest when no readings come first:
+    /// `state_interval` after the last one.
+    pub(super) fn state_due(&self, s: &Session) -> Option<Instant> {
+        self.announced.state_dirty.then(|| {
+            s.last_state
+                .map_or_else(Instant::now, |t| t + self.tuning.state_interval)
+        })
+    }
+
+    /// `state` when it changed and is due, or now when `force`d. It goes with the readings
+    /// that changed it once half of `state_interval` has passed since the last one, so a
+    /// 1-Hz sensor's readings and `state` share one wake-up and one write (a `state` sent
+    /// by the timer of [`Ctx::state_due`] falls back into step with the readings at the
+    /// next ones, instead of chasing them a fraction of a second later every second).
     pub(super) fn publish_state(&mut self, s: &mut Session, force: bool) -> Result<(), SessionEnd> {
         self.publish_alerts(s)?;
-        let due = s
-            .last_state
-            .is_none_or(|t| t.elapsed() >= self.tuning.state_interval);
-        if !(force || (self.announced.state_dirty && due)) {
+        let half = self.tuning.state_interval / 2;
+        let due = self.announced.state_dirty && s.last_state.is_none_or(|t| t.elapsed() >= half);
+        if !(force || due) {
             return Ok(());
         }
         self.announced.state_dirty = false;

@@ -15,11 +15,30 @@ use crate::store::Head;
 pub(super) struct ChainFeed {
     rx: Option<watch::Receiver<Option<Head>>>,
     sent: Option<Head>,
+    /// The writer is gone: its last head stays readable, but no change will come.
+    closed: bool,
 }
 
 impl ChainFeed {
     pub(super) fn new(rx: Option<watch::Receiver<Option<Head>>>) -> ChainFeed {
-        ChainFeed { rx, sent: None }
+        ChainFeed {
+            rx,
+            sent: None,
+            closed: false,
+        }
+    }
+
+    /// Resolves when the writer's head changes (never without a feed, or once the writer
+    /// is gone): the session then publishes it without polling for it.
+    pub(super) async fn changed(&mut self) {
+        match &mut self.rx {
+            Some(rx) if !self.closed => {
+                if rx.changed().await.is_err() {
+                    self.closed = true;
+                }
+            }
+            _ => std::future::pending().await,
+        }
     }
 }
 

@@ -122,7 +122,8 @@ pub struct Tuning {
     /// Reconnect when readings wait this long for an acknowledgement; `None`: three
     /// keep-alives, at least 15 s.
     pub stall_timeout: Option<Duration>,
-    /// `state` is published at most this often.
+    /// A changed `state` waits at most this long after the last one; it goes sooner, with
+    /// the readings that change it, once half of this has passed.
     pub state_interval: Duration,
     /// Live readings queued in memory before the rest is left to the backlog.
     pub live_queue_max: usize,

@@ -92,6 +92,10 @@ impl Replay {
     }
 }
 
+/// While `backfill_rate` holds the backlog back, the publisher wakes this often to send
+/// what the rate earned meanwhile (a burst of a tenth of the rate).
+const BACKFILL_STEP: Duration = Duration::from_millis(100);
+
 /// The token bucket that holds the backlog to `backfill_rate` readings a second.
 pub(super) struct RateLimit {
     tokens: f64,
@@ -349,6 +353,21 @@ impl Ctx {
             &out.scratch,
             Tag::Reading(r.id),
         )
+    }
+
+    /// When the backlog, held back by `backfill_rate` with room in the window, may send
+    /// again; `None` when the rate is not what holds it.
+    pub(super) fn backfill_resumes(&self, s: &Session) -> Option<Instant> {
+        let held = s.rate.tokens < 1.0
+            && !s.replay.buf.is_empty()
+            && self.outbox.unacked() < self.tuning.window;
+        held.then(|| s.rate.last_refill + BACKFILL_STEP)
+    }
+
+    /// When [`Ctx::log_progress`] next has something to say.
+    pub(super) fn progress_due(&self, s: &Session) -> Option<Instant> {
+        (!s.replay.done && s.replay.sent > 0)
+            .then(|| s.replay.last_progress + self.tuning.progress_interval)
     }
 
     /// Logs how far the backfill has come, every `progress_interval`.

@@ -14,6 +14,14 @@ use tokio::time::Instant;
 use super::end::SessionEnd;
 use super::replay::{committed_changed, next_page, RateLimit, Replay};
 use super::watchdog::KeepAlive;
+
+/// Messages encoded after this long without a write go out in the same wake-up (after
+/// the other tasks' ready work has joined them), not after [`crate::mqtt::link::LINGER`]:
+/// lingering only pays while messages keep coming (a burst, a backlog).
+const QUIET: Duration = Duration::from_millis(250);
+/// The shortest sleep of the session loop (a check that is due but cannot act yet, such
+/// as a refused retry waiting for a backlog read, is not a busy loop).
+const MIN_SLEEP: Duration = Duration::from_millis(1);
 use super::{publish, Ctx, Session};
 use crate::mqtt::link::Link;
 use crate::mqtt::outbox::Tag;
@@ -117,12 +125,26 @@ impl Ctx {
 
         self.announce(s)?;
 
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stall = self.stall_timeout();
+        let mut stable_at = Some(Instant::now() + self.tuning.backoff_reset_after);
         loop {
-            let now = Instant::now();
+            let mut now = Instant::now();
+            if s.writer.write_due(now).is_some_and(|t| t > now)
+                && now.saturating_duration_since(s.writer.last_sent()) >= QUIET
+            {
+                // The first messages after a quiet spell (a 1-Hz station's readings): what
+                // the other tasks have ready in this same wake-up joins them, then they go
+                // at once, without a timer wake-up to end the linger.
+                tokio::task::yield_now().await;
+                self.take_ready_live(s);
+                self.on_schedule(s, stall)?;
+                self.advance_cursor(s);
+                self.pump(s)?;
+                s.writer.write_now();
+                now = Instant::now();
+            }
             let write_at = s.writer.write_due(now);
+            let wake = self.next_wake(s, stall, stable_at).max(now + MIN_SLEEP);
             tokio::select! {
                 packet = s.reader.next() => {
                     let p = packet.map_err(SessionEnd::Lost)?;
@@ -157,14 +179,8 @@ impl Ctx {
                 _ = committed_changed(&mut self.feed.committed), if s.replay.wait => {
                     s.replay.wait = false;
                 }
-                _ = tick.tick() => {
-                    self.note_stable();
-                    self.watch(s, stall)?;
-                    self.publish_state(s, false)?;
-                    self.publish_chain(s, false)?;
-                    self.retry_refused(s);
-                    self.log_progress(s);
-                }
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = self.chain.changed() => {}
                 changed = self.shutdown.rx.changed(), if self.shutdown.deadline.is_none() => {
                     self.shutdown.note(changed.is_err());
                 }
@@ -180,6 +196,11 @@ impl Ctx {
                 self.on_packet(s, p)?;
             }
             self.take_ready_live(s);
+            if stable_at.is_some_and(|t| t <= Instant::now()) {
+                stable_at = None;
+                self.note_stable();
+            }
+            self.on_schedule(s, stall)?;
             self.advance_cursor(s);
             self.pump(s)?;
             if let Some(deadline) = self.shutdown.deadline {
@@ -197,6 +218,38 @@ impl Ctx {
                 }
             }
         }
+    }
+
+    /// What the session does on its own schedule, checked after every event (each does
+    /// nothing until it is due): keep-alive and stall watchdog, `state`, the chain's head when
+    /// it moved, refused readings
+    /// offered again, backfill progress.
+    fn on_schedule(&mut self, s: &mut Session, stall: Duration) -> Result<(), SessionEnd> {
+        self.watch(s, stall)?;
+        self.publish_state(s, false)?;
+        self.publish_chain(s, false)?;
+        self.retry_refused(s);
+        self.log_progress(s);
+        Ok(())
+    }
+
+    /// The earliest moment [`Ctx::on_schedule`] (or the backoff reset at `stable_at`, or
+    /// the end of the drain at shutdown) has something to do when no event comes first:
+    /// the loop sleeps until then instead of polling on a fixed tick, so a quiet
+    /// connection costs no wake-ups.
+    fn next_wake(&mut self, s: &Session, stall: Duration, stable_at: Option<Instant>) -> Instant {
+        let retry = self.refusals.retry_at.filter(|_| s.replay.fetch.is_none());
+        [
+            self.state_due(s),
+            retry,
+            self.progress_due(s),
+            self.backfill_resumes(s),
+            stable_at,
+            self.shutdown.deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.watch_due(s, stall), Instant::min)
     }
 
     /// A packet from the broker.

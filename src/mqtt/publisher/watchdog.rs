@@ -38,6 +38,24 @@ impl Ctx {
             .unwrap_or_else(|| (self.settings.keep_alive * 3).max(Duration::from_secs(15)))
     }
 
+    /// When [`Ctx::watch`] next has something to check: the ping due at half the
+    /// keep-alive of quiet, the unanswered ping's, the acknowledgement stall's or the
+    /// overtaken message's timeout. (It compares with `>`: a millisecond later.)
+    pub(super) fn watch_due(&mut self, s: &Session, stall: Duration) -> Instant {
+        let late = stall + Duration::from_millis(1);
+        let mut at = match s.keep_alive.ping_sent {
+            Some(t) => t + late,
+            None => s.writer.last_sent() + self.settings.keep_alive / 2,
+        };
+        if self.outbox.unacked() > 0 {
+            at = at.min(s.keep_alive.last_ack + late);
+        }
+        if let Some(t) = self.outbox.overtaken_since() {
+            at = at.min(t + late);
+        }
+        at
+    }
+
     /// Ends the session when the broker has stalled; sends a PINGREQ when the connection
     /// has been quiet for half the keep-alive.
     pub(super) fn watch(&mut self, s: &mut Session, stall: Duration) -> Result<(), SessionEnd> {
