@@ -37,14 +37,7 @@ t0=$SECONDS
 apt_install qemu-user file binutils python3-venv python3 gcc-arm-linux-gnueabihf \
   libc6-dev-armhf-cross
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
-if [ ! -x "$tools/venv/bin/cargo-zigbuild" ] || [ ! -x "$tools/venv/bin/python-zig" ]; then
-  rm -rf "$tools/venv"
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --upgrade pip
-  "$tools/venv/bin/pip" install --quiet cargo-zigbuild ziglang
-fi
-export PATH=$tools/venv/bin:$PATH
-echo "cargo-zigbuild $(cargo-zigbuild --version | awk '{print $2}'), zig $(python-zig version)"
+zig_tools "$tools"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
