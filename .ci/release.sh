@@ -72,7 +72,9 @@ echo "built in $((SECONDS - s)) s"
 say "cargo zigbuild --release --target $ARMV6 ${armv6_std[*]}"
 s=$SECONDS
 if [ ${#armv6_std[@]} -gt 0 ]; then
-  RUSTC_BOOTSTRAP=1 cargo zigbuild --release --target "$ARMV6" "${armv6_std[@]}" --bin anemone
+  # Without rust-std's self-contained crt objects, zig supplies them (see 50-armv6.sh).
+  RUSTC_BOOTSTRAP=1 cargo zigbuild rustc --release --target "$ARMV6" "${armv6_std[@]}" \
+    --bin anemone -- -C link-self-contained=no
 else
   cargo zigbuild --release --target "$ARMV6" --bin anemone
 fi
