@@ -277,6 +277,8 @@ mod tests {
             "V",
             "A",
             "W",
+            // Turbidity has one unit everywhere.
+            "NTU",
         ];
         for q in Quantity::ALL {
             let u = q.unit();
