@@ -29,3 +29,17 @@ gen_assets() {
     [ -s "$out/$f" ] || { echo "FAIL: $out/$f is empty"; return 1; }
   done
 }
+
+# Zig and cargo-zigbuild from PyPI in a venv under DIR (nothing installed system-wide), put
+# on PATH: `zig_tools target/release-tools`. Used by .ci/release.sh and .ci/steps/50-armv6.sh.
+zig_tools() {
+  local dir=$1
+  if [ ! -x "$dir/venv/bin/cargo-zigbuild" ] || [ ! -x "$dir/venv/bin/python-zig" ]; then
+    rm -rf "$dir/venv"
+    python3 -m venv "$dir/venv"
+    "$dir/venv/bin/pip" install --quiet --upgrade pip
+    "$dir/venv/bin/pip" install --quiet cargo-zigbuild ziglang
+  fi
+  export PATH=$dir/venv/bin:$PATH
+  echo "cargo-zigbuild $(cargo-zigbuild --version | awk '{print $2}'), zig $(python-zig version)"
+}

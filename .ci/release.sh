@@ -39,14 +39,7 @@ say "tools"
 # qemu to run the results; the armhf sysroot (libc6-armhf-cross) for qemu-arm -L, and
 # binutils-arm-linux-gnueabihf for objdump (both come with gcc-arm-linux-gnueabihf).
 apt_install qemu-user file binutils python3-venv gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-if [ ! -x "$tools/venv/bin/cargo-zigbuild" ] || [ ! -x "$tools/venv/bin/python-zig" ]; then
-  rm -rf "$tools/venv"
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --upgrade pip
-  "$tools/venv/bin/pip" install --quiet cargo-zigbuild ziglang
-fi
-export PATH=$tools/venv/bin:$PATH
-echo "cargo-zigbuild $(cargo-zigbuild --version | awk '{print $2}'), zig $(python-zig version)"
+zig_tools "$tools"
 installed=$(rustup target list --installed)
 for t in $MUSL $ARMV7; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
@@ -79,7 +72,9 @@ echo "built in $((SECONDS - s)) s"
 say "cargo zigbuild --release --target $ARMV6 ${armv6_std[*]}"
 s=$SECONDS
 if [ ${#armv6_std[@]} -gt 0 ]; then
-  RUSTC_BOOTSTRAP=1 cargo zigbuild --release --target "$ARMV6" "${armv6_std[@]}" --bin anemone
+  # Without rust-std's self-contained crt objects, zig supplies them (see 50-armv6.sh).
+  RUSTC_BOOTSTRAP=1 cargo zigbuild rustc --release --target "$ARMV6" "${armv6_std[@]}" \
+    --bin anemone -- -C link-self-contained=no
 else
   cargo zigbuild --release --target "$ARMV6" --bin anemone
 fi

@@ -277,7 +277,7 @@ mod tests {
             "V",
             "A",
             "W",
-            // Turbidity is in nephelometric units everywhere.
+            // Turbidity has one unit everywhere.
             "NTU",
         ];
         for q in Quantity::ALL {

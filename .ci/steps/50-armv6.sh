@@ -37,14 +37,7 @@ t0=$SECONDS
 apt_install qemu-user file binutils python3-venv python3 gcc-arm-linux-gnueabihf \
   libc6-dev-armhf-cross
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
-if [ ! -x "$tools/venv/bin/cargo-zigbuild" ] || [ ! -x "$tools/venv/bin/python-zig" ]; then
-  rm -rf "$tools/venv"
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --upgrade pip
-  "$tools/venv/bin/pip" install --quiet cargo-zigbuild ziglang
-fi
-export PATH=$tools/venv/bin:$PATH
-echo "cargo-zigbuild $(cargo-zigbuild --version | awk '{print $2}'), zig $(python-zig version)"
+zig_tools "$tools"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -53,8 +46,11 @@ trap 'rm -rf "$work"' EXIT
 # No --config on the command line: cargo-zigbuild's linker and CC (environment) must win.
 say "[$ARMV6] cargo zigbuild --profile $PROFILE -Zbuild-std=std,panic_abort"
 s=$SECONDS
-RUSTC_BOOTSTRAP=1 cargo zigbuild --profile "$PROFILE" --target "$ARMV6" \
-  -Zbuild-std=std,panic_abort --bin anemone
+# `rustc … -- -C link-self-contained=no`: rustc's musl targets link the crt objects and
+# libunwind of the prebuilt rust-std ("self-contained"), which a -Zbuild-std toolchain does
+# not have ("failed to open object crt1.o", seen here); zig supplies its own, built for ARMv6.
+RUSTC_BOOTSTRAP=1 cargo zigbuild rustc --profile "$PROFILE" --target "$ARMV6" \
+  -Zbuild-std=std,panic_abort --bin anemone -- -C link-self-contained=no
 build_s=$((SECONDS - s))
 bin=$root/target/$ARMV6/$PROFILE/anemone
 file "$bin"
