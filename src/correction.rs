@@ -334,8 +334,12 @@ pub struct AppliedRecord {
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     /// Per quantity: (from ts, correction id and correction), in time order.
-    ranges: std::collections::HashMap<Quantity, Vec<(i64, Option<(i64, Correction)>)>>,
+    ranges: std::collections::HashMap<Quantity, Vec<Range>>,
 }
+
+/// From this time on (ms), readings were stored corrected by this record (id and
+/// correction), or uncorrected.
+type Range = (i64, Option<(i64, Correction)>);
 
 impl Timeline {
     /// Builds the timeline from `(id, ts, kind, payload)` records, oldest first.

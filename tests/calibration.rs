@@ -15,6 +15,11 @@ use crate::common::{all_readings, run_virtual, JUNE_1};
 
 const HOUR: i64 = 3_600_000;
 
+/// How far a stored value may be from the exact one: the store keeps values as measured
+/// today. (A store that rounds values to the sensor's resolution would need that
+/// resolution here.)
+const TOL: f64 = 1e-9;
+
 fn config(db: &std::path::Path, corrections: &str) -> Config {
     let text = format!(
         "[storage]\npath = \"{}\"\n[web]\nenabled = false\n[mqtt]\nenabled = false\n[hal]\nsimulate = true\nseed = 5\n\

@@ -241,6 +241,16 @@ mod tests {
     }
 
     #[test]
+    fn corrections_round_trip_through_toml() {
+        let c = config(
+            "correction.air_temperature = { offset = -1.2, scale = 1.01 }\n[sensor.correction.relative_humidity]\npolynomial = [-1.5, 1.03, -0.0001]\nrange = [0, 100]",
+        );
+        assert_eq!(c.sensors[0].correction.len(), 2);
+        let again = Config::from_toml(&c.to_toml().unwrap(), "round trip").unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
     fn a_later_calibrate_record_wins_until_the_config_changes() {
         let dir = tempfile::tempdir().unwrap();
         let mut st = store(dir.path());
