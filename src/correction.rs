@@ -348,15 +348,20 @@ impl Timeline {
     ) -> Timeline {
         let mut corrections = std::collections::HashMap::new();
         let mut t = Timeline::default();
-        for (id, ts, kind, payload) in records {
-            match kind {
-                KIND_CORRECTION => {
-                    if let Ok(r) = serde_json::from_value::<CorrectionRecord>(payload.clone()) {
-                        if let (false, Ok(c)) = (r.clear, Correction::new(r.quantity, &r.spec)) {
-                            corrections.insert(id, c);
-                        }
+        // Corrections first: a range may start before the record it names was made (a
+        // simulated run on a past day applying a correction recorded today).
+        let records: Vec<_> = records.into_iter().collect();
+        for (id, _, kind, payload) in &records {
+            if *kind == KIND_CORRECTION {
+                if let Ok(r) = serde_json::from_value::<CorrectionRecord>((*payload).clone()) {
+                    if let (false, Ok(c)) = (r.clear, Correction::new(r.quantity, &r.spec)) {
+                        corrections.insert(*id, c);
                     }
                 }
+            }
+        }
+        for (_, ts, kind, payload) in records {
+            match kind {
                 KIND_APPLIED => {
                     if let Ok(a) = serde_json::from_value::<AppliedRecord>(payload.clone()) {
                         let c = a

@@ -76,7 +76,11 @@ struct History {
 
 fn histories(store: &Store, sensor: &str) -> Result<HashMap<Quantity, History>, StoreError> {
     let mut out: HashMap<Quantity, History> = HashMap::new();
-    for r in store.calibrations(sensor)? {
+    // In the order they were recorded (ids), which is time order on a real clock; a
+    // simulated run on a past day records in the past.
+    let mut records = store.calibrations(sensor)?;
+    records.sort_by_key(|r| r.id);
+    for r in records {
         match r.kind.as_str() {
             KIND_CORRECTION => {
                 if let Ok(c) = serde_json::from_value::<CorrectionRecord>(r.payload) {
