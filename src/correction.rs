@@ -361,16 +361,14 @@ impl Timeline {
             }
         }
         for (_, ts, kind, payload) in records {
-            match kind {
-                KIND_APPLIED => {
-                    if let Ok(a) = serde_json::from_value::<AppliedRecord>(payload.clone()) {
-                        let c = a
-                            .calibration
-                            .and_then(|cid| corrections.get(&cid).map(|c| (cid, c.clone())));
-                        t.ranges.entry(a.quantity).or_default().push((ts, c));
-                    }
-                }
-                _ => {}
+            if kind != KIND_APPLIED {
+                continue;
+            }
+            if let Ok(a) = serde_json::from_value::<AppliedRecord>(payload.clone()) {
+                let c = a
+                    .calibration
+                    .and_then(|cid| corrections.get(&cid).map(|c| (cid, c.clone())));
+                t.ranges.entry(a.quantity).or_default().push((ts, c));
             }
         }
         for v in t.ranges.values_mut() {
