@@ -142,8 +142,7 @@ pub fn calibrate_correction(
             .into_iter()
             .filter(|r| r.kind == KIND_CORRECTION)
             .filter_map(|r| serde_json::from_value::<CorrectionRecord>(r.payload).ok())
-            .filter(|r| r.quantity == q && r.source == crate::correction::SOURCE_CONFIG)
-            .last()
+            .rfind(|r| r.quantity == q && r.source == crate::correction::SOURCE_CONFIG)
             .is_some_and(|r| !r.clear && &r.spec == in_file);
         report.push_str(&format!("\nThe config's correction.{}", q.as_str()));
         report.push_str(if recorded {

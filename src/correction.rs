@@ -334,8 +334,12 @@ pub struct AppliedRecord {
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     /// Per quantity: (from ts, correction id and correction), in time order.
-    ranges: std::collections::HashMap<Quantity, Vec<(i64, Option<(i64, Correction)>)>>,
+    ranges: std::collections::HashMap<Quantity, Vec<Range>>,
 }
+
+/// From this time on (ms), readings were stored corrected by this record (id and
+/// correction), or uncorrected.
+type Range = (i64, Option<(i64, Correction)>);
 
 impl Timeline {
     /// Builds the timeline from `(id, ts, kind, payload)` records, oldest first.
@@ -344,24 +348,27 @@ impl Timeline {
     ) -> Timeline {
         let mut corrections = std::collections::HashMap::new();
         let mut t = Timeline::default();
-        for (id, ts, kind, payload) in records {
-            match kind {
-                KIND_CORRECTION => {
-                    if let Ok(r) = serde_json::from_value::<CorrectionRecord>(payload.clone()) {
-                        if let (false, Ok(c)) = (r.clear, Correction::new(r.quantity, &r.spec)) {
-                            corrections.insert(id, c);
-                        }
+        // Corrections first: a range may start before the record it names was made (a
+        // simulated run on a past day applying a correction recorded today).
+        let records: Vec<_> = records.into_iter().collect();
+        for (id, _, kind, payload) in &records {
+            if *kind == KIND_CORRECTION {
+                if let Ok(r) = serde_json::from_value::<CorrectionRecord>((*payload).clone()) {
+                    if let (false, Ok(c)) = (r.clear, Correction::new(r.quantity, &r.spec)) {
+                        corrections.insert(*id, c);
                     }
                 }
-                KIND_APPLIED => {
-                    if let Ok(a) = serde_json::from_value::<AppliedRecord>(payload.clone()) {
-                        let c = a
-                            .calibration
-                            .and_then(|cid| corrections.get(&cid).map(|c| (cid, c.clone())));
-                        t.ranges.entry(a.quantity).or_default().push((ts, c));
-                    }
-                }
-                _ => {}
+            }
+        }
+        for (_, ts, kind, payload) in records {
+            if kind != KIND_APPLIED {
+                continue;
+            }
+            if let Ok(a) = serde_json::from_value::<AppliedRecord>(payload.clone()) {
+                let c = a
+                    .calibration
+                    .and_then(|cid| corrections.get(&cid).map(|c| (cid, c.clone())));
+                t.ranges.entry(a.quantity).or_default().push((ts, c));
             }
         }
         for v in t.ranges.values_mut() {

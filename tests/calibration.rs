@@ -15,6 +15,11 @@ use crate::common::{all_readings, run_virtual, JUNE_1};
 
 const HOUR: i64 = 3_600_000;
 
+/// How far a stored value may be from the exact one: the store keeps values as measured
+/// today. (A store that rounds values to the sensor's resolution would need that
+/// resolution here.)
+const TOL: f64 = 1e-9;
+
 fn config(db: &std::path::Path, corrections: &str) -> Config {
     let text = format!(
         "[storage]\npath = \"{}\"\n[web]\nenabled = false\n[mqtt]\nenabled = false\n[hal]\nsimulate = true\nseed = 5\n\
@@ -142,7 +147,7 @@ async fn a_correction_applies_from_its_start_is_recorded_exported_and_undone() {
             _ => r,
         };
         assert!(
-            (v - want).abs() < 1e-9,
+            (v - want).abs() < TOL,
             "{q:?} at {ts}: stored {v}, raw {r}, want {want}"
         );
     }
@@ -177,7 +182,7 @@ async fn a_correction_applies_from_its_start_is_recorded_exported_and_undone() {
         };
         let r = raw[&(*ts, *q)];
         assert!(
-            (back - r).abs() < 1e-9,
+            (back - r).abs() < TOL,
             "{q:?} at {ts}: recovered {back}, raw {r}"
         );
     }
@@ -274,4 +279,100 @@ fn validate_refuses_corrections_that_cannot_be_undone_or_do_not_apply() {
     assert!(all
         .iter()
         .any(|p| p.contains("correction.relative_humidity") && p.contains("turns")));
+}
+
+/// The command line: `calibrate correction` records (negative numbers and points
+/// included), refuses what cannot be undone, and `export` shows the records and columns.
+#[test]
+fn calibrate_correction_and_export_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let cfg = dir.path().join("a.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[storage]\npath = \"{}\"\n[web]\nenabled = false\n[mqtt]\nenabled = false\n\
+             [[sensor]]\ntype = \"bme280\"\nid = \"box\"\ninterval = \"1m\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let anemone = |args: &[&str]| {
+        let out = crate::cli::bin()
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let set = |more: &[&str]| {
+        let mut args = vec!["calibrate", "correction", "--sensor", "box"];
+        args.extend_from_slice(more);
+        anemone(&args)
+    };
+    let (ok, out, err) = set(&["--quantity", "air_temperature", "--offset", "-1.2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("corrected = raw − 1.2"), "{out}");
+    let (ok, out, err) = set(&[
+        "--quantity",
+        "air_pressure",
+        "--point",
+        "1000=1001",
+        "--point",
+        "1020=1021.5",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("corrected = raw × 1.025 − 24"), "{out}");
+    let (ok, _, err) = set(&["--quantity", "air_temperature", "--scale", "0"]);
+    assert!(!ok && err.contains("scale = 0"), "{err}");
+    let (ok, _, err) = set(&["--quantity", "rain", "--offset", "1"]);
+    assert!(!ok && err.contains("does not measure rain"), "{err}");
+    let (ok, _, err) = set(&["--quantity", "air_temperature", "--point", "x=1"]);
+    assert!(!ok && err.contains("--point x=1"), "{err}");
+    let (ok, out, _) = set(&["--status"]);
+    assert!(ok);
+    assert_eq!(out.matches("set by calibrate").count(), 2, "{out}");
+
+    // The next start applies them.
+    let (ok, _, err) = anemone(&["run", "--simulate", "--speed", "max", "--duration", "10m"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = anemone(&["export", "--calibrations", "--format", "ndjson"]);
+    assert!(ok, "{err}");
+    // By time: the station's simulated start comes before the records made now.
+    let mut kinds: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "\"correction\"",
+            "\"correction\"",
+            "\"correction_applied\"",
+            "\"correction_applied\""
+        ],
+        "{out}"
+    );
+    let (ok, out, err) = anemone(&[
+        "export",
+        "--with-calibration",
+        "--quantity",
+        "air_temperature",
+    ]);
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("ts,sensor,quantity,value,unit,flags,calibration,uncorrected")
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(row[6], "1", "{out}");
+    let (v, raw): (f64, f64) = (row[3].parse().unwrap(), row[7].parse().unwrap());
+    assert!((raw - v - 1.2).abs() < 0.011, "{out}");
 }

@@ -76,7 +76,11 @@ struct History {
 
 fn histories(store: &Store, sensor: &str) -> Result<HashMap<Quantity, History>, StoreError> {
     let mut out: HashMap<Quantity, History> = HashMap::new();
-    for r in store.calibrations(sensor)? {
+    // In the order they were recorded (ids), which is time order on a real clock; a
+    // simulated run on a past day records in the past.
+    let mut records = store.calibrations(sensor)?;
+    records.sort_by_key(|r| r.id);
+    for r in records {
         match r.kind.as_str() {
             KIND_CORRECTION => {
                 if let Ok(c) = serde_json::from_value::<CorrectionRecord>(r.payload) {
@@ -238,6 +242,16 @@ mod tests {
         );
         assert!(t.at(Quantity::AirTemperature, 11_999).is_some());
         assert!(t.at(Quantity::AirTemperature, 12_000).is_none());
+    }
+
+    #[test]
+    fn corrections_round_trip_through_toml() {
+        let c = config(
+            "correction.air_temperature = { offset = -1.2, scale = 1.01 }\n[sensor.correction.relative_humidity]\npolynomial = [-1.5, 1.03, -0.0001]\nrange = [0, 100]",
+        );
+        assert_eq!(c.sensors[0].correction.len(), 2);
+        let again = Config::from_toml(&c.to_toml().unwrap(), "round trip").unwrap();
+        assert_eq!(c, again);
     }
 
     #[test]
