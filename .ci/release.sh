@@ -73,8 +73,9 @@ say "cargo zigbuild --release --target $ARMV6 ${armv6_std[*]}"
 s=$SECONDS
 if [ ${#armv6_std[@]} -gt 0 ]; then
   # Without rust-std's self-contained crt objects, zig supplies them (see 50-armv6.sh).
-  RUSTC_BOOTSTRAP=1 cargo zigbuild rustc --release --target "$ARMV6" "${armv6_std[@]}" \
-    --bin anemone -- -C link-self-contained=no
+  CARGO_TARGET_ARM_UNKNOWN_LINUX_MUSLEABIHF_RUSTFLAGS="-C link-self-contained=no" \
+    RUSTC_BOOTSTRAP=1 cargo zigbuild --release --target "$ARMV6" "${armv6_std[@]}" \
+    --bin anemone
 else
   cargo zigbuild --release --target "$ARMV6" --bin anemone
 fi

@@ -46,11 +46,14 @@ trap 'rm -rf "$work"' EXIT
 # No --config on the command line: cargo-zigbuild's linker and CC (environment) must win.
 say "[$ARMV6] cargo zigbuild --profile $PROFILE -Zbuild-std=std,panic_abort"
 s=$SECONDS
-# `rustc … -- -C link-self-contained=no`: rustc's musl targets link the crt objects and
-# libunwind of the prebuilt rust-std ("self-contained"), which a -Zbuild-std toolchain does
-# not have ("failed to open object crt1.o", seen here); zig supplies its own, built for ARMv6.
-RUSTC_BOOTSTRAP=1 cargo zigbuild rustc --profile "$PROFILE" --target "$ARMV6" \
-  -Zbuild-std=std,panic_abort --bin anemone -- -C link-self-contained=no
+# `-C link-self-contained=no` (for the ARMv6 target only, not for build scripts): rustc's
+# musl targets link the crt objects and libunwind of the prebuilt rust-std
+# ("self-contained"), which a -Zbuild-std toolchain does not have ("failed to open object
+# crt1.o", seen here); zig supplies its own, built for ARMv6. (`cargo zigbuild` has no
+# `rustc` subcommand to pass it after `--`.)
+CARGO_TARGET_ARM_UNKNOWN_LINUX_MUSLEABIHF_RUSTFLAGS="-C link-self-contained=no" \
+  RUSTC_BOOTSTRAP=1 cargo zigbuild --profile "$PROFILE" --target "$ARMV6" \
+  -Zbuild-std=std,panic_abort --bin anemone
 build_s=$((SECONDS - s))
 bin=$root/target/$ARMV6/$PROFILE/anemone
 file "$bin"
