@@ -201,9 +201,11 @@ pub const DEFAULTS: &[Defaults] = &[
     range(&[Q::HeatIndex], -90.0, 80.0, "records"),
     // 100 < RH ≤ 104 is accepted (ZAMG), beyond that `inconsistent`; 110 is the gross
     // limit past which it is not humidity at all.
-    range(&[Q::RelativeHumidity], 0.0, 110.0, "range: 110 % gross limit; step 10 %: WMO-AWS; +50 %/h: MADIS; stuck 1 % in 60 min (not from 95 %): WMO-AWS; above 100 % + 4 %: ZAMG")
+    // WMO-AWS asks for 1 % within 60 min; steady marine air sampled every few minutes
+    // (the reef buoy's preset) stays within 1 % for longer: 2 h.
+    range(&[Q::RelativeHumidity], 0.0, 110.0, "range: 110 % gross limit; step 10 %: WMO-AWS; +50 %/h: MADIS; stuck 1 % (WMO-AWS) in 2 h (not 1 h: steady marine air), not from 95 %; above 100 % + 4 %: ZAMG")
         .step(10.0, 50.0)
-        .stuck(60, 1.0)
+        .stuck(120, 1.0)
         .tolerance(4.0),
     // WMO-AWS asks for 0.1 hPa within 60 min, but at the turning points of the
     // semidiurnal pressure wave (about 0.5 hPa amplitude at mid-latitudes, so a curvature
