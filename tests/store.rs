@@ -1231,3 +1231,111 @@ fn what_mqtt_owes_is_counted_in_readings_not_ids() {
     assert_eq!(s.count_after(cursor).unwrap(), 5);
     assert_eq!(s.count_after(i64::MAX).unwrap(), 0);
 }
+
+/// Minute buckets of every series as (start, sensor, quantity, count, sum).
+fn minute_view(s: &Store) -> Vec<(Timestamp, String, Quantity, u64, f64)> {
+    s.aggregates(Resolution::Minute, &Query::default())
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.start, a.sensor, a.quantity, a.count, a.sum))
+        .collect()
+}
+
+#[test]
+fn read_only_aggregates_follow_new_readings_across_persists() {
+    // A read-only store keeps the readings it folded after the last persist and folds
+    // only newer ones at the next query: it must answer as a fresh connection does.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let r = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+    let (a, b) = (sensor("a"), sensor("b"));
+    let t0 = ts("2026-06-01T12:00:00Z");
+    let batch = |from: i64| -> Vec<Reading> {
+        (0..90)
+            .flat_map(|i| {
+                let t = t0 + (from + i) * 1_000;
+                [
+                    Reading::new(t, &a, Quantity::WindSpeed, (i % 7) as f64),
+                    Reading::new(t, &b, Quantity::AirTemperature, 10.0 + i as f64),
+                ]
+            })
+            .collect()
+    };
+    for (k, persist) in [
+        (0, false),
+        (90, false),
+        (180, true),
+        (270, false),
+        (360, true),
+    ] {
+        s.insert_batch(&batch(k)).unwrap();
+        if persist {
+            s.flush_aggregates().unwrap();
+        }
+        let fresh = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+        let want = minute_view(&fresh);
+        assert_eq!(minute_view(&r), want, "after the batch at {k} s");
+        assert_eq!(minute_view(&s), want);
+        let total: u64 = want.iter().map(|w| w.3).sum();
+        assert_eq!(total, 2 * (k as u64 + 90));
+    }
+}
+
+#[test]
+fn latest_readings_are_each_series_newest_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let (a, b, c) = (sensor("a"), sensor("b"), sensor("c"));
+    let t0 = ts("2026-06-01T10:20:00Z");
+    let mut rows = Vec::new();
+    // a: every 10 s for 3 h; b: every 10 min until 1 h in; c: once, 4 h before the end.
+    rows.push(Reading::new(t0 - 3_600_000, &c, Quantity::Rain, 0.2));
+    for i in 0..(3 * 360) {
+        let t = t0 + i * 10_000;
+        rows.push(Reading::new(t, &a, Quantity::WindSpeed, i as f64));
+        rows.push(Reading::new(
+            t,
+            &a,
+            Quantity::WindDirection,
+            (i % 360) as f64,
+        ));
+        if i % 60 == 0 && i <= 360 {
+            rows.push(Reading::new(
+                t,
+                &b,
+                Quantity::AirTemperature,
+                i as f64 / 60.0,
+            ));
+        }
+    }
+    s.insert_batch(&rows[..1500]).unwrap();
+    s.flush_aggregates().unwrap();
+    s.insert_batch(&rows[1500..]).unwrap();
+    let newest = rows.iter().map(|r| r.ts).max().unwrap();
+    let window = 2 * 3_600_000;
+    // What a scan of every raw row of the window finds.
+    let mut want: std::collections::BTreeMap<(String, Quantity), (Timestamp, Option<f64>)> =
+        Default::default();
+    for r in rows.iter().filter(|r| r.ts >= newest - window) {
+        want.insert((r.sensor.to_string(), r.quantity), (r.ts, r.value));
+    }
+    let seen = |s: &Store| -> Vec<((String, Quantity), (Timestamp, Option<f64>))> {
+        s.latest_readings(window)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let x = r.reading;
+                ((x.sensor.to_string(), x.quantity), (x.ts, x.value))
+            })
+            .collect()
+    };
+    let want: Vec<_> = want.into_iter().collect();
+    assert_eq!(
+        want.len(),
+        3,
+        "b's last reading is inside the window, c's is not"
+    );
+    assert_eq!(seen(&s), want);
+    let r = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+    assert_eq!(seen(&r), want);
+}

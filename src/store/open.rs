@@ -179,6 +179,7 @@ impl Store {
             sensors: RefCell::new(Sensors::default()),
             agg: AggState::new(opts.tz, 0),
             agg_stale: false,
+            overlay_cache: RefCell::new(None),
             synchronous: opts.synchronous,
             opts: opts.clone(),
             quarantined: None,
@@ -234,6 +235,7 @@ impl Store {
             sensors: RefCell::new(Sensors::default()),
             agg: AggState::new(tz, 0),
             agg_stale: false,
+            overlay_cache: RefCell::new(None),
             synchronous: Synchronous::Normal,
             opts: StoreOptions {
                 synchronous: Synchronous::Normal,
@@ -261,11 +263,15 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        // Every pending migration in one transaction: a crash leaves the version the file
+        // had, and a new database is created in one commit (one WAL append, one sync)
+        // rather than one per migration.
+        let from = version;
+        let tx = self.conn.transaction().map_err(err)?;
         while version < SCHEMA_VERSION {
             let Some(sql) = schema::MIGRATIONS.get(version as usize) else {
                 break;
             };
-            let tx = self.conn.transaction().map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
             if version == 0 {
                 tx.execute_batch(&format!(
@@ -276,11 +282,11 @@ impl Store {
             }
             tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
                 .map_err(err)?;
-            tx.commit().map_err(err)?;
-            if version > 0 {
-                tracing::info!(path = %path.display(), from = version, to = version + 1, "Migrated the database schema.");
-            }
             version += 1;
+        }
+        tx.commit().map_err(err)?;
+        if from > 0 && version > from {
+            tracing::info!(path = %path.display(), from, to = version, "Migrated the database schema.");
         }
         Ok(())
     }
