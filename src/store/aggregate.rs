@@ -126,8 +126,9 @@ pub fn local_date(tz: Tz, ts: Timestamp) -> NaiveDate {
     }
 }
 
-/// Bucket key: (resolution code, start, sensor id, quantity code). Time first, so the
-/// persisted rows append at the end of each resolution's key range.
+/// Bucket key in memory: (resolution code, start, sensor id, quantity code), time first
+/// (the newest buckets, and the ones to evict, are found by time). On disk the key leads
+/// with the quantity (migration 4).
 pub type Key = (i64, Timestamp, i64, i64);
 
 /// One bucket's running summary.

@@ -311,17 +311,34 @@ impl Store {
         quantity: Option<i64>,
     ) -> Result<Vec<(SeriesBucket, Bucket)>, StoreError> {
         let op = if inclusive { ">=" } else { ">" };
-        let mut stmt = self.db(self.conn.prepare_cached(&format!(
-            "SELECT start, sensor, quantity, {BUCKET_COLUMNS} FROM aggregates \
-             WHERE resolution = ?1 AND (start, sensor, quantity) {op} (?2, ?3, ?4) \
-             AND start < ?5 AND end > ?6 \
-             AND (?7 IS NULL OR sensor = ?7) AND (?8 IS NULL OR quantity = ?8) \
-             ORDER BY start, sensor, quantity LIMIT ?9"
-        )))?;
-        let rows = self.db(stmt.query_map(
-            params![code, after.0, after.1, after.2, to, from, sensor, quantity, PAGE],
-            |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), Bucket::from_row(r, 3)?)),
-        ))?;
+        // One quantity (a chart): a range of the primary key (resolution, quantity, start,
+        // sensor), only that quantity's rows, already in order. Every quantity: through
+        // `aggregates_by_time` (resolution, start, sensor, quantity). See migration 4.
+        let sql = match quantity {
+            Some(_) => format!(
+                "SELECT start, sensor, quantity, {BUCKET_COLUMNS} FROM aggregates \
+                 WHERE resolution = ?1 AND quantity = ?9 AND (start, sensor) >= (?2, ?3) \
+                 AND (start, sensor, quantity) {op} (?2, ?3, ?4) \
+                 AND start < ?5 AND end > ?6 AND (?7 IS NULL OR sensor = ?7) \
+                 ORDER BY start, sensor LIMIT ?8"
+            ),
+            None => format!(
+                "SELECT start, sensor, quantity, {BUCKET_COLUMNS} FROM aggregates \
+                 WHERE resolution = ?1 AND (start, sensor, quantity) {op} (?2, ?3, ?4) \
+                 AND start < ?5 AND end > ?6 AND (?7 IS NULL OR sensor = ?7) \
+                 ORDER BY start, sensor, quantity LIMIT ?8"
+            ),
+        };
+        let mut stmt = self.db(self.conn.prepare_cached(&sql))?;
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![
+            &code, &after.0, &after.1, &after.2, &to, &from, &sensor, &PAGE,
+        ];
+        if let Some(q) = &quantity {
+            args.push(q);
+        }
+        let rows = self.db(stmt.query_map(args.as_slice(), |r| {
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?), Bucket::from_row(r, 3)?))
+        }))?;
         let mut out = Vec::new();
         for r in rows {
             out.push(self.db(r)?);
