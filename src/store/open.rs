@@ -267,6 +267,20 @@ impl Store {
         // had, and a new database is created in one commit (one WAL append, one sync)
         // rather than one per migration.
         let from = version;
+        // Upgrading a large file can take minutes on a Pi (migration 4 rewrites the
+        // aggregates table): tell systemd, whose start timeout and watchdog would
+        // otherwise kill the start again and again, each time rolling the upgrade back.
+        let slow = from > 0 && from < SCHEMA_VERSION;
+        let notifier = crate::notify::Notifier::from_env();
+        if slow && notifier.is_active() {
+            let hour = "3600000000";
+            let sent = notifier.send(&format!(
+                "EXTEND_TIMEOUT_USEC={hour}\nWATCHDOG_USEC={hour}\nSTATUS=Upgrading the database schema"
+            ));
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "Could not tell systemd about the schema upgrade");
+            }
+        }
         let tx = self.conn.transaction().map_err(err)?;
         while version < SCHEMA_VERSION {
             let Some(sql) = schema::MIGRATIONS.get(version as usize) else {
@@ -285,6 +299,14 @@ impl Store {
             version += 1;
         }
         tx.commit().map_err(err)?;
+        if slow && notifier.is_active() {
+            // Back to the unit's watchdog interval (systemd passes it to the process).
+            if let Ok(usec) = std::env::var("WATCHDOG_USEC") {
+                if let Err(e) = notifier.send(&format!("WATCHDOG_USEC={usec}")) {
+                    tracing::debug!(error = %e, "Could not restore the systemd watchdog interval");
+                }
+            }
+        }
         if from > 0 && version > from {
             tracing::info!(path = %path.display(), from, to = version, "Migrated the database schema.");
         }
