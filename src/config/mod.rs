@@ -174,7 +174,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             path: PathBuf::from("anemone.db"),
-            commit_interval: Span::secs(600),
+            commit_interval: Span::secs(120),
             retention: Span::secs(365 * 86_400),
             synchronous: Synchronous::Full,
             max_buffered: 100_000,
@@ -619,7 +619,7 @@ mod tests {
     #[test]
     fn empty_file_is_a_valid_config() {
         let c = Config::from_toml("", "empty").unwrap();
-        assert_eq!(c.storage.commit_interval, Span::secs(600));
+        assert_eq!(c.storage.commit_interval, Span::secs(120));
         assert_eq!(
             c.hal.w1_root,
             PathBuf::from(crate::hal::paths::DEFAULT_W1_ROOT)
