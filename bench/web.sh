@@ -6,6 +6,7 @@
 #   bench/web.sh                 # builds target/release/anemone if missing
 #   ANEMONE=target/debug/anemone bench/web.sh
 #   RUNS=9 KEEP=1 bench/web.sh
+#   HISTORY_DB=/var/tmp/anemone-bench.X/history.db bench/web.sh   # reuse a kept history
 #
 # History: a year of the built-in station at 15-minute intervals (day, hour and minute
 # aggregates for every day), then the last day at the real intervals (wind every second),
@@ -42,18 +43,29 @@ config() { # $1 = interval override ("" keeps the example's)
 config 15m | sed -e 's/^commit_interval = ".*"/commit_interval = "1h"/' >"$WORK/year.toml"
 config "" >"$WORK/live.toml"
 
-today=$(date -u +%F)
-year_start=$(date -u -d "$today -365 days" +%F)
-day_start=$(date -u -d "$today -1 day" +%F)
-log "history: $year_start to $day_start at 15-minute intervals"
-"$ANEMONE" run --simulate --speed max --start "$year_start" --duration 364d \
-    --config "$WORK/year.toml" >"$WORK/year.log" 2>&1
-now_s=$(date -u +%s)
-rest_s=$((now_s - $(date -u -d "$day_start" +%s)))
-log "history: the last ${rest_s} s at the real intervals"
-sed -e 's/^commit_interval = ".*"/commit_interval = "1h"/' "$WORK/live.toml" >"$WORK/day.toml"
-"$ANEMONE" run --simulate --speed max --start "$day_start" --duration "${rest_s}s" \
-    --config "$WORK/day.toml" >"$WORK/day.log" 2>&1
+# Generating the history takes long on a small machine: with KEEP=1 a copy is kept as
+# WORK/history.db, and HISTORY_DB=that-file starts from a copy of it instead (the live
+# station then fills in the time since it was made).
+if [ -n "${HISTORY_DB:-}" ]; then
+    log "history: a copy of $HISTORY_DB"
+    cp "$HISTORY_DB" "$DB"
+else
+    today=$(date -u +%F)
+    year_start=$(date -u -d "$today -365 days" +%F)
+    day_start=$(date -u -d "$today -1 day" +%F)
+    log "history: $year_start to $day_start at 15-minute intervals"
+    "$ANEMONE" run --simulate --speed max --start "$year_start" --duration 364d \
+        --config "$WORK/year.toml" >"$WORK/year.log" 2>&1
+    now_s=$(date -u +%s)
+    rest_s=$((now_s - $(date -u -d "$day_start" +%s)))
+    log "history: the last ${rest_s} s at the real intervals"
+    sed -e 's/^commit_interval = ".*"/commit_interval = "1h"/' "$WORK/live.toml" >"$WORK/day.toml"
+    "$ANEMONE" run --simulate --speed max --start "$day_start" --duration "${rest_s}s" \
+        --config "$WORK/day.toml" >"$WORK/day.log" 2>&1
+    if [ "${KEEP:-0}" = 1 ]; then
+        cp "$DB" "$WORK/history.db"
+    fi
+fi
 log "database: $(du -h "$DB" | cut -f1)"
 
 RUST_LOG=info "$ANEMONE" run --simulate --config "$WORK/live.toml" >"$WORK/live.log" 2>&1 &

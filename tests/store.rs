@@ -1239,3 +1239,208 @@ fn what_mqtt_owes_is_counted_in_readings_not_ids() {
     assert_eq!(s.count_after(cursor).unwrap(), 5);
     assert_eq!(s.count_after(i64::MAX).unwrap(), 0);
 }
+
+/// Minute buckets of every series as (start, sensor, quantity, count, sum).
+fn minute_view(s: &Store) -> Vec<(Timestamp, String, Quantity, u64, f64)> {
+    s.aggregates(Resolution::Minute, &Query::default())
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.start, a.sensor, a.quantity, a.count, a.sum))
+        .collect()
+}
+
+#[test]
+fn read_only_aggregates_follow_new_readings_across_persists() {
+    // A read-only store keeps the readings it folded after the last persist and folds
+    // only newer ones at the next query: it must answer as a fresh connection does.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let r = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+    let (a, b) = (sensor("a"), sensor("b"));
+    let t0 = ts("2026-06-01T12:00:00Z");
+    let batch = |from: i64| -> Vec<Reading> {
+        (0..90)
+            .flat_map(|i| {
+                let t = t0 + (from + i) * 1_000;
+                [
+                    Reading::new(t, &a, Quantity::WindSpeed, (i % 7) as f64),
+                    Reading::new(t, &b, Quantity::AirTemperature, 10.0 + i as f64),
+                ]
+            })
+            .collect()
+    };
+    for (k, persist) in [
+        (0, false),
+        (90, false),
+        (180, true),
+        (270, false),
+        (360, true),
+    ] {
+        s.insert_batch(&batch(k)).unwrap();
+        if persist {
+            s.flush_aggregates().unwrap();
+        }
+        let fresh = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+        let want = minute_view(&fresh);
+        assert_eq!(minute_view(&r), want, "after the batch at {k} s");
+        assert_eq!(minute_view(&s), want);
+        let total: u64 = want.iter().map(|w| w.3).sum();
+        assert_eq!(total, 2 * (k as u64 + 90));
+    }
+}
+
+#[test]
+fn latest_readings_are_each_series_newest_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let (a, b, c) = (sensor("a"), sensor("b"), sensor("c"));
+    let t0 = ts("2026-06-01T10:20:00Z");
+    let mut rows = Vec::new();
+    // a: every 10 s for 3 h; b: every 10 min until 1 h in; c: once, 4 h before the end.
+    rows.push(Reading::new(t0 - 3_600_000, &c, Quantity::Rain, 0.2));
+    for i in 0..(3 * 360) {
+        let t = t0 + i * 10_000;
+        rows.push(Reading::new(t, &a, Quantity::WindSpeed, i as f64));
+        rows.push(Reading::new(
+            t,
+            &a,
+            Quantity::WindDirection,
+            (i % 360) as f64,
+        ));
+        if i % 60 == 0 && i <= 360 {
+            rows.push(Reading::new(
+                t,
+                &b,
+                Quantity::AirTemperature,
+                i as f64 / 60.0,
+            ));
+        }
+    }
+    s.insert_batch(&rows[..1500]).unwrap();
+    s.flush_aggregates().unwrap();
+    s.insert_batch(&rows[1500..]).unwrap();
+    let newest = rows.iter().map(|r| r.ts).max().unwrap();
+    let window = 2 * 3_600_000;
+    // What a scan of every raw row of the window finds.
+    let mut want: std::collections::BTreeMap<(String, Quantity), (Timestamp, Option<f64>)> =
+        Default::default();
+    for r in rows.iter().filter(|r| r.ts >= newest - window) {
+        want.insert((r.sensor.to_string(), r.quantity), (r.ts, r.value));
+    }
+    let seen = |s: &Store| -> Vec<((String, Quantity), (Timestamp, Option<f64>))> {
+        s.latest_readings(window)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let x = r.reading;
+                ((x.sensor.to_string(), x.quantity), (x.ts, x.value))
+            })
+            .collect()
+    };
+    let want: Vec<_> = want.into_iter().collect();
+    assert_eq!(
+        want.len(),
+        3,
+        "b's last reading is inside the window, c's is not"
+    );
+    assert_eq!(seen(&s), want);
+    let r = Store::open_read_only(&db(&dir), chrono_tz::UTC).unwrap();
+    assert_eq!(seen(&r), want);
+}
+
+#[test]
+fn registering_an_unchanged_sensor_writes_nothing() {
+    // Every start registers every configured sensor again: that must not cost a commit.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let wal = db(&dir).with_extension("db-wal");
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    s.register_sensor("mast", "htu21d", Some("i2c-1:0x40"))
+        .unwrap();
+    let before = size();
+    s.register_sensor("mast", "htu21d", Some("i2c-1:0x40"))
+        .unwrap();
+    s.register_sensor("mast", "htu21d", None).unwrap();
+    assert_eq!(size(), before, "nothing changed, nothing written");
+    s.register_sensor("mast", "sht31", None).unwrap();
+    assert!(size() > before, "a new kind is written");
+    drop(s);
+    let s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    assert_eq!(
+        s.sensors().unwrap(),
+        vec![("mast".into(), "sht31".into(), Some("i2c-1:0x40".into()))]
+    );
+}
+
+#[test]
+fn migrates_a_version_3_database_to_aggregates_keyed_by_quantity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    // A version-3 database with readings and persisted aggregates, made by the code of
+    // the time (the schema by hand, the buckets by SQL as that version persisted them).
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA_V1).unwrap();
+        c.execute_batch(
+            "CREATE TABLE calibrations (id INTEGER PRIMARY KEY, sensor INTEGER NOT NULL,
+                 ts INTEGER NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
+             CREATE INDEX calibrations_by_sensor ON calibrations (sensor, ts);
+             CREATE TABLE imported_rows (source TEXT NOT NULL, row_id INTEGER NOT NULL,
+                 PRIMARY KEY (source, row_id)) WITHOUT ROWID;
+             PRAGMA user_version = 3;
+             INSERT INTO sensors VALUES (1, 'mast', 'htu21d', NULL);
+             INSERT INTO readings VALUES (1, 1780000000000, 1, 1, 12.5, 0);
+             INSERT INTO readings VALUES (2, 1780000000000, 1, 2, 80.0, 0);
+             INSERT INTO readings VALUES (3, 1780000060000, 1, 1, 13.5, 0);
+             INSERT INTO aggregates VALUES (1, 1779999960000, 1, 1, 1780000020000, 1, 0,
+                 12.5, 1780000000000, 12.5, 1780000000000, 12.5, 1, 1);
+             INSERT INTO aggregates VALUES (1, 1779999960000, 1, 2, 1780000020000, 1, 0,
+                 80.0, 1780000000000, 80.0, 1780000000000, 80.0, 2, 2);
+             INSERT INTO meta VALUES ('aggregates_through_id', 2);",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let q = |quantity| Query {
+        quantity: Some(quantity),
+        ..Query::default()
+    };
+    let temps = s
+        .aggregates(Resolution::Minute, &q(Quantity::AirTemperature))
+        .unwrap();
+    assert_eq!(
+        temps.iter().map(|a| (a.start, a.sum)).collect::<Vec<_>>(),
+        vec![(1779999960000, 12.5), (1780000020000, 13.5)],
+        "the persisted bucket and the one rebuilt from the newer reading"
+    );
+    let all = s.aggregates(Resolution::Minute, &Query::default()).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(s.readings(&Query::default()).unwrap().len(), 3);
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(v >= 4);
+    // A chart's query reads only its quantity's rows: a range of the key.
+    let plan: String = c
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT start FROM aggregates WHERE resolution = 1 \
+             AND quantity = 1 AND start >= 0 AND start < 10",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(
+        plan.contains("PRIMARY KEY (resolution=? AND quantity=? AND start>? AND start<?)"),
+        "{plan}"
+    );
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'aggregates_by_time'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -126,8 +126,9 @@ pub fn local_date(tz: Tz, ts: Timestamp) -> NaiveDate {
     }
 }
 
-/// Bucket key: (resolution code, start, sensor id, quantity code). Time first, so the
-/// persisted rows append at the end of each resolution's key range.
+/// Bucket key in memory: (resolution code, start, sensor id, quantity code), time first
+/// (the newest buckets, and the ones to evict, are found by time). On disk the key leads
+/// with the quantity (migration 4).
 pub type Key = (i64, Timestamp, i64, i64);
 
 /// One bucket's running summary.
@@ -443,15 +444,29 @@ impl Store {
     }
 
     /// The aggregates to overlay on the persisted ones: the writer's memory, or for a
-    /// read-only store the readings stored after the last persist, folded afresh.
+    /// read-only store the readings stored after the last persist, folded.
+    ///
+    /// A read-only store keeps what it folded ([`Store::overlay_cache`]) and, while the
+    /// persisted aggregates are the ones it was folded on (`aggregates_through_id`
+    /// unchanged: the writer persists buckets and that id in one transaction), folds only
+    /// the readings stored since. Readings are only appended above the highest id, so
+    /// that is exact. A persist starts it afresh.
     pub(super) fn overlay(&self) -> Result<std::borrow::Cow<'_, AggState>, StoreError> {
         if !self.read_only && !self.agg_stale {
             return Ok(std::borrow::Cow::Borrowed(&self.agg));
         }
         let through = self.meta_i64(schema::META_AGG_THROUGH)?.unwrap_or(0);
-        let mut agg = AggState::new(self.tz, through);
-        self.db(agg.catch_up(&self.conn))?;
-        Ok(std::borrow::Cow::Owned(agg))
+        let mut cache = self.overlay_cache.borrow_mut();
+        let agg = match cache.take() {
+            Some(agg) if agg.persisted_through == through => agg,
+            _ => AggState::new(self.tz, through),
+        };
+        let agg = cache.insert(agg);
+        if let Err(e) = agg.catch_up(&self.conn) {
+            *cache = None;
+            return Err(classify(&self.path, e));
+        }
+        Ok(std::borrow::Cow::Owned(agg.clone()))
     }
 }
 

@@ -86,6 +86,10 @@ pub struct Store {
     agg: AggState,
     /// The in-memory aggregates missed readings (an error while folding): rebuild them.
     agg_stale: bool,
+    /// Read-only stores: the overlay of the last query (see [`Store::overlay`]), reused
+    /// while the persisted aggregates are the same, so a query folds only the readings
+    /// stored since the previous one instead of everything since the last persist.
+    overlay_cache: RefCell<Option<AggState>>,
     /// The `synchronous` level in force (a reservation commit is synced regardless).
     synchronous: Synchronous,
     /// How it was opened (to start a new file after corruption).

@@ -179,6 +179,7 @@ impl Store {
             sensors: RefCell::new(Sensors::default()),
             agg: AggState::new(opts.tz, 0),
             agg_stale: false,
+            overlay_cache: RefCell::new(None),
             synchronous: opts.synchronous,
             opts: opts.clone(),
             quarantined: None,
@@ -238,6 +239,7 @@ impl Store {
             sensors: RefCell::new(Sensors::default()),
             agg: AggState::new(tz, 0),
             agg_stale: false,
+            overlay_cache: RefCell::new(None),
             synchronous: Synchronous::Normal,
             opts: StoreOptions {
                 synchronous: Synchronous::Normal,
@@ -265,11 +267,29 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        // Every pending migration in one transaction: a crash leaves the version the file
+        // had, and a new database is created in one commit (one WAL append, one sync)
+        // rather than one per migration.
+        let from = version;
+        // Upgrading a large file can take minutes on a Pi (migration 4 rewrites the
+        // aggregates table): tell systemd, whose start timeout and watchdog would
+        // otherwise kill the start again and again, each time rolling the upgrade back.
+        let slow = from > 0 && from < SCHEMA_VERSION;
+        let notifier = crate::notify::Notifier::from_env();
+        if slow && notifier.is_active() {
+            let hour = "3600000000";
+            let sent = notifier.send(&format!(
+                "EXTEND_TIMEOUT_USEC={hour}\nWATCHDOG_USEC={hour}\nSTATUS=Upgrading the database schema"
+            ));
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "Could not tell systemd about the schema upgrade");
+            }
+        }
+        let tx = self.conn.transaction().map_err(err)?;
         while version < SCHEMA_VERSION {
             let Some(sql) = schema::MIGRATIONS.get(version as usize) else {
                 break;
             };
-            let tx = self.conn.transaction().map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
             if version == 0 {
                 tx.execute_batch(&format!(
@@ -280,11 +300,19 @@ impl Store {
             }
             tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
                 .map_err(err)?;
-            tx.commit().map_err(err)?;
-            if version > 0 {
-                tracing::info!(path = %path.display(), from = version, to = version + 1, "Migrated the database schema.");
-            }
             version += 1;
+        }
+        tx.commit().map_err(err)?;
+        if slow && notifier.is_active() {
+            // Back to the unit's watchdog interval (systemd passes it to the process).
+            if let Ok(usec) = std::env::var("WATCHDOG_USEC") {
+                if let Err(e) = notifier.send(&format!("WATCHDOG_USEC={usec}")) {
+                    tracing::debug!(error = %e, "Could not restore the systemd watchdog interval");
+                }
+            }
+        }
+        if from > 0 && version > from {
+            tracing::info!(path = %path.display(), from, to = version, "Migrated the database schema.");
         }
         Ok(())
     }

@@ -317,17 +317,34 @@ impl Store {
         quantity: Option<i64>,
     ) -> Result<Vec<(SeriesBucket, Bucket)>, StoreError> {
         let op = if inclusive { ">=" } else { ">" };
-        let mut stmt = self.db(self.conn.prepare_cached(&format!(
-            "SELECT start, sensor, quantity, {BUCKET_COLUMNS} FROM aggregates \
-             WHERE resolution = ?1 AND (start, sensor, quantity) {op} (?2, ?3, ?4) \
-             AND start < ?5 AND end > ?6 \
-             AND (?7 IS NULL OR sensor = ?7) AND (?8 IS NULL OR quantity = ?8) \
-             ORDER BY start, sensor, quantity LIMIT ?9"
-        )))?;
-        let rows = self.db(stmt.query_map(
-            params![code, after.0, after.1, after.2, to, from, sensor, quantity, PAGE],
-            |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), Bucket::from_row(r, 3)?)),
-        ))?;
+        // One quantity (a chart): a range of the primary key (resolution, quantity, start,
+        // sensor), only that quantity's rows, already in order. Every quantity: through
+        // `aggregates_by_time` (resolution, start, sensor, quantity). See migration 4.
+        let sql = match quantity {
+            Some(_) => format!(
+                "SELECT start, sensor, quantity, {BUCKET_COLUMNS} FROM aggregates \
+                 WHERE resolution = ?1 AND quantity = ?9 AND (start, sensor) >= (?2, ?3) \
+                 AND (start, sensor, quantity) {op} (?2, ?3, ?4) \
+                 AND start < ?5 AND end > ?6 AND (?7 IS NULL OR sensor = ?7) \
+                 ORDER BY start, sensor LIMIT ?8"
+            ),
+            None => format!(
+                "SELECT start, sensor, quantity, {BUCKET_COLUMNS} FROM aggregates \
+                 WHERE resolution = ?1 AND (start, sensor, quantity) {op} (?2, ?3, ?4) \
+                 AND start < ?5 AND end > ?6 AND (?7 IS NULL OR sensor = ?7) \
+                 ORDER BY start, sensor, quantity LIMIT ?8"
+            ),
+        };
+        let mut stmt = self.db(self.conn.prepare_cached(&sql))?;
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![
+            &code, &after.0, &after.1, &after.2, &to, &from, &sensor, &PAGE,
+        ];
+        if let Some(q) = &quantity {
+            args.push(q);
+        }
+        let rows = self.db(stmt.query_map(args.as_slice(), |r| {
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?), Bucket::from_row(r, 3)?))
+        }))?;
         let mut out = Vec::new();
         for r in rows {
             out.push(self.db(r)?);
@@ -465,25 +482,61 @@ impl Store {
 
     /// The newest reading of every (sensor, quantity) stored within `window_ms` of the
     /// newest reading, in (sensor, quantity) order.
+    ///
+    /// Bounded: no scan of the raw rows. Each series' newest hour bucket in the window
+    /// (persisted, or in the overlay of newer ones) records the highest reading id it
+    /// holds (`last_id`): that row is the series' newest reading (ids follow arrival,
+    /// which is time order within a series), read by its id.
     pub fn latest_readings(&self, window_ms: i64) -> Result<Vec<StoredReading>, StoreError> {
         let Some(newest) = self.last_reading_ts()? else {
             return Ok(Vec::new());
         };
-        let q = Query {
-            from: Some(newest.saturating_sub(window_ms)),
-            ..Query::default()
+        let from = newest.saturating_sub(window_ms);
+        let code = Resolution::Hour.code().unwrap_or(0);
+        let hour = from.div_euclid(HOUR_MS) * HOUR_MS;
+        // (sensor, quantity) -> (newest bucket start, its last id)
+        let mut last: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+        let mut keep = |series: (i64, i64), start: i64, id: i64| {
+            let e = last.entry(series).or_insert((start, id));
+            if start >= e.0 {
+                *e = (start, id);
+            }
         };
+        {
+            let mut stmt = self.db(self.conn.prepare_cached(
+                "SELECT sensor, quantity, start, last_id FROM aggregates \
+                 WHERE resolution = ?1 AND start >= ?2",
+            ))?;
+            let rows = self.db(stmt.query_map(params![code, hour], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            }))?;
+            for r in rows {
+                let (sensor, quantity, start, id) = self.db(r)?;
+                keep((sensor, quantity), start, id);
+            }
+        }
+        {
+            let overlay = self.overlay()?;
+            for (k, b) in overlay
+                .buckets
+                .range((code, hour, i64::MIN, i64::MIN)..(code, i64::MAX, i64::MIN, i64::MIN))
+            {
+                keep((k.2, k.3), k.1, b.last_id);
+            }
+        }
+        let mut stmt = self.db(self.conn.prepare_cached(
+            "SELECT id, ts, sensor, quantity, value, flags FROM readings WHERE id = ?1",
+        ))?;
         let mut latest: BTreeMap<(String, Quantity), StoredReading> = BTreeMap::new();
-        self.for_each_reading::<StoreError>(&q, |r| {
-            let key = (r.reading.sensor.to_string(), r.reading.quantity);
-            match latest.get(&key) {
-                Some(old) if old.reading.ts > r.reading.ts => {}
-                _ => {
-                    latest.insert(key, r.clone());
+        for (_, id) in last.into_values() {
+            let mut rows = self.db(stmt.query([id]))?;
+            if let Some(row) = self.db(rows.next())? {
+                let r = self.row_reading(row)?;
+                if r.reading.ts >= from {
+                    latest.insert((r.reading.sensor.to_string(), r.reading.quantity), r);
                 }
             }
-            Ok(())
-        })?;
+        }
         Ok(latest.into_values().collect())
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{schema, Store, StoreError};
 use crate::reading::{Quantity, SensorId, Timestamp};
@@ -40,7 +40,6 @@ impl Store {
     /// The station id the station last ran under (`None` in a database from before ids
     /// were recorded, or a new one).
     pub fn station_id(&self) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
         self.db(self
             .conn
             .query_row(
@@ -87,6 +86,22 @@ impl Store {
         kind: &str,
         hardware_id: Option<&str>,
     ) -> Result<(), StoreError> {
+        // Unchanged (every start registers every sensor again): no write, so no commit
+        // and no page to the WAL.
+        let known: Option<(i64, String, Option<String>)> = self.db(self
+            .conn
+            .query_row(
+                "SELECT id, kind, hardware_id FROM sensors WHERE name = ?1",
+                [sensor],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional())?;
+        if let Some((id, k, hw)) = known {
+            if k == kind && (hardware_id.is_none() || hw.as_deref() == hardware_id) {
+                self.sensors.borrow_mut().add(id, sensor);
+                return Ok(());
+            }
+        }
         let id: i64 = self.db(self.conn.query_row(
             "INSERT INTO sensors (name, kind, hardware_id) VALUES (?1, ?2, ?3) \
              ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, \
