@@ -1322,12 +1322,13 @@ fn latest_readings_are_each_series_newest_within_the_window() {
     let newest = rows.iter().map(|r| r.ts).max().unwrap();
     let window = 2 * 3_600_000;
     // What a scan of every raw row of the window finds.
+    type Latest = ((String, Quantity), (Timestamp, Option<f64>));
     let mut want: std::collections::BTreeMap<(String, Quantity), (Timestamp, Option<f64>)> =
         Default::default();
     for r in rows.iter().filter(|r| r.ts >= newest - window) {
         want.insert((r.sensor.to_string(), r.quantity), (r.ts, r.value));
     }
-    let seen = |s: &Store| -> Vec<((String, Quantity), (Timestamp, Option<f64>))> {
+    let seen = |s: &Store| -> Vec<Latest> {
         s.latest_readings(window)
             .unwrap()
             .into_iter()
