@@ -411,7 +411,7 @@ fn the_position_is_published_with_the_configured_decimals() {
     let text = "[station]\nid = \"school\"\nlatitude = 51.477912\nlongitude = -0.001475\n";
     let cfg = anemone::config::Config::from_toml(text, "test").unwrap();
     assert_eq!(cfg.station.position_decimals, 3, "the documented default");
-    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default());
+    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default(), None);
     assert_eq!(meta["location"]["latitude"], 51.478);
     assert_eq!(meta["location"]["longitude"], -0.001);
     let gps: SensorId = Arc::from("gps");
@@ -427,7 +427,7 @@ fn the_position_is_published_with_the_configured_decimals() {
 
     let one = format!("{text}position_decimals = 1\n");
     let cfg = anemone::config::Config::from_toml(&one, "test").unwrap();
-    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default());
+    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default(), None);
     assert_eq!(meta["location"]["latitude"], 51.5);
     assert_eq!(value(&fix, &cfg.precision()), 51.5);
     let (_, problems) = anemone::config::validate_text(&format!("{text}position_decimals = 9\n"));

@@ -157,8 +157,15 @@ impl StateSnapshot {
 /// ```
 ///
 /// `sensors` lists the configured sensors and also every sensor id seen in readings
-/// (derived quantities), the latter without `type`.
-pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Value {
+/// (derived quantities), the latter without `type`. With a signing key (`[station]
+/// signing_key`), `public_key` is its Ed25519 public key in lowercase hex, the key the
+/// `…/chain` heads are signed with (see `crate::signing`); without one there is no
+/// `public_key` field.
+pub fn meta_payload(
+    cfg: &Config,
+    seen: &BTreeMap<String, Vec<Quantity>>,
+    key: Option<&crate::signing::StationKey>,
+) -> Value {
     let topics = super::topics::Topics::new(cfg);
     let mut sensors: Vec<Value> = Vec::new();
     for s in &cfg.sensors {
@@ -187,7 +194,7 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
         .iter()
         .map(|q| (q.as_str().to_string(), json!(q.unit())))
         .collect();
-    json!({
+    let mut meta = json!({
         "station": cfg.station.id,
         "name": cfg.station.name,
         "location": {
@@ -205,21 +212,40 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
             "readings": format!("{}/reading/+", topics.prefix),
             "chain": topics.chain(),
         },
-    })
+    });
+    if let (Some(k), Some(obj)) = (key, meta.as_object_mut()) {
+        obj.insert("public_key".into(), json!(k.public_key_hex()));
+    }
+    meta
 }
 
 /// The payload of `…/chain`: the head of the station's tamper-evident chain (see
 /// `store::chain`), e.g.
 /// `{"station": "mast", "batch": 1042, "last_id": 123456, "hash": "9f86…"}`.
 /// `hash` is the SHA-256 of batch `batch` in lowercase hex; `last_id` the last reading
-/// id the batch covers.
-pub fn chain_payload(station: &str, head: &crate::store::Head) -> Value {
-    json!({
+/// id the batch covers. With a signing key, also `public_key` (as in `meta`) and
+/// `signature`: the Ed25519 signature, lowercase hex, of the canonical text of
+/// [`crate::signing::signed_message`] (station, batch, last_id, hash).
+pub fn chain_payload(
+    station: &str,
+    head: &crate::store::Head,
+    key: Option<&crate::signing::StationKey>,
+) -> Value {
+    let hash = crate::store::hex(&head.hash);
+    let mut v = json!({
         "station": station,
         "batch": head.batch,
         "last_id": head.last_id,
-        "hash": crate::store::hex(&head.hash),
-    })
+        "hash": hash,
+    });
+    if let (Some(k), Some(obj)) = (key, v.as_object_mut()) {
+        obj.insert("public_key".into(), json!(k.public_key_hex()));
+        obj.insert(
+            "signature".into(),
+            json!(k.sign_head(station, head.batch, head.last_id, &hash)),
+        );
+    }
+    v
 }
 
 #[cfg(test)]
@@ -310,7 +336,7 @@ mod tests {
         let cfg = Config::builtin();
         let mut seen = BTreeMap::new();
         seen.insert("derived".to_string(), vec![Quantity::DewPoint]);
-        let v = meta_payload(&cfg, &seen);
+        let v = meta_payload(&cfg, &seen, None);
         assert_eq!(v["station"], "sim");
         assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["units"]["ph"], "pH");
