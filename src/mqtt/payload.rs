@@ -344,4 +344,36 @@ mod tests {
         assert_eq!(sensors, cfg.sensors.len() + 1);
         assert!(v["location"]["altitude_m"].is_number());
     }
+
+    /// With a key, the head carries a signature that verifies with the public key that
+    /// `meta` also carries; a tampered head does not verify; without a key neither has
+    /// the fields.
+    #[test]
+    fn a_signed_chain_head_verifies_with_the_meta_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::signing::StationKey::generate(&dir.path().join("k")).unwrap();
+        let head = crate::store::Head {
+            batch: 12,
+            last_id: 3456,
+            hash: [7u8; 32],
+        };
+        let cfg = Config::builtin();
+        let meta = meta_payload(&cfg, &BTreeMap::new(), Some(&key));
+        let pk = meta["public_key"].as_str().unwrap().to_string();
+        let v = chain_payload("mast", &head, Some(&key));
+        assert_eq!(v["public_key"], pk.as_str());
+        let sig = v["signature"].as_str().unwrap();
+        let hash = v["hash"].as_str().unwrap();
+        assert!(crate::signing::verify_head(
+            &pk, sig, "mast", 12, 3456, hash
+        ));
+        assert!(!crate::signing::verify_head(
+            &pk, sig, "mast", 12, 3457, hash
+        ));
+        let plain = chain_payload("mast", &head, None);
+        assert!(plain.get("signature").is_none() && plain.get("public_key").is_none());
+        assert!(meta_payload(&cfg, &BTreeMap::new(), None)
+            .get("public_key")
+            .is_none());
+    }
 }
