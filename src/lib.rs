@@ -39,6 +39,7 @@ pub mod probe;
 pub mod reading;
 pub mod report;
 pub mod sensors;
+pub mod signing;
 pub mod station;
 pub mod store;
 pub mod topics;

@@ -60,6 +60,9 @@ enum Command {
     /// Check the tamper-evident chain of the database: names the first commit batch
     /// changed, deleted, inserted or reordered after it was written; exits 1 if one was.
     Verify(VerifyArgs),
+    /// Create the station's Ed25519 signing key (mode 0600) at `[station] signing_key`
+    /// or `--out`, and print its public key; never replaces an existing key.
+    Keygen(KeygenArgs),
     /// Find the sensors wired to this Pi and print a config snippet for them.
     Probe(ProbeArgs),
     /// Calibrate a probe and record the calibration in the database.
@@ -407,6 +410,16 @@ struct StatsArgs {
 }
 
 #[derive(Args)]
+struct KeygenArgs {
+    /// The key file to write (default: the config's `[station] signing_key`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the public key of the existing key file instead of creating one.
+    #[arg(long)]
+    show: bool,
+}
+
+#[derive(Args)]
 struct VerifyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
@@ -555,6 +568,10 @@ fn dispatch(cli: Cli) -> Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify(&cli, args),
+        Command::Keygen(args) => {
+            keygen(&cli, args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Mqtt(MqttCommand::Check(args)) => {
             let (config, _) = load_config(&cli)?;
             let rt = runtime()?;
@@ -920,6 +937,31 @@ fn stats(cli: &Cli, args: &StatsArgs) -> Result<()> {
             config.station.tz(),
             args.units.into(),
         )?)?;
+    }
+    Ok(())
+}
+
+fn keygen(cli: &Cli, args: &KeygenArgs) -> Result<()> {
+    use anemone::signing::StationKey;
+    let path = match &args.out {
+        Some(p) => p.clone(),
+        None => {
+            let (config, _) = load_config(cli)?;
+            config.station.signing_key.ok_or_else(|| {
+                anyhow::anyhow!("no key file: set `[station] signing_key = \"/var/lib/anemone/chain.key\"` in the config or give --out FILE")
+            })?
+        }
+    };
+    if args.show {
+        let key = StationKey::load(&path)?;
+        emit(&format!("{}\n", key.public_key_hex()))?;
+    } else {
+        let key = StationKey::generate(&path)?;
+        emit(&format!(
+            "created {} (mode 0600)\npublic key: {}\n",
+            path.display(),
+            key.public_key_hex()
+        ))?;
     }
     Ok(())
 }

@@ -128,6 +128,9 @@ pub enum StationError {
     /// A task ended abnormally.
     #[error("internal task failure: {0}")]
     Task(String),
+    /// `[station] signing_key` names a file that cannot be used (or created).
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -194,6 +197,18 @@ pub async fn run(
     let clock = opts.clock.clone();
     let started = clock.now();
     let end = opts.duration_ms.map(|d| started + d);
+
+    // The signing key: checked (and created at the first start) before anything runs.
+    if let Some(key_path) = &config.station.signing_key {
+        let (key, created) = crate::signing::StationKey::load_or_create(key_path)?;
+        if created {
+            tracing::info!(
+                "created the chain signing key {} (public key {})",
+                key_path.display(),
+                key.public_key_hex()
+            );
+        }
+    }
 
     let store_opts = StoreOptions {
         synchronous: config.storage.synchronous,

@@ -411,7 +411,7 @@ fn the_position_is_published_with_the_configured_decimals() {
     let text = "[station]\nid = \"school\"\nlatitude = 51.477912\nlongitude = -0.001475\n";
     let cfg = anemone::config::Config::from_toml(text, "test").unwrap();
     assert_eq!(cfg.station.position_decimals, 3, "the documented default");
-    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default());
+    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default(), None);
     assert_eq!(meta["location"]["latitude"], 51.478);
     assert_eq!(meta["location"]["longitude"], -0.001);
     let gps: SensorId = Arc::from("gps");
@@ -427,7 +427,7 @@ fn the_position_is_published_with_the_configured_decimals() {
 
     let one = format!("{text}position_decimals = 1\n");
     let cfg = anemone::config::Config::from_toml(&one, "test").unwrap();
-    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default());
+    let meta = anemone::mqtt::payload::meta_payload(&cfg, &Default::default(), None);
     assert_eq!(meta["location"]["latitude"], 51.5);
     assert_eq!(value(&fix, &cfg.precision()), 51.5);
     let (_, problems) = anemone::config::validate_text(&format!("{text}position_decimals = 9\n"));
@@ -437,4 +437,77 @@ fn the_position_is_published_with_the_configured_decimals() {
             .any(|p| p.key == "station.position_decimals"),
         "{problems:?}"
     );
+}
+
+/// `anemone keygen` writes a 0600 key once and prints its public key; `anemone run` with
+/// a key file others may read stops at the start, naming the file and the `chmod` fix,
+/// and `anemone validate` reports it under `station.signing_key`.
+#[test]
+fn keygen_writes_a_private_key_and_a_readable_one_stops_the_station() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("chain.key");
+    let out = super::cli::bin()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let public = anemone::signing::StationKey::load(&key)
+        .unwrap()
+        .public_key_hex();
+    assert!(printed.contains(&public), "{printed}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Never replaced.
+    let again = super::cli::bin()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = dir.path().join("station.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[station]\nsigning_key = \"{}\"\n\n[hal]\nsimulate = true\n\n[[sensor]]\ntype = \"bme280\"\nid = \"air\"\n\n[web]\nenabled = false\n\n[mqtt]\nbroker = \"mqtt://127.0.0.1:9\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let fix = format!("chmod 600 {}", key.display());
+    let validate = super::cli::bin()
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&validate.stdout).into_owned()
+        + &String::from_utf8_lossy(&validate.stderr);
+    assert!(!validate.status.success(), "{text}");
+    assert!(
+        text.contains("station.signing_key") && text.contains(&fix),
+        "{text}"
+    );
+    let run = super::cli::bin()
+        .arg("--db")
+        .arg(dir.path().join("station.db"))
+        .args([
+            "run",
+            "--simulate",
+            "--speed",
+            "max",
+            "--duration",
+            "1m",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!run.status.success(), "{text}");
+    assert!(text.contains(&fix), "{text}");
 }

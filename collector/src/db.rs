@@ -275,13 +275,45 @@ impl Db {
                     // Every distinct head is kept: a second hash for one batch is the
                     // evidence `anemone-collector verify` reports.
                     tx.execute(
-                        "INSERT INTO chain_heads (station, batch, last_id, hash, received_at)
-                         VALUES ($1, $2, $3, $4, now()) ON CONFLICT DO NOTHING",
-                        &[&h.station, &h.batch, &h.last_id, &h.hash],
+                        "INSERT INTO chain_heads
+                           (station, batch, last_id, hash, received_at, public_key, signature)
+                         VALUES ($1, $2, $3, $4, now(), $5, $6) ON CONFLICT DO NOTHING",
+                        &[
+                            &h.station,
+                            &h.batch,
+                            &h.last_id,
+                            &h.hash,
+                            &h.public_key,
+                            &h.signature,
+                        ],
                     )
                     .await?;
+                    if let Some(k) = &h.public_key {
+                        remember_key(&tx, &h.station, k).await?;
+                    }
+                    let first = station_key(&tx, &h.station).await?;
+                    if let Some(problem) = crate::verify::signature_problem(first.as_deref(), h) {
+                        tracing::warn!(
+                            station = %h.station,
+                            batch = h.batch,
+                            "chain head: {problem}"
+                        );
+                    }
                 }
                 StationUpdate::Meta(m) => {
+                    if let Some(k) = m.json.get("public_key").and_then(|k| k.as_str()) {
+                        if anemone::signing::is_public_key_hex(k) {
+                            let k = k.to_ascii_lowercase();
+                            match station_key(&tx, &m.station).await? {
+                                Some(first) if first != k => tracing::warn!(
+                                    station = %m.station,
+                                    "meta announces public key {k}, not the key {first} first seen for the station: heads signed with it are reported by `anemone-collector verify`"
+                                ),
+                                Some(_) => {}
+                                None => remember_key(&tx, &m.station, &k).await?,
+                            }
+                        }
+                    }
                     tx.execute(
                         "UPDATE stations SET name = $2, latitude = $3, longitude = $4,
                            altitude_m = $5, metadata = $6 WHERE id = $1",
@@ -309,6 +341,36 @@ impl Db {
         tx.commit().await?;
         Ok(written)
     }
+}
+
+/// Records `key` as `station`'s public key unless one was seen first (the first key
+/// stays: a changed key is reported, never silently accepted).
+async fn remember_key(
+    tx: &tokio_postgres::Transaction<'_>,
+    station: &str,
+    key: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO station_keys (station, public_key, first_seen) VALUES ($1, $2, now())
+         ON CONFLICT (station) DO NOTHING",
+        &[&station, &key],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The first public key seen for `station`.
+pub async fn station_key(
+    client: &impl tokio_postgres::GenericClient,
+    station: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT public_key FROM station_keys WHERE station = $1",
+            &[&station],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 fn partition_month(name: &str) -> Option<i32> {

@@ -141,7 +141,7 @@ async fn verify(
     for v in &verdicts {
         println!("{v}");
     }
-    Ok(verdicts.iter().all(|v| v.mismatch.is_none()))
+    Ok(verdicts.iter().all(|v| v.ok()))
 }
 
 /// Starts the network page when `[web]` is set and enabled.

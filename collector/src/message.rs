@@ -58,6 +58,10 @@ pub struct ChainHead {
     pub last_id: i64,
     /// The batch's SHA-256, lowercase hex.
     pub hash: String,
+    /// The station's Ed25519 public key, lowercase hex, when it signs its heads.
+    pub public_key: Option<String>,
+    /// The head's signature, lowercase hex (see `anemone::signing`).
+    pub signature: Option<String>,
 }
 
 /// A message that cannot be stored as what its topic says it is.
@@ -285,6 +289,10 @@ struct ChainPayload {
     batch: i64,
     last_id: i64,
     hash: String,
+    #[serde(default)]
+    public_key: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
 }
 
 fn chain(station: &str, payload: &[u8]) -> Result<ChainHead, String> {
@@ -306,6 +314,8 @@ fn chain(station: &str, payload: &[u8]) -> Result<ChainHead, String> {
         batch: p.batch,
         last_id: p.last_id,
         hash: p.hash.to_ascii_lowercase(),
+        public_key: p.public_key.map(|k| k.to_ascii_lowercase()),
+        signature: p.signature.map(|s| s.to_ascii_lowercase()),
     })
 }
 

@@ -96,6 +96,17 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (station, batch, hash)
     );
     "#,
+    // 4: signed heads (`[station] signing_key`): each head's public key and signature,
+    // and the first public key seen for each station (from its meta or a head), against
+    // which every later head is checked.
+    r#"
+    ALTER TABLE chain_heads ADD COLUMN public_key text, ADD COLUMN signature text;
+    CREATE TABLE station_keys (
+        station    text PRIMARY KEY,
+        public_key text NOT NULL,
+        first_seen timestamptz NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

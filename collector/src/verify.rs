@@ -36,6 +36,16 @@ pub struct Verdict {
     pub heads: usize,
     /// `None` when everything matches.
     pub mismatch: Option<Mismatch>,
+    /// Signed heads that do not verify against the station's first public key, or were
+    /// signed with another key (one line each, by batch).
+    pub bad_signatures: Vec<String>,
+}
+
+impl Verdict {
+    /// True when the heads match and every signature verifies.
+    pub fn ok(&self) -> bool {
+        self.mismatch.is_none() && self.bad_signatures.is_empty()
+    }
 }
 
 impl std::fmt::Display for Verdict {
@@ -51,7 +61,11 @@ impl std::fmt::Display for Verdict {
                 "station {}: batch {} does not match: {}",
                 self.station, m.batch, m.what
             ),
+        }?;
+        for b in &self.bad_signatures {
+            write!(f, "\nstation {}: {b}", self.station)?;
         }
+        Ok(())
     }
 }
 
@@ -74,7 +88,7 @@ pub enum VerifyError {
 pub async fn stored_heads(client: &Client, station: &str) -> Result<Vec<ChainHead>, VerifyError> {
     let rows = client
         .query(
-            "SELECT station, batch, last_id, hash FROM chain_heads WHERE station = $1
+            "SELECT station, batch, last_id, hash, public_key, signature FROM chain_heads WHERE station = $1
              ORDER BY batch, received_at",
             &[&station],
         )
@@ -86,6 +100,8 @@ pub async fn stored_heads(client: &Client, station: &str) -> Result<Vec<ChainHea
             batch: r.get(1),
             last_id: r.get(2),
             hash: r.get(3),
+            public_key: r.get(4),
+            signature: r.get(5),
         })
         .collect())
 }
@@ -96,6 +112,40 @@ pub async fn stations(client: &Client) -> Result<Vec<String>, VerifyError> {
         .query("SELECT DISTINCT station FROM chain_heads ORDER BY 1", &[])
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// What is wrong with a head's signature, given the first public key seen for its
+/// station (`None`: the station never announced one). An unsigned head is not a problem
+/// (signing is optional); a signed one must verify with the station's first key.
+pub fn signature_problem(first_key: Option<&str>, h: &ChainHead) -> Option<String> {
+    let sig = h.signature.as_deref()?;
+    let Some(first) = first_key.or(h.public_key.as_deref()) else {
+        return Some(format!(
+            "batch {}: signed, but the station never announced a public key",
+            h.batch
+        ));
+    };
+    if let Some(k) = h.public_key.as_deref().filter(|k| *k != first) {
+        return Some(format!(
+            "batch {}: signed with public key {k}, not the key {first} first seen for the station (the key changed: a new key is never accepted silently)",
+            h.batch
+        ));
+    }
+    if !anemone::signing::verify_head(first, sig, &h.station, h.batch, h.last_id, &h.hash) {
+        return Some(format!(
+            "batch {}: BAD SIGNATURE: the head (hash {}) was not signed by the station's key {first}",
+            h.batch, h.hash
+        ));
+    }
+    None
+}
+
+/// Every signature problem of `heads` (see [`signature_problem`]).
+pub fn check_signatures(first_key: Option<&str>, heads: &[ChainHead]) -> Vec<String> {
+    heads
+        .iter()
+        .filter_map(|h| signature_problem(first_key, h))
+        .collect()
 }
 
 /// The heads alone: two hashes for one batch, or a head whose reading ids go backwards.
@@ -128,6 +178,7 @@ pub fn check_heads(station: &str, heads: &[ChainHead]) -> Verdict {
         station: station.to_string(),
         heads: heads.len(),
         mismatch,
+        bad_signatures: Vec::new(),
     }
 }
 
@@ -181,6 +232,7 @@ pub fn check_database(
         station: station.to_string(),
         heads: heads.len(),
         mismatch,
+        bad_signatures: Vec::new(),
     })
 }
 
@@ -199,7 +251,10 @@ pub async fn run(
                 .ok_or_else(|| VerifyError::NoStation(path.display().to_string()))?,
         };
         let heads = stored_heads(client, &station).await?;
-        return Ok(vec![check_database(&station, &heads, &store)?]);
+        let mut v = check_database(&station, &heads, &store)?;
+        let key = crate::db::station_key(client, &station).await?;
+        v.bad_signatures = check_signatures(key.as_deref(), &heads);
+        return Ok(vec![v]);
     }
     let names = match station {
         Some(s) => vec![s.to_string()],
@@ -208,7 +263,10 @@ pub async fn run(
     let mut out = Vec::new();
     for s in names {
         let heads = stored_heads(client, &s).await?;
-        out.push(check_heads(&s, &heads));
+        let mut v = check_heads(&s, &heads);
+        let key = crate::db::station_key(client, &s).await?;
+        v.bad_signatures = check_signatures(key.as_deref(), &heads);
+        out.push(v);
     }
     Ok(out)
 }

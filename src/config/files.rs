@@ -20,10 +20,21 @@ pub fn file_problems(c: &Config) -> Vec<Problem> {
         ("mqtt.client_cert", m.client_cert.as_deref()),
         ("mqtt.client_key", m.client_key.as_deref()),
     ];
-    named
+    let mut problems: Vec<Problem> = named
         .into_iter()
         .filter_map(|(key, path)| path.and_then(|p| unreadable(key, p)))
-        .collect()
+        .collect();
+    // The signing key: absent is fine (the first start creates it); one others may read,
+    // or not a key, is not.
+    if let Some(p) = c.station.signing_key.as_deref().filter(|p| p.exists()) {
+        if let Err(e) = crate::signing::StationKey::load(p) {
+            problems.push(Problem {
+                key: "station.signing_key".to_string(),
+                message: e.to_string(),
+            });
+        }
+    }
+    problems
 }
 
 fn unreadable(key: &str, path: &Path) -> Option<Problem> {

@@ -102,6 +102,10 @@ pub struct StationConfig {
     /// How long to hold readings while a time service has not yet synchronised the
     /// clock (a Pi has no RTC); they are re-stamped once it has. `"0s"` trusts the clock.
     pub clock_sync_wait: Span,
+    /// The station's Ed25519 signing key file (see `signing`): when set, every published
+    /// chain head is signed and the public key is in `meta`. Created (mode 0600) at the
+    /// first start when absent; refused when others may read it. Default: unset (off).
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Default for StationConfig {
@@ -116,6 +120,7 @@ impl Default for StationConfig {
             position_decimals: DEFAULT_POSITION_DECIMALS,
             timezone: "UTC".into(),
             clock_sync_wait: Span::secs(15 * 60),
+            signing_key: None,
         }
     }
 }

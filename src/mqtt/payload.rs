@@ -157,8 +157,15 @@ impl StateSnapshot {
 /// ```
 ///
 /// `sensors` lists the configured sensors and also every sensor id seen in readings
-/// (derived quantities), the latter without `type`.
-pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Value {
+/// (derived quantities), the latter without `type`. With a signing key (`[station]
+/// signing_key`), `public_key` is its Ed25519 public key in lowercase hex, the key the
+/// `…/chain` heads are signed with (see `crate::signing`); without one there is no
+/// `public_key` field.
+pub fn meta_payload(
+    cfg: &Config,
+    seen: &BTreeMap<String, Vec<Quantity>>,
+    key: Option<&crate::signing::StationKey>,
+) -> Value {
     let topics = super::topics::Topics::new(cfg);
     let mut sensors: Vec<Value> = Vec::new();
     for s in &cfg.sensors {
@@ -187,7 +194,7 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
         .iter()
         .map(|q| (q.as_str().to_string(), json!(q.unit())))
         .collect();
-    json!({
+    let mut meta = json!({
         "station": cfg.station.id,
         "name": cfg.station.name,
         "location": {
@@ -205,21 +212,40 @@ pub fn meta_payload(cfg: &Config, seen: &BTreeMap<String, Vec<Quantity>>) -> Val
             "readings": format!("{}/reading/+", topics.prefix),
             "chain": topics.chain(),
         },
-    })
+    });
+    if let (Some(k), Some(obj)) = (key, meta.as_object_mut()) {
+        obj.insert("public_key".into(), json!(k.public_key_hex()));
+    }
+    meta
 }
 
 /// The payload of `…/chain`: the head of the station's tamper-evident chain (see
 /// `store::chain`), e.g.
 /// `{"station": "mast", "batch": 1042, "last_id": 123456, "hash": "9f86…"}`.
 /// `hash` is the SHA-256 of batch `batch` in lowercase hex; `last_id` the last reading
-/// id the batch covers.
-pub fn chain_payload(station: &str, head: &crate::store::Head) -> Value {
-    json!({
+/// id the batch covers. With a signing key, also `public_key` (as in `meta`) and
+/// `signature`: the Ed25519 signature, lowercase hex, of the canonical text of
+/// [`crate::signing::signed_message`] (station, batch, last_id, hash).
+pub fn chain_payload(
+    station: &str,
+    head: &crate::store::Head,
+    key: Option<&crate::signing::StationKey>,
+) -> Value {
+    let hash = crate::store::hex(&head.hash);
+    let mut v = json!({
         "station": station,
         "batch": head.batch,
         "last_id": head.last_id,
-        "hash": crate::store::hex(&head.hash),
-    })
+        "hash": hash,
+    });
+    if let (Some(k), Some(obj)) = (key, v.as_object_mut()) {
+        obj.insert("public_key".into(), json!(k.public_key_hex()));
+        obj.insert(
+            "signature".into(),
+            json!(k.sign_head(station, head.batch, head.last_id, &hash)),
+        );
+    }
+    v
 }
 
 #[cfg(test)]
@@ -310,12 +336,44 @@ mod tests {
         let cfg = Config::builtin();
         let mut seen = BTreeMap::new();
         seen.insert("derived".to_string(), vec![Quantity::DewPoint]);
-        let v = meta_payload(&cfg, &seen);
+        let v = meta_payload(&cfg, &seen, None);
         assert_eq!(v["station"], "sim");
         assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["units"]["ph"], "pH");
         let sensors = v["sensors"].as_array().map(Vec::len).unwrap_or(0);
         assert_eq!(sensors, cfg.sensors.len() + 1);
         assert!(v["location"]["altitude_m"].is_number());
+    }
+
+    /// With a key, the head carries a signature that verifies with the public key that
+    /// `meta` also carries; a tampered head does not verify; without a key neither has
+    /// the fields.
+    #[test]
+    fn a_signed_chain_head_verifies_with_the_meta_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::signing::StationKey::generate(&dir.path().join("k")).unwrap();
+        let head = crate::store::Head {
+            batch: 12,
+            last_id: 3456,
+            hash: [7u8; 32],
+        };
+        let cfg = Config::builtin();
+        let meta = meta_payload(&cfg, &BTreeMap::new(), Some(&key));
+        let pk = meta["public_key"].as_str().unwrap().to_string();
+        let v = chain_payload("mast", &head, Some(&key));
+        assert_eq!(v["public_key"], pk.as_str());
+        let sig = v["signature"].as_str().unwrap();
+        let hash = v["hash"].as_str().unwrap();
+        assert!(crate::signing::verify_head(
+            &pk, sig, "mast", 12, 3456, hash
+        ));
+        assert!(!crate::signing::verify_head(
+            &pk, sig, "mast", 12, 3457, hash
+        ));
+        let plain = chain_payload("mast", &head, None);
+        assert!(plain.get("signature").is_none() && plain.get("public_key").is_none());
+        assert!(meta_payload(&cfg, &BTreeMap::new(), None)
+            .get("public_key")
+            .is_none());
     }
 }

@@ -51,7 +51,7 @@ impl Ctx {
     }
 
     fn publish_meta(&mut self, s: &mut Session) -> Result<(), SessionEnd> {
-        let meta = meta_payload(&self.cfg, &self.announced.seen).to_string();
+        let meta = meta_payload(&self.cfg, &self.announced.seen, self.key.as_deref()).to_string();
         publish(
             &mut self.outbox,
             &mut s.writer,

@@ -2,6 +2,8 @@
 //! at every connection and after every commit that stored readings, so a copy of it is
 //! held outside the station (the broker, the network collector).
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use super::end::SessionEnd;
@@ -9,6 +11,7 @@ use super::{publish, Ctx, Session};
 use crate::mqtt::outbox::Tag;
 use crate::mqtt::payload::chain_payload;
 use crate::mqtt::wire::Qos;
+use crate::signing::StationKey;
 use crate::store::Head;
 
 /// The writer's head and the one last published.
@@ -42,6 +45,20 @@ impl ChainFeed {
     }
 }
 
+/// The signing key named by `[station] signing_key`, if any. The daemon checked it (and
+/// created it when absent) before starting; if it has become unreadable since, heads go
+/// out unsigned and the error says why (never the key itself).
+pub(super) fn load_key(cfg: &crate::config::Config) -> Option<Arc<StationKey>> {
+    let path = cfg.station.signing_key.as_deref()?;
+    match StationKey::load(path) {
+        Ok(k) => Some(Arc::new(k)),
+        Err(e) => {
+            tracing::error!("chain heads are published unsigned: {e}");
+            None
+        }
+    }
+}
+
 impl Ctx {
     /// The head when it changed since the last one published, or now when `force`d (a
     /// new connection). QoS 1, retained.
@@ -56,7 +73,7 @@ impl Ctx {
         if !force && self.chain.sent == Some(head) {
             return Ok(());
         }
-        let payload = chain_payload(&self.cfg.station.id, &head).to_string();
+        let payload = chain_payload(&self.cfg.station.id, &head, self.key.as_deref()).to_string();
         publish(
             &mut self.outbox,
             &mut s.writer,

@@ -255,6 +255,9 @@ struct Ctx {
     pause: pause::Pause,
     /// The chain's head from the writer, and the one last published.
     chain: chain::ChainFeed,
+    /// The station's signing key (`[station] signing_key`): signs `…/chain`, its public
+    /// half goes in `meta`.
+    key: Option<std::sync::Arc<crate::signing::StationKey>>,
 }
 
 /// The writer's live feed, and what it says about the backlog.
@@ -371,6 +374,7 @@ impl Ctx {
             connected: watch::channel(false).0,
             pause: pause::Pause::new(feeds.pause),
             chain: chain::ChainFeed::new(feeds.chain),
+            key: chain::load_key(cfg),
             tuning,
         }
     }

@@ -127,7 +127,7 @@ impl Plan {
         cfg.station.name = format!("Load generator station {id}");
         cfg.mqtt.topic_prefix = None;
         let topics = Topics::new(&cfg);
-        let meta = meta_payload(&cfg, &BTreeMap::new())
+        let meta = meta_payload(&cfg, &BTreeMap::new(), None)
             .to_string()
             .into_bytes();
         let series = cfg
