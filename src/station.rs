@@ -375,11 +375,18 @@ pub async fn run(
     let web = match web_feed {
         Some(live) => {
             let parts = WebParts {
-                source: Arc::new(SqliteSource::new(
-                    &config.station.id,
-                    opts.db_path.clone(),
-                    config.station.tz(),
-                )),
+                source: Arc::new({
+                    let source = SqliteSource::new(
+                        &config.station.id,
+                        opts.db_path.clone(),
+                        config.station.tz(),
+                    );
+                    if config.mqtt.enabled {
+                        source
+                    } else {
+                        source.without_backlog()
+                    }
+                }),
                 live,
                 clock: clock.clone(),
                 status: StationStatus {

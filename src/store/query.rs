@@ -448,12 +448,15 @@ pub struct Extent {
 impl Store {
     /// What the raw table holds, from its first and last rows (no table scan).
     pub fn extent(&self) -> Result<Extent, StoreError> {
-        let (lo, hi): (Option<i64>, Option<i64>) =
-            self.db(self
-                .conn
-                .query_row("SELECT min(id), max(id) FROM readings", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                }))?;
+        let (lo, hi): (Option<i64>, Option<i64>) = self.db(self
+            .conn
+            // Two subqueries, each one end of the primary key: `min(id), max(id)` in
+            // one SELECT is not optimised and scans every row (~0.2 s a year here).
+            .query_row(
+                "SELECT (SELECT min(id) FROM readings), (SELECT max(id) FROM readings)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            ))?;
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Extent::default());
         };

@@ -212,6 +212,9 @@ pub struct SqliteSource {
     tz: chrono_tz::Tz,
     /// A few connections: the charts of one page load side by side.
     conns: Arc<Vec<Mutex<ReadOnlyFollower>>>,
+    /// Count what MQTT still owes for `/api/health` (off without MQTT: the cursor never
+    /// moves, and counting every stored reading on each request is the page's slowest part).
+    count_backlog: bool,
 }
 
 /// Read-only connections kept open for the page (a Pi has up to four cores; a page asks
@@ -233,7 +236,15 @@ impl SqliteSource {
             ),
             path,
             tz,
+            count_backlog: true,
         }
+    }
+
+    /// The same source for a station without MQTT: its health has no backlog to count
+    /// (reported as 0; the page shows none when MQTT is off).
+    pub fn without_backlog(mut self) -> SqliteSource {
+        self.count_backlog = false;
+        self
     }
 
     fn check_station(&self, station: Option<String>) -> Result<(), SourceError> {
@@ -503,12 +514,17 @@ impl HistorySource for SqliteSource {
     }
 
     fn extent(&self, station: Option<String>) -> BoxFuture<'_, Result<StoreState, SourceError>> {
-        self.with_store(station, |s| {
+        let count_backlog = self.count_backlog;
+        self.with_store(station, move |s| {
             let publish_cursor = s.publish_cursor()?;
             Ok(StoreState {
                 extent: s.extent()?,
                 publish_cursor,
-                backlog: s.count_after(publish_cursor)?,
+                backlog: if count_backlog {
+                    s.count_after(publish_cursor)?
+                } else {
+                    0
+                },
             })
         })
     }
