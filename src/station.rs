@@ -381,6 +381,7 @@ pub async fn run(
                         opts.db_path.clone(),
                         config.station.tz(),
                     );
+                    let source = source.with_precision(config.precision());
                     if config.mqtt.enabled {
                         source
                     } else {

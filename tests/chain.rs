@@ -511,3 +511,53 @@ fn keygen_writes_a_private_key_and_a_readable_one_stops_the_station() {
     assert!(!run.status.success(), "{text}");
     assert!(text.contains(&fix), "{text}");
 }
+
+/// The page shows the position as MQTT does: `/api/history` and the track chart read
+/// latitude and longitude through the source, capped at `[station] position_decimals`;
+/// the store keeps them exact.
+#[tokio::test]
+async fn the_page_shows_positions_with_the_configured_decimals() {
+    use anemone::store::Resolution;
+    use anemone::web::source::{HistorySource, SqliteSource};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anemone.db");
+    let gps: SensorId = Arc::from("gps");
+    let t0 = ts("2026-06-01T12:00:00Z");
+    {
+        let mut s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+        s.insert_batch(&[
+            Reading::new(t0, &gps, Quantity::Latitude, -16.920334),
+            Reading::new(t0, &gps, Quantity::Longitude, 145.772186),
+            Reading::new(t0, &gps, Quantity::SpeedOverGround, 0.123456),
+        ])
+        .unwrap();
+    }
+    let text = "[station]\nid = \"buoy\"\nposition_decimals = 2\n";
+    let cfg = anemone::config::Config::from_toml(text, "test").unwrap();
+    let exact = SqliteSource::new("buoy", path.clone(), chrono_tz::UTC);
+    let page = SqliteSource::new("buoy", path, chrono_tz::UTC).with_precision(cfg.precision());
+    let values = |s: anemone::web::source::Series| -> Vec<f64> {
+        s.points.iter().filter_map(|p| p.value).collect()
+    };
+    let (from, to) = (t0 - 60_000, t0 + 60_000);
+    for (q, rounded, stored) in [
+        (Quantity::Latitude, -16.92, -16.920334),
+        (Quantity::Longitude, 145.77, 145.772186),
+    ] {
+        let shown = page
+            .history(None, q, from, to, Resolution::Raw)
+            .await
+            .unwrap();
+        assert_eq!(values(shown), vec![rounded], "{q}");
+        let kept = exact
+            .history(None, q, from, to, Resolution::Raw)
+            .await
+            .unwrap();
+        assert_eq!(values(kept), vec![stored], "{q}: the store keeps it exact");
+    }
+    let speed = page
+        .history(None, Quantity::SpeedOverGround, from, to, Resolution::Raw)
+        .await
+        .unwrap();
+    assert_eq!(values(speed), vec![0.123456], "only the position is capped");
+}

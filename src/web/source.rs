@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
-use crate::reading::{Flags, Quantity, StoredReading, Timestamp};
+use crate::reading::{Flags, Precision, Quantity, StoredReading, Timestamp};
 use crate::report::export::{export, ExportOptions, Format};
 use crate::report::stats::{max_gust, rain_total};
 use crate::store::{
@@ -215,6 +215,9 @@ pub struct SqliteSource {
     /// Count what MQTT still owes for `/api/health` (off without MQTT: the cursor never
     /// moves, and counting every stored reading on each request is the page's slowest part).
     count_backlog: bool,
+    /// Decimals for what leaves through the page: the CSV download as `anemone export`
+    /// gives it, positions capped at `[station] position_decimals` in charts and history.
+    precision: Precision,
 }
 
 /// Read-only connections kept open for the page (a Pi has up to four cores; a page asks
@@ -237,7 +240,18 @@ impl SqliteSource {
             path,
             tz,
             count_backlog: true,
+            precision: Precision::default(),
         }
+    }
+
+    /// The same source rounding as the station's config says ([`Config::precision`]): the
+    /// CSV download to each sensor's resolution, latitude and longitude to
+    /// `[station] position_decimals` wherever the page shows them.
+    ///
+    /// [`Config::precision`]: crate::config::Config::precision
+    pub fn with_precision(mut self, precision: Precision) -> SqliteSource {
+        self.precision = precision;
+        self
     }
 
     /// The same source for a station without MQTT: its health has no backlog to count
@@ -491,8 +505,18 @@ impl HistorySource for SqliteSource {
         to: Timestamp,
         resolution: Resolution,
     ) -> BoxFuture<'_, Result<Series, SourceError>> {
+        let precision = self.precision.clone();
         self.with_store(station, move |s| {
-            history_from(s, quantity, from, to, resolution)
+            let mut series = history_from(s, quantity, from, to, resolution)?;
+            if matches!(quantity, Quantity::Latitude | Quantity::Longitude) {
+                for p in &mut series.points {
+                    let round = |v: Option<f64>| v.map(|v| precision.round(&p.sensor, quantity, v));
+                    p.value = round(p.value);
+                    p.min = round(p.min);
+                    p.max = round(p.max);
+                }
+            }
+            Ok(series)
         })
     }
 
@@ -537,6 +561,7 @@ impl HistorySource for SqliteSource {
         let checked = self.check_station(station);
         let path = self.path.clone();
         let tz = self.tz;
+        let precision = self.precision.clone();
         Box::pin(async move {
             checked?;
             // Its own connection: a long export does not hold up the page's queries.
@@ -549,7 +574,7 @@ impl HistorySource for SqliteSource {
                     format: Format::Csv,
                     resolution: Resolution::Raw,
                     query: req.query,
-                    precision: Default::default(),
+                    precision,
                     units: crate::units::UnitSystem::Metric,
                 };
                 let mut out = ChannelWriter {
