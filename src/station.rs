@@ -235,12 +235,15 @@ pub async fn run(
             let mut store = Store::open(&path, &store_opts)?;
             let recorded = store.station_id()?;
             let id = station_cfg.id_for_store(recorded.as_deref(), store.has_readings()?);
-            if recorded.as_deref() != Some(id.as_str()) {
-                store.record_station_id(&id)?;
-            }
-            for (id, kind) in &sensors {
-                store.register_sensor(id, kind, None)?;
-            }
+            store.in_one_commit(|store| {
+                if recorded.as_deref() != Some(id.as_str()) {
+                    store.record_station_id(&id)?;
+                }
+                for (id, kind) in &sensors {
+                    store.register_sensor(id, kind, None)?;
+                }
+                Ok(())
+            })?;
             let history = recent_history(&store, started)?;
             let mut cals = std::collections::HashMap::new();
             for (id, kind) in &sensors {

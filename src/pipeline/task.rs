@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::hal::timesync;
 use crate::notify::Progress;
 use crate::reading::{Quantity, Reading, Timestamp};
-use crate::store::writer::{StoreJob, WriterMsg};
+use crate::store::writer::WriterMsg;
 use crate::store::{Query, Store, StoreError};
 
 /// How often a guard that holds readings asks whether the clock is synchronised yet.
@@ -72,11 +72,8 @@ impl PipelineTask {
                     }
                     if let Some((sensor, hardware_id)) = hw {
                         let kind = kinds.get(&sensor).copied().unwrap_or("unknown");
-                        let (tx, _rx) = tokio::sync::oneshot::channel();
-                        let job: StoreJob = Box::new(move |s: &mut Store| {
-                            s.register_sensor(&sensor, kind, Some(&hardware_id))
-                        });
-                        if writer.send(WriterMsg::Run(job, tx)).await.is_err() {
+                        let msg = WriterMsg::RegisterSensor { sensor: sensor.to_string(), kind, hardware_id };
+                        if writer.send(msg).await.is_err() {
                             break;
                         }
                     }

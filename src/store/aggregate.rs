@@ -351,6 +351,13 @@ impl AggState {
         self.buckets.retain(|_, b| b.dirty || b.end > horizon);
     }
 
+    /// True when a bucket of `resolution` starting before `ts` is not yet persisted.
+    pub fn has_dirty_before(&self, resolution: i64, ts: Timestamp) -> bool {
+        self.buckets
+            .iter()
+            .any(|((r, start, ..), b)| b.dirty && *r == resolution && *start < ts)
+    }
+
     /// True when something is not yet persisted.
     pub fn has_unpersisted(&self) -> bool {
         self.through_id > self.persisted_through || self.buckets.values().any(|b| b.dirty)

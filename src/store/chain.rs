@@ -363,7 +363,15 @@ pub(super) fn seal(tx: &Transaction<'_>, last: i64) -> rusqlite::Result<()> {
 /// the same transaction that clears the request. A chain whose records were deleted
 /// later is never restarted: `verify` reports it.
 pub(super) fn start_if_pending(conn: &mut Connection) -> rusqlite::Result<()> {
-    let pending: Option<i64> = conn
+    let tx = conn.transaction()?;
+    start_pending_in(&tx)?;
+    tx.commit()
+}
+
+/// [`start_if_pending`] inside the caller's transaction (the migration's, so a new or
+/// upgraded database gets its genesis records in the same commit as its schema).
+pub(super) fn start_pending_in(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let pending: Option<i64> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = ?1",
             [schema::META_CHAIN_PENDING],
@@ -373,7 +381,6 @@ pub(super) fn start_if_pending(conn: &mut Connection) -> rusqlite::Result<()> {
     if pending.is_none() {
         return Ok(());
     }
-    let tx = conn.transaction()?;
     let max: Option<i64> = tx.query_row("SELECT max(id) FROM readings", [], |r| r.get(0))?;
     let min: Option<i64> = tx.query_row("SELECT min(id) FROM readings", [], |r| r.get(0))?;
     let mut prev = [0u8; 32];
@@ -390,9 +397,9 @@ pub(super) fn start_if_pending(conn: &mut Connection) -> rusqlite::Result<()> {
             )
             .optional()?;
         let last = end.unwrap_or(max.unwrap_or(0).max(first - 1));
-        let (hash, rows) = hash_range(&tx, &prev, batch, LinkKind::Genesis, first, last)?;
+        let (hash, rows) = hash_range(tx, &prev, batch, LinkKind::Genesis, first, last)?;
         insert_link(
-            &tx,
+            tx,
             &Link {
                 batch,
                 kind: LinkKind::Genesis,
@@ -414,12 +421,13 @@ pub(super) fn start_if_pending(conn: &mut Connection) -> rusqlite::Result<()> {
         "DELETE FROM meta WHERE key = ?1",
         [schema::META_CHAIN_PENDING],
     )?;
-    tx.commit()?;
-    tracing::info!(
-        records = batch,
-        readings = total,
-        "Started the tamper-evident chain over the readings already stored."
-    );
+    if total > 0 {
+        tracing::info!(
+            records = batch,
+            readings = total,
+            "Started the tamper-evident chain over the readings already stored."
+        );
+    }
     Ok(())
 }
 

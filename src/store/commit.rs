@@ -104,6 +104,17 @@ impl Store {
         cursor: Option<i64>,
         reserve: Option<i64>,
     ) -> Result<(), StoreError> {
+        self.commit_stored_also(rows, cursor, reserve, None)
+    }
+
+    /// [`Store::commit_stored`], writing more rows in the same transaction.
+    pub(super) fn commit_stored_also(
+        &mut self,
+        rows: &[StoredReading],
+        cursor: Option<i64>,
+        reserve: Option<i64>,
+        also: Option<&AlsoWrite<'_>>,
+    ) -> Result<(), StoreError> {
         if self.read_only {
             return Err(StoreError::InvalidQuery(
                 "this store was opened read-only".into(),
@@ -117,7 +128,7 @@ impl Store {
                 .execute_batch("PRAGMA synchronous = FULL")
                 .map_err(err)?;
         }
-        let result = self.commit_rows(rows, cursor, reserve, None);
+        let result = self.commit_rows(rows, cursor, reserve, also);
         if synced {
             let back = self.conn.execute_batch("PRAGMA synchronous = NORMAL");
             if let Err(e) = back {

@@ -146,7 +146,15 @@ pub(super) fn quick_check(path: &Path, conn: &Connection) -> Result<(), StoreErr
     }
     Err(StoreError::Corrupt {
         path: path.to_path_buf(),
-        detail: format!("quick_check: {}", lines.join("; ")),
+        // SQLite's first row is several lines; a log line must stay one.
+        detail: format!(
+            "quick_check: {}",
+            lines
+                .iter()
+                .map(|l| l.trim().replace('\n', "; "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
     })
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
 
+use super::error::classify;
 use super::{schema, Store, StoreError};
 use crate::reading::{Quantity, SensorId, Timestamp};
 
@@ -57,6 +58,32 @@ impl Store {
             params![schema::META_STATION_ID, id],
         ))?;
         Ok(())
+    }
+
+    /// Runs `f` in one transaction: the writes of a start (station id, every configured
+    /// sensor) reach the disk in one commit instead of one each. On an error nothing of
+    /// `f` is kept.
+    pub fn in_one_commit<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db(self.conn.execute_batch("BEGIN IMMEDIATE"))?;
+        match f(self) {
+            Ok(v) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    let _ = self.load_sensors();
+                    return Err(classify(&self.path, e));
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                // The sensor cache may name rows that were rolled back.
+                self.load_sensors()?;
+                Err(e)
+            }
+        }
     }
 
     /// True when the database holds at least one reading.
@@ -111,6 +138,37 @@ impl Store {
             |r| r.get(0),
         ))?;
         self.sensors.borrow_mut().add(id, sensor);
+        Ok(())
+    }
+
+    /// Records sensors with their hardware ids inside a commit's transaction (the writer's
+    /// [`WriterMsg::RegisterSensor`](super::writer::WriterMsg::RegisterSensor)s, which
+    /// wait for the next commit rather than writing a commit each). Unchanged sensors
+    /// are not written. The sensor cache is reloaded by the caller after the commit.
+    pub(super) fn upsert_sensors(
+        tx: &rusqlite::Transaction<'_>,
+        sensors: &[(String, &'static str, String)],
+    ) -> rusqlite::Result<()> {
+        for (name, kind, hw) in sensors {
+            let known: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT kind, hardware_id FROM sensors WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((k, h)) = known {
+                if k == *kind && h.as_deref() == Some(hw.as_str()) {
+                    continue;
+                }
+            }
+            tx.execute(
+                "INSERT INTO sensors (name, kind, hardware_id) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, \
+                 hardware_id = excluded.hardware_id",
+                params![name, kind, hw],
+            )?;
+        }
         Ok(())
     }
 

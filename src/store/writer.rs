@@ -82,6 +82,14 @@ pub enum WriterMsg {
     Finish(oneshot::Sender<()>),
     /// Run this on the store (on the blocking pool) and answer with its result.
     Run(StoreJob, oneshot::Sender<Result<(), StoreError>>),
+    /// Record this sensor's kind and hardware id (found when its source started) with the
+    /// next commit: a commit of its own would cost a WAL append and a sync for a few
+    /// bytes.
+    RegisterSensor {
+        sensor: String,
+        kind: &'static str,
+        hardware_id: String,
+    },
     /// Clock safety now trusts the station clock (it was synchronised, or the wait for
     /// it is over): retention may run.
     ClockTrusted,
@@ -96,6 +104,9 @@ impl std::fmt::Debug for WriterMsg {
             WriterMsg::Flush(_) => f.write_str("Flush"),
             WriterMsg::Finish(_) => f.write_str("Finish"),
             WriterMsg::Run(..) => f.write_str("Run"),
+            WriterMsg::RegisterSensor { sensor, .. } => {
+                f.debug_tuple("RegisterSensor").field(sensor).finish()
+            }
             WriterMsg::ClockTrusted => f.write_str("ClockTrusted"),
         }
     }
@@ -160,6 +171,8 @@ struct Writer {
     buf: VecDeque<StoredReading>,
     cursor: Option<i64>,
     stats: WriterStats,
+    /// Sensors to record (name, kind, hardware id) with the next commit.
+    sensors_pending: Vec<(String, &'static str, String)>,
     /// The next id to assign, and the highest reserved one (durably).
     next_id: i64,
     reserved: i64,
@@ -222,6 +235,8 @@ struct Cycle {
     result: Result<(), StoreError>,
     batch: VecDeque<StoredReading>,
     cursor: Option<i64>,
+    /// The sensors this cycle recorded (given back when the commit failed).
+    sensors: Vec<(String, &'static str, String)>,
     aggregates: Option<Result<(), StoreError>>,
     expired: Option<Result<(u64, bool), StoreError>>,
     /// The chain's head after a commit that stored readings.
@@ -374,15 +389,25 @@ impl Writer {
         let unpublished = self.cfg.unpublished;
         let mut batch = std::mem::take(&mut self.buf);
         let cursor = self.cursor.take();
+        let sensors = std::mem::take(&mut self.sensors_pending);
         // Reserve the next block while half of this one is still free.
         let reserve = (self.next_id + ID_BLOCK / 2 > self.reserved)
             .then(|| self.reserved.max(self.next_id - 1) + ID_BLOCK);
         let job = tokio::task::spawn_blocking(move || {
             let mut store = store;
-            let result = if batch.is_empty() && cursor.is_none() && reserve.is_none() {
+            let result = if batch.is_empty()
+                && cursor.is_none()
+                && reserve.is_none()
+                && sensors.is_empty()
+            {
                 Ok(())
-            } else {
+            } else if sensors.is_empty() {
                 store.commit_stored(batch.make_contiguous(), cursor, reserve)
+            } else {
+                let also = |tx: &rusqlite::Transaction<'_>| Store::upsert_sensors(tx, &sensors);
+                store
+                    .commit_stored_also(batch.make_contiguous(), cursor, reserve, Some(&also))
+                    .and_then(|()| store.load_sensors())
             };
             let ok = result.is_ok();
             let head = (ok && !batch.is_empty()).then(|| store.chain_head());
@@ -403,6 +428,7 @@ impl Writer {
                     result,
                     batch,
                     cursor,
+                    sensors,
                     aggregates,
                     expired,
                     head,
@@ -448,6 +474,9 @@ impl Writer {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+                let mut sensors = c.sensors;
+                sensors.append(&mut self.sensors_pending);
+                self.sensors_pending = sensors;
                 if e.is_corrupt() {
                     self.replace_corrupt(&e).await?;
                     return Ok(true);
@@ -601,6 +630,7 @@ pub async fn run_writer_with_progress(
         stats: WriterStats::default(),
         next_id: floor + 1,
         reserved: floor,
+        sensors_pending: Vec::new(),
         live_pending: Vec::new(),
         live: feeds.live,
         committed_through: feeds.committed_through,
@@ -677,6 +707,10 @@ pub async fn run_writer_with_progress(
                 Some(WriterMsg::Run(job, done)) => {
                     let r = w.run_job(job).await?;
                     let _ = done.send(r);
+                }
+                Some(WriterMsg::RegisterSensor { sensor, kind, hardware_id }) => {
+                    w.sensors_pending.retain(|(s, ..)| *s != sensor);
+                    w.sensors_pending.push((sensor, kind, hardware_id));
                 }
                 Some(WriterMsg::ClockTrusted) => w.retention.trusted = true,
                 None => break,
