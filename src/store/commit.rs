@@ -2,11 +2,10 @@
 //! reservation, then folded into the in-memory aggregates.
 //!
 //! # What a reading costs on the SD card
-//! Every commit writes each page it touches to the WAL (4 KiB) and again at checkpoint.
+//! Every commit writes each page it touches whole, to the WAL and again at checkpoint.
 //! The layout keeps that set small:
 //! * `readings` is a rowid table appended in time order (`id` = reading id, the MQTT
-//!   reading id): a commit touches the last leaf page or two. A row is ~20 bytes, so one
-//!   4 KiB page holds ~170 readings.
+//!   reading id): a commit touches the last leaf page or two. A row is ~25 bytes.
 //! * **No secondary index.** An index on `ts` would add a second b-tree tail to every
 //!   commit. Time ranges are found through the hour aggregates instead: each bucket keeps
 //!   the lowest and highest reading id it holds (`first_id`, `last_id`), so a time range
@@ -15,25 +14,32 @@
 //! * Aggregates (minute, hour, local day) live in memory and are persisted every
 //!   [`AGGREGATE_PERSIST_MS`](super::writer::AGGREGATE_PERSIST_MS) of station time
 //!   (aligned, so hour and day buckets are written soon after they close), on every flush
-//!   and on shutdown. Their primary key starts with `(resolution, start)`, so new buckets
-//!   append at three tails rather than scattering over the file. Readings committed after
-//!   the last persist are folded in again on open (exactly: the persisted buckets record
-//!   the highest reading id they cover), so a crash loses nothing from the day's summary.
+//!   and on shutdown; retention persists them only when it would delete readings they do
+//!   not cover yet. Readings committed after the last persist are folded in again on open
+//!   (exactly: the persisted buckets record the highest reading id they cover), so a
+//!   crash loses nothing from the day's summary.
+//! * **1 KiB pages** in a new file ([`NEW_FILE_PAGE_SIZE`](super::open::NEW_FILE_PAGE_SIZE)).
+//!   What a commit of the default station writes to the WAL (read from the frame headers
+//!   with `strace`, pages mapped to tables with `dbstat`): page 1 (the header's page
+//!   count: the file grew), the readings' root, the `meta` page (publish cursor), the
+//!   chain's tail, the last readings leaf again and the new ones. Only the new leaves
+//!   scale with the batch, so the fixed pages cost 1 KiB each rather than 4. The WAL is
+//!   checkpointed every 4 MiB, as with SQLite's default for 4 KiB pages.
+//! * A new database is created in one transaction (schema, chain genesis, day zone), a
+//!   start records its station id and sensors in one more, unchanged sensors are not
+//!   written, and hardware ids found when sources start go with the next commit.
 //!
 //! Measured by the test `store::bytes_per_reading` (15 series, each sampled every 10 s,
-//! aggregates persisted every 5 min, 4 KiB pages): **~680 WAL bytes per reading with
-//! 5-s commits** (about 1.2 pages per commit; a reading row itself is ~22 bytes) and
-//! **~175 bytes per reading with 60-s commits**. Checkpoints write each distinct page once
-//! more, at most as much again. The commit interval is the lever: each commit costs about
-//! one 4 KiB page whatever it holds. The default is 2 min (MQTT gets readings before
-//! their commit, so dashboards do not wait for it) and aggregates are persisted hourly.
-//! What a commit of the default station writes to the WAL (read from the frame headers
-//! of a killed run's `-wal`, pages mapped to tables with `dbstat`): page 1 (the header's
-//! page count: the file grew), the readings' root, the `meta` page (publish cursor), the
-//! last readings leaf again and the new ones. Only the new leaves scale with the batch: a
-//! 75-s `--speed 10` run writes ~320 bytes per reading at 2 min, 260 at 10 min (whole
-//! process, WAL, checkpoint at close and start-up included). A new database is
-//! created in one transaction, and a start registers unchanged sensors without writing.
+//! aggregates persisted every 5 min): **~420 WAL bytes per reading with 5-s commits** and
+//! **~130 with 60-s commits** (1 240 and 220 with 4 KiB pages). The commit interval is the
+//! lever; the default is 2 min (MQTT gets readings before their commit, so dashboards do
+//! not wait for it). Whole process, release build (`bench/lean.sh`, `write_bytes` /
+//! readings stored): a 75-s `--speed 10` run from a new file 349 → 206 bytes per reading,
+//! a whole simulated day 187 → 137 (before → after the changes above). What remains
+//! besides the rows: the `-shm` file's pages (SQLite's WAL index, mapped from a file
+//! beside the database and written back by the kernel), each commit's sync landing in
+//! the middle of a 4 KiB page that the next commit dirties again, and the checkpoint,
+//! which writes each row a second time.
 
 use rusqlite::{params, OptionalExtension};
 
