@@ -12,7 +12,7 @@
 //! * With `synchronous = "full"` (default) every commit is synced: a power cut loses no
 //!   more than a crash. With `synchronous = "normal"` a power cut may also roll back the
 //!   commits made since SQLite last synced the WAL (at checkpoints and id reservations:
-//!   up to about 5½ h at the default settings, measured by `tests/powercut/`), for about
+//!   up to about 7 h at the default settings, measured by `tests/powercut/`), for about
 //!   10 % fewer bytes written.
 
 use std::cell::RefCell;
