@@ -496,7 +496,30 @@ fn is_config_error(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.is::<config::ConfigError>())
 }
 
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core), and
+/// the blocking pool's threads take turns with the store, so each arena ends up holding
+/// fragments of SQLite's page caches and of reading batches: 0.25–0.8 MB of resident memory
+/// per thread on a max-speed day (bench/README.md, "Peak RSS"). One arena serves the
+/// station's few allocations a second; the runtime thread and a commit rarely contend.
+/// `MALLOC_ARENA_MAX` in the environment still wins (glibc reads it before `main`, and we
+/// leave it alone when it is set).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; it is called first thing in
+        // `main`, before any other thread exists, and its result (0 on failure) only means
+        // the default stays in force.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let mut cli = Cli::parse();
     if cli.config.is_none() {
         // Set but empty counts as not set (`ANEMONE_CONFIG= anemone …`).

@@ -45,8 +45,13 @@ pub const NEW_FILE_PAGE_SIZE: u32 = 1024;
 /// SQLite's default of 1 000 pages of 4 KiB).
 const WAL_CHECKPOINT_BYTES: i64 = 4 * 1024 * 1024;
 
-/// SQLite page cache of the daemon's connections, KiB.
+/// SQLite page cache of the writer's connection, KiB.
 const WRITER_CACHE_KIB: u32 = 256;
+/// SQLite page cache of the daemon's read-only connections (the MQTT backlog reader, the
+/// web page's), KiB. The backlog reader walks the readings forward one b-tree path at a
+/// time and a page it misses comes from the kernel's page cache; at 256 KiB its cache was
+/// 0.26 MB of a max-speed day's peak heap (heaptrack: peak heap 2.23 → 2.09 MB at 64).
+const READER_CACHE_KIB: u32 = 64;
 
 impl Store {
     /// Caps this connection's page cache (the daemon's MQTT backlog reader scans forward
@@ -54,7 +59,7 @@ impl Store {
     pub fn small_cache(&self) -> Result<(), StoreError> {
         self.db(self
             .conn
-            .execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};")))
+            .execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};")))
     }
 
     /// Opens the station database read-write, creating it when the file is missing or
