@@ -347,7 +347,7 @@ pub async fn run(
     let mut cursor_forward = None;
     if let Some(live) = live_rx {
         let (cursor_tx, mut cursor_rx) = mpsc::channel::<i64>(64);
-        let backlog = Box::new(StoreBacklog(ReadOnlyFollower::new(
+        let backlog = Box::new(StoreBacklog(ReadOnlyFollower::forward_only(
             opts.db_path.clone(),
             config.station.tz(),
         )));

@@ -47,19 +47,17 @@ const WAL_CHECKPOINT_BYTES: i64 = 4 * 1024 * 1024;
 
 /// SQLite page cache of the writer's connection, KiB.
 const WRITER_CACHE_KIB: u32 = 256;
-/// SQLite page cache of the daemon's read-only connections (the MQTT backlog reader, the
-/// web page's), KiB. The backlog reader walks the readings forward one b-tree path at a
+/// SQLite page cache of the daemon's MQTT backlog reader, KiB. The backlog reader walks the readings forward one b-tree path at a
 /// time and a page it misses comes from the kernel's page cache; at 256 KiB its cache was
 /// 0.26 MB of a max-speed day's peak heap (heaptrack: peak heap 2.23 → 2.09 MB at 64).
 const READER_CACHE_KIB: u32 = 64;
 
 impl Store {
-    /// Caps this connection's page cache (the daemon's MQTT backlog reader scans forward
-    /// once and needs little).
-    pub fn small_cache(&self) -> Result<(), StoreError> {
+    /// Caps this connection's page cache at `kib` KiB.
+    fn cache_kib(&self, kib: u32) -> Result<(), StoreError> {
         self.db(self
             .conn
-            .execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};")))
+            .execute_batch(&format!("PRAGMA cache_size = -{kib};")))
     }
 
     /// Opens the station database read-write, creating it when the file is missing or
@@ -433,11 +431,13 @@ impl Store {
 }
 
 /// A read-only connection that follows the database file at a path: opened on first use
-/// (with a small page cache), and opened again when the file at the path is another one
+/// (with a capped page cache), and opened again when the file at the path is another one
 /// (the writer moved a corrupt file aside and started a new one). The daemon's readers
 /// (the MQTT backlog, the web page) hold one each.
 pub struct ReadOnlyFollower {
     path: std::path::PathBuf,
+    /// Page cache of the connection, KiB.
+    cache_kib: u32,
     tz: Tz,
     store: Option<(Store, Option<(u64, u64)>)>,
 }
@@ -449,12 +449,24 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 impl ReadOnlyFollower {
-    /// Follows the database at `path` (local days in `tz`); opens nothing yet.
+    /// Follows the database at `path` (local days in `tz`); opens nothing yet. The page
+    /// cache is the writer's: the web page's charts read ranges of aggregates again and
+    /// again (`bench/web.sh` measured its times with it).
     pub fn new(path: std::path::PathBuf, tz: Tz) -> ReadOnlyFollower {
         ReadOnlyFollower {
             path,
+            cache_kib: WRITER_CACHE_KIB,
             tz,
             store: None,
+        }
+    }
+
+    /// [`ReadOnlyFollower::new`] with a small page cache, for a reader that walks forward
+    /// once (the MQTT backlog).
+    pub fn forward_only(path: std::path::PathBuf, tz: Tz) -> ReadOnlyFollower {
+        ReadOnlyFollower {
+            cache_kib: READER_CACHE_KIB,
+            ..ReadOnlyFollower::new(path, tz)
         }
     }
 
@@ -468,7 +480,7 @@ impl ReadOnlyFollower {
             Some(open) => open,
             None => {
                 let store = Store::open_read_only(&self.path, self.tz)?;
-                store.small_cache()?;
+                store.cache_kib(self.cache_kib)?;
                 (store, identity)
             }
         };
