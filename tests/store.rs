@@ -13,6 +13,7 @@ use anemone::store::{
 };
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use rusqlite::OptionalExtension;
 use tokio::sync::{mpsc, oneshot};
 
 pub fn ts(s: &str) -> Timestamp {
@@ -594,6 +595,75 @@ async fn writer_flushes_everything_when_the_channel_closes() {
     drop(store);
     let s = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
     assert_eq!(s.day_summary(date("2026-06-01")).unwrap()[0].count, 7);
+}
+
+/// A hardware id found when a source starts waits for the next commit (no commit of its
+/// own) and is stored with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_records_hardware_ids_with_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&db(&dir), &opts(chrono_tz::UTC)).unwrap();
+    let t0 = ts("2026-06-01T00:00:00Z");
+    let clock = Clock::virtual_at(t0);
+    let cfg = WriterConfig::from_storage(
+        &StorageConfig {
+            commit_interval: Span::millis(60_000),
+            ..StorageConfig::default()
+        },
+        Unpublished::Keep,
+        true,
+    );
+    let path = db(&dir);
+    let hardware_id = move || {
+        let c = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        c.query_row(
+            "SELECT kind, hardware_id FROM sensors WHERE name = 'water'",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+        )
+        .optional()
+        .unwrap()
+    };
+    let check = hardware_id.clone();
+    let (_, stats, _) = with_writer(store, &clock, cfg, move |tx, p| async move {
+        let w = sensor("water");
+        tx.send(WriterMsg::Reading(Reading::new(
+            t0,
+            &w,
+            Quantity::WaterTemperature,
+            18.0,
+        )))
+        .await
+        .unwrap();
+        tx.send(WriterMsg::RegisterSensor {
+            sensor: "water".into(),
+            kind: "ds18b20",
+            hardware_id: "28-0000075d3b2a".into(),
+        })
+        .await
+        .unwrap();
+        // The first reading's immediate commit may or may not carry it; a commit later
+        // in the interval certainly does.
+        p.sleep_until(t0 + 61_000).await;
+        let r = Reading::new(p.now(), &w, Quantity::WaterTemperature, 18.1);
+        tx.send(WriterMsg::Reading(r)).await.unwrap();
+        p.sleep_until(t0 + 125_000).await;
+        assert_eq!(
+            check(),
+            Some(("ds18b20".to_string(), Some("28-0000075d3b2a".to_string())))
+        );
+        drop(p);
+    })
+    .await;
+    assert_eq!(stats.committed, 2);
+    assert_eq!(
+        hardware_id(),
+        Some(("ds18b20".to_string(), Some("28-0000075d3b2a".to_string())))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

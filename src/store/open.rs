@@ -47,9 +47,10 @@ const WAL_CHECKPOINT_BYTES: i64 = 4 * 1024 * 1024;
 
 /// SQLite page cache of the writer's connection, KiB.
 const WRITER_CACHE_KIB: u32 = 256;
-/// SQLite page cache of the daemon's MQTT backlog reader, KiB. The backlog reader walks the readings forward one b-tree path at a
-/// time and a page it misses comes from the kernel's page cache; at 256 KiB its cache was
-/// 0.26 MB of a max-speed day's peak heap (heaptrack: peak heap 2.23 → 2.09 MB at 64).
+/// SQLite page cache of the daemon's MQTT backlog reader, KiB. It walks the readings
+/// forward one b-tree path at a time and a page it misses comes from the kernel's page
+/// cache; at 256 KiB its cache was 0.26 MB of a max-speed day's peak heap (heaptrack:
+/// peak heap 2.23 → 2.09 MB at 64).
 const READER_CACHE_KIB: u32 = 64;
 
 impl Store {

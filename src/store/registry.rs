@@ -113,63 +113,31 @@ impl Store {
         kind: &str,
         hardware_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        // Unchanged (every start registers every sensor again): no write, so no commit
-        // and no page to the WAL.
-        let known: Option<(i64, String, Option<String>)> = self.db(self
-            .conn
-            .query_row(
-                "SELECT id, kind, hardware_id FROM sensors WHERE name = ?1",
-                [sensor],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional())?;
-        if let Some((id, k, hw)) = known {
-            if k == kind && (hardware_id.is_none() || hw.as_deref() == hardware_id) {
-                self.sensors.borrow_mut().add(id, sensor);
-                return Ok(());
-            }
-        }
-        let id: i64 = self.db(self.conn.query_row(
-            "INSERT INTO sensors (name, kind, hardware_id) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, \
-             hardware_id = coalesce(excluded.hardware_id, hardware_id) \
-             RETURNING id",
-            params![sensor, kind, hardware_id],
-            |r| r.get(0),
-        ))?;
+        let id = self.db(upsert_sensor(&self.conn, sensor, kind, hardware_id))?;
         self.sensors.borrow_mut().add(id, sensor);
         Ok(())
     }
 
     /// Records sensors with their hardware ids inside a commit's transaction (the writer's
     /// [`WriterMsg::RegisterSensor`](super::writer::WriterMsg::RegisterSensor)s, which
-    /// wait for the next commit rather than writing a commit each). Unchanged sensors
-    /// are not written. The sensor cache is reloaded by the caller after the commit.
+    /// wait for the next commit rather than writing a commit each). Returns their ids,
+    /// for [`Store::cache_sensors`] once the commit is through.
     pub(super) fn upsert_sensors(
         tx: &rusqlite::Transaction<'_>,
         sensors: &[(String, &'static str, String)],
-    ) -> rusqlite::Result<()> {
-        for (name, kind, hw) in sensors {
-            let known: Option<(String, Option<String>)> = tx
-                .query_row(
-                    "SELECT kind, hardware_id FROM sensors WHERE name = ?1",
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((k, h)) = known {
-                if k == *kind && h.as_deref() == Some(hw.as_str()) {
-                    continue;
-                }
-            }
-            tx.execute(
-                "INSERT INTO sensors (name, kind, hardware_id) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, \
-                 hardware_id = excluded.hardware_id",
-                params![name, kind, hw],
-            )?;
+    ) -> rusqlite::Result<Vec<(i64, String)>> {
+        sensors
+            .iter()
+            .map(|(name, kind, hw)| Ok((upsert_sensor(tx, name, kind, Some(hw))?, name.clone())))
+            .collect()
+    }
+
+    /// Adds committed sensors to the cache of names and ids.
+    pub(super) fn cache_sensors(&self, sensors: &[(i64, String)]) {
+        let mut cache = self.sensors.borrow_mut();
+        for (id, name) in sensors {
+            cache.add(*id, name);
         }
-        Ok(())
     }
 
     /// Records a calibration of `sensor` at `ts` (registering the sensor if needed).
@@ -271,4 +239,35 @@ impl Store {
         self.load_sensors()?;
         Ok(self.sensors.borrow().by_name.get(name).copied())
     }
+}
+
+/// Records `sensor` (or updates its kind, and its hardware id when one is given) and
+/// returns its id. Unchanged (every start registers every sensor again): no write, so no
+/// commit and no page to the WAL.
+fn upsert_sensor(
+    conn: &rusqlite::Connection,
+    sensor: &str,
+    kind: &str,
+    hardware_id: Option<&str>,
+) -> rusqlite::Result<i64> {
+    let known: Option<(i64, String, Option<String>)> = conn
+        .query_row(
+            "SELECT id, kind, hardware_id FROM sensors WHERE name = ?1",
+            [sensor],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    if let Some((id, k, hw)) = known {
+        if k == kind && (hardware_id.is_none() || hw.as_deref() == hardware_id) {
+            return Ok(id);
+        }
+    }
+    conn.query_row(
+        "INSERT INTO sensors (name, kind, hardware_id) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, \
+         hardware_id = coalesce(excluded.hardware_id, hardware_id) \
+         RETURNING id",
+        params![sensor, kind, hardware_id],
+        |r| r.get(0),
+    )
 }

@@ -404,10 +404,19 @@ impl Writer {
             } else if sensors.is_empty() {
                 store.commit_stored(batch.make_contiguous(), cursor, reserve)
             } else {
-                let also = |tx: &rusqlite::Transaction<'_>| Store::upsert_sensors(tx, &sensors);
-                store
-                    .commit_stored_also(batch.make_contiguous(), cursor, reserve, Some(&also))
-                    .and_then(|()| store.load_sensors())
+                // The ids go to the sensor cache only once the commit is through (a failed
+                // commit keeps the registrations for the next one).
+                let ids = std::cell::RefCell::new(Vec::new());
+                let also = |tx: &rusqlite::Transaction<'_>| {
+                    *ids.borrow_mut() = Store::upsert_sensors(tx, &sensors)?;
+                    Ok(())
+                };
+                let r =
+                    store.commit_stored_also(batch.make_contiguous(), cursor, reserve, Some(&also));
+                if r.is_ok() {
+                    store.cache_sensors(&ids.borrow());
+                }
+                r
             };
             let ok = result.is_ok();
             let head = (ok && !batch.is_empty()).then(|| store.chain_head());
