@@ -23,8 +23,8 @@
 //!   with `strace`, pages mapped to tables with `dbstat`): page 1 (the header's page
 //!   count: the file grew), the readings' root, the `meta` page (publish cursor), the
 //!   chain's tail, the last readings leaf again and the new ones. Only the new leaves
-//!   scale with the batch, so the fixed pages cost 1 KiB each rather than 4. The WAL is
-//!   checkpointed every 4 MiB, as with SQLite's default for 4 KiB pages.
+//!   scale with the batch, so the fixed pages cost 1 KiB each rather than 4. SQLite's
+//!   automatic checkpoint (every 1 000 pages) stays: see `store::open`.
 //! * A new database is created in one transaction (schema, chain genesis, day zone), a
 //!   start records its station id and sensors in one more, unchanged sensors are not
 //!   written, and hardware ids found when sources start go with the next commit.
@@ -35,7 +35,7 @@
 //! lever; the default is 2 min (MQTT gets readings before their commit, so dashboards do
 //! not wait for it). Whole process, release build (`bench/lean.sh`, `write_bytes` /
 //! readings stored): a 75-s `--speed 10` run from a new file 349 → 206 bytes per reading,
-//! a whole simulated day 187 → 137 (before → after the changes above). What remains
+//! a whole simulated day 187 → 158 (before → after the changes above). What remains
 //! besides the rows: the `-shm` file's pages (SQLite's WAL index, mapped from a file
 //! beside the database and written back by the kernel), each commit's sync landing in
 //! the middle of a 4 KiB page that the next commit dirties again, and the checkpoint,
