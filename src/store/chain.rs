@@ -1,26 +1,46 @@
 //! The tamper-evident record: every commit batch is sealed by a SHA-256 hash chained over
 //! the previous batch's hash, in a `chain` row written in the commit's own transaction.
 //!
-//! # What is hashed (the canonical encoding, version 1)
+//! # What is hashed (the canonical encoding, version 2)
 //! A batch covers the reading ids `first_id ..= last_id`: `first_id` is the previous
 //! record's `last_id + 1`, so consecutive records tile the id space without gaps and a
 //! row added anywhere falls into some batch's range. Its hash is SHA-256 over, in order:
-//! 1. the 16 ASCII bytes `anemone-chain-1\n`;
+//! 1. the 16 ASCII bytes `anemone-chain-2\n`;
 //! 2. the previous record's hash (32 bytes; 32 zero bytes before the first record);
 //! 3. every `readings` row with an id in the range, in id order, each column in table
-//!    order as SQLite stores it: a one-byte type tag then the value —
-//!    `0` NULL (nothing follows); `1` INTEGER, 8 bytes little-endian two's complement;
-//!    `2` REAL, the 8 bytes little-endian of its IEEE-754 bits (`-0.0` written as `0.0`,
-//!    which is what SQLite gives back for it); `3` TEXT and `4` BLOB, a 4-byte
-//!    little-endian length then the bytes;
-//! 4. a trailer of five fixed-width little-endian fields: the batch number (8 bytes), the
+//!    order as SQLite stores it, one value after the other:
+//!    * NULL: the byte `0`;
+//!    * INTEGER `v`: its change from the previous row's integer in the same column
+//!      (`d = v − previous`, wrapping, from 0 before the first row), zigzag-mapped to
+//!      `z = (d << 1) ^ (d >> 63)`: the one byte `0x10 + z` when `z < 240`, else the byte
+//!      `1` then `z` as an unsigned LEB128 varint;
+//!    * REAL: the byte `2` then the 8 bytes little-endian of its IEEE-754 bits (`-0.0`
+//!      written as `0.0`, which is what SQLite gives back for it);
+//!    * TEXT and BLOB: the byte `3` or `4`, the length as an unsigned LEB128 varint, then
+//!      the bytes;
+//! 4. a trailer of fixed-width little-endian fields: the batch number (8 bytes), the
 //!    record kind (1 byte: 0 batch, 1 genesis), `first_id` (8), `last_id` (8), the number
 //!    of rows hashed (8), and the number of columns per row (4).
 //!
-//! The rows are read back inside the commit's transaction, so the hash is of the bytes
-//! exactly as stored, and the one function [`hash_range`] serves sealing and verifying.
-//! The encoding names no column, so a later change to the readings table's columns does
-//! not need a new chain (rows written before it hash as they are stored).
+//! A reading is about 15 bytes in this form (ids, times, sensors, quantities and flags
+//! mostly differ little from the row before), a third of version 1's fixed 54: SHA-256
+//! in software (the Pi Zero 2 W, 3 and 4 have no SHA instructions) is most of what the
+//! chain costs, so the bytes are what its CPU follows.
+//!
+//! **Version 1** (`anemone-chain-1\n`), written before version 2, differs only in item 3:
+//! every value is a type byte (`0` NULL, `1` INTEGER, `2` REAL, `3` TEXT, `4` BLOB) and a
+//! fixed-width value (8 bytes little-endian for integers and reals, a 4-byte
+//! little-endian length then the bytes for text and blobs). `verify` accepts a record in
+//! either version, so a database keeps its older records as they were written.
+//!
+//! A commit seals its batch from the values it inserts, in the form SQLite gives them
+//! back (the `readings` columns are typed: an integer stays an integer, a REAL column
+//! hands back a REAL, NaN is stored as NULL); `verify` reads the rows back and hashes
+//! them with the same encoder ([`Feed::value`]), and a test checks that both agree for
+//! every kind of value. Rows that are not the commit's own in its range (written around
+//! it) make the commit hash the range read back instead. The encoding names no column,
+//! so a later change to the readings table's columns does not need a new chain (rows
+//! written before it hash as they are stored).
 //!
 //! # Records
 //! * **genesis** (kind 1): written once, when the chain starts (migration 5, or a new
@@ -59,8 +79,40 @@ use super::{schema, Store, StoreError};
 /// Readings per genesis record (the records written when the chain starts).
 pub const GENESIS_ROWS: i64 = 10_000;
 
-/// The first bytes hashed for every record (encoding version 1).
-const DOMAIN: &[u8; 16] = b"anemone-chain-1\n";
+/// The columns of `readings`, in table order: what [`Sealer::row`] is given (a test
+/// checks them against the schema).
+pub(super) const READING_COLUMNS: [&str; 6] = ["id", "ts", "sensor", "quantity", "value", "flags"];
+
+/// The versions of the canonical encoding (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    /// Fixed-width values (`anemone-chain-1`): records written before version 2.
+    V1,
+    /// Integers as varint changes from the row before (`anemone-chain-2`): what is
+    /// written now.
+    V2,
+}
+
+impl Encoding {
+    /// What new records are written with.
+    pub(super) const CURRENT: Encoding = Encoding::V2;
+
+    /// The first bytes hashed for every record.
+    fn domain(self) -> &'static [u8; 16] {
+        match self {
+            Encoding::V1 => b"anemone-chain-1\n",
+            Encoding::V2 => b"anemone-chain-2\n",
+        }
+    }
+
+    /// The other version, tried by `verify` when a record does not match in this one.
+    fn other(self) -> Encoding {
+        match self {
+            Encoding::V1 => Encoding::V2,
+            Encoding::V2 => Encoding::V1,
+        }
+    }
+}
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -200,14 +252,7 @@ impl ChainReport {
 
 /// Lowercase hex of a hash.
 pub fn hex(hash: &Hash) -> String {
-    // Published with every head: a table lookup, not a formatted String per byte.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for b in hash {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
+    crate::signing::to_hex(hash)
 }
 
 /// The hash of 64 hex digits, `None` for anything else.
@@ -228,26 +273,44 @@ pub fn parse_hex(text: &str) -> Option<Hash> {
 /// many bytes instead of two per column (a call cost more than the bytes it added).
 const FEED_CHUNK: usize = 4096;
 
-/// SHA-256 over bytes gathered in a fixed buffer. The hash is the same whether the bytes
-/// arrive in one call or many; the buffer only saves the per-call cost.
+/// The canonical bytes of one record (see the module docs) on their way to SHA-256,
+/// gathered in a fixed buffer. The hash is the same whether the bytes arrive in one call
+/// or many; the buffer only saves the per-call cost.
 struct Feed {
     ctx: Context,
     buf: [u8; FEED_CHUNK],
     len: usize,
+    encoding: Encoding,
+    /// Version 2: each column's integer in the row before (0 before the first row).
+    last: Vec<i64>,
 }
 
 impl Feed {
-    fn new() -> Feed {
-        Feed {
+    /// A record's bytes in `encoding`, over the previous record's hash, for rows of
+    /// `columns` columns.
+    fn new(encoding: Encoding, columns: usize, prev: &Hash) -> Feed {
+        let mut feed = Feed {
             ctx: Context::new(&SHA256),
             buf: [0; FEED_CHUNK],
             len: 0,
-        }
+            encoding,
+            last: vec![0; columns],
+        };
+        feed.bytes(encoding.domain());
+        feed.bytes(prev);
+        feed
     }
 
     fn flush(&mut self) {
         self.ctx.update(&self.buf[..self.len]);
         self.len = 0;
+    }
+
+    /// Room for `n` more bytes in the buffer (`n` ≤ [`FEED_CHUNK`]).
+    fn room(&mut self, n: usize) {
+        if self.len + n > FEED_CHUNK {
+            self.flush();
+        }
     }
 
     fn bytes(&mut self, b: &[u8]) {
@@ -262,39 +325,79 @@ impl Feed {
         self.len += b.len();
     }
 
+    fn byte(&mut self, b: u8) {
+        self.room(1);
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
     /// A tag byte and an 8-byte value: the common case, without a call per part.
     fn tagged(&mut self, tag: u8, v: [u8; 8]) {
-        if self.len + 9 > FEED_CHUNK {
-            self.flush();
-        }
+        self.room(9);
         self.buf[self.len] = tag;
         self.buf[self.len + 1..self.len + 9].copy_from_slice(&v);
         self.len += 9;
     }
 
-    /// One stored value in the canonical encoding (see the module docs).
-    fn value(&mut self, v: ValueRef<'_>) {
+    /// An unsigned LEB128 varint: seven bits a byte, low first, the high bit set on every
+    /// byte but the last.
+    fn varint(&mut self, mut z: u64) {
+        self.room(10);
+        while z >= 0x80 {
+            self.buf[self.len] = (z as u8) | 0x80;
+            self.len += 1;
+            z >>= 7;
+        }
+        self.buf[self.len] = z as u8;
+        self.len += 1;
+    }
+
+    /// A text or blob: its tag, its length, its bytes.
+    fn sized(&mut self, tag: u8, b: &[u8]) {
+        self.byte(tag);
+        match self.encoding {
+            Encoding::V1 => self.bytes(&(b.len() as u32).to_le_bytes()),
+            Encoding::V2 => self.varint(b.len() as u64),
+        }
+        self.bytes(b);
+    }
+
+    /// Column `column`'s value of the next row, in the record's encoding.
+    fn value(&mut self, column: usize, v: ValueRef<'_>) {
         match v {
-            ValueRef::Null => self.bytes(&[0]),
-            ValueRef::Integer(i) => self.tagged(1, i.to_le_bytes()),
+            ValueRef::Null => self.byte(0),
+            ValueRef::Integer(i) => match self.encoding {
+                Encoding::V1 => self.tagged(1, i.to_le_bytes()),
+                Encoding::V2 => {
+                    let d = i.wrapping_sub(self.last[column]);
+                    self.last[column] = i;
+                    let z = ((d << 1) ^ (d >> 63)) as u64;
+                    if z < 240 {
+                        self.byte(0x10 + z as u8);
+                    } else {
+                        self.byte(1);
+                        self.varint(z);
+                    }
+                }
+            },
             ValueRef::Real(f) => {
                 let f = if f == 0.0 { 0.0 } else { f };
                 self.tagged(2, f.to_bits().to_le_bytes());
             }
-            ValueRef::Text(t) => {
-                self.bytes(&[3]);
-                self.bytes(&(t.len() as u32).to_le_bytes());
-                self.bytes(t);
-            }
-            ValueRef::Blob(b) => {
-                self.bytes(&[4]);
-                self.bytes(&(b.len() as u32).to_le_bytes());
-                self.bytes(b);
-            }
+            ValueRef::Text(t) => self.sized(3, t),
+            ValueRef::Blob(b) => self.sized(4, b),
         }
     }
 
-    fn finish(mut self) -> Hash {
+    /// The trailer, then the hash.
+    fn finish(mut self, batch: i64, kind: LinkKind, first: i64, last: i64, rows: i64) -> Hash {
+        let columns = self.last.len() as u32;
+        self.bytes(&batch.to_le_bytes());
+        self.bytes(&[kind.code()]);
+        self.bytes(&first.to_le_bytes());
+        self.bytes(&last.to_le_bytes());
+        self.bytes(&rows.to_le_bytes());
+        self.bytes(&columns.to_le_bytes());
         self.flush();
         let mut out = [0u8; 32];
         out.copy_from_slice(self.ctx.finish().as_ref());
@@ -302,8 +405,8 @@ impl Feed {
     }
 }
 
-/// Hashes the readings with ids in `first ..= last` over `prev`: the record's hash and
-/// how many rows it covered.
+/// Hashes the readings with ids in `first ..= last` over `prev`, reading them back, in
+/// `encoding`: the record's hash and how many rows it covered.
 pub(super) fn hash_range(
     conn: &Connection,
     prev: &Hash,
@@ -311,28 +414,150 @@ pub(super) fn hash_range(
     kind: LinkKind,
     first: i64,
     last: i64,
+    encoding: Encoding,
 ) -> rusqlite::Result<(Hash, i64)> {
-    let mut feed = Feed::new();
-    feed.bytes(DOMAIN);
-    feed.bytes(prev);
     let mut stmt =
         conn.prepare_cached("SELECT * FROM readings WHERE id >= ?1 AND id <= ?2 ORDER BY id")?;
     let columns = stmt.column_count();
+    let mut feed = Feed::new(encoding, columns, prev);
     let mut rows = stmt.query(params![first, last])?;
     let mut n: i64 = 0;
     while let Some(row) = rows.next()? {
         for c in 0..columns {
-            feed.value(row.get_ref(c)?);
+            feed.value(c, row.get_ref(c)?);
         }
         n += 1;
     }
-    feed.bytes(&batch.to_le_bytes());
-    feed.bytes(&[kind.code()]);
-    feed.bytes(&first.to_le_bytes());
-    feed.bytes(&last.to_le_bytes());
-    feed.bytes(&n.to_le_bytes());
-    feed.bytes(&(columns as u32).to_le_bytes());
-    Ok((feed.finish(), n))
+    Ok((feed.finish(batch, kind, first, last, n), n))
+}
+
+/// The next batch of a commit, hashed from the values the commit inserts as it inserts
+/// them (in [`Encoding::CURRENT`]): reading the rows back cost more than hashing them.
+pub(super) struct Sealer {
+    batch: i64,
+    prev: Hash,
+    first: i64,
+    feed: Feed,
+    rows: i64,
+    /// The highest id given so far.
+    last_id: Option<i64>,
+    /// Every row so far came in increasing id order, above the head: the feed holds the
+    /// range's rows in id order. Otherwise `finish` reads the range back.
+    in_order: bool,
+}
+
+impl Sealer {
+    /// Starts the batch after the chain's head.
+    pub(super) fn start(tx: &Transaction<'_>) -> rusqlite::Result<Sealer> {
+        let head = head_link(tx)?;
+        let (batch, prev, first) = match &head {
+            Some(h) => (h.batch + 1, h.hash, h.last_id + 1),
+            None => (0, [0u8; 32], 1),
+        };
+        Ok(Sealer {
+            batch,
+            prev,
+            first,
+            feed: Feed::new(Encoding::CURRENT, READING_COLUMNS.len(), &prev),
+            rows: 0,
+            last_id: None,
+            in_order: true,
+        })
+    }
+
+    /// One row the commit inserted, its columns in [`READING_COLUMNS`] order, as bound
+    /// (`value` NaN is stored as NULL: pass `None`).
+    pub(super) fn row(
+        &mut self,
+        id: i64,
+        ts: i64,
+        sensor: i64,
+        quantity: i64,
+        value: Option<f64>,
+        flags: i64,
+    ) {
+        if id < self.first || self.last_id.is_some_and(|l| id <= l) {
+            self.in_order = false;
+        }
+        self.last_id = Some(self.last_id.map_or(id, |l| l.max(id)));
+        if !self.in_order {
+            return;
+        }
+        let value = value.map_or(ValueRef::Null, ValueRef::Real);
+        for (c, v) in [
+            ValueRef::Integer(id),
+            ValueRef::Integer(ts),
+            ValueRef::Integer(sensor),
+            ValueRef::Integer(quantity),
+            value,
+            ValueRef::Integer(flags),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.feed.value(c, v);
+        }
+        self.rows += 1;
+    }
+
+    /// Writes the batch's record (ids up to the highest given); nothing when no row was.
+    pub(super) fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let Some(last) = self.last_id else {
+            return Ok(());
+        };
+        let first = self.first;
+        if last < first {
+            // Rows below the head's range would be inside a sealed batch: refuse them.
+            return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                std::io::Error::other(format!(
+                    "reading id {last} is not above the tamper-evident chain's head (reading id {}): it would fall inside a sealed batch",
+                    first - 1
+                )),
+            )));
+        }
+        let (batch, prev) = (self.batch, self.prev);
+        let read_back = || {
+            hash_range(
+                tx,
+                &prev,
+                batch,
+                LinkKind::Batch,
+                first,
+                last,
+                Encoding::CURRENT,
+            )
+        };
+        let (hash, rows) = if self.in_order {
+            let rows = self.rows;
+            let hash = self.feed.finish(batch, LinkKind::Batch, first, last, rows);
+            #[cfg(debug_assertions)]
+            {
+                // Every debug run checks the promise `verify` relies on: the values as
+                // inserted hash like the rows read back.
+                let back = read_back()?;
+                if back.1 == rows {
+                    assert_eq!(
+                        back.0, hash,
+                        "batch {batch}: the inserted values hash unlike the stored rows"
+                    );
+                }
+            }
+            (hash, rows)
+        } else {
+            read_back()?
+        };
+        insert_link(
+            tx,
+            &Link {
+                batch,
+                kind: LinkKind::Batch,
+                first_id: first,
+                last_id: last,
+                rows,
+                hash,
+            },
+        )
+    }
 }
 
 fn link_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Link, Vec<u8>)> {
@@ -384,37 +609,6 @@ fn insert_link(conn: &Connection, l: &Link) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Seals the readings just inserted in `tx` (ids up to `last`) as the next batch. The
-/// commit path's one call into the chain.
-pub(super) fn seal(tx: &Transaction<'_>, last: i64) -> rusqlite::Result<()> {
-    let head = head_link(tx)?;
-    let (batch, prev, first) = match &head {
-        Some(h) => (h.batch + 1, h.hash, h.last_id + 1),
-        None => (0, [0u8; 32], 1),
-    };
-    if last < first {
-        // Rows below the head's range would be inside a sealed batch: refuse them.
-        return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-            std::io::Error::other(format!(
-                "reading id {last} is not above the tamper-evident chain's head (reading id {}): it would fall inside a sealed batch",
-                first - 1
-            )),
-        )));
-    }
-    let (hash, rows) = hash_range(tx, &prev, batch, LinkKind::Batch, first, last)?;
-    insert_link(
-        tx,
-        &Link {
-            batch,
-            kind: LinkKind::Batch,
-            first_id: first,
-            last_id: last,
-            rows,
-            hash,
-        },
-    )
-}
-
 /// Starts the chain when migration 5 asked for it (`meta` key
 /// [`schema::META_CHAIN_PENDING`]): genesis records over the readings already stored, in
 /// the same transaction that clears the request. A chain whose records were deleted
@@ -454,7 +648,15 @@ pub(super) fn start_pending_in(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             )
             .optional()?;
         let last = end.unwrap_or(max.unwrap_or(0).max(first - 1));
-        let (hash, rows) = hash_range(tx, &prev, batch, LinkKind::Genesis, first, last)?;
+        let (hash, rows) = hash_range(
+            tx,
+            &prev,
+            batch,
+            LinkKind::Genesis,
+            first,
+            last,
+            Encoding::CURRENT,
+        )?;
         insert_link(
             tx,
             &Link {
@@ -641,6 +843,7 @@ fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
     let mut links = stmt.query([])?;
     let mut prev: Option<Link> = None;
     let mut prev_hash = [0u8; 32];
+    let mut encoding = Encoding::CURRENT;
     let fail = |batch: i64, what: String| Some(Tampered { batch, what });
     let mut tampered: Option<Tampered> = None;
     while let Some(row) = links.next()? {
@@ -733,14 +936,28 @@ fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
                 }
             }
         }
-        let (hash, n) = hash_range(
-            conn,
-            &prev_hash,
-            link.batch,
-            link.kind,
-            link.first_id,
-            link.last_id,
-        )?;
+        // Each record is in one of the encodings; the one the record before matched is
+        // tried first, so a database hashes its records twice only where the version
+        // changed (and where a record matches neither).
+        let rehash = |encoding| {
+            hash_range(
+                conn,
+                &prev_hash,
+                link.batch,
+                link.kind,
+                link.first_id,
+                link.last_id,
+                encoding,
+            )
+        };
+        let (mut hash, n) = rehash(encoding)?;
+        if hash != link.hash {
+            let (other, _) = rehash(encoding.other())?;
+            if other == link.hash {
+                hash = other;
+                encoding = encoding.other();
+            }
+        }
         report.rows += n as u64;
         if n != link.rows {
             tampered = fail(
@@ -807,20 +1024,49 @@ fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
 mod tests {
     use super::*;
 
-    /// The canonical encoding (version 1), written out by hand from the module docs, for
-    /// a row of the test table below.
+    /// A row of the test table below in the canonical encoding, written out by hand from
+    /// the module docs: `last` holds each column's previous integer (version 2).
     fn canonical(
         out: &mut Vec<u8>,
-        id: i64,
-        ts: i64,
-        value: Option<f64>,
-        note: Option<&str>,
-        raw: &[u8],
+        encoding: Encoding,
+        last: &mut [i64; 5],
+        row: (i64, i64, Option<f64>, Option<&str>, &[u8]),
     ) {
-        out.push(1);
-        out.extend_from_slice(&id.to_le_bytes());
-        out.push(1);
-        out.extend_from_slice(&ts.to_le_bytes());
+        let (id, ts, value, note, raw) = row;
+        let leb = |out: &mut Vec<u8>, mut n: u64| {
+            while n >= 0x80 {
+                out.push((n as u8 & 0x7f) | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+        };
+        let int = |out: &mut Vec<u8>, last: &mut i64, v: i64| match encoding {
+            Encoding::V1 => {
+                out.push(1);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Encoding::V2 => {
+                let d = v.wrapping_sub(*last);
+                *last = v;
+                let z = ((d << 1) ^ (d >> 63)) as u64;
+                if z < 240 {
+                    out.push(0x10 + z as u8);
+                } else {
+                    out.push(1);
+                    leb(out, z);
+                }
+            }
+        };
+        let sized = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
+            out.push(tag);
+            match encoding {
+                Encoding::V1 => out.extend_from_slice(&(b.len() as u32).to_le_bytes()),
+                Encoding::V2 => leb(out, b.len() as u64),
+            }
+            out.extend_from_slice(b);
+        };
+        int(out, &mut last[0], id);
+        int(out, &mut last[1], ts);
         match value {
             None => out.push(0),
             Some(v) => {
@@ -831,15 +1077,9 @@ mod tests {
         }
         match note {
             None => out.push(0),
-            Some(t) => {
-                out.push(3);
-                out.extend_from_slice(&(t.len() as u32).to_le_bytes());
-                out.extend_from_slice(t.as_bytes());
-            }
+            Some(t) => sized(out, 3, t.as_bytes()),
         }
-        out.push(4);
-        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        out.extend_from_slice(raw);
+        sized(out, 4, raw);
     }
 
     #[test]
@@ -850,9 +1090,10 @@ mod tests {
         assert_eq!(parse_hex(&hex(&h)), Some(h));
     }
 
-    /// `hash_range` hashes exactly the bytes the module docs define, whatever the number
-    /// of rows (more than fill one buffer), the storage classes of their columns and the
-    /// length of a value (longer than the buffer).
+    /// `hash_range` hashes exactly the bytes the module docs define, in both versions,
+    /// whatever the number of rows (more than fill one buffer), the storage classes of
+    /// their columns, the size of the changes between rows (backwards, wrapping, each
+    /// varint length) and the length of a value (longer than the buffer).
     #[test]
     fn hash_range_hashes_the_canonical_bytes() {
         let conn = Connection::open_in_memory().unwrap();
@@ -872,7 +1113,16 @@ mod tests {
             // Now and then a value longer than the hashing buffer.
             let len = if i % 97 == 0 { 5000 } else { i % 11 };
             let raw: Vec<u8> = (0..len).map(|b| b as u8).collect();
-            (i, 1_780_272_000_000 + i * 1_000, value, note, raw)
+            // Times that stand still, step back, step by every varint length, and wrap.
+            let ts = match i % 9 {
+                0 => i64::MIN + i,
+                1 => i64::MAX - i,
+                2 => -(1 << (i % 63)),
+                3 => 1_780_272_000_000,
+                4 => 1_780_272_000_000,
+                _ => 1_780_272_000_000 + i * (1 << (i % 40)),
+            };
+            (i, ts, value, note, raw)
         };
         for i in 1..=700 {
             let (id, ts, value, note, raw) = row(i);
@@ -883,24 +1133,214 @@ mod tests {
             .unwrap();
         }
         let prev = [7u8; 32];
-        for (first, last) in [(5, 650), (701, 700), (1, 1)] {
-            let mut bytes = DOMAIN.to_vec();
-            bytes.extend_from_slice(&prev);
-            let mut n = 0i64;
-            for i in first..=last {
-                let (id, ts, value, note, raw) = row(i);
-                canonical(&mut bytes, id, ts, value, note.as_deref(), &raw);
-                n += 1;
+        for encoding in [Encoding::V1, Encoding::V2] {
+            for (first, last) in [(5, 650), (701, 700), (1, 1)] {
+                let mut bytes = encoding.domain().to_vec();
+                bytes.extend_from_slice(&prev);
+                let mut n = 0i64;
+                let mut last_ints = [0i64; 5];
+                for i in first..=last {
+                    let (id, ts, value, note, raw) = row(i);
+                    canonical(
+                        &mut bytes,
+                        encoding,
+                        &mut last_ints,
+                        (id, ts, value, note.as_deref(), &raw),
+                    );
+                    n += 1;
+                }
+                bytes.extend_from_slice(&42i64.to_le_bytes());
+                bytes.push(LinkKind::Batch.code());
+                bytes.extend_from_slice(&first.to_le_bytes());
+                bytes.extend_from_slice(&last.to_le_bytes());
+                bytes.extend_from_slice(&n.to_le_bytes());
+                bytes.extend_from_slice(&5u32.to_le_bytes());
+                let want = ring::digest::digest(&SHA256, &bytes);
+                let (got, rows) =
+                    hash_range(&conn, &prev, 42, LinkKind::Batch, first, last, encoding).unwrap();
+                assert_eq!(
+                    (&got[..], rows),
+                    (want.as_ref(), n),
+                    "{encoding:?}, ids {first}..={last}"
+                );
             }
-            bytes.extend_from_slice(&42i64.to_le_bytes());
-            bytes.push(LinkKind::Batch.code());
-            bytes.extend_from_slice(&first.to_le_bytes());
-            bytes.extend_from_slice(&last.to_le_bytes());
-            bytes.extend_from_slice(&n.to_le_bytes());
-            bytes.extend_from_slice(&5u32.to_le_bytes());
-            let want = ring::digest::digest(&SHA256, &bytes);
-            let (got, rows) = hash_range(&conn, &prev, 42, LinkKind::Batch, first, last).unwrap();
-            assert_eq!((&got[..], rows), (want.as_ref(), n), "ids {first}..={last}");
+        }
+    }
+
+    fn open(path: &std::path::Path) -> Store {
+        let opts = crate::store::StoreOptions {
+            synchronous: crate::config::Synchronous::Normal,
+            tz: chrono_tz::UTC,
+            vfs: None,
+        };
+        Store::open(path, &opts).unwrap()
+    }
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        open(&dir.path().join("a.db"))
+    }
+
+    /// `l`'s hash and rows over `prev`, read back in `encoding`.
+    fn rehash(s: &Store, prev: &Hash, l: &Link, encoding: Encoding) -> (Hash, i64) {
+        hash_range(
+            &s.conn, prev, l.batch, l.kind, l.first_id, l.last_id, encoding,
+        )
+        .unwrap()
+    }
+
+    /// Every record, in batch order.
+    fn links(s: &Store) -> Vec<Link> {
+        let mut stmt = s
+            .conn
+            .prepare(&format!("SELECT {LINK_COLUMNS} FROM chain ORDER BY batch"))
+            .unwrap();
+        let l = stmt
+            .query_map([], link_from_row)
+            .unwrap()
+            .map(|l| l.unwrap().0)
+            .collect();
+        l
+    }
+
+    /// The readings table's columns are the ones a commit's [`Sealer`] hashes, in order.
+    #[test]
+    fn the_sealer_hashes_the_readings_tables_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let mut stmt = s
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('readings') ORDER BY cid")
+            .unwrap();
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|n| n.unwrap())
+            .collect();
+        assert_eq!(names, READING_COLUMNS);
+    }
+
+    /// A commit hashes the values it inserts; `verify` hashes the rows read back: both
+    /// agree for every kind of value SQLite might store differently from what was bound
+    /// (`-0.0`, integral and huge reals, infinities, subnormals, NaN, missing values) and
+    /// for times and ids that jump.
+    #[test]
+    fn values_as_inserted_hash_like_the_rows_read_back() {
+        use crate::reading::{Flags, Quantity, Reading, SensorId};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a: SensorId = std::sync::Arc::from("a");
+        let b: SensorId = std::sync::Arc::from("b");
+        let values = [
+            Some(-0.0),
+            Some(0.0),
+            Some(5.0),
+            Some(-7.0),
+            Some(9_007_199_254_740_993.0),
+            Some(1e300),
+            Some(-1e-300),
+            Some(f64::MAX),
+            Some(f64::MIN_POSITIVE / 4.0),
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            Some(f64::NAN),
+            Some(21.37),
+            None,
+        ];
+        let mut ts = 1_780_272_000_000i64;
+        let mut next_id = 1;
+        for batch in 0..6i64 {
+            let mut rows = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                // Times forwards, still, and backwards (a clock set back).
+                ts += [1_000, 0, -3_600_000, 86_400_000][(i + batch as usize) % 4];
+                let sensor = if i % 3 == 0 { &a } else { &b };
+                let mut r = Reading::new(ts, sensor, Quantity::ALL[i % Quantity::ALL.len()], 0.0);
+                r.value = *v;
+                r.flags = if i % 4 == 0 { Flags::SPIKE } else { Flags::OK };
+                // Ids with gaps (ids reserved and lost in a crash).
+                next_id += 1 + (i as i64 % 2) * 1_000;
+                rows.push(crate::store::StoredReading {
+                    id: next_id,
+                    reading: r,
+                });
+            }
+            s.commit_stored(&rows, None, None).unwrap();
+        }
+        let links = links(&s);
+        assert_eq!(
+            links.iter().filter(|l| l.kind == LinkKind::Batch).count(),
+            6
+        );
+        let mut prev = [0u8; 32];
+        for l in &links {
+            let (hash, rows) = rehash(&s, &prev, l, Encoding::CURRENT);
+            assert_eq!((hash, rows), (l.hash, l.rows), "batch {}", l.batch);
+            prev = l.hash;
+        }
+        assert_eq!(s.verify_chain().unwrap().tampered, None);
+    }
+
+    /// A database whose records were written in version 1 keeps them: `verify` accepts
+    /// them and the version-2 records chained after them, and still names a changed batch
+    /// of either version.
+    #[test]
+    fn verify_accepts_version_1_records_and_names_changes_in_both_versions() {
+        use crate::reading::{Quantity, Reading, SensorId};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a: SensorId = std::sync::Arc::from("a");
+        let commit = |s: &mut Store, n: i64| {
+            let rows: Vec<Reading> = (0..5)
+                .map(|i| {
+                    Reading::new(
+                        1_780_272_000_000 + (n * 5 + i) * 1_000,
+                        &a,
+                        Quantity::AirTemperature,
+                        (n * 5 + i) as f64 / 8.0,
+                    )
+                })
+                .collect();
+            s.insert_batch(&rows).unwrap();
+        };
+        for n in 0..4 {
+            commit(&mut s, n);
+        }
+        // Rewrite every record as version 1 would have written it.
+        let links = links(&s);
+        let mut prev = [0u8; 32];
+        for l in &links {
+            let (hash, _) = rehash(&s, &prev, l, Encoding::V1);
+            assert_ne!(hash, l.hash, "the versions hash differently");
+            s.conn
+                .execute(
+                    "UPDATE chain SET hash = ?1 WHERE batch = ?2",
+                    params![&hash[..], l.batch],
+                )
+                .unwrap();
+            prev = hash;
+        }
+        for n in 4..8 {
+            commit(&mut s, n);
+        }
+        let report = s.verify_chain().unwrap();
+        assert_eq!(report.tampered, None, "{report}");
+        assert_eq!(report.rows, 40);
+        let v1_batch = links[2].batch;
+        let head = report.head.unwrap().batch;
+        for (batch, id) in [(v1_batch, links[2].first_id), (head - 1, 32)] {
+            let copy = dir.path().join(format!("b{batch}.db"));
+            s.conn
+                .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+                .unwrap();
+            let t = open(&copy);
+            t.conn
+                .execute(
+                    "UPDATE readings SET value = value + 0.5 WHERE id = ?1",
+                    [id],
+                )
+                .unwrap();
+            let t = t.verify_chain().unwrap().tampered.unwrap();
+            assert_eq!(t.batch, batch, "{}", t.what);
         }
     }
 }

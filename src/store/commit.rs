@@ -157,6 +157,12 @@ impl Store {
         let err = |e| classify(&path, e);
         let mut new_sensors: Vec<(i64, SensorId)> = Vec::new();
         let tx = self.conn.transaction().map_err(err)?;
+        // The batch's chain record is hashed from the rows as they go in.
+        let mut sealer = if rows.is_empty() {
+            None
+        } else {
+            Some(chain::Sealer::start(&tx).map_err(err)?)
+        };
         {
             let sensors = self.sensors.borrow();
             let mut insert = tx
@@ -188,20 +194,18 @@ impl Store {
                     }
                 };
                 let value = r.value.filter(|v| !v.is_nan());
+                let quantity = schema::quantity_code(r.quantity);
+                let flags = r.flags.bits();
                 insert
-                    .execute(params![
-                        id,
-                        r.ts,
-                        sensor,
-                        schema::quantity_code(r.quantity),
-                        value,
-                        r.flags.bits()
-                    ])
+                    .execute(params![id, r.ts, sensor, quantity, value, flags])
                     .map_err(err)?;
+                if let Some(s) = &mut sealer {
+                    s.row(*id, r.ts, sensor, quantity, value, i64::from(flags));
+                }
             }
         }
-        if let Some(last) = rows.iter().map(|r| r.id).max() {
-            chain::seal(&tx, last).map_err(err)?;
+        if let Some(s) = sealer {
+            s.finish(&tx).map_err(err)?;
         }
         if let Some(c) = cursor {
             set_cursor(&tx, c).map_err(err)?;
