@@ -123,6 +123,16 @@ quantities! {
 }
 
 impl Quantity {
+    /// True for the compass directions (°, 0 = N, clockwise), whose means are taken around
+    /// the circle, not along a line: 350° and 10° average to 0°, not 180°. The one list of
+    /// them (the station's aggregates and the collector's rollups both ask here).
+    pub fn is_direction(self) -> bool {
+        matches!(
+            self,
+            Quantity::WindDirection | Quantity::WindDirectionAvg10m | Quantity::WindGustDirection
+        )
+    }
+
     /// Decimal places a value of this quantity is given with on the wire (MQTT payloads,
     /// `read --json`, exports) when its sensor kind does not say otherwise: the resolution
     /// of the sensors that measure it, and a sensible one for derived values. Stored values

@@ -381,25 +381,32 @@ fn partition_month(name: &str) -> Option<i32> {
 }
 
 /// One bucket's rollup row from the rows of `ins`: count, flagged, min, max and sum of
-/// the readings whose flags are empty (`flagged` counts the others), per station, sensor,
-/// quantity and UTC bucket of `width`.
+/// the readings whose flags are empty (`flagged` counts the others), and the sums of
+/// their sines and cosines (the circular mean of a direction; a NULL sum, left by schema
+/// migration 5 where readings were missing, stays NULL), per station, sensor, quantity
+/// and UTC bucket of `width`.
 fn roll_up(table: &str, width: &str) -> String {
     format!(
         "{table} AS (
-           INSERT INTO {table} (station, sensor, quantity, start, count, flagged, min, max, sum)
+           INSERT INTO {table} (station, sensor, quantity, start, count, flagged, min, max, sum,
+                                sum_sin, sum_cos)
            SELECT station, sensor, quantity, date_bin('{width}', ts, '1970-01-01 00:00:00+00'),
                   count(value) FILTER (WHERE flags = 0),
                   count(*) FILTER (WHERE flags <> 0 OR value IS NULL),
                   min(value) FILTER (WHERE flags = 0),
                   max(value) FILTER (WHERE flags = 0),
-                  coalesce(sum(value) FILTER (WHERE flags = 0), 0)
+                  coalesce(sum(value) FILTER (WHERE flags = 0), 0),
+                  coalesce(sum(sin(radians(value))) FILTER (WHERE flags = 0), 0),
+                  coalesce(sum(cos(radians(value))) FILTER (WHERE flags = 0), 0)
            FROM ins GROUP BY 1, 2, 3, 4
            ON CONFLICT (station, sensor, quantity, start) DO UPDATE SET
              count = {table}.count + EXCLUDED.count,
              flagged = {table}.flagged + EXCLUDED.flagged,
              min = LEAST({table}.min, EXCLUDED.min),
              max = GREATEST({table}.max, EXCLUDED.max),
-             sum = {table}.sum + EXCLUDED.sum
+             sum = {table}.sum + EXCLUDED.sum,
+             sum_sin = {table}.sum_sin + EXCLUDED.sum_sin,
+             sum_cos = {table}.sum_cos + EXCLUDED.sum_cos
            RETURNING 1)"
     )
 }

@@ -279,6 +279,9 @@ impl PgSource {
         rows.iter().map(stored).collect()
     }
 
+    /// Minute buckets from the readings, hour and day buckets from the rollups. A
+    /// bucket's value is the mean of its unflagged readings; for a compass direction
+    /// ([`Quantity::is_direction`]) the circular mean ([`circular_mean`]).
     async fn buckets(
         &self,
         station: &str,
@@ -292,7 +295,9 @@ impl PgSource {
                 "SELECT (extract(epoch FROM date_trunc('minute', ts)) * 1000)::bigint AS start, sensor,
                         count(*) FILTER (WHERE flags = 0 AND value IS NOT NULL),
                         min(value) FILTER (WHERE flags = 0), max(value) FILTER (WHERE flags = 0),
-                        coalesce(sum(value) FILTER (WHERE flags = 0), 0)
+                        coalesce(sum(value) FILTER (WHERE flags = 0), 0),
+                        coalesce(sum(sin(radians(value))) FILTER (WHERE flags = 0), 0),
+                        coalesce(sum(cos(radians(value))) FILTER (WHERE flags = 0), 0)
                  FROM readings WHERE station = $1 AND quantity = $2 AND ts >= $3 AND ts < $4
                  GROUP BY 1, sensor ORDER BY 1, sensor LIMIT {MAX_ROWS}"
             ),
@@ -303,7 +308,8 @@ impl PgSource {
                     "rollups_daily"
                 };
                 format!(
-                    "SELECT (extract(epoch FROM start) * 1000)::bigint, sensor, count, min, max, sum
+                    "SELECT (extract(epoch FROM start) * 1000)::bigint, sensor, count, min, max, sum,
+                            sum_sin, sum_cos
                      FROM {table} WHERE station = $1 AND quantity = $2 AND start >= $3 AND start < $4
                      ORDER BY start, sensor LIMIT {MAX_ROWS}"
                 )
@@ -322,10 +328,17 @@ impl PgSource {
             .map(|r| {
                 let count = r.get::<_, i64>(2).max(0) as u64;
                 let sum: f64 = r.get(5);
+                let value = if quantity.is_direction() {
+                    // NULL sums: rollups whose readings could not be summed again (schema 5).
+                    let (sin, cos): (Option<f64>, Option<f64>) = (r.get(6), r.get(7));
+                    sin.zip(cos).and_then(|(s, c)| circular_mean(s, c, count))
+                } else {
+                    (count > 0).then(|| sum / count as f64)
+                };
                 Point {
                     ts: r.get(0),
                     sensor: r.get(1),
-                    value: (count > 0).then(|| sum / count as f64),
+                    value,
                     min: r.get(3),
                     max: r.get(4),
                     count: Some(count),
@@ -334,6 +347,20 @@ impl PgSource {
             })
             .collect())
     }
+}
+
+/// The circular mean in degrees, [0, 360), of `count` directions whose sines sum to
+/// `sum_sin` and cosines to `sum_cos`: the direction of the sum of their unit vectors (350°
+/// and 10° give 0°, not 180°). `None` when `count` is 0, and when the vector sum is about
+/// zero (shorter than `count` × 10⁻⁹: 0° and 180°, or four directions 90° apart), where no
+/// mean direction is defined.
+pub fn circular_mean(sum_sin: f64, sum_cos: f64, count: u64) -> Option<f64> {
+    if count == 0 || sum_sin.hypot(sum_cos) <= 1e-9 * count as f64 {
+        return None;
+    }
+    let degrees = sum_sin.atan2(sum_cos).to_degrees().rem_euclid(360.0);
+    // A hair below 0° rounds to 360.0 in `rem_euclid`.
+    Some(if degrees >= 360.0 { 0.0 } else { degrees })
 }
 
 impl HistorySource for PgSource {
@@ -495,5 +522,44 @@ impl HistorySource for PgSource {
             });
             Ok(rx)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::circular_mean;
+
+    fn mean_of(directions: &[f64]) -> Option<f64> {
+        let (s, c) = directions.iter().fold((0.0, 0.0), |(s, c), d: &f64| {
+            (s + d.to_radians().sin(), c + d.to_radians().cos())
+        });
+        circular_mean(s, c, directions.len() as u64)
+    }
+
+    #[test]
+    fn directions_average_around_the_compass() {
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        assert!(
+            close(mean_of(&[350.0, 10.0]), 0.0),
+            "{:?}",
+            mean_of(&[350.0, 10.0])
+        );
+        assert!(close(mean_of(&[340.0, 350.0, 10.0, 20.0]), 0.0));
+        assert!(close(mean_of(&[90.0, 100.0]), 95.0));
+        assert!(close(mean_of(&[270.0, 300.0, 330.0, 0.0, 30.0]), 330.0));
+        assert!(close(mean_of(&[200.0, 220.0]), 210.0));
+        // Always in [0, 360), also a hair west of north.
+        for d in [-1e-13_f64, -1e-15, 0.0, 359.999_999_9] {
+            let m = circular_mean(d.to_radians().sin(), d.to_radians().cos(), 1).unwrap();
+            assert!((0.0..360.0).contains(&m), "{d}: {m}");
+        }
+    }
+
+    #[test]
+    fn no_mean_where_the_directions_cancel_out() {
+        assert_eq!(mean_of(&[]), None);
+        assert_eq!(mean_of(&[0.0, 180.0]), None);
+        assert_eq!(mean_of(&[45.0, 135.0, 225.0, 315.0]), None);
+        assert!(mean_of(&[0.0, 179.0]).is_some());
     }
 }

@@ -107,6 +107,39 @@ pub const MIGRATIONS: &[&str] = &[
         first_seen timestamptz NOT NULL
     );
     "#,
+    // 5: circular means of compass directions (`Quantity::is_direction`): each rollup row
+    // also sums the sine and cosine of its unflagged values, and the mean direction is the
+    // direction of that vector sum (`pgsource`). Rows that existed before get their sums
+    // rebuilt from the readings still stored; a row whose unflagged readings are no longer
+    // all there (deleted by hand: the collector itself deletes none) keeps NULL, which
+    // means "unknown" — such a bucket answers no mean direction rather than a wrong one,
+    // and stays NULL as later readings are added. The daily view is NULL on a day with
+    // any such hour.
+    r#"
+    ALTER TABLE rollups_hourly ADD COLUMN sum_sin double precision,
+                               ADD COLUMN sum_cos double precision;
+    UPDATE rollups_hourly r SET sum_sin = s.sum_sin, sum_cos = s.sum_cos
+    FROM (SELECT station, sensor, quantity,
+                 date_bin('1 hour', ts, '1970-01-01 00:00:00+00') AS start,
+                 count(value) FILTER (WHERE flags = 0) AS count,
+                 coalesce(sum(sin(radians(value))) FILTER (WHERE flags = 0), 0) AS sum_sin,
+                 coalesce(sum(cos(radians(value))) FILTER (WHERE flags = 0), 0) AS sum_cos
+          FROM readings GROUP BY 1, 2, 3, 4) s
+    WHERE r.station = s.station AND r.sensor = s.sensor AND r.quantity = s.quantity
+      AND r.start = s.start AND r.count = s.count;
+    CREATE OR REPLACE VIEW rollups_daily AS
+    SELECT station, sensor, quantity,
+           date_bin('1 day', start, '1970-01-01 00:00:00+00') AS start,
+           sum(count)::bigint AS count,
+           sum(flagged)::bigint AS flagged,
+           min(min) AS min,
+           max(max) AS max,
+           sum(sum) AS sum,
+           CASE WHEN count(sum_sin) = count(*) THEN sum(sum_sin) END AS sum_sin,
+           CASE WHEN count(sum_cos) = count(*) THEN sum(sum_cos) END AS sum_cos
+    FROM rollups_hourly
+    GROUP BY 1, 2, 3, 4;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 
 mod bad_messages;
 mod chain;
+mod directions;
 mod faults;
 mod network_page;
 mod shutdown;

@@ -62,7 +62,7 @@ impl Aggregate {
     /// averaged around the compass (0–360°; see `aggregate::Bucket::add`).
     pub fn mean(&self) -> Option<f64> {
         let m = (self.count > 0).then(|| self.sum / self.count as f64)?;
-        if schema::is_direction_code(schema::quantity_code(self.quantity)) {
+        if self.quantity.is_direction() {
             Some(m.rem_euclid(360.0))
         } else {
             Some(m)

@@ -159,20 +159,14 @@ pub const META_CHAIN_PENDING: &str = "chain_pending";
 /// are not offered to MQTT as live data (see `store::import`).
 pub const IMPORT_KIND: &str = "import";
 
-/// The stored code of a quantity. These numbers are on disk: never change or reuse one;
-/// a new quantity takes the next free number.
-/// True for the codes of compass directions (averaged around the circle, not along a
-/// line: see `aggregate::Bucket::add`).
+/// True for the codes of compass directions ([`Quantity::is_direction`]: averaged around
+/// the circle, not along a line; see `aggregate::Bucket::add`).
 pub fn is_direction_code(code: i64) -> bool {
-    [
-        Quantity::WindDirection,
-        Quantity::WindDirectionAvg10m,
-        Quantity::WindGustDirection,
-    ]
-    .iter()
-    .any(|q| quantity_code(*q) == code)
+    quantity_from_code(code).is_some_and(Quantity::is_direction)
 }
 
+/// The stored code of a quantity. These numbers are on disk: never change or reuse one;
+/// a new quantity takes the next free number.
 pub fn quantity_code(q: Quantity) -> i64 {
     match q {
         Quantity::AirTemperature => 1,
