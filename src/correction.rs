@@ -73,14 +73,6 @@ fn slope(c: &[f64], x: f64) -> f64 {
         .fold(0.0, |acc, (i, k)| acc * x + i as f64 * k)
 }
 
-/// Quantities in degrees of a circle.
-fn is_direction(q: Quantity) -> bool {
-    matches!(
-        q,
-        Quantity::WindDirection | Quantity::WindDirectionAvg10m | Quantity::WindGustDirection
-    )
-}
-
 impl Correction {
     /// Checks `spec` for quantity `q`; the error says what is wrong and how to fix it.
     pub fn new(q: Quantity, spec: &CorrectionSpec) -> Result<Correction, String> {
@@ -95,7 +87,7 @@ impl Correction {
             if spec.offset.is_some() || spec.scale.is_some() {
                 return Err("give either `polynomial` or `offset`/`scale`, not both (fold the offset into the polynomial's first coefficient)".into());
             }
-            if is_direction(q) {
+            if q.is_direction() {
                 return Err(format!(
                     "{} takes an offset only (the vane's north error in degrees)",
                     q.as_str()
@@ -173,7 +165,7 @@ impl Correction {
         if scale == Some(0.0) {
             return Err("`scale = 0` would turn every reading into the offset and cannot be undone: use the factor the sensor is off by, e.g. scale = 1.05".into());
         }
-        if is_direction(q) && scale.is_some() {
+        if q.is_direction() && scale.is_some() {
             return Err(format!(
                 "{} takes an offset only (the vane's north error in degrees)",
                 q.as_str()
@@ -182,7 +174,7 @@ impl Correction {
         Ok(Correction {
             coeffs: vec![offset.unwrap_or(0.0), scale.unwrap_or(1.0)],
             range: None,
-            wraps: is_direction(q),
+            wraps: q.is_direction(),
         })
     }
 

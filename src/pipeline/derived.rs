@@ -117,7 +117,9 @@ pub fn vector_mean_direction(pairs: impl IntoIterator<Item = (f64, f64)>) -> Opt
     if w <= 0.0 || (x.abs() < 1e-12 && y.abs() < 1e-12) {
         return None;
     }
-    Some(x.atan2(y).to_degrees().rem_euclid(360.0))
+    // A direction a hair west of north rounds to 360.0 in `rem_euclid`: that is north, 0.
+    let d = x.atan2(y).to_degrees().rem_euclid(360.0);
+    Some(if d >= 360.0 { 0.0 } else { d })
 }
 
 /// Values of one sample (one timestamp) of one air sensor.
@@ -590,6 +592,9 @@ mod tests {
         let d = vector_mean_direction([(5.0, 90.0), (1.0, 270.0)]).unwrap();
         assert!(close(d, 90.0, 1e-9));
         assert_eq!(vector_mean_direction([(0.0, 90.0), (0.0, 180.0)]), None);
+        // A hair west of north is north, never 360.
+        let d = vector_mean_direction([(1.0, 360.0 - 1e-14)]).unwrap();
+        assert!((0.0..360.0).contains(&d), "{d}");
     }
 
     fn feed_all(d: &mut Derived, rs: &[Reading]) -> Vec<Reading> {
