@@ -15,7 +15,7 @@
 #   pages  under `strace -e trace=openat,pwrite64` (no valgrind), MQTT off: the WAL frames
 #          of every commit, by the b-tree each page belongs to
 # and prints, per callgrind run, the instructions (Ir) of the whole process and of the
-# chain (seal: head_link, hash_range, insert_link; Store::chain_head after each commit;
+# chain (Sealer: head_link, the rows' bytes and SHA-256, insert_link; Store::chain_head after each commit;
 # publish_chain: payload, signature, publish; see chain_cost.py), per reading with and
 # without the chain. The web page listens on a free loopback port. KEEP=1 keeps the work
 # directory (configs, logs, callgrind files, databases, the trace).
