@@ -8,7 +8,8 @@
   * every call from Anemone's own code (outside the chain's files) into a chain function,
     with everything under it (inclusive), and
   * the chain's code inlined into an Anemone function (the release build inlines the
-    `Sealer` into the commit's insert loop): its own instructions and the calls made from its lines.
+    `Sealer` into the commit's insert loop): its own instructions and the calls made
+    from its lines.
   Chain functions are those of `src/store/chain.rs` (Sealer, Feed, hash_range, head_link,
   insert_link, Store::chain_head, …), `src/mqtt/publisher/chain.rs` (publish_chain: the
   head's payload, signature and publish), `src/signing.rs` and `payload::chain_payload`.

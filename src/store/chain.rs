@@ -10,8 +10,9 @@
 //! 3. every `readings` row with an id in the range, in id order, each column in table
 //!    order as SQLite stores it, one value after the other:
 //!    * NULL: the byte `0`;
-//!    * INTEGER `v`: its change from the previous row's integer in the same column
-//!      (`d = v − previous`, wrapping, from 0 before the first row), zigzag-mapped to
+//!    * INTEGER `v`: its change from the last integer before it in the same column
+//!      (`d = v − last`, wrapping; `last` is 0 before the first row, and a NULL, REAL,
+//!      TEXT or BLOB leaves it as it was), zigzag-mapped to
 //!      `z = (d << 1) ^ (d >> 63)`: the one byte `0x10 + z` when `z < 240`, else the byte
 //!      `1` then `z` as an unsigned LEB128 varint;
 //!    * REAL: the byte `2` then the 8 bytes little-endian of its IEEE-754 bits (`-0.0`
@@ -33,14 +34,17 @@
 //! little-endian length then the bytes for text and blobs). `verify` accepts a record in
 //! either version, so a database keeps its older records as they were written.
 //!
-//! A commit seals its batch from the values it inserts, in the form SQLite gives them
-//! back (the `readings` columns are typed: an integer stays an integer, a REAL column
-//! hands back a REAL, NaN is stored as NULL); `verify` reads the rows back and hashes
-//! them with the same encoder ([`Feed::value`]), and a test checks that both agree for
-//! every kind of value. Rows that are not the commit's own in its range (written around
-//! it) make the commit hash the range read back instead. The encoding names no column,
-//! so a later change to the readings table's columns does not need a new chain (rows
-//! written before it hash as they are stored).
+//! A commit seals its batch from the values it inserts ([`Sealer`]), in the form SQLite
+//! gives them back (the `readings` columns are typed: an integer stays an integer, a
+//! REAL column hands back a REAL, NaN is stored as NULL); `verify` reads the rows back
+//! and hashes them with the same encoder ([`Feed::value`]). A test checks that both
+//! agree for every kind of value, and debug builds check it at every commit whose ids
+//! come in order. Ids out of order make the commit hash its range read back; an id at or
+//! below the head's is refused (it would fall inside a sealed batch). A row in the range
+//! that the commit did not insert (written into the file above the head by something
+//! else) is not in the hash, so `verify` names that batch: it is never sealed in.
+//! [`Sealer`] hashes the six columns of [`READING_COLUMNS`] (a test checks them against
+//! the schema): a change to the readings table's columns needs a new encoding version.
 //!
 //! # Records
 //! * **genesis** (kind 1): written once, when the chain starts (migration 5, or a new
@@ -48,7 +52,8 @@
 //!   (so retention can later remove them in pieces), or one empty record.
 //! * **batch** (kind 0): one per commit that stores readings. Commits that only move the
 //!   publish cursor write none. It is one row (about 70 bytes) appended at the tail of a
-//!   rowid table: the one extra page a commit touches.
+//!   rowid table: the one extra page a commit touches (two or three when that leaf
+//!   splits, about every dozen commits with 1 KiB pages).
 //! * **anchor** (kind 2): retention removes whole batches, oldest first, and replaces
 //!   their records by one anchor: the last removed record with its kind changed, keeping
 //!   its batch number and hash (the chain's value over everything removed), `first_id`
@@ -441,6 +446,8 @@ pub(super) struct Sealer {
     rows: i64,
     /// The highest id given so far.
     last_id: Option<i64>,
+    /// The lowest id given so far.
+    lowest: Option<i64>,
     /// Every row so far came in increasing id order, above the head: the feed holds the
     /// range's rows in id order. Otherwise `finish` reads the range back.
     in_order: bool,
@@ -461,12 +468,13 @@ impl Sealer {
             feed: Feed::new(Encoding::CURRENT, READING_COLUMNS.len(), &prev),
             rows: 0,
             last_id: None,
+            lowest: None,
             in_order: true,
         })
     }
 
     /// One row the commit inserted, its columns in [`READING_COLUMNS`] order, as bound
-    /// (`value` NaN is stored as NULL: pass `None`).
+    /// (a NaN `value` is stored as NULL, and hashed as one).
     pub(super) fn row(
         &mut self,
         id: i64,
@@ -476,14 +484,17 @@ impl Sealer {
         value: Option<f64>,
         flags: i64,
     ) {
-        if id < self.first || self.last_id.is_some_and(|l| id <= l) {
+        if self.last_id.is_some_and(|l| id <= l) {
             self.in_order = false;
         }
         self.last_id = Some(self.last_id.map_or(id, |l| l.max(id)));
+        self.lowest = Some(self.lowest.map_or(id, |l| l.min(id)));
         if !self.in_order {
             return;
         }
-        let value = value.map_or(ValueRef::Null, ValueRef::Real);
+        let value = value
+            .filter(|v| !v.is_nan())
+            .map_or(ValueRef::Null, ValueRef::Real);
         for (c, v) in [
             ValueRef::Integer(id),
             ValueRef::Integer(ts),
@@ -502,15 +513,15 @@ impl Sealer {
 
     /// Writes the batch's record (ids up to the highest given); nothing when no row was.
     pub(super) fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let Some(last) = self.last_id else {
+        let (Some(last), Some(lowest)) = (self.last_id, self.lowest) else {
             return Ok(());
         };
         let first = self.first;
-        if last < first {
-            // Rows below the head's range would be inside a sealed batch: refuse them.
+        if lowest < first {
+            // A row at or below the head's last id would be inside a sealed batch.
             return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
                 std::io::Error::other(format!(
-                    "reading id {last} is not above the tamper-evident chain's head (reading id {}): it would fall inside a sealed batch",
+                    "reading id {lowest} is not above the tamper-evident chain's head (reading id {}): it would fall inside a sealed batch",
                     first - 1
                 )),
             )));
@@ -533,8 +544,14 @@ impl Sealer {
             #[cfg(debug_assertions)]
             {
                 // Every debug run checks the promise `verify` relies on: the values as
-                // inserted hash like the rows read back.
+                // inserted hash like the rows read back. More rows read back than inserted
+                // were written by something else: then the hashes differ, as they should.
                 let back = read_back()?;
+                assert!(
+                    back.1 >= rows,
+                    "batch {batch}: {} rows read back, {rows} inserted",
+                    back.1
+                );
                 if back.1 == rows {
                     assert_eq!(
                         back.0, hash,
@@ -1342,5 +1359,53 @@ mod tests {
             let t = t.verify_chain().unwrap().tampered.unwrap();
             assert_eq!(t.batch, batch, "{}", t.what);
         }
+    }
+
+    /// Ids out of order are hashed from the rows read back; an id at or below the head's
+    /// is refused with its number; a row written into the file above the head by something
+    /// else is never sealed in: `verify` names the batch whose range took it.
+    #[test]
+    fn ids_out_of_order_below_the_head_and_foreign_rows() {
+        use crate::reading::{Quantity, Reading, SensorId};
+        use crate::store::StoredReading;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a: SensorId = std::sync::Arc::from("a");
+        let row = |id: i64| StoredReading {
+            id,
+            reading: Reading::new(
+                1_780_272_000_000 + id * 1_000,
+                &a,
+                Quantity::AirTemperature,
+                id as f64 / 4.0,
+            ),
+        };
+        s.commit_stored(&[row(5), row(1), row(3)], None, None)
+            .unwrap();
+        assert_eq!(s.verify_chain().unwrap().tampered, None);
+        let e = s
+            .commit_stored(&[row(4), row(9)], None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("reading id 4 is not above the tamper-evident chain's head (reading id 5)"),
+            "{e}"
+        );
+        assert_eq!(
+            s.verify_chain().unwrap().tampered,
+            None,
+            "the refused commit left nothing"
+        );
+        s.conn
+            .execute(
+                "INSERT INTO readings (id, ts, sensor, quantity, value, flags) VALUES (7, 0, 1, 1, 1.0, 0)",
+                [],
+            )
+            .unwrap();
+        s.commit_stored(&[row(6), row(8)], None, None).unwrap();
+        let head = s.chain_head().unwrap().unwrap();
+        let t = s.verify_chain().unwrap().tampered.unwrap();
+        assert_eq!(t.batch, head.batch, "{}", t.what);
+        assert!(t.what.contains("inserted"), "{}", t.what);
     }
 }
