@@ -128,6 +128,11 @@ for t in "${TARGETS[@]}"; do
   "$HOST_BIN" --config "$sim_config" --db "$db" stats | tee "$work/$arch.stats"
   test -s "$work/$arch.stats" || { echo "FAIL: stats printed nothing"; exit 1; }
 
+  # The chain's hashes, sealed on the Pi's architecture from the values inserted, must be
+  # what the host computes from the stored rows (byte order, float bits, varints).
+  say "[$t] host binary verifies the Pi database's tamper-evident chain"
+  "$HOST_BIN" --config "$sim_config" --db "$db" verify
+
   say "[$t] host binary reads the Pi database: export --format csv"
   "$HOST_BIN" --config "$sim_config" --db "$db" export --format csv --output "$work/$arch.csv"
   rows=$(($(wc -l <"$work/$arch.csv") - 1))
