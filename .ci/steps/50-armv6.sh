@@ -11,7 +11,7 @@
 #   - `--version`, `validate --skip-files` of etc/anemone.toml and every hardware/*.toml
 #   - a simulated hour of hardware/reef-buoy.toml (MQTT off) into a SQLite database, which
 #     the HOST reads: python3's sqlite3 counts the readings per quantity, and the x86_64
-#     anemone binary runs `stats` and `export` on it
+#     anemone binary runs `stats`, `verify` and `export` on it
 #   - the ARMv7 binary (20-cross.sh's, built here if absent) must FAIL on the same emulated
 #     core: if it ran, `-cpu arm1176` would not be emulating an ARMv6 and this step would
 #     prove nothing.
@@ -109,6 +109,7 @@ cargo build --bin anemone
 HOST_BIN=$root/target/debug/anemone
 "$HOST_BIN" --config "$sim" --db "$db" stats | tee "$work/stats"
 test -s "$work/stats" || fail "stats printed nothing"
+"$HOST_BIN" --config "$sim" --db "$db" verify || fail "the chain sealed on ARMv6 does not verify on the host"
 "$HOST_BIN" --config "$sim" --db "$db" export --format csv --output "$work/armv6.csv"
 [ "$(wc -l <"$work/armv6.csv")" -gt 1 ] || fail "export of the ARMv6 database has no readings"
 
