@@ -5,7 +5,7 @@
 #     - build with the `ci` profile (release without LTO: minutes cheaper; see Cargo.toml)
 #     - `anemone --version`, `anemone validate` on etc/anemone.toml and hardware/*.toml
 #     - a simulated hour at max speed into a SQLite database, MQTT off
-#     - the HOST binary reads that database with `stats` and `export --format csv`
+#     - the HOST binary reads that database with `stats`, `verify` (the chain) and `export --format csv`
 #       (the on-disk format is the same across architectures)
 #     - a .deb from that binary (cargo-deb), contents checked with dpkg-deb -c (binary, unit,
 #       config, examples, man page, bash/zsh/fish completions, licence texts)
