@@ -214,7 +214,7 @@ impl Correction {
     /// The corrected value of `raw`.
     pub fn apply(&self, raw: f64) -> f64 {
         if self.wraps {
-            return (raw + self.coeffs[0]).rem_euclid(360.0);
+            return crate::reading::compass(raw + self.coeffs[0]);
         }
         match self.range {
             Some((lo, _)) if raw < lo => {
@@ -230,7 +230,7 @@ impl Correction {
     /// The raw value that [`apply`](Correction::apply) turned into `corrected`.
     pub fn invert(&self, corrected: f64) -> f64 {
         if self.wraps {
-            return (corrected - self.coeffs[0]).rem_euclid(360.0);
+            return crate::reading::compass(corrected - self.coeffs[0]);
         }
         let Some((lo, hi)) = self.range else {
             return (corrected - self.coeffs[0]) / self.coeffs[1];
@@ -469,6 +469,13 @@ mod tests {
         assert_eq!(c.apply(350.0), 5.0);
         assert_eq!(c.invert(5.0), 350.0);
         assert_eq!(c.invert(c.apply(10.0)), 10.0);
+        // A raw direction that the offset takes a hair below north is north, never 360.
+        let c = Correction::new(
+            Quantity::WindDirection,
+            &spec(Some(-5.000000000000001), None),
+        )
+        .unwrap();
+        assert_eq!(c.apply(5.0), 0.0);
     }
 
     #[test]

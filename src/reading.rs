@@ -122,6 +122,18 @@ quantities! {
     CurrentSpeedAvg10m => "current_speed_avg_10min", "m/s", "Mean water current speed over the last 10 minutes.";
 }
 
+/// `degrees` as a compass direction in `[0, 360)`. `rem_euclid(360.0)` alone answers
+/// 360.0 for a value a hair below 0 (the remainder rounds up to the modulus): that is
+/// north, 0.
+pub fn compass(degrees: f64) -> f64 {
+    let d = degrees.rem_euclid(360.0);
+    if d >= 360.0 {
+        0.0
+    } else {
+        d
+    }
+}
+
 impl Quantity {
     /// True for the compass directions (°, 0 = N, clockwise), whose means are taken around
     /// the circle, not along a line: 350° and 10° average to 0°, not 180°. The one list of
@@ -561,6 +573,15 @@ impl Serialize for ReadingJson<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compass_directions_stay_below_360() {
+        assert_eq!(compass(-1e-14), 0.0);
+        assert_eq!(compass(-90.0), 270.0);
+        assert_eq!(compass(720.0), 0.0);
+        assert_eq!(compass(359.5), 359.5);
+        assert!(compass(-1e-300) < 360.0);
+    }
 
     #[test]
     fn quantity_names_round_trip() {

@@ -358,9 +358,9 @@ pub fn circular_mean(sum_sin: f64, sum_cos: f64, count: u64) -> Option<f64> {
     if count == 0 || sum_sin.hypot(sum_cos) <= 1e-9 * count as f64 {
         return None;
     }
-    let degrees = sum_sin.atan2(sum_cos).to_degrees().rem_euclid(360.0);
-    // A hair below 0° rounds to 360.0 in `rem_euclid`.
-    Some(if degrees >= 360.0 { 0.0 } else { degrees })
+    Some(anemone::reading::compass(
+        sum_sin.atan2(sum_cos).to_degrees(),
+    ))
 }
 
 impl HistorySource for PgSource {

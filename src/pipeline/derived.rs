@@ -117,9 +117,7 @@ pub fn vector_mean_direction(pairs: impl IntoIterator<Item = (f64, f64)>) -> Opt
     if w <= 0.0 || (x.abs() < 1e-12 && y.abs() < 1e-12) {
         return None;
     }
-    // A direction a hair west of north rounds to 360.0 in `rem_euclid`: that is north, 0.
-    let d = x.atan2(y).to_degrees().rem_euclid(360.0);
-    Some(if d >= 360.0 { 0.0 } else { d })
+    Some(crate::reading::compass(x.atan2(y).to_degrees()))
 }
 
 /// Values of one sample (one timestamp) of one air sensor.

@@ -304,7 +304,7 @@ impl Source for VaneSource {
                 now,
                 &self.id,
                 Quantity::WindDirection,
-                (deg + self.offset_deg).rem_euclid(360.0),
+                crate::reading::compass(deg + self.offset_deg),
             )]),
             Err(e) => Err(SourceError::Device(format!(
                 "wind vane: {e}; check divider_ohms, vref and the wiring"

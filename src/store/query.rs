@@ -63,7 +63,7 @@ impl Aggregate {
     pub fn mean(&self) -> Option<f64> {
         let m = (self.count > 0).then(|| self.sum / self.count as f64)?;
         if self.quantity.is_direction() {
-            Some(m.rem_euclid(360.0))
+            Some(crate::reading::compass(m))
         } else {
             Some(m)
         }
