@@ -134,6 +134,20 @@ pub fn compass(degrees: f64) -> f64 {
     }
 }
 
+/// The circular mean in degrees, `[0, 360)`, of `count` directions whose sines sum to
+/// `sum_sin` and cosines to `sum_cos`: the direction of the sum of their unit vectors (350°
+/// and 10° give 0°, not 180°; the same set of directions gives the same mean in any
+/// order). `None` when `count` is 0, and when the vector sum is about zero (shorter than
+/// `count` × 10⁻⁹: 0° and 180°, or four directions 90° apart), where no mean direction is
+/// defined. The station's aggregates and the collector's rollups both average directions
+/// with it.
+pub fn circular_mean(sum_sin: f64, sum_cos: f64, count: u64) -> Option<f64> {
+    if count == 0 || sum_sin.hypot(sum_cos) <= 1e-9 * count as f64 {
+        return None;
+    }
+    Some(compass(sum_sin.atan2(sum_cos).to_degrees()))
+}
+
 impl Quantity {
     /// True for the compass directions (°, 0 = N, clockwise), whose means are taken around
     /// the circle, not along a line: 350° and 10° average to 0°, not 180°. The one list of

@@ -321,7 +321,7 @@ fn migrates_a_version_1_database_keeping_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, anemone::store::SCHEMA_VERSION);
-    assert_eq!(v, 5);
+    assert_eq!(v, 6);
     let n: i64 = c
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('calibrations', 'imported_rows')",
@@ -1515,4 +1515,147 @@ fn migrates_a_version_3_database_to_aggregates_keyed_by_quantity() {
         )
         .unwrap();
     assert_eq!(n, 1);
+}
+
+/// Makes a database of this version what version 5 stored: the same buckets without the
+/// sums of sines and cosines.
+fn as_version_5(path: &Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "ALTER TABLE aggregates DROP COLUMN sum_sin;
+         ALTER TABLE aggregates DROP COLUMN sum_cos;
+         PRAGMA user_version = 5;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn migrates_a_version_5_database_to_vector_mean_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let vane = sensor("vane");
+    let d = |t: Timestamp, v: f64| Reading::new(t, &vane, Quantity::WindDirection, v);
+    let day_a = ts("2026-06-01T12:00:00Z");
+    let day_b = ts("2026-06-03T12:00:00Z");
+    {
+        let mut s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+        let mut speed = Reading::new(day_a, &vane, Quantity::WindSpeed, 3.0);
+        speed.ts += 5_000;
+        let mut spike = d(day_a + 15_000, 200.0);
+        spike.flags = Flags::SPIKE;
+        s.insert_batch(&[d(day_a, 0.0), speed, d(day_a + 10_000, 0.0), spike])
+            .unwrap();
+        s.insert_batch(&[
+            d(day_a + 20_000, 90.0),
+            d(day_b, 350.0),
+            d(day_b + 10_000, 10.0),
+        ])
+        .unwrap();
+        s.flush_aggregates().unwrap();
+        // Stored after the last persist: folded again at the next open.
+        s.insert_batch(&[d(day_b + 20_000, 20.0)]).unwrap();
+    }
+    as_version_5(&path);
+    // Retention has since deleted one of day B's readings.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let deleted = c
+            .execute("DELETE FROM readings WHERE ts = ?1", [day_b + 10_000])
+            .unwrap();
+        assert_eq!(deleted, 1);
+    }
+    let s = Store::open(&path, &opts(chrono_tz::UTC)).unwrap();
+    let q = Query {
+        quantity: Some(Quantity::WindDirection),
+        ..Query::default()
+    };
+    let expected_a = 1f64.atan2(2.0).to_degrees();
+    for res in [Resolution::Minute, Resolution::Hour, Resolution::Day] {
+        let aggs = s.aggregates(res, &q).unwrap();
+        assert_eq!(aggs.len(), 2, "{res}: {aggs:?}");
+        let (a, b) = (&aggs[0], &aggs[1]);
+        // Day A's readings are all there: the vector mean (26.6°; 30° before), the
+        // spike left out.
+        assert_eq!((a.count, a.flagged), (3, 1), "{res}");
+        let mean = a.mean().unwrap();
+        assert!((mean - expected_a).abs() < 1e-9, "{res}: {mean}");
+        // Day B's bucket lost a reading to retention: it keeps the mean it had
+        // (350° and 10° → 0°) with the reading stored after the last persist on top.
+        assert_eq!(b.count, 3, "{res}");
+        assert_eq!(b.vector, None, "{res}");
+        let mean = b.mean().unwrap();
+        assert!((mean - 20.0 / 3.0).abs() < 1e-9, "{res}: {mean}");
+    }
+    let speed = s
+        .aggregates(
+            Resolution::Hour,
+            &Query {
+                quantity: Some(Quantity::WindSpeed),
+                ..Query::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(speed[0].vector, None);
+    assert_eq!(speed[0].mean(), Some(3.0));
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let pending: Option<i64> = c
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'direction_vectors_pending'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap();
+    assert_eq!(pending, None);
+}
+
+#[test]
+fn the_upgrade_gives_old_direction_buckets_the_vectors_the_live_store_keeps() {
+    // Three hours of a vane read every 2 s (more readings than the upgrade holds buckets
+    // open for): the buckets the upgrade fills in match the ones kept as readings came.
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let vane = sensor("vane");
+    let t0 = ts("2026-06-01T22:30:00Z");
+    let q = Query {
+        quantity: Some(Quantity::WindDirection),
+        ..Query::default()
+    };
+    let live = {
+        let mut s = Store::open(&path, &opts(chrono_tz::Europe::London)).unwrap();
+        let batch: Vec<Reading> = (0..5_400i64)
+            .map(|i| {
+                let deg = (330.0 + (i % 97) as f64 * 0.7 + (i / 600) as f64 * 3.0) % 360.0;
+                Reading::new(t0 + i * 2_000, &vane, Quantity::WindDirection, deg)
+            })
+            .collect();
+        for chunk in batch.chunks(600) {
+            s.insert_batch(chunk).unwrap();
+        }
+        s.flush_aggregates().unwrap();
+        [Resolution::Minute, Resolution::Hour, Resolution::Day]
+            .map(|r| s.aggregates(r, &q).unwrap())
+    };
+    assert_eq!(live[0].len(), 180);
+    assert_eq!(live[2].len(), 2, "two local days");
+    as_version_5(&path);
+    let s = Store::open(&path, &opts(chrono_tz::Europe::London)).unwrap();
+    for (i, res) in [Resolution::Minute, Resolution::Hour, Resolution::Day]
+        .into_iter()
+        .enumerate()
+    {
+        let upgraded = s.aggregates(res, &q).unwrap();
+        assert_eq!(upgraded.len(), live[i].len(), "{res}");
+        for (a, b) in upgraded.iter().zip(&live[i]) {
+            let (x, y) = (a.vector.unwrap(), b.vector.unwrap());
+            assert!(
+                (x.0 - y.0).abs() < 1e-6 && (x.1 - y.1).abs() < 1e-6,
+                "{res} {}: {x:?} against {y:?}",
+                a.start
+            );
+            let (m, n) = (a.mean().unwrap(), b.mean().unwrap());
+            assert!((m - n).abs() < 1e-9, "{res}: {m} against {n}");
+        }
+    }
 }

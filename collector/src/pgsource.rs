@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub use anemone::reading::circular_mean;
 use anemone::reading::{Flags, Quantity, StoredReading, Timestamp};
 use anemone::report::export::{write_readings, ExportOptions, Format};
 use anemone::store::{Aggregate, Extent, Resolution};
@@ -173,7 +174,9 @@ impl PgSource {
                     (array_agg({MS} ORDER BY value ASC, ts) FILTER (WHERE flags = 0 AND value IS NOT NULL))[1],
                     max(value) FILTER (WHERE flags = 0),
                     (array_agg({MS} ORDER BY value DESC, ts) FILTER (WHERE flags = 0 AND value IS NOT NULL))[1],
-                    coalesce(sum(value) FILTER (WHERE flags = 0), 0)
+                    coalesce(sum(value) FILTER (WHERE flags = 0), 0),
+                    coalesce(sum(sin(radians(value))) FILTER (WHERE flags = 0), 0),
+                    coalesce(sum(cos(radians(value))) FILTER (WHERE flags = 0), 0)
              FROM readings WHERE station = $1 AND ts >= $2 AND ts < $3
              GROUP BY sensor, quantity ORDER BY quantity, sensor"
         );
@@ -185,16 +188,18 @@ impl PgSource {
         rows.iter()
             .map(|r| {
                 let at = |v: Option<f64>, t: Option<i64>| v.zip(t);
+                let q = quantity(r, 1)?;
                 Ok(Aggregate {
                     start: from,
                     end: to,
                     sensor: r.get(0),
-                    quantity: quantity(r, 1)?,
+                    quantity: q,
                     count: r.get::<_, i64>(2) as u64,
                     flagged: r.get::<_, i64>(3) as u64,
                     min: at(r.get(4), r.get(5)),
                     max: at(r.get(6), r.get(7)),
                     sum: r.get(8),
+                    vector: q.is_direction().then(|| (r.get(9), r.get(10))),
                 })
             })
             .collect()
@@ -347,20 +352,6 @@ impl PgSource {
             })
             .collect())
     }
-}
-
-/// The circular mean in degrees, [0, 360), of `count` directions whose sines sum to
-/// `sum_sin` and cosines to `sum_cos`: the direction of the sum of their unit vectors (350°
-/// and 10° give 0°, not 180°). `None` when `count` is 0, and when the vector sum is about
-/// zero (shorter than `count` × 10⁻⁹: 0° and 180°, or four directions 90° apart), where no
-/// mean direction is defined.
-pub fn circular_mean(sum_sin: f64, sum_cos: f64, count: u64) -> Option<f64> {
-    if count == 0 || sum_sin.hypot(sum_cos) <= 1e-9 * count as f64 {
-        return None;
-    }
-    Some(anemone::reading::compass(
-        sum_sin.atan2(sum_cos).to_degrees(),
-    ))
 }
 
 impl HistorySource for PgSource {

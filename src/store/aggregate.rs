@@ -144,8 +144,13 @@ pub struct Bucket {
     pub min: Option<(f64, Timestamp)>,
     /// Highest value and when it was first seen.
     pub max: Option<(f64, Timestamp)>,
-    /// Sum of the counted values.
+    /// Sum of the counted values (for a direction, unwrapped: see [`Bucket::add`]).
     pub sum: f64,
+    /// For a compass direction: the sums of the sines and of the cosines of the counted
+    /// values, whose vector sum gives the mean direction. `None` for other quantities, and
+    /// for a direction bucket stored before schema version 6 whose readings were gone when
+    /// the upgrade filled the others in (its mean is then the older one, from `sum`).
+    pub vector: Option<(f64, f64)>,
     /// Lowest reading id in the bucket (counted or not).
     pub first_id: i64,
     /// Highest reading id in the bucket (counted or not).
@@ -155,7 +160,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn empty(end: Timestamp) -> Bucket {
+    fn empty(end: Timestamp, circular: bool) -> Bucket {
         Bucket {
             end,
             count: 0,
@@ -163,17 +168,20 @@ impl Bucket {
             min: None,
             max: None,
             sum: 0.0,
+            vector: circular.then_some((0.0, 0.0)),
             first_id: i64::MAX,
             last_id: i64::MIN,
             dirty: true,
         }
     }
 
-    /// Adds one reading. For a compass direction (`circular`), `sum` adds the angle
-    /// unwrapped to within ±180° of the bucket's running circular mean, so the mean
-    /// (`sum / count`, read modulo 360° by [`Aggregate::mean`](super::Aggregate::mean))
-    /// stays on the short arc: 350° and 10° average to 0°, not 180°. Speeds are in other
-    /// rows, so this is the unweighted mean of the directions.
+    /// Adds one reading. For a compass direction (`circular`), `vector` adds the angle's
+    /// sine and cosine: the mean direction is that of the vector sum
+    /// ([`Aggregate::mean`](super::Aggregate::mean)), the same for a set of directions in
+    /// any order. Speeds are in other rows, so it is the unweighted mean of the
+    /// directions. `sum` adds the angle unwrapped to within ±180° of the running mean of
+    /// `sum` (what buckets before schema version 6 averaged; kept for them and for the
+    /// exported `sum`).
     fn add(&mut self, id: i64, ts: Timestamp, value: Option<f64>, flags: Flags, circular: bool) {
         self.first_id = self.first_id.min(id);
         self.last_id = self.last_id.max(id);
@@ -186,6 +194,16 @@ impl Bucket {
                 } else {
                     v
                 };
+                if circular {
+                    if self.count == 0 && self.vector.is_none() {
+                        self.vector = Some((0.0, 0.0));
+                    }
+                    if let Some((sin, cos)) = &mut self.vector {
+                        let r = v.to_radians();
+                        *sin += r.sin();
+                        *cos += r.cos();
+                    }
+                }
                 self.count += 1;
                 self.sum += unwrapped;
                 if self.min.is_none_or(|(m, _)| v < m) {
@@ -205,6 +223,8 @@ impl Bucket {
         let min_ts: Option<i64> = row.get(first + 4)?;
         let max: Option<f64> = row.get(first + 5)?;
         let max_ts: Option<i64> = row.get(first + 6)?;
+        let sin: Option<f64> = row.get(first + 10)?;
+        let cos: Option<f64> = row.get(first + 11)?;
         Ok(Bucket {
             end: row.get(first)?,
             count: row.get::<_, i64>(first + 1)?.max(0) as u64,
@@ -212,6 +232,7 @@ impl Bucket {
             min: min.zip(min_ts),
             max: max.zip(max_ts),
             sum: row.get(first + 7)?,
+            vector: sin.zip(cos),
             first_id: row.get(first + 8)?,
             last_id: row.get(first + 9)?,
             dirty: false,
@@ -221,7 +242,7 @@ impl Bucket {
 
 /// The columns [`Bucket::from_row`] reads, in order.
 pub const BUCKET_COLUMNS: &str =
-    "end, count, flagged, min, min_ts, max, max_ts, sum, first_id, last_id";
+    "end, count, flagged, min, min_ts, max, max_ts, sum, first_id, last_id, sum_sin, sum_cos";
 
 /// The in-memory aggregates.
 #[derive(Debug, Clone)]
@@ -295,9 +316,9 @@ impl AggState {
             let key = (code, start, sensor, quantity);
             let bucket = match self.buckets.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(load_bucket(conn, key)?.unwrap_or_else(|| Bucket::empty(end)))
-                }
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    load_bucket(conn, key)?.unwrap_or_else(|| Bucket::empty(end, circular)),
+                ),
             };
             bucket.add(id, ts, value, flags, circular);
         }
@@ -380,8 +401,8 @@ pub fn load_bucket(conn: &Connection, key: Key) -> rusqlite::Result<Option<Bucke
 pub fn save_bucket(conn: &Connection, key: Key, b: &Bucket) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR REPLACE INTO aggregates (resolution, start, sensor, quantity, end, count, \
-         flagged, min, min_ts, max, max_ts, sum, first_id, last_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         flagged, min, min_ts, max, max_ts, sum, first_id, last_id, sum_sin, sum_cos) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?;
     stmt.execute(params![
         key.0,
@@ -398,8 +419,141 @@ pub fn save_bucket(conn: &Connection, key: Key, b: &Bucket) -> rusqlite::Result<
         b.sum,
         b.first_id,
         b.last_id,
+        b.vector.map(|v| v.0),
+        b.vector.map(|v| v.1),
     ])?;
     Ok(())
+}
+
+/// What [`fill_direction_vectors`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VectorFill {
+    /// Direction buckets given their sums of sines and cosines.
+    pub filled: u64,
+    /// Direction buckets left without: some of their readings were gone (retention), so
+    /// they keep the mean direction they had.
+    pub left: u64,
+}
+
+/// A bucket being refilled: its end, and the count, sines and cosines of its directions.
+type OpenSums = (Timestamp, u64, f64, f64);
+
+/// Readings this far behind the newest one read no longer reach a bucket that ended
+/// before it (they arrive in time order up to a few seconds of skew between sensors).
+const FILL_SLACK_MS: i64 = HOUR_MS;
+
+/// Gives the direction buckets stored before schema version 6 their sums of sines and
+/// cosines, when migration 6 asked for it (`meta` key
+/// [`META_DIRECTION_VECTORS_PENDING`](schema::META_DIRECTION_VECTORS_PENDING)), in the
+/// caller's transaction (the migration's).
+///
+/// One pass over the readings in id order, folding the direction readings the persisted
+/// buckets hold (ids up to `aggregates_through_id`) into their minute, hour and day
+/// buckets; a bucket is written once the readings have moved an hour past its end, and
+/// only where it counts as many readings as the stored bucket, so a bucket whose readings
+/// retention has deleted, even in part, keeps its earlier mean. Day buckets are cut in the
+/// zone they were stored in. Memory holds the last hour or so of buckets, not the table.
+pub(super) fn fill_direction_vectors(
+    conn: &Connection,
+    tz: Tz,
+) -> rusqlite::Result<Option<VectorFill>> {
+    let meta = |key: &str| -> rusqlite::Result<Option<rusqlite::types::Value>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    };
+    if meta(schema::META_DIRECTION_VECTORS_PENDING)?.is_none() {
+        return Ok(None);
+    }
+    let through = match meta(schema::META_AGG_THROUGH)? {
+        Some(rusqlite::types::Value::Integer(n)) => n,
+        _ => 0,
+    };
+    let day_tz = match meta(schema::META_DAY_TZ)? {
+        Some(rusqlite::types::Value::Text(name)) => name.parse::<Tz>().unwrap_or(tz),
+        _ => tz,
+    };
+    let codes: Vec<String> = crate::reading::Quantity::ALL
+        .iter()
+        .filter(|q| q.is_direction())
+        .map(|q| schema::quantity_code(*q).to_string())
+        .collect();
+    let codes = codes.join(", ");
+    let mut bounds = AggState::new(day_tz, 0);
+    let mut open: BTreeMap<Key, OpenSums> = BTreeMap::new();
+    let mut update = conn.prepare(
+        "UPDATE aggregates SET sum_sin = ?1, sum_cos = ?2 WHERE resolution = ?3 AND start = ?4 \
+         AND sensor = ?5 AND quantity = ?6 AND count = ?7 AND sum_sin IS NULL",
+    )?;
+    let mut fill = VectorFill::default();
+    let mut write = |key: &Key, (_, count, sin, cos): OpenSums| -> rusqlite::Result<u64> {
+        let n = update.execute(params![sin, cos, key.0, key.1, key.2, key.3, count as i64])?;
+        Ok(n as u64)
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT ts, sensor, quantity, value, flags FROM readings \
+         WHERE id <= ?1 AND quantity IN ({codes}) ORDER BY id"
+    ))?;
+    let mut rows = stmt.query([through])?;
+    let mut latest = Timestamp::MIN;
+    let mut since_evict = 0u32;
+    while let Some(row) = rows.next()? {
+        let ts: Timestamp = row.get(0)?;
+        let value: Option<f64> = row.get(3)?;
+        let flags = Flags::from_bits(row.get::<_, i64>(4)? as u8);
+        let counted = value.filter(|v| flags.is_ok() && v.is_finite());
+        for res in Resolution::AGGREGATES {
+            let (start, end) = bounds.bounds(res, ts);
+            let key = (res.code().unwrap_or(0), start, row.get(1)?, row.get(2)?);
+            let e = open.entry(key).or_insert((end, 0, 0.0, 0.0));
+            if let Some(v) = counted {
+                let r = v.to_radians();
+                e.1 += 1;
+                e.2 += r.sin();
+                e.3 += r.cos();
+            }
+        }
+        latest = latest.max(ts);
+        since_evict += 1;
+        if since_evict >= 4096 {
+            since_evict = 0;
+            let horizon = latest.saturating_sub(FILL_SLACK_MS);
+            let done: Vec<Key> = open
+                .iter()
+                .filter(|(_, e)| e.0 < horizon)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in done {
+                if let Some(e) = open.remove(&k) {
+                    fill.filled += write(&k, e)?;
+                }
+            }
+        }
+    }
+    for (k, e) in std::mem::take(&mut open) {
+        fill.filled += write(&k, e)?;
+    }
+    // Buckets that counted nothing (every reading flagged) start from a zero vector.
+    fill.filled += conn.execute(
+        &format!(
+            "UPDATE aggregates SET sum_sin = 0, sum_cos = 0 \
+             WHERE sum_sin IS NULL AND count = 0 AND quantity IN ({codes})"
+        ),
+        [],
+    )? as u64;
+    fill.left = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM aggregates WHERE sum_sin IS NULL AND quantity IN ({codes})"
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )?
+        .max(0) as u64;
+    conn.execute(
+        "DELETE FROM meta WHERE key = ?1",
+        [schema::META_DIRECTION_VECTORS_PENDING],
+    )?;
+    Ok(Some(fill))
 }
 
 impl Store {
@@ -515,7 +669,7 @@ mod tests {
 
     #[test]
     fn bucket_keeps_extremes_with_times_and_skips_flagged() {
-        let mut b = Bucket::empty(0);
+        let mut b = Bucket::empty(0, false);
         b.add(1, 10, Some(5.0), Flags::OK, false);
         b.add(2, 20, Some(-3.0), Flags::OK, false);
         b.add(3, 30, Some(-99.0), Flags::OUT_OF_RANGE, false);
@@ -526,26 +680,84 @@ mod tests {
         assert_eq!(b.min, Some((-3.0, 20)));
         assert_eq!(b.max, Some((5.0, 10)));
         assert_eq!(b.sum, 7.0);
+        assert_eq!(b.vector, None);
         assert_eq!((b.first_id, b.last_id), (1, 5));
+    }
+
+    fn direction_mean(dirs: &[f64]) -> Option<f64> {
+        let mut b = Bucket::empty(0, true);
+        for (i, d) in dirs.iter().enumerate() {
+            b.add(i as i64, i as i64, Some(*d), Flags::OK, true);
+        }
+        b.add(99, 99, Some(180.0), Flags::SPIKE, true);
+        b.add(100, 100, Some(f64::NAN), Flags::OK, true);
+        let (sin, cos) = b.vector?;
+        crate::reading::circular_mean(sin, cos, b.count)
     }
 
     #[test]
     fn directions_average_across_north() {
-        let mean = |dirs: &[f64]| {
-            let mut b = Bucket::empty(0);
-            for (i, d) in dirs.iter().enumerate() {
-                b.add(i as i64, i as i64, Some(*d), Flags::OK, true);
-            }
-            b.add(99, 99, Some(180.0), Flags::SPIKE, true);
-            (b.sum / b.count as f64).rem_euclid(360.0)
-        };
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-        assert!(close(mean(&[350.0, 10.0]), 0.0), "{}", mean(&[350.0, 10.0]));
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        let mean = direction_mean;
+        assert!(
+            close(mean(&[350.0, 10.0]), 0.0),
+            "{:?}",
+            mean(&[350.0, 10.0])
+        );
         assert!(close(mean(&[10.0, 350.0]), 0.0));
         assert!(close(mean(&[340.0, 350.0, 10.0, 20.0]), 0.0));
         assert!(close(mean(&[90.0, 100.0]), 95.0));
         assert!(close(mean(&[0.0, 90.0, 180.0]), 90.0));
         assert!(close(mean(&[270.0, 300.0, 330.0, 0.0, 30.0]), 330.0));
+        assert!(close(mean(&[359.0, 1.0, 0.0]), 0.0));
+        // Opposite directions have no mean; nothing counted has none either.
+        assert_eq!(mean(&[0.0, 180.0]), None);
+        assert_eq!(mean(&[]), None);
+    }
+
+    #[test]
+    fn a_direction_mean_is_the_vector_mean_in_any_order() {
+        // atan2(sin 0 + sin 0 + sin 90, cos 0 + cos 0 + cos 90) = atan2(1, 2) = 26.565°.
+        // Unwrapping each angle around the running mean gave 30° here, and a mean that
+        // depended on the order the readings came in.
+        let expected = 1f64.atan2(2.0).to_degrees();
+        for order in [[0.0, 0.0, 90.0], [0.0, 90.0, 0.0], [90.0, 0.0, 0.0]] {
+            let m = direction_mean(&order);
+            assert!(
+                m.is_some_and(|m| (m - expected).abs() < 1e-9),
+                "{order:?}: {m:?}"
+            );
+        }
+        let orders = [
+            [300.0, 20.0, 150.0],
+            [150.0, 300.0, 20.0],
+            [20.0, 150.0, 300.0],
+        ];
+        let means: Vec<Option<f64>> = orders.iter().map(|o| direction_mean(o)).collect();
+        for m in &means {
+            let (a, b) = (m.unwrap_or(f64::NAN), means[0].unwrap_or(f64::NAN));
+            assert!((a - b).abs() < 1e-9, "{means:?}");
+        }
+    }
+
+    #[test]
+    fn a_direction_bucket_from_before_its_vector_keeps_its_vector_empty() {
+        // A bucket stored before schema version 6 whose readings are gone: adding to it
+        // cannot make a vector that leaves its earlier readings out.
+        let mut b = Bucket::empty(0, true);
+        b.vector = None;
+        b.count = 2;
+        b.sum = 20.0;
+        b.add(1, 1, Some(90.0), Flags::OK, true);
+        assert_eq!(b.vector, None);
+        assert_eq!(b.count, 3);
+        // One that counted nothing starts one.
+        let mut b = Bucket::empty(0, true);
+        b.vector = None;
+        b.add(1, 1, Some(90.0), Flags::OK, true);
+        assert!(b
+            .vector
+            .is_some_and(|(s, c)| (s - 1.0).abs() < 1e-12 && c.abs() < 1e-12));
     }
 
     #[test]

@@ -333,6 +333,7 @@ impl Store {
         // a WAL append and a sync): the chain's genesis records, and for a new file the
         // zone its day buckets are cut in (`check_tz`).
         super::chain::start_pending_in(&tx).map_err(err)?;
+        let vectors = super::aggregate::fill_direction_vectors(&tx, self.tz).map_err(err)?;
         if from == 0 {
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -351,6 +352,11 @@ impl Store {
         }
         if from > 0 && version > from {
             tracing::info!(path = %path.display(), from, to = version, "Migrated the database schema.");
+        }
+        if let Some(v) = vectors.filter(|v| v.left > 0) {
+            tracing::info!(path = %path.display(), filled = v.filled, kept = v.left,
+                "Mean directions now come from the vector sum of each bucket's directions; \
+                 buckets whose readings retention had deleted keep their earlier mean.");
         }
         Ok(())
     }

@@ -55,12 +55,22 @@ pub struct Aggregate {
     pub max: Option<(f64, Timestamp)>,
     /// Sum of the counted values.
     pub sum: f64,
+    /// A compass direction's sums of the sines and cosines of the counted values (see
+    /// `aggregate::Bucket::vector`); `None` for other quantities.
+    pub vector: Option<(f64, f64)>,
 }
 
 impl Aggregate {
-    /// Mean of the counted values, `None` when nothing was counted. Directions are
-    /// averaged around the compass (0–360°; see `aggregate::Bucket::add`).
+    /// Mean of the counted values, `None` when nothing was counted. A direction's is the
+    /// circular mean ([`circular_mean`](crate::reading::circular_mean): 0–360°, none where
+    /// the directions cancel out), or for a bucket stored before schema version 6 whose
+    /// readings were gone by the upgrade, the mean it had (around the running mean).
     pub fn mean(&self) -> Option<f64> {
+        if self.quantity.is_direction() {
+            if let Some((sin, cos)) = self.vector {
+                return crate::reading::circular_mean(sin, cos, self.count);
+            }
+        }
         let m = (self.count > 0).then(|| self.sum / self.count as f64)?;
         if self.quantity.is_direction() {
             Some(crate::reading::compass(m))
@@ -363,6 +373,7 @@ impl Store {
             min: b.min,
             max: b.max,
             sum: b.sum,
+            vector: b.vector,
         })
     }
 

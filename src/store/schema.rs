@@ -132,6 +132,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO meta (key, value) VALUES ('chain_pending', 1);
     "#,
+    // 6: the sums of the sines and cosines of a direction bucket's counted readings, its
+    // mean direction being that of their vector sum (`reading::circular_mean`); NULL in
+    // the buckets of other quantities. Filled for the buckets already stored from their
+    // readings right after this migration, in Rust (`aggregate::fill_direction_vectors`).
+    r#"
+    ALTER TABLE aggregates ADD COLUMN sum_sin REAL;
+    ALTER TABLE aggregates ADD COLUMN sum_cos REAL;
+    INSERT INTO meta (key, value) VALUES ('direction_vectors_pending', 1);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -154,6 +163,10 @@ pub const META_STATION_ID: &str = "station_id";
 
 /// `meta` key: set by migration 5 until the chain's genesis records are written.
 pub const META_CHAIN_PENDING: &str = "chain_pending";
+
+/// `meta` key: set by migration 6 until the direction buckets already stored have their
+/// sums of sines and cosines.
+pub const META_DIRECTION_VECTORS_PENDING: &str = "direction_vectors_pending";
 
 /// `sensors.kind` of the sensors `anemone import` stores history under: their readings
 /// are not offered to MQTT as live data (see `store::import`).

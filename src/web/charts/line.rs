@@ -210,9 +210,11 @@ fn band_d(run: &[SeriesPoint], plot: &Plot, scale: &Scale) -> String {
     d
 }
 
-/// Draws wind direction as dots on a 0–360° axis labelled N E S W N. A bucket whose
-/// directions span more than 180° has no meaningful mean (it straddles north or the wind
-/// turned round) and is left out.
+/// Draws wind direction as dots on a 0–360° axis labelled N E S W N. An aggregate's dot is
+/// its mean direction, that of the sum of its directions' unit vectors (350° and 10° give
+/// north); a bucket whose directions cancel out has no mean and no dot. (Leaving out every
+/// bucket whose lowest and highest values were more than 180° apart, as this did, left
+/// out every bucket of a wind from the north.)
 pub fn render_dots(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     let mut svg = Svg::new(HEIGHT, frame.spec.title);
     let plot = plot_area(frame, 46.0, HEIGHT - 46.0 - 44.0);
@@ -221,10 +223,7 @@ pub fn render_dots(frame: &Frame<'_>, series: &[&ChartData]) -> String {
     let points: Vec<SeriesPoint> = series
         .first()
         .map(|d| visible(d, frame.from, frame.to))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| p.high() - p.low() <= 180.0)
-        .collect();
+        .unwrap_or_default();
     if points.is_empty() {
         svg.message(plot.left, plot.top, plot.width, plot.height, super::NO_DATA);
         return svg.finish();

@@ -79,8 +79,8 @@ pub fn band(speed: f64) -> usize {
 }
 
 /// Pairs each direction with the speed taken at (nearly) the same time and tallies them.
-/// Aggregated directions whose bucket spans more than 180° have no meaningful mean and are
-/// skipped, as in the direction plot.
+/// An aggregated direction is its bucket's mean direction (the vector mean, as in the
+/// direction plot).
 pub fn tally(directions: &[SeriesPoint], speeds: &[SeriesPoint]) -> Tally {
     let mut t = Tally::default();
     let step = directions
@@ -90,9 +90,6 @@ pub fn tally(directions: &[SeriesPoint], speeds: &[SeriesPoint]) -> Tally {
         .unwrap_or(1000);
     let tolerance = (step / 2).max(1000);
     for d in directions {
-        if d.max.unwrap_or(d.value) - d.min.unwrap_or(d.value) > 180.0 {
-            continue;
-        }
         let i = speeds.partition_point(|s| s.ts < d.ts);
         let nearest = [i.checked_sub(1), Some(i)]
             .into_iter()

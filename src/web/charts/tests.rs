@@ -544,3 +544,49 @@ fn direction_dots_are_whole_pixels_each_drawn_once() {
     assert_eq!(got, want);
     assert!(svg.len() < 60_000, "{} bytes", svg.len());
 }
+
+#[test]
+fn a_wind_from_the_north_keeps_its_aggregated_dots_and_rose_counts() {
+    // Hour buckets of a northerly wind: readings from 340° to 20°, so lowest 3° and highest
+    // 357°, mean direction (the vector mean) a few degrees either side of north.
+    let bucket = |h: i64, mean: f64| SeriesPoint {
+        ts: T0 + h * HOUR,
+        value: mean,
+        min: Some(3.0),
+        max: Some(357.0),
+        count: Some(360),
+    };
+    let dirs = vec![bucket(0, 2.0), bucket(1, 358.0), bucket(2, 0.5)];
+    let speeds: Vec<SeriesPoint> = (0..3)
+        .map(|h| SeriesPoint {
+            ts: T0 + h * HOUR,
+            value: 5.0,
+            min: Some(1.0),
+            max: Some(9.0),
+            count: Some(360),
+        })
+        .collect();
+    let t = tally(&dirs, &speeds);
+    assert_eq!(t.total(), 3);
+    assert!(
+        (t.sector_percent(0) - 100.0).abs() < 1e-9,
+        "all from the north"
+    );
+
+    let data = [ChartData {
+        quantity: Quantity::WindDirection,
+        points: dirs,
+    }];
+    let spec = spec("wind_direction").expect("chart exists");
+    let svg = render(
+        spec,
+        Span::Day,
+        T0,
+        T0 + 24 * HOUR,
+        &data,
+        UnitSystem::Metric,
+        london(),
+    );
+    check_svg(&svg);
+    assert_eq!(dots(&svg).len(), 3, "one dot per hour");
+}
