@@ -2,7 +2,9 @@
 //! coarser interval.
 //!
 //! A bucket holds count, sum, min and max (each with its time) of the *unflagged* readings
-//! that have a finite value, and counts the others (`flagged`: QC flags or no value). It
+//! that have a finite value (for a compass direction also the sums of their sines and
+//! cosines, whose vector gives the mean direction), and counts the others (`flagged`: QC
+//! flags or no value). It
 //! also keeps the lowest and highest reading id it contains, so hour buckets double as a
 //! sparse time index into the raw table.
 //!
