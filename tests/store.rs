@@ -1614,6 +1614,9 @@ fn migrates_a_version_5_database_to_vector_mean_directions() {
 fn the_upgrade_gives_old_direction_buckets_the_vectors_the_live_store_keeps() {
     // Three hours of a vane read every 2 s (more readings than the upgrade holds buckets
     // open for): the buckets the upgrade fills in match the ones kept as readings came.
+    // One reading, stamped two days ahead by a clock that stepped and stepped back, comes
+    // a third of the way in: the upgrade then meets every later bucket's readings in
+    // several parts, and adds them up.
     let dir = tempfile::tempdir().unwrap();
     let path = db(&dir);
     let vane = sensor("vane");
@@ -1630,15 +1633,19 @@ fn the_upgrade_gives_old_direction_buckets_the_vectors_the_live_store_keeps() {
                 Reading::new(t0 + i * 2_000, &vane, Quantity::WindDirection, deg)
             })
             .collect();
-        for chunk in batch.chunks(600) {
+        for (i, chunk) in batch.chunks(600).enumerate() {
             s.insert_batch(chunk).unwrap();
+            if i == 3 {
+                let ahead = Reading::new(t0 + 2 * 86_400_000, &vane, Quantity::WindDirection, 45.0);
+                s.insert_batch(&[ahead]).unwrap();
+            }
         }
         s.flush_aggregates().unwrap();
         [Resolution::Minute, Resolution::Hour, Resolution::Day]
             .map(|r| s.aggregates(r, &q).unwrap())
     };
-    assert_eq!(live[0].len(), 180);
-    assert_eq!(live[2].len(), 2, "two local days");
+    assert_eq!(live[0].len(), 181);
+    assert_eq!(live[2].len(), 3, "three local days");
     as_version_5(&path);
     let s = Store::open(&path, &opts(chrono_tz::Europe::London)).unwrap();
     for (i, res) in [Resolution::Minute, Resolution::Hour, Resolution::Day]

@@ -432,16 +432,18 @@ pub fn save_bucket(conn: &Connection, key: Key, b: &Bucket) -> rusqlite::Result<
 pub struct VectorFill {
     /// Direction buckets given their sums of sines and cosines.
     pub filled: u64,
-    /// Direction buckets left without: some of their readings were gone (retention), so
-    /// they keep the mean direction they had.
+    /// Direction buckets left without: their readings could not all be read back (retention
+    /// deleted some, or their day was cut in an earlier time zone), so they keep the mean
+    /// direction they had.
     pub left: u64,
 }
 
 /// A bucket being refilled: its end, and the count, sines and cosines of its directions.
 type OpenSums = (Timestamp, u64, f64, f64);
 
-/// Readings this far behind the newest one read no longer reach a bucket that ended
-/// before it (they arrive in time order up to a few seconds of skew between sensors).
+/// Buckets whose end is this far behind the newest reading read go from memory to the
+/// refill's temporary table (readings arrive in time order up to a few seconds of skew
+/// between sensors, so few come back; those that do are added to what is there).
 const FILL_SLACK_MS: i64 = HOUR_MS;
 
 /// Gives the direction buckets stored before schema version 6 their sums of sines and
@@ -449,12 +451,15 @@ const FILL_SLACK_MS: i64 = HOUR_MS;
 /// [`META_DIRECTION_VECTORS_PENDING`](schema::META_DIRECTION_VECTORS_PENDING)), in the
 /// caller's transaction (the migration's).
 ///
-/// One pass over the readings in id order, folding the direction readings the persisted
-/// buckets hold (ids up to `aggregates_through_id`) into their minute, hour and day
-/// buckets; a bucket is written once the readings have moved an hour past its end, and
-/// only where it counts as many readings as the stored bucket, so a bucket whose readings
-/// retention has deleted, even in part, keeps its earlier mean. Day buckets are cut in the
-/// zone they were stored in. Memory holds the last hour or so of buckets, not the table.
+/// One pass over the readings in id order folds the direction readings the persisted
+/// buckets hold (ids up to `aggregates_through_id`) into minute, hour and day buckets, cut
+/// as the store cuts them now (day buckets in the zone last recorded in `meta`). A bucket
+/// the readings have left an hour behind moves from memory to a temporary table, where
+/// sums for the same bucket add up (a reading out of time order — a clock step, imported
+/// history — lands in the right total). Then each stored bucket takes the sums whose
+/// bucket has the same bounds and counts as many readings as it does: one whose readings
+/// retention deleted, even in part, or whose day was cut in an earlier zone, keeps the mean
+/// it had. Memory holds the last hour or so of buckets, not the table.
 pub(super) fn fill_direction_vectors(
     conn: &Connection,
     tz: Tz,
@@ -480,17 +485,34 @@ pub(super) fn fill_direction_vectors(
         .map(|q| schema::quantity_code(*q).to_string())
         .collect();
     let codes = codes.join(", ");
+    conn.execute_batch(
+        "DROP TABLE IF EXISTS temp.direction_refill;
+         CREATE TEMP TABLE direction_refill (
+             resolution INTEGER NOT NULL, start INTEGER NOT NULL, sensor INTEGER NOT NULL,
+             quantity INTEGER NOT NULL, end INTEGER NOT NULL, n INTEGER NOT NULL,
+             sin REAL NOT NULL, cos REAL NOT NULL,
+             PRIMARY KEY (resolution, start, sensor, quantity)) WITHOUT ROWID;",
+    )?;
+    let mut spill = conn.prepare(
+        "INSERT INTO temp.direction_refill VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (resolution, start, sensor, quantity) DO UPDATE SET \
+         n = n + excluded.n, sin = sin + excluded.sin, cos = cos + excluded.cos",
+    )?;
+    let mut spill = |key: &Key, (end, count, sin, cos): OpenSums| -> rusqlite::Result<()> {
+        spill.execute(params![
+            key.0,
+            key.1,
+            key.2,
+            key.3,
+            end,
+            count as i64,
+            sin,
+            cos
+        ])?;
+        Ok(())
+    };
     let mut bounds = AggState::new(day_tz, 0);
     let mut open: BTreeMap<Key, OpenSums> = BTreeMap::new();
-    let mut update = conn.prepare(
-        "UPDATE aggregates SET sum_sin = ?1, sum_cos = ?2 WHERE resolution = ?3 AND start = ?4 \
-         AND sensor = ?5 AND quantity = ?6 AND count = ?7 AND sum_sin IS NULL",
-    )?;
-    let mut fill = VectorFill::default();
-    let mut write = |key: &Key, (_, count, sin, cos): OpenSums| -> rusqlite::Result<u64> {
-        let n = update.execute(params![sin, cos, key.0, key.1, key.2, key.3, count as i64])?;
-        Ok(n as u64)
-    };
     let mut stmt = conn.prepare(&format!(
         "SELECT ts, sensor, quantity, value, flags FROM readings \
          WHERE id <= ?1 AND quantity IN ({codes}) ORDER BY id"
@@ -526,23 +548,30 @@ pub(super) fn fill_direction_vectors(
                 .collect();
             for k in done {
                 if let Some(e) = open.remove(&k) {
-                    fill.filled += write(&k, e)?;
+                    spill(&k, e)?;
                 }
             }
         }
     }
     for (k, e) in std::mem::take(&mut open) {
-        fill.filled += write(&k, e)?;
+        spill(&k, e)?;
     }
+    let refilled = conn.execute(
+        "UPDATE aggregates SET sum_sin = r.sin, sum_cos = r.cos FROM temp.direction_refill AS r \
+         WHERE aggregates.resolution = r.resolution AND aggregates.start = r.start \
+         AND aggregates.sensor = r.sensor AND aggregates.quantity = r.quantity \
+         AND aggregates.end = r.end AND aggregates.count = r.n",
+        [],
+    )? as u64;
     // Buckets that counted nothing (every reading flagged) start from a zero vector.
-    fill.filled += conn.execute(
+    let zero = conn.execute(
         &format!(
             "UPDATE aggregates SET sum_sin = 0, sum_cos = 0 \
              WHERE sum_sin IS NULL AND count = 0 AND quantity IN ({codes})"
         ),
         [],
     )? as u64;
-    fill.left = conn
+    let left = conn
         .query_row(
             &format!(
                 "SELECT count(*) FROM aggregates WHERE sum_sin IS NULL AND quantity IN ({codes})"
@@ -551,11 +580,15 @@ pub(super) fn fill_direction_vectors(
             |r| r.get::<_, i64>(0),
         )?
         .max(0) as u64;
+    conn.execute_batch("DROP TABLE temp.direction_refill;")?;
     conn.execute(
         "DELETE FROM meta WHERE key = ?1",
         [schema::META_DIRECTION_VECTORS_PENDING],
     )?;
-    Ok(Some(fill))
+    Ok(Some(VectorFill {
+        filled: (refilled + zero) as u64,
+        left,
+    }))
 }
 
 impl Store {

@@ -356,7 +356,8 @@ impl Store {
         if let Some(v) = vectors.filter(|v| v.left > 0) {
             tracing::info!(path = %path.display(), filled = v.filled, kept = v.left,
                 "Mean directions now come from the vector sum of each bucket's directions; \
-                 buckets whose readings retention had deleted keep their earlier mean.");
+                 buckets whose readings could not all be read back (deleted by retention, or \
+                 a day cut in an earlier time zone) keep their earlier mean.");
         }
         Ok(())
     }
