@@ -52,12 +52,11 @@ pub struct Qc {
 /// The distance between two values: around the compass for directions.
 fn distance(q: Quantity, a: f64, b: f64) -> f64 {
     let d = (a - b).abs();
-    match q {
-        Quantity::WindDirection | Quantity::WindDirectionAvg10m | Quantity::WindGustDirection => {
-            let d = d.rem_euclid(360.0);
-            d.min(360.0 - d)
-        }
-        _ => d,
+    if q.is_direction() {
+        let d = d.rem_euclid(360.0);
+        d.min(360.0 - d)
+    } else {
+        d
     }
 }
 
