@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-pub use anemone::reading::circular_mean;
-use anemone::reading::{Flags, Quantity, StoredReading, Timestamp};
+use anemone::reading::{circular_mean, Flags, Quantity, StoredReading, Timestamp};
 use anemone::report::export::{write_readings, ExportOptions, Format};
 use anemone::store::{Aggregate, Extent, Resolution};
 use anemone::web::source::{
