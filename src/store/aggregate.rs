@@ -4,9 +4,8 @@
 //! A bucket holds count, sum, min and max (each with its time) of the *unflagged* readings
 //! that have a finite value (for a compass direction also the sums of their sines and
 //! cosines, whose vector gives the mean direction), and counts the others (`flagged`: QC
-//! flags or no value). It
-//! also keeps the lowest and highest reading id it contains, so hour buckets double as a
-//! sparse time index into the raw table.
+//! flags or no value). It also keeps the lowest and highest reading id it contains, so hour
+//! buckets double as a sparse time index into the raw table.
 //!
 //! Persistence is incremental and exact: the `meta` key
 //! [`META_AGG_THROUGH`](super::schema::META_AGG_THROUGH) records the highest reading id
@@ -438,9 +437,6 @@ pub struct VectorFill {
     pub left: u64,
 }
 
-/// A bucket being refilled: its end, and the count, sines and cosines of its directions.
-type OpenSums = (Timestamp, u64, f64, f64);
-
 /// Buckets whose end is this far behind the newest reading read go from memory to the
 /// refill's temporary table (readings arrive in time order up to a few seconds of skew
 /// between sensors, so few come back; those that do are added to what is there).
@@ -498,21 +494,15 @@ pub(super) fn fill_direction_vectors(
          ON CONFLICT (resolution, start, sensor, quantity) DO UPDATE SET \
          n = n + excluded.n, sin = sin + excluded.sin, cos = cos + excluded.cos",
     )?;
-    let mut spill = |key: &Key, (end, count, sin, cos): OpenSums| -> rusqlite::Result<()> {
-        spill.execute(params![
-            key.0,
-            key.1,
-            key.2,
-            key.3,
-            end,
-            count as i64,
-            sin,
-            cos
-        ])?;
+    let mut spill = |key: &Key, b: Bucket| -> rusqlite::Result<()> {
+        let (sin, cos) = b.vector.unwrap_or_default();
+        let row = params![key.0, key.1, key.2, key.3, b.end, b.count as i64, sin, cos];
+        spill.execute(row)?;
         Ok(())
     };
     let mut bounds = AggState::new(day_tz, 0);
-    let mut open: BTreeMap<Key, OpenSums> = BTreeMap::new();
+    // Folded as the live store folds them (`Bucket::add`: what counts, and its sums).
+    let mut open: BTreeMap<Key, Bucket> = BTreeMap::new();
     let mut stmt = conn.prepare(&format!(
         "SELECT ts, sensor, quantity, value, flags FROM readings \
          WHERE id <= ?1 AND quantity IN ({codes}) ORDER BY id"
@@ -524,17 +514,11 @@ pub(super) fn fill_direction_vectors(
         let ts: Timestamp = row.get(0)?;
         let value: Option<f64> = row.get(3)?;
         let flags = Flags::from_bits(row.get::<_, i64>(4)? as u8);
-        let counted = value.filter(|v| flags.is_ok() && v.is_finite());
         for res in Resolution::AGGREGATES {
             let (start, end) = bounds.bounds(res, ts);
             let key = (res.code().unwrap_or(0), start, row.get(1)?, row.get(2)?);
-            let e = open.entry(key).or_insert((end, 0, 0.0, 0.0));
-            if let Some(v) = counted {
-                let r = v.to_radians();
-                e.1 += 1;
-                e.2 += r.sin();
-                e.3 += r.cos();
-            }
+            let b = open.entry(key).or_insert_with(|| Bucket::empty(end, true));
+            b.add(0, ts, value, flags, true);
         }
         latest = latest.max(ts);
         since_evict += 1;
@@ -543,7 +527,7 @@ pub(super) fn fill_direction_vectors(
             let horizon = latest.saturating_sub(FILL_SLACK_MS);
             let done: Vec<Key> = open
                 .iter()
-                .filter(|(_, e)| e.0 < horizon)
+                .filter(|(_, b)| b.end < horizon)
                 .map(|(k, _)| *k)
                 .collect();
             for k in done {
